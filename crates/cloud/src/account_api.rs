@@ -1,0 +1,185 @@
+//! The account API under `/api/v1`: who am I, passkeys, signed-in
+//! computers, activity. Every query is scoped to the caller's account: an id
+//! from another account answers exactly like an id that does not exist.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use waymark_protocol::account::{
+    ActivityEntry, Ended, EnrollmentLink, Me, PasskeyInfo, Rename, SessionInfo, clean_name,
+};
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::ids::{is_id, new_id, now_ms};
+use crate::signin::Json;
+use crate::storage::{AuthRequest, Caller, DeletePasskey};
+
+/// An enrollment link lives 5 minutes.
+const ENROLL_TTL_MS: i64 = 5 * 60 * 1000;
+
+type ApiResult<T> = Result<axum::Json<T>, ApiError>;
+
+/// Ids we never issued cannot match anything: refuse them like unknown ones.
+fn known_shape(id: &str) -> Result<&str, ApiError> {
+    if is_id(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+fn valid_name(rename: &Rename) -> Result<String, ApiError> {
+    clean_name(&rename.name).ok_or_else(|| {
+        ApiError::InvalidRequest("A name is 1–64 characters with no control characters.".into())
+    })
+}
+
+pub async fn me(State(app): State<AppState>, caller: Caller) -> ApiResult<Me> {
+    let account = app
+        .store
+        .account(&caller.account_id)
+        .await?
+        .ok_or(ApiError::Unauthenticated)?;
+    Ok(axum::Json(Me {
+        account_id: account.id,
+        display_name: account.display_name,
+        created_at: account.created_at,
+        session_id: caller.session_id,
+    }))
+}
+
+pub async fn list_passkeys(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Vec<PasskeyInfo>> {
+    Ok(axum::Json(
+        app.store.list_passkeys(&caller.account_id).await?,
+    ))
+}
+
+pub async fn rename_passkey(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<Rename>,
+) -> Result<StatusCode, ApiError> {
+    let name = valid_name(&body)?;
+    let id = known_shape(&id)?;
+    if app
+        .store
+        .rename_passkey(&caller.account_id, id, &name, &caller.session_id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+pub async fn delete_passkey(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = known_shape(&id)?;
+    match app
+        .store
+        .delete_passkey(&caller.account_id, id, &caller.session_id)
+        .await?
+    {
+        DeletePasskey::Deleted => Ok(StatusCode::NO_CONTENT),
+        DeletePasskey::NotFound => Err(ApiError::NotFound),
+        DeletePasskey::LastOne => Err(ApiError::LastPasskey),
+    }
+}
+
+/// A one-time link for the browser: confirm with an existing passkey, then
+/// register another. The link alone grants nothing.
+pub async fn start_enrollment(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<(StatusCode, axum::Json<EnrollmentLink>), ApiError> {
+    let expires_at = now_ms() + ENROLL_TTL_MS;
+    let request = AuthRequest {
+        id: new_id(),
+        purpose: "enroll".into(),
+        client_id: String::new(),
+        redirect_uri: String::new(),
+        state: String::new(),
+        code_challenge: String::new(),
+        account_id: Some(caller.account_id),
+        session_id: Some(caller.session_id),
+        verified_at: None,
+        expires_at,
+    };
+    app.store.insert_auth_request(&request).await?;
+    let mut url = app.origin.join("/enroll").map_err(anyhow::Error::from)?;
+    url.query_pairs_mut().append_pair("request", &request.id);
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(EnrollmentLink {
+            url: url.into(),
+            expires_at,
+        }),
+    ))
+}
+
+pub async fn list_sessions(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Vec<SessionInfo>> {
+    Ok(axum::Json(
+        app.store
+            .list_sessions(&caller.account_id, &caller.session_id)
+            .await?,
+    ))
+}
+
+pub async fn end_session(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = known_shape(&id)?;
+    if app
+        .store
+        .end_session(&caller.account_id, id, &caller.session_id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+pub async fn end_other_sessions(State(app): State<AppState>, caller: Caller) -> ApiResult<Ended> {
+    let ended = app
+        .store
+        .end_other_sessions(&caller.account_id, &caller.session_id)
+        .await?;
+    Ok(axum::Json(Ended { ended }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    limit: Option<i64>,
+}
+
+pub async fn activity(
+    State(app): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ActivityQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Vec<ActivityEntry>> {
+    let Query(q) = query?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::InvalidRequest(
+            "limit must be between 1 and 500.".into(),
+        ));
+    }
+    Ok(axum::Json(
+        app.store.activity(&caller.account_id, limit).await?,
+    ))
+}

@@ -1,0 +1,176 @@
+//! The cloud as one value: explicit state, the router with every route, the
+//! hardening every response gets, and starting it all on a TLS listener.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::Response;
+use axum::routing::{get, patch, post};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use url::Url;
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::storage::Store;
+use crate::{account_api, pages, server, signin};
+
+/// Largest request body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub webauthn: Arc<Webauthn>,
+    /// The origin browsers see; its host is the relying-party ID.
+    pub origin: Url,
+}
+
+impl AppState {
+    pub fn new(store: Store, origin: Url) -> anyhow::Result<Self> {
+        let rp_id = origin.host_str().context("origin has no host")?.to_owned();
+        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
+            .context("the origin cannot be a WebAuthn relying party")?
+            .rp_name("Waymark")
+            .build()
+            .context("cannot build the WebAuthn relying party")?;
+        Ok(Self {
+            store,
+            webauthn: Arc::new(webauthn),
+            origin,
+        })
+    }
+
+    /// `https://host:port` with no trailing slash, as browsers send in `Origin`.
+    pub fn origin_str(&self) -> String {
+        self.origin.origin().ascii_serialization()
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/me", get(account_api::me))
+        .route("/passkeys", get(account_api::list_passkeys))
+        .route("/passkeys/enrollments", post(account_api::start_enrollment))
+        .route(
+            "/passkeys/{id}",
+            patch(account_api::rename_passkey).delete(account_api::delete_passkey),
+        )
+        .route("/sessions", get(account_api::list_sessions))
+        .route(
+            "/sessions/end-others",
+            post(account_api::end_other_sessions),
+        )
+        .route(
+            "/sessions/{id}",
+            axum::routing::delete(account_api::end_session),
+        )
+        .route("/activity", get(account_api::activity));
+
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/authorize", get(signin::authorize))
+        .route("/enroll", get(signin::enroll_page))
+        .route("/ceremony/register/start", post(signin::register_start))
+        .route("/ceremony/register/finish", post(signin::register_finish))
+        .route("/ceremony/sign-in/start", post(signin::sign_in_start))
+        .route("/ceremony/sign-in/finish", post(signin::sign_in_finish))
+        .route("/token", post(signin::token))
+        .route("/revoke", post(signin::revoke))
+        .route("/static/waymark.js", get(pages::script))
+        .route("/static/waymark.css", get(pages::style))
+        .route("/healthz", get(pages::health))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::NotFound })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Headers every response carries: a CSP with no inline script, no framing,
+/// no referrer, HSTS, and no caching of anything personal.
+async fn security_headers(mut response: Response) -> Response {
+    const HEADERS: [(HeaderName, &str); 6] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    let headers = response.headers_mut();
+    for (name, value) in HEADERS {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A running cloud: where it listens and how to stop it.
+pub struct Running {
+    pub addr: std::net::SocketAddr,
+    pub origin: Url,
+    pub store: Store,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, lets open requests finish, and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.context("server task panicked")?
+    }
+}
+
+/// Opens the database, binds the listener and starts serving.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let tls = server::tls_config(&config.tls_cert, &config.tls_key)?;
+    let store = Store::open_sqlite(&config.database)
+        .await
+        .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let origin = match &config.origin {
+        Some(o) => o.clone(),
+        None => Url::parse(&format!("https://localhost:{}", addr.port()))?,
+    };
+    let state = AppState::new(store.clone(), origin.clone())?;
+    let (shutdown, rx) = watch::channel(false);
+    let sweeper_store = store.clone();
+    let mut sweeper_rx = rx.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(60)) => {
+                    if let Err(e) = sweeper_store.sweep_expired().await {
+                        tracing::warn!(error = %e, "sweeping expired sign-in state failed");
+                    }
+                }
+                _ = sweeper_rx.changed() => return,
+            }
+        }
+    });
+    let task = tokio::spawn(server::serve_tls(listener, tls, router(state), rx));
+    tracing::info!(%addr, origin = %origin, "waymark-cloud listening (HTTPS only)");
+    Ok(Running {
+        addr,
+        origin,
+        store,
+        shutdown,
+        task,
+    })
+}

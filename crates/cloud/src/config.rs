@@ -1,0 +1,155 @@
+//! The cloud's configuration: a TOML file in the data directory, with
+//! environment overrides, resolved into paths and addresses once at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "waymark.toml";
+
+/// What `waymark.toml` holds. Relative paths are relative to the data directory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Address of the HTTPS listener (there is no other).
+    pub listen: String,
+    /// The origin parents' browsers see, e.g. `https://localhost:8443`. Its
+    /// host is the WebAuthn relying-party ID. Empty: `https://localhost:<port>`.
+    #[serde(default)]
+    pub origin: String,
+    /// SQLite database file.
+    pub database: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// The local CA certificate, for clients to pin (development only).
+    pub ca_cert: String,
+}
+
+impl FileConfig {
+    pub fn local_default() -> Self {
+        Self {
+            listen: "127.0.0.1:8443".into(),
+            origin: String::new(),
+            database: "waymark.db".into(),
+            tls_cert: "tls/server.pem".into(),
+            tls_key: "tls/server.key".into(),
+            ca_cert: "ca/ca.pem".into(),
+        }
+    }
+}
+
+/// The resolved configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub listen: SocketAddr,
+    /// `None` means "derive from the bound port" (useful with port 0).
+    pub origin: Option<url::Url>,
+    pub database: PathBuf,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub ca_cert: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source} (run `waymark-cloud init --dir DIR` first)")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{name} is not valid: {message}")]
+    BadValue { name: String, message: String },
+}
+
+impl Config {
+    /// Reads `DIR/waymark.toml`, then applies `WAYMARK_LISTEN`,
+    /// `WAYMARK_ORIGIN` and `WAYMARK_DATABASE` from `env`.
+    pub fn load(dir: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut file: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+            path: path.clone(),
+            message: e.message().to_owned(),
+        })?;
+        if let Some(v) = env("WAYMARK_LISTEN") {
+            file.listen = v;
+        }
+        if let Some(v) = env("WAYMARK_ORIGIN") {
+            file.origin = v;
+        }
+        if let Some(v) = env("WAYMARK_DATABASE") {
+            file.database = v;
+        }
+        Self::resolve(dir, file)
+    }
+
+    fn resolve(dir: &Path, file: FileConfig) -> Result<Self, ConfigError> {
+        let listen = file.listen.parse().map_err(|e| ConfigError::BadValue {
+            name: "listen".into(),
+            message: format!("{e} (expected e.g. 127.0.0.1:8443)"),
+        })?;
+        let origin = if file.origin.is_empty() {
+            None
+        } else {
+            let url = url::Url::parse(&file.origin).map_err(|e| ConfigError::BadValue {
+                name: "origin".into(),
+                message: e.to_string(),
+            })?;
+            if url.scheme() != "https" || url.host_str().is_none() || url.path() != "/" {
+                return Err(ConfigError::BadValue {
+                    name: "origin".into(),
+                    message: "must be https://HOST[:PORT] with no path".into(),
+                });
+            }
+            Some(url)
+        };
+        let path = |p: &str| dir.join(p);
+        Ok(Self {
+            dir: dir.to_owned(),
+            listen,
+            origin,
+            database: path(&file.database),
+            tls_cert: path(&file.tls_cert),
+            tls_key: path(&file.tls_key),
+            ca_cert: path(&file.ca_cert),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = toml::to_string(&FileConfig::local_default()).unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), text).unwrap();
+        let cfg = Config::load(dir.path(), |k| {
+            (k == "WAYMARK_LISTEN").then(|| "127.0.0.1:9999".to_owned())
+        })
+        .unwrap();
+        assert_eq!(cfg.listen.port(), 9999);
+        assert_eq!(cfg.database, dir.path().join("waymark.db"));
+        assert!(cfg.origin.is_none());
+
+        let bad = Config::load(dir.path(), |k| {
+            (k == "WAYMARK_ORIGIN").then(|| "http://localhost:1".to_owned())
+        });
+        assert!(matches!(bad, Err(ConfigError::BadValue { .. })));
+    }
+
+    #[test]
+    fn missing_file_says_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Config::load(dir.path(), |_| None).unwrap_err();
+        assert!(err.to_string().contains("waymark-cloud init"));
+    }
+}

@@ -1,0 +1,145 @@
+//! The one error enum every handler returns, and how each variant answers:
+//! a 4xx/5xx status with `{"error": code, "message": text}`.
+
+use axum::Json;
+use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use waymark_protocol::error::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("The request body is too large.")]
+    BodyTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("This request must come from the Waymark sign-in page itself.")]
+    WrongOrigin,
+    #[error(
+        "The app asked to return to an address that is not on this computer. Only http://127.0.0.1:PORT or http://[::1]:PORT are allowed."
+    )]
+    InvalidRedirectUri,
+    #[error("The passkey check failed. Try again, or use another passkey.")]
+    PasskeyRejected,
+    #[error("This sign-in page has expired or was already used. Start again from the app.")]
+    CeremonyExpired,
+    #[error(
+        "This passkey is not registered with Waymark. Create an account, or use another passkey."
+    )]
+    UnknownPasskey,
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    #[error("Only grant_type=authorization_code and grant_type=refresh_token are supported.")]
+    UnsupportedGrantType,
+    #[error("Unknown client_id.")]
+    InvalidClient,
+    #[error("You are not signed in, or your sign-in has ended. Sign in again.")]
+    Unauthenticated,
+    #[error("Not found.")]
+    NotFound,
+    #[error("This is the account's only passkey; add another before removing it.")]
+    LastPasskey,
+    #[error("Something went wrong on our side. Try again in a moment.")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) => "invalid_request",
+            Self::BodyTooLarge => "body_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::WrongOrigin => "wrong_origin",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::PasskeyRejected => "passkey_rejected",
+            Self::CeremonyExpired => "ceremony_expired",
+            Self::UnknownPasskey => "unknown_passkey",
+            Self::InvalidGrant(_) => "invalid_grant",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidClient => "invalid_client",
+            Self::Unauthenticated => "unauthenticated",
+            Self::NotFound => "not_found",
+            Self::LastPasskey => "last_passkey",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::WrongOrigin => StatusCode::FORBIDDEN,
+            Self::InvalidClient | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::LastPasskey => StatusCode::CONFLICT,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Internal(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(e) = &self {
+            // The chain names the failing operation; it never carries request secrets.
+            tracing::error!(error = %format!("{e:#}"), "request failed");
+        }
+        let status = self.status();
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.to_string(),
+        };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"waymark\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::MissingJsonContentType(_) => {
+                Self::UnsupportedMediaType("Send the body as application/json.".into())
+            }
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::BodyTooLarge
+            }
+            other => {
+                Self::InvalidRequest(format!("The JSON body is not valid: {}", other.body_text()))
+            }
+        }
+    }
+}
+
+impl From<FormRejection> for ApiError {
+    fn from(r: FormRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::BodyTooLarge;
+        }
+        if r.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            return Self::UnsupportedMediaType(
+                "Send the body as application/x-www-form-urlencoded.".into(),
+            );
+        }
+        Self::InvalidRequest(format!("The form body is not valid: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        Self::InvalidRequest(format!("The query string is not valid: {}", r.body_text()))
+    }
+}

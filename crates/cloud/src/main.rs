@@ -1,0 +1,95 @@
+//! The `waymark-cloud` command: `init` a data directory, `serve` it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use waymark_cloud::{app, config::Config, local_ca};
+
+#[derive(Parser)]
+#[command(
+    name = "waymark-cloud",
+    version,
+    about = "The Waymark cloud: passkey accounts, watch pairing, locations — over HTTPS only"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory: configuration, a local CA, a server
+    /// certificate for localhost/127.0.0.1, and the database location.
+    Init {
+        /// The data directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Replace an existing directory's CA, certificates and database.
+        #[arg(long)]
+        force: bool,
+        /// Listen address to write into the configuration.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: String,
+    },
+    /// Serve HTTPS from a data directory made by `init`.
+    /// Environment overrides: WAYMARK_LISTEN, WAYMARK_ORIGIN, WAYMARK_DATABASE; RUST_LOG for logs.
+    Serve {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Init { dir, force, listen } => local_ca::init(&dir, force, Some(&listen))
+            .map(|()| {
+                println!(
+                    "Created {dir}. Trust {ca} in your browser, then run: waymark-cloud serve --dir {dir}",
+                    dir = dir.display(),
+                    ca = dir.join("ca/ca.pem").display()
+                );
+            })
+            .map_err(anyhow::Error::from),
+        Command::Serve { dir } => serve(dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("waymark-cloud: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(dir: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&dir, |k| std::env::var(k).ok())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let running = app::start(&config).await?;
+        println!(
+            "waymark-cloud serving {} on {}",
+            running.origin, running.addr
+        );
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        running.stop().await
+    })
+}
+
+async fn wait_for_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("install SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

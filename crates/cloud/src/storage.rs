@@ -1,0 +1,879 @@
+//! All SQL lives here: one `Store` over the database, with one method per
+//! question the flows ask. Multi-step changes run in one transaction, so a
+//! refused request writes nothing.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use waymark_protocol::account::{ActivityEntry, PasskeyInfo, SessionInfo};
+
+use crate::ids::{new_id, now_ms, token_hash};
+
+pub type DbResult<T> = Result<T, sqlx::Error>;
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// A validated `/authorize` request or an enrollment link.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthRequest {
+    pub id: String,
+    pub purpose: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: String,
+    pub code_challenge: String,
+    pub account_id: Option<String>,
+    pub session_id: Option<String>,
+    pub verified_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Ceremony {
+    pub kind: String,
+    pub request_id: String,
+    pub state: String,
+    pub display_name: Option<String>,
+    pub user_id: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: String,
+    pub webauthn_user_id: String,
+    pub display_name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct StoredPasskey {
+    pub id: String,
+    pub name: String,
+    pub passkey: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuthCode {
+    pub account_id: String,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub expires_at: i64,
+    pub session_id: Option<String>,
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Caller {
+    pub account_id: String,
+    pub session_id: String,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug)]
+pub enum Refresh {
+    /// Fresh access and refresh tokens for the same session.
+    Rotated {
+        session_id: String,
+        account_id: String,
+    },
+    /// The token was already spent: the whole session is now ended.
+    ReuseDetected,
+    /// Unknown token, or its session has ended.
+    Invalid,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file and runs the migrations.
+    pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: an acknowledged write survives power loss (DESIGN rule 6).
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
+        Ok(Self { pool })
+    }
+
+    // ---- sign-in requests and ceremonies -------------------------------
+
+    pub async fn insert_auth_request(&self, r: &AuthRequest) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_requests (id, purpose, client_id, redirect_uri, state, code_challenge, account_id, session_id, verified_at, expires_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.purpose)
+        .bind(&r.client_id)
+        .bind(&r.redirect_uri)
+        .bind(&r.state)
+        .bind(&r.code_challenge)
+        .bind(&r.account_id)
+        .bind(&r.session_id)
+        .bind(r.verified_at)
+        .bind(r.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A live (unexpired) request.
+    pub async fn auth_request(&self, id: &str) -> DbResult<Option<AuthRequest>> {
+        sqlx::query_as("SELECT * FROM auth_requests WHERE id = ? AND expires_at > ?")
+            .bind(id)
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn delete_auth_request(&self, id: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM auth_requests WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn mark_request_verified(&self, id: &str) -> DbResult<()> {
+        sqlx::query("UPDATE auth_requests SET verified_at = ? WHERE id = ?")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn insert_ceremony(
+        &self,
+        kind: &str,
+        request_id: &str,
+        state: &str,
+        display_name: Option<&str>,
+        user_id: Option<&str>,
+        ttl_ms: i64,
+    ) -> DbResult<String> {
+        let id = new_id();
+        sqlx::query(
+            "INSERT INTO ceremonies (id, kind, request_id, state, display_name, user_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(kind)
+        .bind(request_id)
+        .bind(state)
+        .bind(display_name)
+        .bind(user_id)
+        .bind(now_ms() + ttl_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Removes and returns a live ceremony: whoever takes it first finishes
+    /// it, and nobody can finish it twice.
+    pub async fn take_ceremony(&self, id: &str, kind: &str) -> DbResult<Option<Ceremony>> {
+        sqlx::query_as(
+            "DELETE FROM ceremonies WHERE id = ? AND kind = ? AND expires_at > ?
+             RETURNING kind, request_id, state, display_name, user_id",
+        )
+        .bind(id)
+        .bind(kind)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    // ---- accounts and passkeys ------------------------------------------
+
+    /// Creates an account with its first passkey, in one transaction.
+    pub async fn create_account(
+        &self,
+        webauthn_user_id: &str,
+        display_name: &str,
+        credential_id: &str,
+        passkey_json: &str,
+    ) -> DbResult<String> {
+        let now = now_ms();
+        let account_id = new_id();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO accounts (id, webauthn_user_id, display_name, created_at) VALUES (?, ?, ?, ?)")
+            .bind(&account_id)
+            .bind(webauthn_user_id)
+            .bind(display_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_passkey(
+            &mut tx,
+            &account_id,
+            credential_id,
+            "Passkey 1",
+            passkey_json,
+            now,
+        )
+        .await?;
+        record(
+            &mut tx,
+            &account_id,
+            "account.created",
+            None,
+            "Account created with its first passkey",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(account_id)
+    }
+
+    pub async fn account(&self, id: &str) -> DbResult<Option<Account>> {
+        sqlx::query_as("SELECT * FROM accounts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn account_by_user_id(&self, user_id: &str) -> DbResult<Option<Account>> {
+        sqlx::query_as("SELECT * FROM accounts WHERE webauthn_user_id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    pub async fn passkey_by_credential(
+        &self,
+        account_id: &str,
+        credential_id: &str,
+    ) -> DbResult<Option<StoredPasskey>> {
+        sqlx::query_as(
+            "SELECT id, name, passkey FROM passkeys WHERE account_id = ? AND credential_id = ?",
+        )
+        .bind(account_id)
+        .bind(credential_id)
+        .fetch_optional(&self.pool)
+        .await
+    }
+
+    pub async fn passkeys_of(&self, account_id: &str) -> DbResult<Vec<StoredPasskey>> {
+        sqlx::query_as(
+            "SELECT id, name, passkey FROM passkeys WHERE account_id = ? ORDER BY created_at",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
+    }
+
+    pub async fn list_passkeys(&self, account_id: &str) -> DbResult<Vec<PasskeyInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at FROM passkeys WHERE account_id = ? ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| PasskeyInfo {
+                id: r.get("id"),
+                name: r.get("name"),
+                created_at: r.get("created_at"),
+                last_used_at: r.get("last_used_at"),
+            })
+            .collect())
+    }
+
+    /// Stores the updated credential (sign counter, backup state) after a sign-in.
+    pub async fn passkey_used(&self, passkey_id: &str, passkey_json: &str) -> DbResult<()> {
+        sqlx::query("UPDATE passkeys SET passkey = ?, last_used_at = ? WHERE id = ?")
+            .bind(passkey_json)
+            .bind(now_ms())
+            .bind(passkey_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn add_passkey(
+        &self,
+        account_id: &str,
+        credential_id: &str,
+        passkey_json: &str,
+        actor_session_id: Option<&str>,
+    ) -> DbResult<String> {
+        let mut tx = self.pool.begin().await?;
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let name = format!("Passkey {}", count + 1);
+        let id = insert_passkey(
+            &mut tx,
+            account_id,
+            credential_id,
+            &name,
+            passkey_json,
+            now_ms(),
+        )
+        .await?;
+        record(
+            &mut tx,
+            account_id,
+            "passkey.added",
+            actor_session_id,
+            &format!("Added passkey “{name}”"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Renames one of the account's passkeys; false if it has no such passkey.
+    pub async fn rename_passkey(
+        &self,
+        account_id: &str,
+        passkey_id: &str,
+        name: &str,
+        actor: &str,
+    ) -> DbResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE passkeys SET name = ? WHERE id = ? AND account_id = ?")
+            .bind(name)
+            .bind(passkey_id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+        if done {
+            record(
+                &mut tx,
+                account_id,
+                "passkey.renamed",
+                Some(actor),
+                &format!("Renamed a passkey to “{name}”"),
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(done)
+    }
+
+    /// Deletes one of the account's passkeys unless it is the last one.
+    pub async fn delete_passkey(
+        &self,
+        account_id: &str,
+        passkey_id: &str,
+        actor: &str,
+    ) -> DbResult<DeletePasskey> {
+        let mut tx = self.pool.begin().await?;
+        let name: Option<(String,)> =
+            sqlx::query_as("SELECT name FROM passkeys WHERE id = ? AND account_id = ?")
+                .bind(passkey_id)
+                .bind(account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((name,)) = name else {
+            return Ok(DeletePasskey::NotFound);
+        };
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = ?")
+            .bind(account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if count <= 1 {
+            return Ok(DeletePasskey::LastOne);
+        }
+        sqlx::query("DELETE FROM passkeys WHERE id = ? AND account_id = ?")
+            .bind(passkey_id)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        record(
+            &mut tx,
+            account_id,
+            "passkey.removed",
+            Some(actor),
+            &format!("Removed passkey “{name}”"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(DeletePasskey::Deleted)
+    }
+
+    // ---- codes, sessions and tokens -------------------------------------
+
+    pub async fn insert_auth_code(
+        &self,
+        code: &str,
+        request: &AuthRequest,
+        account_id: &str,
+        ttl_ms: i64,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO auth_codes (code_hash, account_id, client_id, redirect_uri, code_challenge, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(token_hash(code))
+        .bind(account_id)
+        .bind(&request.client_id)
+        .bind(&request.redirect_uri)
+        .bind(&request.code_challenge)
+        .bind(now_ms() + ttl_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn auth_code(&self, code: &str) -> DbResult<Option<AuthCode>> {
+        sqlx::query_as("SELECT account_id, client_id, redirect_uri, code_challenge, expires_at, session_id FROM auth_codes WHERE code_hash = ?")
+            .bind(token_hash(code))
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Spends a code and opens a session with its first tokens, atomically:
+    /// only one exchange of a code can ever succeed.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        session_name: &str,
+        access_token: &str,
+        refresh_token: &str,
+        access_ttl_ms: i64,
+    ) -> DbResult<Option<String>> {
+        let now = now_ms();
+        let session_id = new_id();
+        let mut tx = self.pool.begin().await?;
+        let claimed: Option<(String,)> = sqlx::query_as(
+            "UPDATE auth_codes SET session_id = ? WHERE code_hash = ? AND session_id IS NULL AND expires_at > ? RETURNING account_id",
+        )
+        .bind(&session_id)
+        .bind(token_hash(code))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((account_id,)) = claimed else {
+            return Ok(None);
+        };
+        sqlx::query("INSERT INTO sessions (id, account_id, name, created_at, last_used_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(&session_id)
+            .bind(&account_id)
+            .bind(session_name)
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        insert_tokens(
+            &mut tx,
+            &session_id,
+            access_token,
+            refresh_token,
+            access_ttl_ms,
+            now,
+        )
+        .await?;
+        record(
+            &mut tx,
+            &account_id,
+            "session.signed_in",
+            Some(&session_id),
+            &format!("Signed in on “{session_name}”"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(session_id))
+    }
+
+    /// Rotates a refresh token. A spent token ends its whole session.
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        new_access: &str,
+        new_refresh: &str,
+        access_ttl_ms: i64,
+    ) -> DbResult<Refresh> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Option<i64>, String, Option<i64>)> = sqlx::query_as(
+            "SELECT s.id, r.spent_at, s.account_id, s.ended_at FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?",
+        )
+        .bind(token_hash(refresh_token))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((session_id, spent_at, account_id, ended_at)) = row else {
+            return Ok(Refresh::Invalid);
+        };
+        if ended_at.is_some() {
+            return Ok(Refresh::Invalid);
+        }
+        if spent_at.is_some() {
+            end_session_tx(&mut tx, &session_id, "refresh_token_reused").await?;
+            record(
+                &mut tx,
+                &account_id,
+                "session.ended",
+                None,
+                "A used sign-in token was presented again; that computer was signed out to be safe",
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Refresh::ReuseDetected);
+        }
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
+        )
+        .bind(now)
+        .bind(token_hash(refresh_token))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if spent != 1 {
+            return Ok(Refresh::Invalid);
+        }
+        insert_tokens(
+            &mut tx,
+            &session_id,
+            new_access,
+            new_refresh,
+            access_ttl_ms,
+            now,
+        )
+        .await?;
+        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(&session_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Refresh::Rotated {
+            session_id,
+            account_id,
+        })
+    }
+
+    /// The caller behind a live access token of a live session.
+    pub async fn caller(&self, access_token: &str) -> DbResult<Option<Caller>> {
+        let now = now_ms();
+        let caller: Option<Caller> = sqlx::query_as(
+            "SELECT s.account_id, s.id AS session_id FROM access_tokens a JOIN sessions s ON s.id = a.session_id
+             WHERE a.token_hash = ? AND a.expires_at > ? AND s.ended_at IS NULL",
+        )
+        .bind(token_hash(access_token))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(c) = &caller {
+            // Minute granularity is enough for "last used" and spares a write per request.
+            sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
+                .bind(now)
+                .bind(&c.session_id)
+                .bind(now - 60_000)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(caller)
+    }
+
+    /// RFC 7009: revoking a refresh token ends its session; revoking an access
+    /// token removes it. Unknown tokens are ignored.
+    pub async fn revoke_token(&self, token: &str) -> DbResult<()> {
+        let hash = token_hash(token);
+        let mut tx = self.pool.begin().await?;
+        let session: Option<(String, String)> = sqlx::query_as(
+            "SELECT s.id, s.account_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ? AND s.ended_at IS NULL",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((session_id, account_id)) = session {
+            end_session_tx(&mut tx, &session_id, "signed_out").await?;
+            record(
+                &mut tx,
+                &account_id,
+                "session.signed_out",
+                Some(&session_id),
+                "Signed out",
+            )
+            .await?;
+        }
+        sqlx::query("DELETE FROM access_tokens WHERE token_hash = ?")
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+
+    pub async fn list_sessions(
+        &self,
+        account_id: &str,
+        current: &str,
+    ) -> DbResult<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, name, created_at, last_used_at FROM sessions WHERE account_id = ? AND ended_at IS NULL ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let id: String = r.get("id");
+                SessionInfo {
+                    current: id == current,
+                    id,
+                    name: r.get("name"),
+                    created_at: r.get("created_at"),
+                    last_used_at: r.get("last_used_at"),
+                }
+            })
+            .collect())
+    }
+
+    /// Ends one of the account's live sessions; false if it has no such session.
+    pub async fn end_session(
+        &self,
+        account_id: &str,
+        session_id: &str,
+        actor: &str,
+    ) -> DbResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        let name: Option<(String,)> = sqlx::query_as(
+            "SELECT name FROM sessions WHERE id = ? AND account_id = ? AND ended_at IS NULL",
+        )
+        .bind(session_id)
+        .bind(account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((name,)) = name else {
+            return Ok(false);
+        };
+        end_session_tx(&mut tx, session_id, "ended_by_owner").await?;
+        record(
+            &mut tx,
+            account_id,
+            "session.ended",
+            Some(actor),
+            &format!("Signed out “{name}”"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn end_other_sessions(&self, account_id: &str, keep: &str) -> DbResult<u64> {
+        let mut tx = self.pool.begin().await?;
+        let others: Vec<(String,)> = sqlx::query_as(
+            "SELECT id FROM sessions WHERE account_id = ? AND id != ? AND ended_at IS NULL",
+        )
+        .bind(account_id)
+        .bind(keep)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id,) in &others {
+            end_session_tx(&mut tx, id, "ended_by_owner").await?;
+        }
+        if !others.is_empty() {
+            record(
+                &mut tx,
+                account_id,
+                "session.ended_others",
+                Some(keep),
+                &format!("Signed out {} other computer(s)", others.len()),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(others.len() as u64)
+    }
+
+    pub async fn record_activity(
+        &self,
+        account_id: &str,
+        kind: &str,
+        actor: Option<&str>,
+        detail: &str,
+    ) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        record(&mut tx, account_id, kind, actor, detail).await?;
+        tx.commit().await
+    }
+
+    pub async fn activity(&self, account_id: &str, limit: i64) -> DbResult<Vec<ActivityEntry>> {
+        let rows = sqlx::query(
+            "SELECT a.at, a.kind, a.actor_session_id, s.name AS actor_name, a.detail FROM activity a
+             LEFT JOIN sessions s ON s.id = a.actor_session_id
+             WHERE a.account_id = ? ORDER BY a.at DESC, a.id LIMIT ?",
+        )
+        .bind(account_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ActivityEntry {
+                at: r.get("at"),
+                kind: r.get("kind"),
+                actor_session_id: r.get("actor_session_id"),
+                actor_session_name: r.get("actor_name"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    /// Drops expired ceremony state, requests and codes.
+    pub async fn sweep_expired(&self) -> DbResult<()> {
+        let now = now_ms();
+        for table in ["ceremonies", "auth_requests", "access_tokens"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < ?"))
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        }
+        // Exchanged codes are kept a day so a replay can still be recognised.
+        sqlx::query("DELETE FROM auth_codes WHERE expires_at < ?")
+            .bind(now - 86_400_000)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the session a replayed authorization code opened (RFC 6749 §4.1.2).
+    pub async fn end_session_of_replayed_code(&self, session_id: &str) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let account: Option<(String,)> =
+            sqlx::query_as("SELECT account_id FROM sessions WHERE id = ? AND ended_at IS NULL")
+                .bind(session_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((account_id,)) = account {
+            end_session_tx(&mut tx, session_id, "code_replayed").await?;
+            record(
+                &mut tx,
+                &account_id,
+                "session.ended",
+                None,
+                "A sign-in code was used twice; that computer was signed out to be safe",
+            )
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// For tests and diagnostics: how many rows a table has.
+    pub async fn count(&self, table: &str) -> DbResult<i64> {
+        const TABLES: &[&str] = &[
+            "accounts",
+            "passkeys",
+            "auth_requests",
+            "ceremonies",
+            "auth_codes",
+            "sessions",
+            "refresh_tokens",
+            "access_tokens",
+            "activity",
+        ];
+        assert!(TABLES.contains(&table), "unknown table");
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
+    }
+}
+
+pub enum DeletePasskey {
+    Deleted,
+    NotFound,
+    LastOne,
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+async fn insert_passkey(
+    tx: &mut Tx<'_>,
+    account_id: &str,
+    credential_id: &str,
+    name: &str,
+    passkey_json: &str,
+    now: i64,
+) -> DbResult<String> {
+    let id = new_id();
+    sqlx::query("INSERT INTO passkeys (id, account_id, credential_id, name, passkey, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(&id)
+        .bind(account_id)
+        .bind(credential_id)
+        .bind(name)
+        .bind(passkey_json)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+async fn insert_tokens(
+    tx: &mut Tx<'_>,
+    session_id: &str,
+    access: &str,
+    refresh: &str,
+    access_ttl_ms: i64,
+    now: i64,
+) -> DbResult<()> {
+    sqlx::query("INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
+        .bind(token_hash(access))
+        .bind(session_id)
+        .bind(now + access_ttl_ms)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
+        .bind(token_hash(refresh))
+        .bind(session_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn end_session_tx(tx: &mut Tx<'_>, session_id: &str, reason: &str) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+    )
+    .bind(now_ms())
+    .bind(reason)
+    .bind(session_id)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM access_tokens WHERE session_id = ?")
+        .bind(session_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn record(
+    tx: &mut Tx<'_>,
+    account_id: &str,
+    kind: &str,
+    actor: Option<&str>,
+    detail: &str,
+) -> DbResult<()> {
+    sqlx::query("INSERT INTO activity (id, account_id, at, kind, actor_session_id, detail) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(new_id())
+        .bind(account_id)
+        .bind(now_ms())
+        .bind(kind)
+        .bind(actor)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

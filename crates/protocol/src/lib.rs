@@ -1,0 +1,7 @@
+//! The Waymark protocol: the one place where wire types and the rules for
+//! checking them live. The cloud, the watch and the desktop app all import
+//! this crate, so nothing about the protocol is written twice.
+
+pub mod account;
+pub mod error;
+pub mod signin;
