@@ -1,1 +1,394 @@
+//! Harness for whole-system tests: a real `waymark-cloud` over real TLS on
+//! 127.0.0.1 with a real SQLite file, a client that trusts only the cloud's
+//! generated CA, and parents whose passkeys are a software authenticator.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::{Value, json};
+use waymark_cloud::app::{self, Running};
+use waymark_cloud::config::Config;
+use waymark_cloud::local_ca;
+use waymark_cloud::storage::Store;
+use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+pub use reqwest;
+
+/// A cloud running in this process on a random loopback port.
+pub struct TestCloud {
+    pub dir: tempfile::TempDir,
+    pub origin: String,
+    pub addr: SocketAddr,
+    pub ca_pem: Vec<u8>,
+    pub store: Store,
+    running: Option<Running>,
+}
+
+impl TestCloud {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("cloud");
+        local_ca::init(&data, false, Some("127.0.0.1:0"))?;
+        let config = Config::load(&data, |_| None)?;
+        let running = app::start(&config).await?;
+        let ca_pem = std::fs::read(&config.ca_cert)?;
+        Ok(Self {
+            origin: running.origin.origin().ascii_serialization(),
+            addr: running.addr,
+            store: running.store.clone(),
+            ca_pem,
+            dir,
+            running: Some(running),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin)
+    }
+
+    /// A client that trusts only this cloud's CA and speaks TLS 1.2+.
+    pub fn client(&self) -> reqwest::Client {
+        client_trusting(&self.ca_pem, self.addr)
+    }
+
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+pub fn client_trusting(ca_pem: &[u8], addr: SocketAddr) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+        roots.add(cert.expect("CA PEM")).expect("CA certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .resolve("localhost", addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// What a finished native-app sign-in gives the app.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl From<TokenResponse> for Tokens {
+    fn from(t: TokenResponse) -> Self {
+        Self {
+            access: t.access_token,
+            refresh: t.refresh_token,
+        }
+    }
+}
+
+/// A parent with a passkey. TEST-ONLY: the passkey is webauthn-authenticator-rs's
+/// `SoftPasskey`, wrapped to behave like a discoverable (resident)
+/// credential: it is told not to insist on residency, and on sign-in it is
+/// pointed at its own credential and reports the user handle, as a real
+/// platform authenticator does. Real discoverable sign-in is tested in Chromium.
+pub struct Parent {
+    pub authenticator: SoftPasskey,
+    pub user_handle: Option<Vec<u8>>,
+    pub credential_ids: Vec<Vec<u8>>,
+    pub tokens: Option<Tokens>,
+}
+
+/// A started `/authorize` request as the app would make it.
+pub struct SignInRequest {
+    pub request_id: String,
+    pub verifier: CodeVerifier,
+    pub state: String,
+    pub redirect_uri: String,
+}
+
+impl Parent {
+    pub fn new() -> Self {
+        Self {
+            authenticator: SoftPasskey::new(true),
+            user_handle: None,
+            credential_ids: Vec::new(),
+            tokens: None,
+        }
+    }
+
+    pub fn access(&self) -> &str {
+        &self.tokens.as_ref().expect("signed in").access
+    }
+
+    /// Create an account through the real pages and exchange the code.
+    pub async fn sign_up(cloud: &TestCloud, name: &str) -> anyhow::Result<Self> {
+        let mut parent = Self::new();
+        let req = authorize(cloud).await?;
+        let finished = parent.register(cloud, &req.request_id, Some(name)).await?;
+        let tokens = exchange(cloud, &req, &finished, "Test laptop").await?;
+        parent.tokens = Some(tokens);
+        Ok(parent)
+    }
+
+    /// Runs a registration ceremony on a request (new account or enrollment).
+    pub async fn register(
+        &mut self,
+        cloud: &TestCloud,
+        request_id: &str,
+        name: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let started = post_page(
+            cloud,
+            "/ceremony/register/start",
+            &json!({"request_id": request_id, "display_name": name}),
+        )
+        .await?;
+        let ceremony_id = started["ceremony_id"]
+            .as_str()
+            .context("ceremony_id")?
+            .to_owned();
+        let mut options: CreationChallengeResponse =
+            serde_json::from_value(started["options"].clone())?;
+        // The server asks for a resident key; SoftPasskey cannot store one (see type docs).
+        if let Some(sel) = options.public_key.authenticator_selection.as_mut() {
+            sel.require_resident_key = false;
+        }
+        self.user_handle = Some(options.public_key.user.id.to_vec());
+        let credential = self
+            .authenticator
+            .do_registration(url::Url::parse(&cloud.origin)?, options)
+            .map_err(|e| anyhow!("authenticator: {e:?}"))?;
+        self.credential_ids.push(credential.raw_id.to_vec());
+        post_page(
+            cloud,
+            "/ceremony/register/finish",
+            &json!({"ceremony_id": ceremony_id, "credential": credential}),
+        )
+        .await
+    }
+
+    /// Builds the assertion for a started sign-in ceremony.
+    pub fn assert(&mut self, origin: &str, started: &Value) -> anyhow::Result<Value> {
+        let mut options: RequestChallengeResponse =
+            serde_json::from_value(started["options"].clone())?;
+        if options.public_key.allow_credentials.is_empty() {
+            options.public_key.allow_credentials = self
+                .credential_ids
+                .iter()
+                .map(|id| webauthn_rs_proto::AllowCredentials {
+                    type_: "public-key".into(),
+                    id: id.clone(),
+                    transports: None,
+                })
+                .collect();
+        }
+        let mut credential = self
+            .authenticator
+            .do_authentication(url::Url::parse(origin)?, options)
+            .map_err(|e| anyhow!("authenticator: {e:?}"))?;
+        credential.response.user_handle = self.user_handle.clone();
+        Ok(json!({"ceremony_id": started["ceremony_id"], "credential": credential}))
+    }
+
+    /// Signs in again (new session) without a user name.
+    pub async fn sign_in(
+        &mut self,
+        cloud: &TestCloud,
+        session_name: &str,
+    ) -> anyhow::Result<Tokens> {
+        let req = authorize(cloud).await?;
+        let started = post_page(
+            cloud,
+            "/ceremony/sign-in/start",
+            &json!({"request_id": req.request_id}),
+        )
+        .await?;
+        let body = self.assert(&cloud.origin, &started)?;
+        let finished = post_page(cloud, "/ceremony/sign-in/finish", &body).await?;
+        exchange(cloud, &req, &finished, session_name).await
+    }
+}
+
+impl Default for Parent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// `GET /authorize` as the app would send it; returns the page's request id.
+pub async fn authorize(cloud: &TestCloud) -> anyhow::Result<SignInRequest> {
+    let verifier = CodeVerifier::generate();
+    let state = random_token(16);
+    let redirect_uri = "http://127.0.0.1:49152/callback".to_owned();
+    let res = cloud
+        .client()
+        .get(cloud.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", DESKTOP_CLIENT_ID),
+            ("redirect_uri", &redirect_uri),
+            ("state", &state),
+            ("code_challenge", &verifier.s256_challenge()),
+            ("code_challenge_method", "S256"),
+        ])
+        .send()
+        .await?;
+    if !res.status().is_success() {
+        bail!("authorize: {} {}", res.status(), res.text().await?);
+    }
+    let html = res.text().await?;
+    let request_id = html
+        .split("data-request=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .context("no request id in page")?
+        .to_owned();
+    Ok(SignInRequest {
+        request_id,
+        verifier,
+        state,
+        redirect_uri,
+    })
+}
+
+/// A POST from the sign-in page itself (same Origin).
+pub async fn post_page(cloud: &TestCloud, path: &str, body: &Value) -> anyhow::Result<Value> {
+    let res = cloud
+        .client()
+        .post(cloud.url(path))
+        .header("Origin", &cloud.origin)
+        .json(body)
+        .send()
+        .await?;
+    let status = res.status();
+    let value: Value = res.json().await?;
+    if !status.is_success() {
+        bail!("{path}: {status} {value}");
+    }
+    Ok(value)
+}
+
+/// Reads the code from the page's redirect, checks `state`, and exchanges it.
+pub async fn exchange(
+    cloud: &TestCloud,
+    req: &SignInRequest,
+    finished: &Value,
+    session_name: &str,
+) -> anyhow::Result<Tokens> {
+    let code = code_from_redirect(req, finished)?;
+    let res = token_request(
+        cloud,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", &req.redirect_uri),
+            ("client_id", DESKTOP_CLIENT_ID),
+            ("code_verifier", req.verifier.as_str()),
+            ("session_name", session_name),
+        ],
+    )
+    .await?;
+    if !res.status().is_success() {
+        bail!("token: {} {}", res.status(), res.text().await?);
+    }
+    Ok(res.json::<TokenResponse>().await?.into())
+}
+
+pub fn code_from_redirect(req: &SignInRequest, finished: &Value) -> anyhow::Result<String> {
+    let redirect = url::Url::parse(finished["redirect"].as_str().context("no redirect")?)?;
+    if !redirect.as_str().starts_with(&req.redirect_uri) {
+        bail!("redirected elsewhere: {redirect}");
+    }
+    let get = |k: &str| {
+        redirect
+            .query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    if get("state").as_deref() != Some(req.state.as_str()) {
+        bail!("state mismatch");
+    }
+    get("code").context("no code")
+}
+
+pub async fn token_request(
+    cloud: &TestCloud,
+    form: &[(&str, &str)],
+) -> anyhow::Result<reqwest::Response> {
+    Ok(cloud
+        .client()
+        .post(cloud.url("/token"))
+        .form(form)
+        .send()
+        .await?)
+}
+
+/// `(status, body)` of an API call with a bearer token.
+pub async fn api(
+    cloud: &TestCloud,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let mut req = cloud
+        .client()
+        .request(method, cloud.url(path))
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let res = req.send().await?;
+    let status = res.status().as_u16();
+    let text = res.text().await?;
+    let value = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    Ok((status, value))
+}
+
+/// Row counts of every table, to show that a refused request wrote nothing.
+pub async fn snapshot(store: &Store) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for t in [
+        "accounts",
+        "passkeys",
+        "auth_requests",
+        "ceremonies",
+        "auth_codes",
+        "sessions",
+        "refresh_tokens",
+        "access_tokens",
+        "activity",
+    ] {
+        counts.push(store.count(t).await.expect("count"));
+    }
+    counts
+}
+
+/// Moves a table's `expires_at` into the past, as if time had passed.
+/// Writes straight to the cloud's SQLite file, like a clock jump would.
+pub async fn expire_all(cloud: &TestCloud, table: &str) -> anyhow::Result<()> {
+    assert!(["ceremonies", "auth_codes", "access_tokens", "auth_requests"].contains(&table));
+    let db = cloud.dir.path().join("cloud/waymark.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
+    sqlx::query(&format!("UPDATE {table} SET expires_at = 1"))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
+}
