@@ -1,0 +1,67 @@
+// Starts a real waymark-cloud process (init + serve on a random loopback
+// port), and gives the test an HTTPS client that trusts only its local CA.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import https from "node:https";
+import crypto from "node:crypto";
+
+export async function startCloud(binary) {
+  const dir = join(mkdtempSync(join(tmpdir(), "waymark-browser-")), "cloud");
+  execFileSync(binary, ["init", "--dir", dir, "--listen", "127.0.0.1:0"], { stdio: "ignore" });
+  const child = spawn(binary, ["serve", "--dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+  const origin = await new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error("cloud did not start in 30 s")), 30_000);
+    child.stdout.on("data", (chunk) => {
+      out += chunk;
+      const m = out.match(/serving (https:\/\/localhost:\d+)\/? on/);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+    child.on("exit", (code) => reject(new Error(`cloud exited with ${code}`)));
+  });
+  const ca = readFileSync(join(dir, "ca/ca.pem"));
+  const serverPem = readFileSync(join(dir, "tls/server.pem"), "utf8");
+  const leaf = new crypto.X509Certificate(serverPem);
+  const spki = crypto
+    .createHash("sha256")
+    .update(leaf.publicKey.export({ type: "spki", format: "der" }))
+    .digest("base64");
+  return {
+    origin,
+    dir,
+    ca,
+    spki,
+    port: Number(new URL(origin).port),
+    stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); }),
+    request: (method, path, { form, token, json } = {}) => request(origin, ca, method, path, { form, token, json }),
+  };
+}
+
+function request(origin, ca, method, path, { form, token, json }) {
+  const url = new URL(path, origin);
+  const headers = {};
+  let body;
+  if (form) {
+    body = new URLSearchParams(form).toString();
+    headers["content-type"] = "application/x-www-form-urlencoded";
+  } else if (json) {
+    body = JSON.stringify(json);
+    headers["content-type"] = "application/json";
+  }
+  if (token) headers.authorization = `Bearer ${token}`;
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca, minVersion: "TLSv1.2" }, (res) => {
+      let data = "";
+      res.on("data", (c) => (data += c));
+      res.on("end", () => {
+        let parsed = data;
+        try { parsed = JSON.parse(data); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, body: parsed });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}

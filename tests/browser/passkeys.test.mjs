@@ -1,0 +1,139 @@
+// Passkeys through the real cloud pages, in Debian's headless Chromium with
+// the DevTools WebAuthn virtual authenticator (ctap2, internal, resident
+// keys, user verification): create an account, sign in again with no user
+// name, return to a loopback listener, exchange the code; and show that a
+// page on another origin cannot complete a ceremony.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+import { startCloud } from "./cloud.mjs";
+import { loopback } from "./loopback.mjs";
+
+const binary = process.env.WAYMARK_CLOUD_BIN || resolve("../../target/debug/waymark-cloud");
+let cloud, context, page, cdp, authenticatorId;
+
+before(async () => {
+  cloud = await startCloud(binary);
+  // A persistent context is Playwright's way to give Chromium a fresh --user-data-dir.
+  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "waymark-chromium-")), {
+    headless: true,
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: [
+      "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-quic",
+      // Trust exactly this run's server key, as a user who imported the local CA would.
+      `--ignore-certificate-errors-spki-list=${cloud.spki}`,
+    ],
+  });
+  page = await context.newPage();
+  cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  ({ authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "internal",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  }));
+});
+
+after(async () => {
+  await context?.close();
+  await cloud?.stop();
+});
+
+async function exchange(lb, session) {
+  const back = await lb.arrived;
+  // Let the browser finish landing on the loopback page before anything navigates again.
+  await page.waitForURL((u) => u.href.startsWith(lb.redirectUri));
+  assert.equal(back.path, "/callback");
+  assert.equal(back.state, lb.state, "state comes back unchanged");
+  assert.ok(back.code, "a one-time code");
+  const res = await cloud.request("POST", "/token", {
+    form: {
+      grant_type: "authorization_code",
+      code: back.code,
+      redirect_uri: lb.redirectUri,
+      client_id: "waymark-desktop",
+      code_verifier: lb.verifier,
+      session_name: session,
+    },
+  });
+  assert.equal(res.status, 200, JSON.stringify(res.body));
+  assert.match(res.body.access_token, /^wm_at_/);
+  return res.body;
+}
+
+let accountId;
+
+test("create an account with a passkey through the real pages", async () => {
+  const lb = await loopback();
+  await page.goto(cloud.origin + lb.authorizePath);
+  await page.click("#create summary");
+  await page.fill("#display-name", "Browser Parent");
+  await page.click("#register");
+  const tokens = await exchange(lb, "Chromium test");
+  await lb.close();
+  const me = await cloud.request("GET", "/api/v1/me", { token: tokens.access_token });
+  assert.equal(me.status, 200);
+  assert.equal(me.body.display_name, "Browser Parent");
+  accountId = me.body.account_id;
+  const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+  assert.equal(credentials.length, 1);
+  assert.equal(credentials[0].isResidentCredential, true, "the passkey is discoverable");
+});
+
+test("sign in again without typing a user name", async () => {
+  assert.ok(accountId, "needs the account from the previous test");
+  const lb = await loopback();
+  await page.goto(cloud.origin + lb.authorizePath);
+  await page.click("#sign-in");
+  const tokens = await exchange(lb, "Chromium again");
+  await lb.close();
+  const me = await cloud.request("GET", "/api/v1/me", { token: tokens.access_token });
+  assert.equal(me.body.account_id, accountId, "found the account from the passkey alone");
+  const sessions = await cloud.request("GET", "/api/v1/sessions", { token: tokens.access_token });
+  assert.deepEqual(sessions.body.map((s) => s.name), ["Chromium test", "Chromium again"]);
+});
+
+test("a page on another origin cannot complete a ceremony", async () => {
+  const lb = await loopback();
+  // Same server, other origin: https://127.0.0.1:PORT is not https://localhost:PORT.
+  const otherOrigin = `https://127.0.0.1:${cloud.port}`;
+  await page.goto(otherOrigin + lb.authorizePath);
+  await page.click("#sign-in");
+  await page.waitForFunction(() => document.getElementById("ceremony").dataset.lastError);
+  const refused = await page.evaluate(() => document.getElementById("ceremony").dataset.lastError);
+  assert.equal(refused, "wrong_origin", "the cloud refuses the other origin's ceremony");
+  assert.match(await page.textContent("#status"), /Waymark sign-in page/);
+
+  // And the browser itself refuses to use the localhost passkey there.
+  const browserSays = await page.evaluate(async () => {
+    try {
+      await navigator.credentials.get({
+        publicKey: { challenge: new Uint8Array(32), rpId: "localhost", userVerification: "required" },
+      });
+      return "allowed";
+    } catch (e) {
+      return e.name;
+    }
+  });
+  assert.equal(browserSays, "SecurityError");
+
+  const outcome = await Promise.race([lb.arrived.then(() => "redirected"), new Promise((r) => setTimeout(() => r("no redirect"), 500))]);
+  assert.equal(outcome, "no redirect");
+  await lb.close();
+
+  // The honest origin still works in the same browser.
+  const honest = await loopback();
+  await page.goto(cloud.origin + honest.authorizePath);
+  await page.click("#sign-in");
+  await exchange(honest, "Chromium honest");
+  await honest.close();
+});
