@@ -11,14 +11,15 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
+use waymark_protocol::watches::LiveFix;
 use url::Url;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::storage::Store;
-use crate::{account_api, pages, server, signin};
+use crate::{account_api, live, locations, pages, pairing, revocation, server, signin, watches};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -29,10 +30,21 @@ pub struct AppState {
     pub webauthn: Arc<Webauthn>,
     /// The origin browsers see; its host is the relying-party ID.
     pub origin: Url,
+    /// Manufacturer CA certificates (DER) that device certificates must chain to.
+    pub manufacturers: Arc<Vec<Vec<u8>>>,
+    /// New fixes, after they are stored, for live streams.
+    pub live: broadcast::Sender<LiveEvent>,
+}
+
+/// A stored fix and the account whose watch sent it.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub account_id: String,
+    pub event: LiveFix,
 }
 
 impl AppState {
-    pub fn new(store: Store, origin: Url) -> anyhow::Result<Self> {
+    pub fn new(store: Store, origin: Url, manufacturers: Vec<Vec<u8>>) -> anyhow::Result<Self> {
         let rp_id = origin.host_str().context("origin has no host")?.to_owned();
         let webauthn = WebauthnBuilder::new(&rp_id, &origin)
             .context("the origin cannot be a WebAuthn relying party")?
@@ -43,6 +55,8 @@ impl AppState {
             store,
             webauthn: Arc::new(webauthn),
             origin,
+            manufacturers: Arc::new(manufacturers),
+            live: broadcast::channel(4096).0,
         })
     }
 
@@ -70,7 +84,20 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{id}",
             axum::routing::delete(account_api::end_session),
         )
-        .route("/activity", get(account_api::activity));
+        .route("/activity", get(account_api::activity))
+        .route("/pairings", post(pairing::pair))
+        .route("/watches", get(watches::list))
+        .route("/watches/{id}", patch(watches::rename))
+        .route("/watches/{id}/latest", get(locations::latest))
+        .route("/watches/{id}/history", get(locations::history))
+        .route("/watches/{id}/revoke", post(revocation::revoke))
+        .route("/live", get(live::stream));
+
+    // Watches authenticate every call with their device key, never a token.
+    let device = Router::new()
+        .route("/pairing-offers", post(pairing::offer))
+        .route("/status", post(locations::status))
+        .route("/batches", post(locations::upload));
 
     Router::new()
         .route("/", get(pages::home))
@@ -86,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/waymark.css", get(pages::style))
         .route("/healthz", get(pages::health))
         .nest("/api/v1", api)
+        .nest("/device/v1", device)
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -148,7 +176,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         Some(o) => o.clone(),
         None => Url::parse(&format!("https://localhost:{}", addr.port()))?,
     };
-    let state = AppState::new(store.clone(), origin.clone())?;
+    let mut manufacturers = Vec::new();
+    for path in &config.manufacturer_cas {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read manufacturer CA {}", path.display()))?;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            manufacturers.push(cert.with_context(|| format!("{} is not PEM", path.display()))?.to_vec());
+        }
+    }
+    if manufacturers.is_empty() {
+        tracing::warn!("no manufacturer CA configured: no watch can pair (set manufacturer_cas)");
+    }
+    let state = AppState::new(store.clone(), origin.clone(), manufacturers)?;
     let (shutdown, rx) = watch::channel(false);
     let sweeper_store = store.clone();
     let mut sweeper_rx = rx.clone();

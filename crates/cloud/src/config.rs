@@ -24,6 +24,9 @@ pub struct FileConfig {
     pub tls_key: String,
     /// The local CA certificate, for clients to pin (development only).
     pub ca_cert: String,
+    /// PEM files of the watch manufacturer CAs whose device certificates are trusted.
+    #[serde(default)]
+    pub manufacturer_cas: Vec<String>,
 }
 
 impl FileConfig {
@@ -35,6 +38,7 @@ impl FileConfig {
             tls_cert: "tls/server.pem".into(),
             tls_key: "tls/server.key".into(),
             ca_cert: "ca/ca.pem".into(),
+            manufacturer_cas: Vec::new(),
         }
     }
 }
@@ -50,6 +54,7 @@ pub struct Config {
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
     pub ca_cert: PathBuf,
+    pub manufacturer_cas: Vec<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +92,9 @@ impl Config {
         if let Some(v) = env("WAYMARK_DATABASE") {
             file.database = v;
         }
+        if let Some(v) = env("WAYMARK_MANUFACTURER_CAS") {
+            file.manufacturer_cas = v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        }
         Self::resolve(dir, file)
     }
 
@@ -119,6 +127,7 @@ impl Config {
             tls_cert: path(&file.tls_cert),
             tls_key: path(&file.tls_key),
             ca_cert: path(&file.ca_cert),
+            manufacturer_cas: file.manufacturer_cas.iter().map(|p| path(p)).collect(),
         })
     }
 }

@@ -41,6 +41,34 @@ pub enum ApiError {
     NotFound,
     #[error("This is the account's only passkey; add another before removing it.")]
     LastPasskey,
+    #[error("This watch is not registered. Make a pairing code on the watch first.")]
+    UnknownDevice,
+    #[error("The signature does not verify with this watch's key.")]
+    BadSignature,
+    #[error("The watch's certificate is not from a manufacturer this cloud trusts.")]
+    UntrustedCertificate,
+    #[error("This watch was revoked by its owner. Erase its data and stop.")]
+    Revoked,
+    #[error("This watch is not paired with an account yet.")]
+    NotPaired,
+    #[error("This batch was already received, or its sequence number is out of order.")]
+    ReplayedBatch,
+    #[error("A fix is not valid: {0}.")]
+    InvalidFix(&'static str),
+    #[error("A batch holds at most 500 fixes.")]
+    BatchTooLarge,
+    #[error("That code does not match any watch. Check it and try again, or make a new one on the watch.")]
+    InvalidCode,
+    #[error("This code has expired — make a new one on the watch.")]
+    CodeExpired,
+    #[error("This code was already used. Make a new one on the watch.")]
+    CodeUsed,
+    #[error("This watch is already paired with another account. Its owner must revoke it first.")]
+    AlreadyPaired,
+    #[error("Too many wrong codes. Wait an hour, then try again.")]
+    TooManyAttempts,
+    #[error("The watch's clock is too far from the cloud's. Let the watch set its time, then retry.")]
+    ClockSkew,
     #[error("Something went wrong on our side. Try again in a moment.")]
     Internal(#[from] anyhow::Error),
 }
@@ -62,6 +90,20 @@ impl ApiError {
             Self::Unauthenticated => "unauthenticated",
             Self::NotFound => "not_found",
             Self::LastPasskey => "last_passkey",
+            Self::UnknownDevice => "unknown_device",
+            Self::BadSignature => "bad_signature",
+            Self::UntrustedCertificate => "untrusted_certificate",
+            Self::Revoked => "revoked",
+            Self::NotPaired => "not_paired",
+            Self::ReplayedBatch => "replayed_batch",
+            Self::InvalidFix(_) => "invalid_fix",
+            Self::BatchTooLarge => "batch_too_large",
+            Self::InvalidCode => "invalid_code",
+            Self::CodeExpired => "code_expired",
+            Self::CodeUsed => "code_used",
+            Self::AlreadyPaired => "already_paired",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::ClockSkew => "clock_skew",
             Self::Internal(_) => "internal",
         }
     }
@@ -71,7 +113,12 @@ impl ApiError {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::WrongOrigin => StatusCode::FORBIDDEN,
-            Self::InvalidClient | Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient | Self::Unauthenticated | Self::UnknownDevice | Self::BadSignature | Self::UntrustedCertificate => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::Revoked => StatusCode::GONE,
+            Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired => StatusCode::CONFLICT,
+            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::LastPasskey => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

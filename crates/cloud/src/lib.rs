@@ -1,14 +1,21 @@
 //! `waymark-cloud`: the Waymark service. Passkey accounts (webauthn-rs),
-//! the native-app sign-in, sessions, and (later) the device registry,
-//! pairing, location ingest and revocation. One module per flow.
+//! the native-app sign-in, sessions, the device registry, pairing,
+//! location ingest, live updates and revocation. One module per flow.
 
 pub mod account_api;
 pub mod app;
+pub mod binding;
 pub mod config;
 pub mod error;
+pub mod factory;
 pub mod ids;
+pub mod live;
+pub mod locations;
 pub mod local_ca;
 pub mod pages;
+pub mod pairing;
+pub mod revocation;
 pub mod server;
 pub mod signin;
 pub mod storage;
+pub mod watches;

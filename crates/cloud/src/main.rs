@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use waymark_cloud::{app, config::Config, local_ca};
+use waymark_cloud::{app, config::Config, factory, local_ca};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,37 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Play the watch manufacturer: keep a manufacturer CA and sign watches' certificate requests.
+    #[command(subcommand)]
+    Factory(Factory),
+}
+
+#[derive(Subcommand)]
+enum Factory {
+    /// Create a manufacturer CA (P-256) in DIR: manufacturer-ca.pem and manufacturer-ca.key (0600).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sign a watch's certificate request (from `waymark-watch provision`).
+    Sign {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The watch's CSR (PEM).
+        #[arg(long)]
+        csr: PathBuf,
+        /// The manufacturer's serial number, written into the certificate.
+        #[arg(long)]
+        serial: String,
+        /// The watch model, written into the certificate.
+        #[arg(long)]
+        model: String,
+        /// Where to write the certificate (PEM); default: print it.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +91,10 @@ fn main() -> ExitCode {
             })
             .map_err(anyhow::Error::from),
         Command::Serve { dir } => serve(dir),
+        Command::Factory(Factory::Init { dir, force }) => factory::init(&dir, force)
+            .map(|()| println!("Manufacturer CA: {}", dir.join("manufacturer-ca.pem").display()))
+            .map_err(anyhow::Error::from),
+        Command::Factory(Factory::Sign { dir, csr, serial, model, out }) => sign(&dir, &csr, &serial, &model, out.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -92,4 +127,17 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+fn sign(dir: &std::path::Path, csr: &std::path::Path, serial: &str, model: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let csr_pem = std::fs::read_to_string(csr).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csr.display()))?;
+    let cert = factory::sign(dir, &csr_pem, serial, model)?;
+    match out {
+        Some(path) => {
+            std::fs::write(path, cert).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            println!("Device certificate: {}", path.display());
+        }
+        None => print!("{cert}"),
+    }
+    Ok(())
 }

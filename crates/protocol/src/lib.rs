@@ -3,5 +3,10 @@
 //! this crate, so nothing about the protocol is written twice.
 
 pub mod account;
+pub mod device;
 pub mod error;
+pub mod pairing;
+pub mod report;
 pub mod signin;
+pub mod signing;
+pub mod watches;

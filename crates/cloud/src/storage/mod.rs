@@ -585,6 +585,14 @@ impl Store {
         Ok(caller)
     }
 
+    pub async fn session_alive(&self, session_id: &str) -> DbResult<bool> {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NULL")
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// RFC 7009: revoking a refresh token ends its session; revoking an access
     /// token removes it. Unknown tokens are ignored.
     pub async fn revoke_token(&self, token: &str) -> DbResult<()> {
@@ -740,6 +748,10 @@ impl Store {
                 .execute(&self.pool)
                 .await?;
         }
+        sqlx::query("DELETE FROM pairing_offers WHERE expires_at < ?")
+            .bind(now - 86_400_000)
+            .execute(&self.pool)
+            .await?;
         // Exchanged codes are kept a day so a replay can still be recognised.
         sqlx::query("DELETE FROM auth_codes WHERE expires_at < ?")
             .bind(now - 86_400_000)
@@ -782,6 +794,11 @@ impl Store {
             "refresh_tokens",
             "access_tokens",
             "activity",
+            "devices",
+            "pairing_offers",
+            "bindings",
+            "fixes",
+            "rate_limits",
         ];
         assert!(TABLES.contains(&table), "unknown table");
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
@@ -877,3 +894,5 @@ async fn record(
         .await?;
     Ok(())
 }
+
+pub mod watches;

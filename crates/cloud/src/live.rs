@@ -1,0 +1,48 @@
+//! Live updates: `GET /api/v1/live` is a server-sent-event stream of new
+//! fixes for the caller's watches. Each event is checked against the
+//! binding and the session as it is sent, so a revoked watch or an ended
+//! session stops at once.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::storage::Caller;
+
+pub async fn stream(State(app): State<AppState>, caller: Caller) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let mut rx = app.live.subscribe();
+    let stream = async_stream::stream! {
+        yield Ok(Event::default().event("ready").data("{}"));
+        loop {
+            let event = match rx.recv().await {
+                Ok(e) => e,
+                Err(RecvError::Lagged(n)) => {
+                    yield Ok(Event::default().event("lagged").data(format!("{{\"missed\":{n}}}")));
+                    continue;
+                }
+                Err(RecvError::Closed) => break,
+            };
+            if event.account_id != caller.account_id {
+                continue;
+            }
+            match app.store.session_alive(&caller.session_id).await {
+                Ok(true) => {}
+                _ => break,
+            }
+            match app.store.bound_watch(&caller.account_id, &event.event.watch_id).await {
+                Ok(Some(w)) if w.is_live() => {}
+                _ => continue,
+            }
+            if let Ok(data) = serde_json::to_string(&event.event) {
+                yield Ok(Event::default().event("fix").data(data));
+            }
+        }
+    };
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,132 @@
+//! Location reports in and out: the watch's signed batches and status
+//! polls, and the parent's latest fix and history, each read through the
+//! binding.
+
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use waymark_protocol::report::{BatchAck, DeviceStatus, Fix, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch, SignedStatus};
+use waymark_protocol::watches::{HistoryPage, LiveFix, MAX_HISTORY_PAGE};
+
+use crate::app::{AppState, LiveEvent};
+use crate::binding::watch_of;
+use crate::error::ApiError;
+use crate::ids::{is_id, now_ms};
+use crate::signin::Json;
+use crate::storage::Caller;
+use crate::storage::watches::{Device, Ingest};
+
+/// A known, unrevoked device whose signature over `message` verifies.
+async fn signed_by_device(app: &AppState, device_id: &str, verify: impl Fn(&[u8]) -> bool) -> Result<Device, ApiError> {
+    if !is_id(device_id) {
+        return Err(ApiError::UnknownDevice);
+    }
+    let device = app.store.device(device_id).await?.ok_or(ApiError::UnknownDevice)?;
+    if !verify(&device.certificate) {
+        return Err(ApiError::BadSignature);
+    }
+    if device.revoked_at.is_some() {
+        return Err(ApiError::Revoked);
+    }
+    Ok(device)
+}
+
+/// `POST /device/v1/status`: is the watch paired, to whom, and what did the cloud last store?
+pub async fn status(State(app): State<AppState>, Json(signed): Json<SignedStatus>) -> Result<axum::Json<DeviceStatus>, ApiError> {
+    let device = signed_by_device(&app, &signed.status.device_id, |cert| signed.verify(cert).is_ok()).await?;
+    if (signed.status.at - now_ms()).abs() > STATUS_WINDOW_MS {
+        return Err(ApiError::ClockSkew);
+    }
+    let owner = app.store.owner_of(&device.id).await?;
+    Ok(axum::Json(DeviceStatus {
+        paired: owner.is_some(),
+        owner,
+        last_seq: device.last_seq as u64,
+    }))
+}
+
+/// `POST /device/v1/batches`: verify, validate, store durably, then acknowledge.
+pub async fn upload(State(app): State<AppState>, Json(signed): Json<SignedBatch>) -> Result<axum::Json<BatchAck>, ApiError> {
+    let batch = &signed.batch;
+    signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok()).await?;
+    if batch.fixes.is_empty() {
+        return Err(ApiError::InvalidRequest("A batch holds at least one fix.".into()));
+    }
+    if batch.fixes.len() > MAX_FIXES_PER_BATCH {
+        return Err(ApiError::BatchTooLarge);
+    }
+    let now = now_ms();
+    for fix in &batch.fixes {
+        fix.validate(now).map_err(|e| ApiError::InvalidFix(e.message()))?;
+    }
+    match app.store.ingest(batch).await? {
+        (Ingest::Stored, Some(account_id)) => {
+            // Only after the commit: subscribers never see a fix that could be lost.
+            for fix in &batch.fixes {
+                let _ = app.live.send(LiveEvent {
+                    account_id: account_id.clone(),
+                    event: LiveFix { watch_id: batch.device_id.clone(), fix: *fix },
+                });
+            }
+            Ok(axum::Json(BatchAck { acked_seq: batch.seq }))
+        }
+        (Ingest::Stored, None) => Err(anyhow::anyhow!("stored batch without an account").into()),
+        (Ingest::Stale { .. }, _) => Err(ApiError::ReplayedBatch),
+        (Ingest::NotPaired, _) => Err(ApiError::NotPaired),
+        (Ingest::Revoked, _) => Err(ApiError::Revoked),
+    }
+}
+
+/// `GET /api/v1/watches/{id}/latest`: the latest fix, or `null` before the first.
+pub async fn latest(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Option<Fix>>, ApiError> {
+    let watch = watch_of(&app, &caller, &id).await?;
+    Ok(axum::Json(app.store.latest_fix(&watch).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+    /// `newest` (default) or `oldest` first.
+    order: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+/// `GET /api/v1/watches/{id}/history?from=&to=&order=&limit=&cursor=`.
+pub async fn history(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<HistoryPage>, ApiError> {
+    let watch = watch_of(&app, &caller, &id).await?;
+    let Query(q) = query?;
+    let newest_first = match q.order.as_deref() {
+        None | Some("newest") => true,
+        Some("oldest") => false,
+        Some(_) => return Err(ApiError::InvalidRequest("order is `newest` or `oldest`.".into())),
+    };
+    let limit = q.limit.unwrap_or(500);
+    if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!("limit must be between 1 and {MAX_HISTORY_PAGE}.")));
+    }
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
+    if from > to {
+        return Err(ApiError::InvalidRequest("`from` must not be after `to`.".into()));
+    }
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::InvalidRequest("cursor is not valid.".into()))?),
+    };
+    let (fixes, next) = app.store.history(&watch, from, to, newest_first, after, limit).await?;
+    Ok(axum::Json(HistoryPage {
+        fixes,
+        next_cursor: next.map(|(t, id)| format!("{t}.{id}")),
+    }))
+}
+
+fn parse_cursor(c: &str) -> Option<(i64, i64)> {
+    let (t, id) = c.split_once('.')?;
+    Some((t.parse().ok()?, id.parse().ok()?))
+}

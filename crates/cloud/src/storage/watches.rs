@@ -1,0 +1,446 @@
+//! Watch data: devices, pairing offers, bindings, fixes and rate limits.
+//!
+//! Rule 2 lives here as a type: every query of one watch's data takes a
+//! [`BoundWatch`], and the only way to get one is [`Store::bound_watch`],
+//! which asks whether the watch is bound to the caller's account.
+
+use sqlx::Row;
+use waymark_protocol::report::{Batch, Fix};
+use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
+
+use super::{DbResult, Store, record};
+use crate::ids::now_ms;
+
+/// Proof that the binding check passed: this watch is bound to this account.
+/// Constructed only by [`Store::bound_watch`] and [`Store::list_watches`].
+#[derive(Debug, Clone)]
+pub struct BoundWatch {
+    device_id: String,
+    account_id: String,
+    pub name: String,
+    pub model: String,
+    pub bound_at: i64,
+    /// Set when the parent revoked it and kept its history.
+    pub revoked_at: Option<i64>,
+}
+
+impl BoundWatch {
+    pub fn id(&self) -> &str {
+        &self.device_id
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// A device the cloud knows (from a verified certificate).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Device {
+    pub id: String,
+    pub certificate: Vec<u8>,
+    pub last_seq: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub enum Pairing {
+    Paired(BoundWatch),
+    NoSuchCode,
+    Expired,
+    Used,
+    AlreadyBound,
+    Revoked,
+}
+
+pub enum Ingest {
+    Stored,
+    Stale { last_seq: i64 },
+    NotPaired,
+    Revoked,
+}
+
+fn fix_from(r: &sqlx::sqlite::SqliteRow) -> Fix {
+    Fix {
+        t: r.get("t"),
+        lat: r.get("lat"),
+        lon: r.get("lon"),
+        acc: r.get("acc"),
+        bat: r.get::<i64, _>("bat") as u8,
+    }
+}
+
+const BINDING_COLUMNS: &str = "b.device_id, b.account_id, b.name, d.model, b.bound_at, b.revoked_at";
+
+fn bound_from(r: &sqlx::sqlite::SqliteRow) -> BoundWatch {
+    BoundWatch {
+        device_id: r.get("device_id"),
+        account_id: r.get("account_id"),
+        name: r.get("name"),
+        model: r.get("model"),
+        bound_at: r.get("bound_at"),
+        revoked_at: r.get("revoked_at"),
+    }
+}
+
+impl Store {
+    // ---- the binding check ------------------------------------------------
+
+    /// The one decision of rule 2: is `device_id` bound to `account_id`?
+    /// `None` for a watch of another account and for one that does not exist alike.
+    pub async fn bound_watch(&self, account_id: &str, device_id: &str) -> DbResult<Option<BoundWatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings b JOIN devices d ON d.id = b.device_id
+             WHERE b.account_id = ? AND b.device_id = ?"
+        ))
+        .bind(account_id)
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(bound_from))
+    }
+
+    /// Every watch bound to the account, with its latest fix.
+    pub async fn list_watches(&self, account_id: &str) -> DbResult<Vec<WatchInfo>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS}, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
+             JOIN devices d ON d.id = b.device_id
+             LEFT JOIN fixes f ON f.id = (SELECT id FROM fixes WHERE device_id = b.device_id ORDER BY t DESC, id DESC LIMIT 1)
+             WHERE b.account_id = ? ORDER BY b.bound_at, b.device_id"
+        ))
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let now = now_ms();
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let w = bound_from(r);
+                let latest = r.get::<Option<i64>, _>("t").map(|_| fix_from(r));
+                let state = if w.revoked_at.is_some() {
+                    WatchState::Revoked
+                } else if latest.is_some_and(|f| now - f.t <= REPORTING_WINDOW_MS) {
+                    WatchState::Reporting
+                } else {
+                    WatchState::Quiet
+                };
+                WatchInfo {
+                    id: w.device_id,
+                    name: w.name,
+                    model: w.model,
+                    paired_at: w.bound_at,
+                    battery: latest.map(|f| f.bat),
+                    last_seen: latest.map(|f| f.t),
+                    latest,
+                    state,
+                }
+            })
+            .collect())
+    }
+
+    pub async fn rename_watch(&self, watch: &BoundWatch, name: &str, actor: &str) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE bindings SET name = ? WHERE device_id = ? AND account_id = ?")
+            .bind(name)
+            .bind(&watch.device_id)
+            .bind(&watch.account_id)
+            .execute(&mut *tx)
+            .await?;
+        record(&mut tx, &watch.account_id, "watch.renamed", Some(actor), &format!("Renamed “{}” to “{name}”", watch.name)).await?;
+        tx.commit().await
+    }
+
+    pub async fn latest_fix(&self, watch: &BoundWatch) -> DbResult<Option<Fix>> {
+        let row = sqlx::query("SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = ? ORDER BY t DESC, id DESC LIMIT 1")
+            .bind(&watch.device_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(fix_from))
+    }
+
+    /// One page of history in `[from, to]`, keyset-paginated on `(t, id)`.
+    /// Returns the fixes and the `(t, id)` of the last one when more may follow.
+    pub async fn history(
+        &self,
+        watch: &BoundWatch,
+        from: i64,
+        to: i64,
+        newest_first: bool,
+        after: Option<(i64, i64)>,
+        limit: u32,
+    ) -> DbResult<(Vec<Fix>, Option<(i64, i64)>)> {
+        let (cmp, order) = if newest_first { ("<", "DESC") } else { (">", "ASC") };
+        let (ct, cid) = after.unwrap_or(if newest_first { (i64::MAX, i64::MAX) } else { (i64::MIN, i64::MIN) });
+        let rows = sqlx::query(&format!(
+            "SELECT id, t, lat, lon, acc, bat FROM fixes
+             WHERE device_id = ? AND t >= ? AND t <= ? AND (t, id) {cmp} (?, ?)
+             ORDER BY t {order}, id {order} LIMIT ?"
+        ))
+        .bind(&watch.device_id)
+        .bind(from)
+        .bind(to)
+        .bind(ct)
+        .bind(cid)
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let more = rows.len() > limit as usize;
+        let rows = &rows[..rows.len().min(limit as usize)];
+        let next = if more {
+            rows.last().map(|r| (r.get::<i64, _>("t"), r.get::<i64, _>("id")))
+        } else {
+            None
+        };
+        Ok((rows.iter().map(fix_from).collect(), next))
+    }
+
+    // ---- devices and pairing ----------------------------------------------
+
+    pub async fn device(&self, device_id: &str) -> DbResult<Option<Device>> {
+        sqlx::query_as("SELECT id, certificate, last_seq, revoked_at FROM devices WHERE id = ?")
+            .bind(device_id)
+            .fetch_optional(&self.pool)
+            .await
+    }
+
+    /// Registers the device if new, and stores its offer, replacing any
+    /// unspent earlier offers of the same device. False if it was revoked.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_offer(
+        &self,
+        device_id: &str,
+        serial: &str,
+        model: &str,
+        certificate: &[u8],
+        code_hash: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> DbResult<bool> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO devices (id, serial, model, certificate, registered_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
+            .bind(device_id)
+            .bind(serial)
+            .bind(model)
+            .bind(certificate)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        let revoked: (Option<i64>,) = sqlx::query_as("SELECT revoked_at FROM devices WHERE id = ?")
+            .bind(device_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if revoked.0.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM pairing_offers WHERE device_id = ? AND spent_at IS NULL")
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO pairing_offers (code_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+            .bind(code_hash)
+            .bind(device_id)
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Spends the offer matching `code_hash` and binds its watch to the
+    /// account, all in one transaction.
+    pub async fn pair(&self, account_id: &str, code_hash: &str, actor: &str) -> DbResult<Pairing> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let offer = sqlx::query(
+            "SELECT o.device_id, o.expires_at, o.spent_at, d.revoked_at, d.model FROM pairing_offers o
+             JOIN devices d ON d.id = o.device_id WHERE o.code_hash = ?",
+        )
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(offer) = offer else {
+            return Ok(Pairing::NoSuchCode);
+        };
+        let device_id: String = offer.get("device_id");
+        if offer.get::<Option<i64>, _>("revoked_at").is_some() {
+            return Ok(Pairing::Revoked);
+        }
+        if offer.get::<Option<i64>, _>("spent_at").is_some() {
+            return Ok(Pairing::Used);
+        }
+        if offer.get::<i64, _>("expires_at") <= now {
+            return Ok(Pairing::Expired);
+        }
+        let bound: Option<(String,)> = sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = ?")
+            .bind(&device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if bound.is_some() {
+            return Ok(Pairing::AlreadyBound);
+        }
+        let model: String = offer.get("model");
+        let name = format!("{model} {}", &device_id[..4].to_uppercase());
+        sqlx::query("UPDATE pairing_offers SET spent_at = ? WHERE code_hash = ? AND spent_at IS NULL")
+            .bind(now)
+            .bind(code_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES (?, ?, ?, ?)")
+            .bind(&device_id)
+            .bind(account_id)
+            .bind(&name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        record(&mut tx, account_id, "watch.paired", Some(actor), &format!("Paired “{name}”")).await?;
+        tx.commit().await?;
+        Ok(Pairing::Paired(BoundWatch {
+            device_id,
+            account_id: account_id.to_owned(),
+            name,
+            model,
+            bound_at: now,
+            revoked_at: None,
+        }))
+    }
+
+    /// The display name of the account a live device is bound to.
+    pub async fn owner_of(&self, device_id: &str) -> DbResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT a.display_name FROM bindings b JOIN accounts a ON a.id = b.account_id
+             WHERE b.device_id = ? AND b.revoked_at IS NULL",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    // ---- reporting ----------------------------------------------------------
+
+    /// Stores a verified batch if its sequence is new, durably, before the
+    /// caller acknowledges it. Returns the account it belongs to on success.
+    pub async fn ingest(&self, batch: &Batch) -> DbResult<(Ingest, Option<String>)> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT d.last_seq, d.revoked_at, b.account_id, b.revoked_at AS binding_revoked FROM devices d
+             LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = ?",
+        )
+        .bind(&batch.device_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok((Ingest::NotPaired, None));
+        };
+        if row.get::<Option<i64>, _>("revoked_at").is_some() {
+            return Ok((Ingest::Revoked, None));
+        }
+        let Some(account_id) = row.get::<Option<String>, _>("account_id") else {
+            return Ok((Ingest::NotPaired, None));
+        };
+        let last_seq: i64 = row.get("last_seq");
+        if batch.seq as i64 <= last_seq || batch.seq > i64::MAX as u64 {
+            return Ok((Ingest::Stale { last_seq }, None));
+        }
+        // Conditional update: two racing copies of one batch cannot both win.
+        let moved = sqlx::query("UPDATE devices SET last_seq = ? WHERE id = ? AND last_seq = ?")
+            .bind(batch.seq as i64)
+            .bind(&batch.device_id)
+            .bind(last_seq)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved != 1 {
+            return Ok((Ingest::Stale { last_seq }, None));
+        }
+        for f in &batch.fixes {
+            sqlx::query("INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(&batch.device_id)
+                .bind(f.t)
+                .bind(f.lat)
+                .bind(f.lon)
+                .bind(f.acc)
+                .bind(f.bat as i64)
+                .bind(batch.seq as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((Ingest::Stored, Some(account_id)))
+    }
+
+    // ---- revocation ---------------------------------------------------------
+
+    /// Refuses the watch's key from now on; keeps its history (readable by
+    /// the same account, marked revoked) or deletes it with the binding.
+    pub async fn revoke_watch(&self, watch: &BoundWatch, keep_history: bool, actor: &str) -> DbResult<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(&watch.device_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM pairing_offers WHERE device_id = ?")
+            .bind(&watch.device_id)
+            .execute(&mut *tx)
+            .await?;
+        if keep_history {
+            sqlx::query("UPDATE bindings SET revoked_at = ? WHERE device_id = ? AND account_id = ?")
+                .bind(now)
+                .bind(&watch.device_id)
+                .bind(&watch.account_id)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query("DELETE FROM fixes WHERE device_id = ?")
+                .bind(&watch.device_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM bindings WHERE device_id = ? AND account_id = ?")
+                .bind(&watch.device_id)
+                .bind(&watch.account_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let what = if keep_history { "history kept" } else { "history deleted" };
+        record(&mut tx, &watch.account_id, "watch.revoked", Some(actor), &format!("Revoked “{}” ({what})", watch.name)).await?;
+        tx.commit().await
+    }
+
+    // ---- rate limits --------------------------------------------------------
+
+    /// True when `key` has used up `max` attempts in the current window.
+    pub async fn limited(&self, key: &str, window_ms: i64, max: i64) -> DbResult<bool> {
+        let row: Option<(i64, i64)> = sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some_and(|(start, count)| now_ms() - start < window_ms && count >= max))
+    }
+
+    /// Counts one (failed) attempt against `key`.
+    pub async fn count_attempt(&self, key: &str, window_ms: i64) -> DbResult<()> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
+             ON CONFLICT(key) DO UPDATE SET
+               count = CASE WHEN ? - window_start >= ? THEN 1 ELSE count + 1 END,
+               window_start = CASE WHEN ? - window_start >= ? THEN ? ELSE window_start END",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now)
+        .bind(window_ms)
+        .bind(now)
+        .bind(window_ms)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! Location reports: a fix, the signed batch a watch uploads with a strictly
+//! increasing sequence number, the signed status poll, and the rules every
+//! fix must meet (checked by the cloud, respected by the watch).
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::{DeviceError, verify_signature};
+use crate::signing::{BATCH_TAG, Canonical, STATUS_TAG, unb64};
+
+/// At most this many fixes in one batch.
+pub const MAX_FIXES_PER_BATCH: usize = 500;
+/// A fix may be this far in the future (clock skew).
+pub const MAX_FUTURE_SKEW_MS: i64 = 2 * 60 * 1000;
+/// A fix older than this is refused (the on-disk queue keeps fewer days).
+pub const MAX_FIX_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
+/// A signed status poll is accepted this far from the cloud's clock.
+pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
+
+/// One position fix.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fix {
+    /// When, in ms since the Unix epoch.
+    pub t: i64,
+    pub lat: f64,
+    pub lon: f64,
+    /// Accuracy radius, metres.
+    pub acc: f64,
+    /// Battery, percent.
+    pub bat: u8,
+}
+
+/// Why a fix is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixError {
+    Latitude,
+    Longitude,
+    Accuracy,
+    Battery,
+    InFuture,
+    TooOld,
+}
+
+impl FixError {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Latitude => "latitude must be between -90 and 90",
+            Self::Longitude => "longitude must be between -180 and 180",
+            Self::Accuracy => "accuracy must be between 0 and 100000 metres",
+            Self::Battery => "battery must be between 0 and 100",
+            Self::InFuture => "a fix is timed in the future",
+            Self::TooOld => "a fix is older than 30 days",
+        }
+    }
+}
+
+impl Fix {
+    pub fn validate(&self, now_ms: i64) -> Result<(), FixError> {
+        if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
+            return Err(FixError::Latitude);
+        }
+        if !(self.lon.is_finite() && (-180.0..=180.0).contains(&self.lon)) {
+            return Err(FixError::Longitude);
+        }
+        if !(self.acc.is_finite() && (0.0..=100_000.0).contains(&self.acc)) {
+            return Err(FixError::Accuracy);
+        }
+        if self.bat > 100 {
+            return Err(FixError::Battery);
+        }
+        if self.t > now_ms + MAX_FUTURE_SKEW_MS {
+            return Err(FixError::InFuture);
+        }
+        if self.t < now_ms - MAX_FIX_AGE_MS {
+            return Err(FixError::TooOld);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub device_id: String,
+    /// Strictly increasing per device, starting at 1.
+    pub seq: u64,
+    pub fixes: Vec<Fix>,
+}
+
+impl Batch {
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut c = Canonical::new(BATCH_TAG)
+            .str(&self.device_id)
+            .u64(self.seq)
+            .u64(self.fixes.len() as u64);
+        for f in &self.fixes {
+            c = c.i64(f.t).f64(f.lat).f64(f.lon).f64(f.acc).u8(f.bat);
+        }
+        c.finish()
+    }
+}
+
+/// `POST /device/v1/batches`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedBatch {
+    pub batch: Batch,
+    pub signature: String,
+}
+
+impl SignedBatch {
+    pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
+        let sig = unb64(&self.signature).ok_or(DeviceError::BadSignature)?;
+        verify_signature(cert_der, &self.batch.signing_bytes(), &sig)
+    }
+}
+
+/// The cloud stored the batch durably: the watch may now forget it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchAck {
+    pub acked_seq: u64,
+}
+
+/// A signed "what is my state?" poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    pub device_id: String,
+    pub at: i64,
+}
+
+impl StatusRequest {
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        Canonical::new(STATUS_TAG).str(&self.device_id).i64(self.at).finish()
+    }
+}
+
+/// `POST /device/v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignedStatus {
+    pub status: StatusRequest,
+    pub signature: String,
+}
+
+impl SignedStatus {
+    pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
+        let sig = unb64(&self.signature).ok_or(DeviceError::BadSignature)?;
+        verify_signature(cert_der, &self.status.signing_bytes(), &sig)
+    }
+}
+
+/// What a watch learns from a status poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStatus {
+    pub paired: bool,
+    /// The display name of the account it is paired to.
+    pub owner: Option<String>,
+    /// The last batch sequence number the cloud stored.
+    pub last_seq: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fix(now: i64) -> Fix {
+        Fix { t: now, lat: 52.52, lon: 13.405, acc: 8.0, bat: 80 }
+    }
+
+    #[test]
+    fn fixes_are_validated() {
+        let now = 1_700_000_000_000;
+        assert_eq!(fix(now).validate(now), Ok(()));
+        let cases = [
+            (Fix { lat: 90.1, ..fix(now) }, FixError::Latitude),
+            (Fix { lat: f64::NAN, ..fix(now) }, FixError::Latitude),
+            (Fix { lon: -180.5, ..fix(now) }, FixError::Longitude),
+            (Fix { acc: -1.0, ..fix(now) }, FixError::Accuracy),
+            (Fix { acc: f64::INFINITY, ..fix(now) }, FixError::Accuracy),
+            (Fix { bat: 101, ..fix(now) }, FixError::Battery),
+            (Fix { t: now + MAX_FUTURE_SKEW_MS + 1, ..fix(now) }, FixError::InFuture),
+            (Fix { t: now - MAX_FIX_AGE_MS - 1, ..fix(now) }, FixError::TooOld),
+        ];
+        for (f, want) in cases {
+            assert_eq!(f.validate(now), Err(want), "{f:?}");
+        }
+    }
+
+    #[test]
+    fn batch_encoding_vector() {
+        let b = Batch {
+            device_id: "ab".into(),
+            seq: 7,
+            fixes: vec![Fix { t: 1, lat: 1.5, lon: -2.0, acc: 0.0, bat: 100 }],
+        };
+        let expected: Vec<u8> = [
+            b"waymark/batch/v1\0".to_vec(),
+            vec![0, 0, 0, 2, b'a', b'b'],
+            7u64.to_be_bytes().to_vec(),
+            1u64.to_be_bytes().to_vec(),
+            1i64.to_be_bytes().to_vec(),
+            1.5f64.to_bits().to_be_bytes().to_vec(),
+            (-2.0f64).to_bits().to_be_bytes().to_vec(),
+            0.0f64.to_bits().to_be_bytes().to_vec(),
+            vec![100],
+        ]
+        .concat();
+        assert_eq!(b.signing_bytes(), expected);
+        let mut other = b.clone();
+        other.seq = 8;
+        assert_ne!(other.signing_bytes(), b.signing_bytes(), "the sequence is signed");
+    }
+
+    #[test]
+    fn json_round_trips_floats_exactly() {
+        let f = Fix { t: 5, lat: 48.858_370_123_456_78, lon: 2.294_481_987_654_32, acc: 3.3, bat: 1 };
+        let back: Fix = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+    }
+}

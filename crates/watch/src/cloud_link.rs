@@ -1,0 +1,100 @@
+//! The watch's connection to the cloud: HTTPS with rustls (TLS 1.2+),
+//! trusting only the cloud's CA that was installed at provisioning, and the
+//! three calls a watch makes, each signed with its device key.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use waymark_protocol::error::ErrorBody;
+use waymark_protocol::pairing::{OfferAccepted, SignedOffer};
+use waymark_protocol::report::{BatchAck, DeviceStatus, SignedBatch, SignedStatus, StatusRequest};
+use waymark_protocol::signing::b64;
+
+use crate::keystore::KeyStore;
+use crate::provisioning::Watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("the cloud cannot be reached: {0}")]
+    Offline(String),
+    #[error("this watch was revoked by its owner")]
+    Revoked,
+    #[error("the cloud refused: {} ({})", .0.message, .0.error)]
+    Refused(ErrorBody),
+}
+
+pub struct CloudLink {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl CloudLink {
+    pub fn new(watch: &Watch) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut watch.cloud_ca_pem.as_slice()) {
+            roots.add(cert?)?;
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .build()?;
+        Ok(Self { http, base: watch.settings.cloud.clone() })
+    }
+
+    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, LinkError> {
+        let res = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| LinkError::Offline(e.to_string()))?;
+        let status = res.status();
+        if status.is_success() {
+            return res.json().await.map_err(|e| LinkError::Offline(e.to_string()));
+        }
+        if status.is_server_error() {
+            return Err(LinkError::Offline(format!("cloud answered {status}")));
+        }
+        let body: ErrorBody = res.json().await.unwrap_or(ErrorBody {
+            error: "unknown".into(),
+            message: format!("cloud answered {status}"),
+        });
+        if body.error == "revoked" {
+            return Err(LinkError::Revoked);
+        }
+        Err(LinkError::Refused(body))
+    }
+
+    pub async fn offer(&self, watch: &Watch, offer: waymark_protocol::pairing::PairingOffer) -> Result<OfferAccepted, LinkError> {
+        let signature = sign(watch, &offer.signing_bytes())?;
+        let signed = SignedOffer { offer, certificate: b64(&watch.certificate_der), signature };
+        self.post("/device/v1/pairing-offers", &signed).await
+    }
+
+    pub async fn status(&self, watch: &Watch) -> Result<DeviceStatus, LinkError> {
+        let status = StatusRequest { device_id: watch.device_id.clone(), at: crate::now_ms() };
+        let signature = sign(watch, &status.signing_bytes())?;
+        self.post("/device/v1/status", &SignedStatus { status, signature }).await
+    }
+
+    pub async fn upload(&self, watch: &Watch, batch: waymark_protocol::report::Batch) -> Result<BatchAck, LinkError> {
+        let signature = sign(watch, &batch.signing_bytes())?;
+        self.post("/device/v1/batches", &SignedBatch { batch, signature }).await
+    }
+}
+
+fn sign(watch: &Watch, bytes: &[u8]) -> Result<String, LinkError> {
+    watch
+        .keys
+        .sign(bytes)
+        .map(|s| b64(&s))
+        .map_err(|e| LinkError::Offline(format!("cannot sign: {e}")))
+}

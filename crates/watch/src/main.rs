@@ -1,0 +1,192 @@
+//! The `waymark-watch` command: provision, install-cert, pair, run.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use waymark_watch::cloud_link::{CloudLink, LinkError};
+use waymark_watch::pairing;
+use waymark_watch::provisioning::{self, Watch};
+use waymark_watch::queue::DEFAULT_CAPACITY;
+use waymark_watch::reporting::{Drain, Reporter};
+use waymark_watch::revocation::wipe;
+use waymark_watch::routes::{Route, Walker};
+
+/// Exit code after the owner revoked this watch and it erased itself.
+const EXIT_REVOKED: u8 = 3;
+
+#[derive(Parser)]
+#[command(name = "waymark-watch", version, about = "A Waymark watch simulator: device key, signed pairing codes, signed location reports")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make this watch's P-256 key (it never leaves DIR) and a certificate request DIR/device.csr.
+    Provision {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The cloud's address.
+        #[arg(long, default_value = "https://localhost:8443")]
+        cloud: String,
+        /// The CA certificate the cloud's TLS certificate must chain to.
+        #[arg(long)]
+        cloud_ca: PathBuf,
+    },
+    /// Install the certificate the manufacturer signed for this watch's key.
+    InstallCert {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        cert: PathBuf,
+    },
+    /// Show a fresh pairing code (text and QR) and wait until a parent enters it.
+    Pair {
+        #[arg(long)]
+        dir: PathBuf,
+        /// Also write the QR code to this PNG file.
+        #[arg(long)]
+        qr_png: Option<PathBuf>,
+        /// How long the code is valid, in seconds (at most 600).
+        #[arg(long, default_value_t = 600)]
+        ttl: u64,
+        /// Print the code and exit without waiting.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Walk a route and report fixes in signed batches (queued on disk while offline).
+    Run {
+        #[arg(long)]
+        dir: PathBuf,
+        /// `builtin:park-loop`, `builtin:school-run`, `builtin:harbour-walk`, or a .gpx/.geojson file.
+        #[arg(long, default_value = "builtin:park-loop")]
+        route: String,
+        /// Seconds between fixes.
+        #[arg(long, default_value_t = 5.0)]
+        interval: f64,
+        /// Stop after this many fixes (default: run until stopped).
+        #[arg(long)]
+        fixes: Option<u64>,
+        /// Queue capacity; when full the oldest fix is dropped and counted.
+        #[arg(long, default_value_t = DEFAULT_CAPACITY)]
+        queue: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("waymark-watch: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("waymark-watch: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Provision { dir, cloud, cloud_ca } => {
+            let csr = provisioning::provision(&dir, &cloud, &cloud_ca)?;
+            println!("Key made in {}. Certificate request: {}", dir.display(), csr.display());
+            println!("Have it signed: waymark-cloud factory sign --dir FACTORY --csr {} --serial SERIAL --model MODEL --out cert.pem", csr.display());
+        }
+        Command::InstallCert { dir, cert } => {
+            let id = provisioning::install_cert(&dir, &cert)?;
+            println!("Certificate installed. Device id {id}");
+        }
+        Command::Pair { dir, qr_png, ttl, no_wait } => return pair(&dir, qr_png.as_deref(), ttl, no_wait).await,
+        Command::Run { dir, route, interval, fixes, queue } => return report(&dir, &route, interval, fixes, queue).await,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn revoked(dir: &Path) -> anyhow::Result<ExitCode> {
+    wipe(dir)?;
+    eprintln!("waymark-watch: this watch was revoked by its owner; its key, queue and pairing were erased");
+    Ok(ExitCode::from(EXIT_REVOKED))
+}
+
+async fn pair(dir: &Path, qr_png: Option<&Path>, ttl: u64, no_wait: bool) -> anyhow::Result<ExitCode> {
+    let watch = Watch::open(dir)?;
+    let link = CloudLink::new(&watch)?;
+    let shown = match pairing::make_code(&watch, &link, ttl as i64 * 1000).await {
+        Ok(s) => s,
+        Err(LinkError::Revoked) => return revoked(dir),
+        Err(e) => return Err(e.into()),
+    };
+    println!("{}", pairing::qr_text(&shown.code)?);
+    println!("PAIRING CODE: {}", shown.code.display());
+    println!("Enter this code in the Waymark app within {} minutes.", ttl.div_ceil(60));
+    if let Some(path) = qr_png {
+        pairing::qr_png(&shown.code, path)?;
+        println!("QR code written to {}", path.display());
+    }
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        match link.status(&watch).await {
+            Ok(s) if s.paired => {
+                let owner = s.owner.unwrap_or_default();
+                pairing::remember_owner(dir, &owner)?;
+                println!("Paired with {owner}.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Ok(_) => {}
+            Err(LinkError::Revoked) => return revoked(dir),
+            Err(e) => tracing::warn!(error = %e, "status poll failed"),
+        }
+        if waymark_watch::now_ms() > shown.expires_at {
+            anyhow::bail!("the code expired before a parent entered it; run `waymark-watch pair` again");
+        }
+    }
+}
+
+async fn report(dir: &Path, route: &str, interval: f64, limit: Option<u64>, capacity: usize) -> anyhow::Result<ExitCode> {
+    if !(0.05..=3600.0).contains(&interval) {
+        anyhow::bail!("--interval must be between 0.05 and 3600 seconds");
+    }
+    let mut walker = Walker::new(Route::load(route)?, interval);
+    let mut reporter = Reporter::new(Watch::open(dir)?, capacity)?;
+    println!("Reporting as device {} every {interval} s", reporter.watch.device_id);
+    let (mut backoff, mut retry_at) = (1u64, 0i64);
+    let mut made = 0u64;
+    loop {
+        if limit.is_none_or(|n| made < n) {
+            reporter.record(walker.next_fix(waymark_watch::now_ms()))?;
+            made += 1;
+        }
+        if waymark_watch::now_ms() >= retry_at {
+            match reporter.drain().await? {
+                Drain::Done(_) => backoff = 1,
+                Drain::Revoked => return revoked(dir),
+                Drain::Offline | Drain::NotPaired => {
+                    retry_at = waymark_watch::now_ms() + backoff as i64 * 1000;
+                    eprintln!("waymark-watch: cloud unavailable or not paired; {} fixes queued, retrying in {backoff} s", reporter.queue.len());
+                    backoff = (backoff * 2).min(60);
+                }
+            }
+        }
+        if limit.is_some_and(|n| made >= n) && reporter.queue.is_empty() {
+            println!("Sent {made} fixes ({} dropped while offline).", reporter.queue.dropped());
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+    }
+}

@@ -1,0 +1,28 @@
+//! Obeying revocation: when the cloud says this watch was revoked, it
+//! erases everything it holds (queue, pairing state, certificate) and
+//! destroys its key.
+
+use std::fs;
+use std::path::Path;
+
+use crate::keystore::{FileKeyStore, KeyStore};
+use crate::{pairing, provisioning, queue};
+
+pub fn wipe(dir: &Path) -> anyhow::Result<()> {
+    if let Ok(keys) = FileKeyStore::open(dir) {
+        keys.destroy()?;
+    }
+    for f in [
+        queue::QUEUE_FILE,
+        pairing::PAIRED_FILE,
+        provisioning::CERT_FILE,
+        provisioning::CSR_FILE,
+        "queue.json.tmp",
+    ] {
+        match fs::remove_file(dir.join(f)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
