@@ -21,6 +21,7 @@ pub use reqwest;
 /// A cloud running in this process on a random loopback port.
 pub struct TestCloud {
     pub dir: tempfile::TempDir,
+    pub config: Config,
     pub origin: String,
     pub addr: SocketAddr,
     pub ca_pem: Vec<u8>,
@@ -33,7 +34,10 @@ impl TestCloud {
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("cloud");
         local_ca::init(&data, false, Some("127.0.0.1:0"))?;
-        let config = Config::load(&data, |_| None)?;
+        let factory = dir.path().join("factory");
+        waymark_cloud::factory::init(&factory, false)?;
+        let mut config = Config::load(&data, |_| None)?;
+        config.manufacturer_cas = vec![factory.join("manufacturer-ca.pem")];
         let running = app::start(&config).await?;
         let ca_pem = std::fs::read(&config.ca_cert)?;
         Ok(Self {
@@ -41,9 +45,32 @@ impl TestCloud {
             addr: running.addr,
             store: running.store.clone(),
             ca_pem,
+            config,
             dir,
             running: Some(running),
         })
+    }
+
+    pub fn factory_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("factory")
+    }
+
+    /// Stops the server for real (listener closed, database pool closed).
+    pub async fn halt(&mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts it again on the same port, data directory and database.
+    pub async fn resume(&mut self) -> anyhow::Result<()> {
+        let mut config = self.config.clone();
+        config.listen = self.addr;
+        let running = app::start(&config).await?;
+        self.store = running.store.clone();
+        self.running = Some(running);
+        Ok(())
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -383,7 +410,16 @@ pub async fn snapshot(store: &Store) -> Vec<i64> {
 /// Moves a table's `expires_at` into the past, as if time had passed.
 /// Writes straight to the cloud's SQLite file, like a clock jump would.
 pub async fn expire_all(cloud: &TestCloud, table: &str) -> anyhow::Result<()> {
-    assert!(["ceremonies", "auth_codes", "access_tokens", "auth_requests"].contains(&table));
+    assert!(
+        [
+            "ceremonies",
+            "auth_codes",
+            "access_tokens",
+            "auth_requests",
+            "pairing_offers"
+        ]
+        .contains(&table)
+    );
     let db = cloud.dir.path().join("cloud/waymark.db");
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
     sqlx::query(&format!("UPDATE {table} SET expires_at = 1"))
@@ -391,4 +427,97 @@ pub async fn expire_all(cloud: &TestCloud, table: &str) -> anyhow::Result<()> {
         .await?;
     pool.close().await;
     Ok(())
+}
+
+/// Sets every rate-limit window back to the epoch, as if an hour had passed.
+pub async fn reset_rate_windows(cloud: &TestCloud) -> anyhow::Result<()> {
+    let db = cloud.dir.path().join("cloud/waymark.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
+    sqlx::query("UPDATE rate_limits SET window_start = 0")
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(())
+}
+
+/// A real watch (the `waymark-watch` library) in its own directory:
+/// provisioned, its CSR signed by `factory`, its certificate installed.
+pub struct TestWatch {
+    pub dir: tempfile::TempDir,
+    pub reporter: waymark_watch::reporting::Reporter,
+}
+
+impl TestWatch {
+    pub fn new(cloud: &TestCloud) -> anyhow::Result<Self> {
+        Self::made_by(cloud, &cloud.factory_dir())
+    }
+
+    pub fn made_by(cloud: &TestCloud, factory: &std::path::Path) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, &cloud.ca_pem)?;
+        let w = dir.path().join("watch");
+        let csr = waymark_watch::provisioning::provision(&w, &cloud.origin, &ca)?;
+        let serial = format!("WM-{}", random_token(4));
+        let cert = waymark_cloud::factory::sign(
+            factory,
+            &std::fs::read_to_string(csr)?,
+            &serial,
+            "Waymark Kids 1",
+        )?;
+        let cert_path = dir.path().join("cert.pem");
+        std::fs::write(&cert_path, cert)?;
+        waymark_watch::provisioning::install_cert(&w, &cert_path)?;
+        let watch = waymark_watch::provisioning::Watch::open(&w)?;
+        let reporter = waymark_watch::reporting::Reporter::new(watch, 1000)?;
+        Ok(Self { dir, reporter })
+    }
+
+    pub fn id(&self) -> &str {
+        &self.reporter.watch.device_id
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("watch")
+    }
+
+    /// Uploads a signed offer and returns the code as the watch shows it.
+    pub async fn show_code(&self) -> anyhow::Result<String> {
+        let shown =
+            waymark_watch::pairing::make_code(&self.reporter.watch, &self.reporter.link, 600_000)
+                .await?;
+        Ok(shown.code.display())
+    }
+}
+
+/// Pairs `watch` to `parent`'s account with a fresh code; returns the watch info.
+pub async fn pair(cloud: &TestCloud, parent: &Parent, watch: &TestWatch) -> anyhow::Result<Value> {
+    let code = watch.show_code().await?;
+    let (status, body) = api(
+        cloud,
+        reqwest::Method::POST,
+        "/api/v1/pairings",
+        parent.access(),
+        Some(&json!({"code": code})),
+    )
+    .await?;
+    if status != 201 {
+        bail!("pairing: {status} {body}");
+    }
+    Ok(body)
+}
+
+/// A fix at `t` near Berlin.
+pub fn fix_at(t: i64, i: u32) -> waymark_protocol::report::Fix {
+    waymark_protocol::report::Fix {
+        t,
+        lat: 52.52 + i as f64 * 1e-4,
+        lon: 13.40,
+        acc: 8.0,
+        bat: 90,
+    }
+}
+
+pub fn now_ms() -> i64 {
+    waymark_watch::now_ms()
 }

@@ -12,8 +12,8 @@ use axum::response::Response;
 use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
-use waymark_protocol::watches::LiveFix;
 use url::Url;
+use waymark_protocol::watches::LiveFix;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::config::Config;
@@ -178,9 +178,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     };
     let mut manufacturers = Vec::new();
     for path in &config.manufacturer_cas {
-        let pem = std::fs::read(path).with_context(|| format!("cannot read manufacturer CA {}", path.display()))?;
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read manufacturer CA {}", path.display()))?;
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            manufacturers.push(cert.with_context(|| format!("{} is not PEM", path.display()))?.to_vec());
+            manufacturers.push(
+                cert.with_context(|| format!("{} is not PEM", path.display()))?
+                    .to_vec(),
+            );
         }
     }
     if manufacturers.is_empty() {

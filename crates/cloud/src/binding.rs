@@ -8,7 +8,11 @@ use crate::storage::Caller;
 use crate::storage::watches::BoundWatch;
 
 /// The watch, if it is bound to the caller's account (live or revoked-with-history).
-pub async fn watch_of(app: &AppState, caller: &Caller, watch_id: &str) -> Result<BoundWatch, ApiError> {
+pub async fn watch_of(
+    app: &AppState,
+    caller: &Caller,
+    watch_id: &str,
+) -> Result<BoundWatch, ApiError> {
     if !is_id(watch_id) {
         return Err(ApiError::NotFound);
     }
@@ -19,7 +23,15 @@ pub async fn watch_of(app: &AppState, caller: &Caller, watch_id: &str) -> Result
 }
 
 /// The watch, if it is bound to the caller's account and not revoked.
-pub async fn live_watch_of(app: &AppState, caller: &Caller, watch_id: &str) -> Result<BoundWatch, ApiError> {
+pub async fn live_watch_of(
+    app: &AppState,
+    caller: &Caller,
+    watch_id: &str,
+) -> Result<BoundWatch, ApiError> {
     let watch = watch_of(app, caller, watch_id).await?;
-    if watch.is_live() { Ok(watch) } else { Err(ApiError::NotFound) }
+    if watch.is_live() {
+        Ok(watch)
+    } else {
+        Err(ApiError::NotFound)
+    }
 }

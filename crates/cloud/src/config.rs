@@ -93,7 +93,11 @@ impl Config {
             file.database = v;
         }
         if let Some(v) = env("WAYMARK_MANUFACTURER_CAS") {
-            file.manufacturer_cas = v.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            file.manufacturer_cas = v
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         Self::resolve(dir, file)
     }

@@ -57,7 +57,9 @@ pub enum ApiError {
     InvalidFix(&'static str),
     #[error("A batch holds at most 500 fixes.")]
     BatchTooLarge,
-    #[error("That code does not match any watch. Check it and try again, or make a new one on the watch.")]
+    #[error(
+        "That code does not match any watch. Check it and try again, or make a new one on the watch."
+    )]
     InvalidCode,
     #[error("This code has expired — make a new one on the watch.")]
     CodeExpired,
@@ -67,7 +69,9 @@ pub enum ApiError {
     AlreadyPaired,
     #[error("Too many wrong codes. Wait an hour, then try again.")]
     TooManyAttempts,
-    #[error("The watch's clock is too far from the cloud's. Let the watch set its time, then retry.")]
+    #[error(
+        "The watch's clock is too far from the cloud's. Let the watch set its time, then retry."
+    )]
     ClockSkew,
     #[error("Something went wrong on our side. Try again in a moment.")]
     Internal(#[from] anyhow::Error),
@@ -113,9 +117,11 @@ impl ApiError {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::WrongOrigin => StatusCode::FORBIDDEN,
-            Self::InvalidClient | Self::Unauthenticated | Self::UnknownDevice | Self::BadSignature | Self::UntrustedCertificate => {
-                StatusCode::UNAUTHORIZED
-            }
+            Self::InvalidClient
+            | Self::Unauthenticated
+            | Self::UnknownDevice
+            | Self::BadSignature
+            | Self::UntrustedCertificate => StatusCode::UNAUTHORIZED,
             Self::Revoked => StatusCode::GONE,
             Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired => StatusCode::CONFLICT,
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,

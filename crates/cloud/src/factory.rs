@@ -7,8 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -19,7 +19,10 @@ pub enum FactoryError {
     #[error("{0} already holds a manufacturer CA; pass --force to replace it")]
     Exists(String),
     #[error("cannot read or write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the certificate request is not valid: {0}")]
     BadCsr(String),
     #[error("the serial or model is not valid: {0}")]
@@ -43,7 +46,10 @@ pub fn init(dir: &Path, force: bool) -> Result<(), FactoryError> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, "Waymark watch manufacturer CA (development)");
+    name.push(
+        DnType::CommonName,
+        "Waymark watch manufacturer CA (development)",
+    );
     name.push(DnType::OrganizationName, "Waymark factory");
     params.distinguished_name = name;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -52,8 +58,11 @@ pub fn init(dir: &Path, force: bool) -> Result<(), FactoryError> {
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(365 * 25);
     let cert = params.self_signed(&key)?;
-    write_private(&dir.join("manufacturer-ca.key"), key.serialize_pem().as_bytes())
-        .map_err(io(&dir.join("manufacturer-ca.key")))?;
+    write_private(
+        &dir.join("manufacturer-ca.key"),
+        key.serialize_pem().as_bytes(),
+    )
+    .map_err(io(&dir.join("manufacturer-ca.key")))?;
     write_private(&cert_path, cert.pem().as_bytes()).map_err(io(&cert_path))?;
     Ok(())
 }
@@ -62,16 +71,24 @@ pub fn init(dir: &Path, force: bool) -> Result<(), FactoryError> {
 pub fn sign(dir: &Path, csr_pem: &str, serial: &str, model: &str) -> Result<String, FactoryError> {
     for (what, v) in [("serial", serial), ("model", model)] {
         if v.is_empty() || v.len() > 64 || !v.chars().all(|c| c.is_ascii_graphic() || c == ' ') {
-            return Err(FactoryError::BadName(format!("{what} must be 1–64 printable ASCII characters")));
+            return Err(FactoryError::BadName(format!(
+                "{what} must be 1–64 printable ASCII characters"
+            )));
         }
     }
     let key_path = dir.join("manufacturer-ca.key");
     let cert_path = dir.join("manufacturer-ca.pem");
     let ca_key = KeyPair::from_pem(&fs::read_to_string(&key_path).map_err(io(&key_path))?)?;
-    let issuer = Issuer::from_ca_cert_pem(&fs::read_to_string(&cert_path).map_err(io(&cert_path))?, ca_key)?;
-    let mut csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| FactoryError::BadCsr(e.to_string()))?;
+    let issuer = Issuer::from_ca_cert_pem(
+        &fs::read_to_string(&cert_path).map_err(io(&cert_path))?,
+        ca_key,
+    )?;
+    let mut csr = CertificateSigningRequestParams::from_pem(csr_pem)
+        .map_err(|e| FactoryError::BadCsr(e.to_string()))?;
     if csr.public_key.algorithm() != &rcgen::PKCS_ECDSA_P256_SHA256 {
-        return Err(FactoryError::BadCsr("the watch key must be ECDSA P-256".into()));
+        return Err(FactoryError::BadCsr(
+            "the watch key must be ECDSA P-256".into(),
+        ));
     }
     // The factory decides what the certificate says, not the request.
     let mut params = CertificateParams::default();

@@ -15,7 +15,10 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::storage::Caller;
 
-pub async fn stream(State(app): State<AppState>, caller: Caller) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+pub async fn stream(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let mut rx = app.live.subscribe();
     let stream = async_stream::stream! {
         yield Ok(Event::default().event("ready").data("{}"));

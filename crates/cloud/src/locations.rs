@@ -4,7 +4,9 @@
 
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use waymark_protocol::report::{BatchAck, DeviceStatus, Fix, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch, SignedStatus};
+use waymark_protocol::report::{
+    BatchAck, DeviceStatus, Fix, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch, SignedStatus,
+};
 use waymark_protocol::watches::{HistoryPage, LiveFix, MAX_HISTORY_PAGE};
 
 use crate::app::{AppState, LiveEvent};
@@ -16,11 +18,19 @@ use crate::storage::Caller;
 use crate::storage::watches::{Device, Ingest};
 
 /// A known, unrevoked device whose signature over `message` verifies.
-async fn signed_by_device(app: &AppState, device_id: &str, verify: impl Fn(&[u8]) -> bool) -> Result<Device, ApiError> {
+async fn signed_by_device(
+    app: &AppState,
+    device_id: &str,
+    verify: impl Fn(&[u8]) -> bool,
+) -> Result<Device, ApiError> {
     if !is_id(device_id) {
         return Err(ApiError::UnknownDevice);
     }
-    let device = app.store.device(device_id).await?.ok_or(ApiError::UnknownDevice)?;
+    let device = app
+        .store
+        .device(device_id)
+        .await?
+        .ok_or(ApiError::UnknownDevice)?;
     if !verify(&device.certificate) {
         return Err(ApiError::BadSignature);
     }
@@ -31,8 +41,14 @@ async fn signed_by_device(app: &AppState, device_id: &str, verify: impl Fn(&[u8]
 }
 
 /// `POST /device/v1/status`: is the watch paired, to whom, and what did the cloud last store?
-pub async fn status(State(app): State<AppState>, Json(signed): Json<SignedStatus>) -> Result<axum::Json<DeviceStatus>, ApiError> {
-    let device = signed_by_device(&app, &signed.status.device_id, |cert| signed.verify(cert).is_ok()).await?;
+pub async fn status(
+    State(app): State<AppState>,
+    Json(signed): Json<SignedStatus>,
+) -> Result<axum::Json<DeviceStatus>, ApiError> {
+    let device = signed_by_device(&app, &signed.status.device_id, |cert| {
+        signed.verify(cert).is_ok()
+    })
+    .await?;
     if (signed.status.at - now_ms()).abs() > STATUS_WINDOW_MS {
         return Err(ApiError::ClockSkew);
     }
@@ -45,18 +61,25 @@ pub async fn status(State(app): State<AppState>, Json(signed): Json<SignedStatus
 }
 
 /// `POST /device/v1/batches`: verify, validate, store durably, then acknowledge.
-pub async fn upload(State(app): State<AppState>, Json(signed): Json<SignedBatch>) -> Result<axum::Json<BatchAck>, ApiError> {
+pub async fn upload(
+    State(app): State<AppState>,
+    Json(signed): Json<SignedBatch>,
+) -> Result<axum::Json<BatchAck>, ApiError> {
     let batch = &signed.batch;
-    signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok()).await?;
+    // Cheap shape checks first, so an oversized batch costs no signature check.
     if batch.fixes.is_empty() {
-        return Err(ApiError::InvalidRequest("A batch holds at least one fix.".into()));
+        return Err(ApiError::InvalidRequest(
+            "A batch holds at least one fix.".into(),
+        ));
     }
     if batch.fixes.len() > MAX_FIXES_PER_BATCH {
         return Err(ApiError::BatchTooLarge);
     }
+    signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok()).await?;
     let now = now_ms();
     for fix in &batch.fixes {
-        fix.validate(now).map_err(|e| ApiError::InvalidFix(e.message()))?;
+        fix.validate(now)
+            .map_err(|e| ApiError::InvalidFix(e.message()))?;
     }
     match app.store.ingest(batch).await? {
         (Ingest::Stored, Some(account_id)) => {
@@ -64,10 +87,15 @@ pub async fn upload(State(app): State<AppState>, Json(signed): Json<SignedBatch>
             for fix in &batch.fixes {
                 let _ = app.live.send(LiveEvent {
                     account_id: account_id.clone(),
-                    event: LiveFix { watch_id: batch.device_id.clone(), fix: *fix },
+                    event: LiveFix {
+                        watch_id: batch.device_id.clone(),
+                        fix: *fix,
+                    },
                 });
             }
-            Ok(axum::Json(BatchAck { acked_seq: batch.seq }))
+            Ok(axum::Json(BatchAck {
+                acked_seq: batch.seq,
+            }))
         }
         (Ingest::Stored, None) => Err(anyhow::anyhow!("stored batch without an account").into()),
         (Ingest::Stale { .. }, _) => Err(ApiError::ReplayedBatch),
@@ -77,7 +105,11 @@ pub async fn upload(State(app): State<AppState>, Json(signed): Json<SignedBatch>
 }
 
 /// `GET /api/v1/watches/{id}/latest`: the latest fix, or `null` before the first.
-pub async fn latest(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<axum::Json<Option<Fix>>, ApiError> {
+pub async fn latest(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Option<Fix>>, ApiError> {
     let watch = watch_of(&app, &caller, &id).await?;
     Ok(axum::Json(app.store.latest_fix(&watch).await?))
 }
@@ -105,21 +137,35 @@ pub async fn history(
     let newest_first = match q.order.as_deref() {
         None | Some("newest") => true,
         Some("oldest") => false,
-        Some(_) => return Err(ApiError::InvalidRequest("order is `newest` or `oldest`.".into())),
+        Some(_) => {
+            return Err(ApiError::InvalidRequest(
+                "order is `newest` or `oldest`.".into(),
+            ));
+        }
     };
     let limit = q.limit.unwrap_or(500);
     if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
-        return Err(ApiError::InvalidRequest(format!("limit must be between 1 and {MAX_HISTORY_PAGE}.")));
+        return Err(ApiError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_HISTORY_PAGE}."
+        )));
     }
     let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
     if from > to {
-        return Err(ApiError::InvalidRequest("`from` must not be after `to`.".into()));
+        return Err(ApiError::InvalidRequest(
+            "`from` must not be after `to`.".into(),
+        ));
     }
     let after = match q.cursor.as_deref() {
         None => None,
-        Some(c) => Some(parse_cursor(c).ok_or_else(|| ApiError::InvalidRequest("cursor is not valid.".into()))?),
+        Some(c) => Some(
+            parse_cursor(c)
+                .ok_or_else(|| ApiError::InvalidRequest("cursor is not valid.".into()))?,
+        ),
     };
-    let (fixes, next) = app.store.history(&watch, from, to, newest_first, after, limit).await?;
+    let (fixes, next) = app
+        .store
+        .history(&watch, from, to, newest_first, after, limit)
+        .await?;
     Ok(axum::Json(HistoryPage {
         fixes,
         next_cursor: next.map(|(t, id)| format!("{t}.{id}")),

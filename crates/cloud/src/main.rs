@@ -129,12 +129,20 @@ async fn wait_for_signal() {
     }
 }
 
-fn sign(dir: &std::path::Path, csr: &std::path::Path, serial: &str, model: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let csr_pem = std::fs::read_to_string(csr).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csr.display()))?;
+fn sign(
+    dir: &std::path::Path,
+    csr: &std::path::Path,
+    serial: &str,
+    model: &str,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let csr_pem = std::fs::read_to_string(csr)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csr.display()))?;
     let cert = factory::sign(dir, &csr_pem, serial, model)?;
     match out {
         Some(path) => {
-            std::fs::write(path, cert).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(path, cert)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
             println!("Device certificate: {}", path.display());
         }
         None => print!("{cert}"),

@@ -6,7 +6,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use waymark_protocol::device::{DeviceError, verify_device_certificate};
-use waymark_protocol::pairing::{MAX_OFFER_MS, OfferAccepted, PairRequest, PairingCode, SignedOffer};
+use waymark_protocol::pairing::{
+    MAX_OFFER_MS, OfferAccepted, PairRequest, PairingCode, SignedOffer,
+};
 use waymark_protocol::report::MAX_FUTURE_SKEW_MS;
 use waymark_protocol::signing::unb64;
 use waymark_protocol::watches::WatchInfo;
@@ -25,41 +27,70 @@ pub const MAX_WRONG_PER_SOURCE: i64 = 30;
 pub const WINDOW_MS: i64 = 60 * 60 * 1000;
 
 /// `POST /device/v1/pairing-offers` (from the watch).
-pub async fn offer(State(app): State<AppState>, Json(signed): Json<SignedOffer>) -> Result<(StatusCode, axum::Json<OfferAccepted>), ApiError> {
+pub async fn offer(
+    State(app): State<AppState>,
+    Json(signed): Json<SignedOffer>,
+) -> Result<(StatusCode, axum::Json<OfferAccepted>), ApiError> {
     let der = unb64(&signed.certificate).ok_or(ApiError::UntrustedCertificate)?;
     let now = now_ms();
-    let cert = verify_device_certificate(&der, &app.manufacturers, (now / 1000) as u64).map_err(|e| match e {
-        DeviceError::MalformedCertificate | DeviceError::UntrustedCertificate => ApiError::UntrustedCertificate,
-        _ => ApiError::BadSignature,
-    })?;
+    let cert =
+        verify_device_certificate(&der, &app.manufacturers, (now / 1000) as u64).map_err(|e| {
+            match e {
+                DeviceError::MalformedCertificate | DeviceError::UntrustedCertificate => {
+                    ApiError::UntrustedCertificate
+                }
+                _ => ApiError::BadSignature,
+            }
+        })?;
     let offer = &signed.offer;
     // The id is derived from the key: an offer cannot speak for another device.
     if offer.device_id != cert.device_id {
         return Err(ApiError::BadSignature);
     }
-    signed.verify(&cert.der).map_err(|_| ApiError::BadSignature)?;
+    signed
+        .verify(&cert.der)
+        .map_err(|_| ApiError::BadSignature)?;
     if offer.code_hash.len() != 64 || !offer.code_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ApiError::InvalidRequest("code_hash must be 64 hex characters.".into()));
+        return Err(ApiError::InvalidRequest(
+            "code_hash must be 64 hex characters.".into(),
+        ));
     }
     if (offer.created_at - now).abs() > MAX_FUTURE_SKEW_MS {
         return Err(ApiError::ClockSkew);
     }
     if offer.expires_at <= now || offer.expires_at - offer.created_at > MAX_OFFER_MS {
-        return Err(ApiError::InvalidRequest("An offer must expire in the future, at most 10 minutes after it was made.".into()));
+        return Err(ApiError::InvalidRequest(
+            "An offer must expire in the future, at most 10 minutes after it was made.".into(),
+        ));
     }
     let stored = app
         .store
-        .store_offer(&cert.device_id, &cert.serial, &cert.model, &cert.der, &offer.code_hash, offer.created_at, offer.expires_at)
+        .store_offer(
+            &cert.device_id,
+            &cert.serial,
+            &cert.model,
+            &cert.der,
+            &offer.code_hash,
+            offer.created_at,
+            offer.expires_at,
+        )
         .await
         .map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => ApiError::InvalidRequest("Make a new code.".into()),
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                ApiError::InvalidRequest("Make a new code.".into())
+            }
             _ => e.into(),
         })?;
     if !stored {
         return Err(ApiError::Revoked);
     }
     tracing::info!("pairing offer stored");
-    Ok((StatusCode::CREATED, axum::Json(OfferAccepted { expires_at: offer.expires_at })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(OfferAccepted {
+            expires_at: offer.expires_at,
+        }),
+    ))
 }
 
 /// `POST /api/v1/pairings` (from the parent's app).
@@ -71,8 +102,14 @@ pub async fn pair(
 ) -> Result<(StatusCode, axum::Json<WatchInfo>), ApiError> {
     let account_key = format!("pair:account:{}", caller.account_id);
     let source_key = format!("pair:source:{}", peer.0.ip());
-    if app.store.limited(&account_key, WINDOW_MS, MAX_WRONG_PER_ACCOUNT).await?
-        || app.store.limited(&source_key, WINDOW_MS, MAX_WRONG_PER_SOURCE).await?
+    if app
+        .store
+        .limited(&account_key, WINDOW_MS, MAX_WRONG_PER_ACCOUNT)
+        .await?
+        || app
+            .store
+            .limited(&source_key, WINDOW_MS, MAX_WRONG_PER_SOURCE)
+            .await?
     {
         return Err(ApiError::TooManyAttempts);
     }
@@ -85,7 +122,11 @@ pub async fn pair(
         wrong().await?;
         return Err(ApiError::InvalidCode);
     };
-    match app.store.pair(&caller.account_id, &code.hash(), &caller.session_id).await? {
+    match app
+        .store
+        .pair(&caller.account_id, &code.hash(), &caller.session_id)
+        .await?
+    {
         Pairing::Paired(watch) => {
             tracing::info!("watch paired");
             let info = app

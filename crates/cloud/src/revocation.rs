@@ -21,7 +21,11 @@ pub async fn revoke(
 ) -> Result<axum::Json<Value>, ApiError> {
     let watch = live_watch_of(&app, &caller, &id).await?;
     let keep = body.history == HistoryChoice::Keep;
-    app.store.revoke_watch(&watch, keep, &caller.session_id).await?;
+    app.store
+        .revoke_watch(&watch, keep, &caller.session_id)
+        .await?;
     tracing::info!("watch revoked");
-    Ok(axum::Json(json!({ "revoked": true, "history": if keep { "kept" } else { "deleted" } })))
+    Ok(axum::Json(
+        json!({ "revoked": true, "history": if keep { "kept" } else { "deleted" } }),
+    ))
 }

@@ -12,8 +12,13 @@ use crate::signin::Json;
 use crate::storage::Caller;
 
 /// `GET /api/v1/watches`: only the caller's watches, by construction.
-pub async fn list(State(app): State<AppState>, caller: Caller) -> Result<axum::Json<Vec<WatchInfo>>, ApiError> {
-    Ok(axum::Json(app.store.list_watches(&caller.account_id).await?))
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<Vec<WatchInfo>>, ApiError> {
+    Ok(axum::Json(
+        app.store.list_watches(&caller.account_id).await?,
+    ))
 }
 
 /// `PATCH /api/v1/watches/{id}` `{"name"}`.
@@ -24,8 +29,11 @@ pub async fn rename(
     Json(body): Json<Rename>,
 ) -> Result<StatusCode, ApiError> {
     let watch = watch_of(&app, &caller, &id).await?;
-    let name = clean_name(&body.name)
-        .ok_or_else(|| ApiError::InvalidRequest("A name is 1–64 characters with no control characters.".into()))?;
-    app.store.rename_watch(&watch, &name, &caller.session_id).await?;
+    let name = clean_name(&body.name).ok_or_else(|| {
+        ApiError::InvalidRequest("A name is 1–64 characters with no control characters.".into())
+    })?;
+    app.store
+        .rename_watch(&watch, &name, &caller.session_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

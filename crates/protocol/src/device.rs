@@ -48,8 +48,10 @@ pub fn verify_device_certificate(
 ) -> Result<DeviceCertificate, DeviceError> {
     let cert_der = CertificateDer::from(der);
     let ee = EndEntityCert::try_from(&cert_der).map_err(|_| DeviceError::MalformedCertificate)?;
-    let anchor_ders: Vec<CertificateDer<'_>> =
-        anchors.iter().map(|a| CertificateDer::from(a.as_slice())).collect();
+    let anchor_ders: Vec<CertificateDer<'_>> = anchors
+        .iter()
+        .map(|a| CertificateDer::from(a.as_slice()))
+        .collect();
     let trust: Vec<_> = anchor_ders
         .iter()
         .filter_map(|a| webpki::anchor_from_trusted_cert(a).ok())
@@ -64,8 +66,8 @@ pub fn verify_device_certificate(
         None,
     )
     .map_err(|_| DeviceError::UntrustedCertificate)?;
-    let (_, parsed) = x509_parser::parse_x509_certificate(der)
-        .map_err(|_| DeviceError::MalformedCertificate)?;
+    let (_, parsed) =
+        x509_parser::parse_x509_certificate(der).map_err(|_| DeviceError::MalformedCertificate)?;
     let subject = parsed.subject();
     let first = |it: &mut dyn Iterator<Item = &x509_parser::x509::AttributeTypeAndValue>| {
         it.next()
@@ -83,7 +85,11 @@ pub fn verify_device_certificate(
 
 /// Verifies an ECDSA P-256/SHA-256 signature by the certificate's key.
 /// The certificate itself must already have been verified.
-pub fn verify_signature(cert_der: &[u8], message: &[u8], signature: &[u8]) -> Result<(), DeviceError> {
+pub fn verify_signature(
+    cert_der: &[u8],
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), DeviceError> {
     let cert_der = CertificateDer::from(cert_der);
     let ee = EndEntityCert::try_from(&cert_der).map_err(|_| DeviceError::MalformedCertificate)?;
     ee.verify_signature(webpki::ring::ECDSA_P256_SHA256, message, signature)

@@ -24,7 +24,11 @@ pub struct PairingCode(String);
 impl PairingCode {
     pub fn generate() -> Self {
         let mut rng = rand::rngs::OsRng;
-        Self((0..CODE_CHARS).map(|_| ALPHABET[rng.gen_range(0..32)] as char).collect())
+        Self(
+            (0..CODE_CHARS)
+                .map(|_| ALPHABET[rng.gen_range(0..32)] as char)
+                .collect(),
+        )
     }
 
     /// Accepts what a person types or pastes: any case, spaces and dashes,
@@ -68,7 +72,8 @@ impl PairingCode {
 
     /// What the offer (and the cloud) hold instead of the code.
     pub fn hash(&self) -> String {
-        let digest = Sha256::digest([b"waymark/pair-code/v1\0".as_slice(), self.0.as_bytes()].concat());
+        let digest =
+            Sha256::digest([b"waymark/pair-code/v1\0".as_slice(), self.0.as_bytes()].concat());
         digest.iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -140,10 +145,16 @@ mod tests {
         let c = PairingCode::parse("7kq2-m9xh-4t").unwrap();
         assert_eq!(c.display(), "7KQ2-M9XH-4T");
         assert_eq!(PairingCode::parse(" 7KQ2 M9XH 4T ").unwrap(), c);
-        assert_eq!(PairingCode::parse("OIL0000000").unwrap().as_str(), "0110000000");
+        assert_eq!(
+            PairingCode::parse("OIL0000000").unwrap().as_str(),
+            "0110000000"
+        );
         assert!(PairingCode::parse("7KQ2-M9XH-4").is_none());
         assert!(PairingCode::parse("7KQ2-M9XH-4TT").is_none());
-        assert!(PairingCode::parse("7KQ2-M9XH-4U").is_none(), "U is not in the alphabet");
+        assert!(
+            PairingCode::parse("7KQ2-M9XH-4U").is_none(),
+            "U is not in the alphabet"
+        );
         assert!(PairingCode::parse("7KQ2-M9XH-4é").is_none());
         assert_eq!(PairingCode::parse(&c.qr_payload()), Some(c.clone()));
         let fresh = PairingCode::generate();
@@ -159,10 +170,18 @@ mod tests {
             created_at: 1_700_000_000_000,
             expires_at: 1_700_000_600_000,
         };
-        assert_eq!(offer.code_hash, "4acb6fdf172e5dbde8585bd9a86477e716ecd96798d9120c482f1143ba2f2008");
+        assert_eq!(
+            offer.code_hash,
+            "4acb6fdf172e5dbde8585bd9a86477e716ecd96798d9120c482f1143ba2f2008"
+        );
         let bytes = offer.signing_bytes();
         assert!(bytes.starts_with(b"waymark/pair-offer/v1\0\0\0\0\x2000112233"));
         assert_eq!(bytes.len(), 22 + 4 + 32 + 4 + 64 + 8 + 8);
-        assert_eq!(&bytes[bytes.len() - 16..], &[0, 0, 1, 139, 207, 229, 104, 0, 0, 0, 1, 139, 207, 238, 143, 192]);
+        assert_eq!(
+            &bytes[bytes.len() - 16..],
+            &[
+                0, 0, 1, 139, 207, 229, 104, 0, 0, 0, 1, 139, 207, 238, 143, 192
+            ]
+        );
     }
 }

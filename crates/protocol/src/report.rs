@@ -131,7 +131,10 @@ pub struct StatusRequest {
 
 impl StatusRequest {
     pub fn signing_bytes(&self) -> Vec<u8> {
-        Canonical::new(STATUS_TAG).str(&self.device_id).i64(self.at).finish()
+        Canonical::new(STATUS_TAG)
+            .str(&self.device_id)
+            .i64(self.at)
+            .finish()
     }
 }
 
@@ -165,7 +168,13 @@ mod tests {
     use super::*;
 
     fn fix(now: i64) -> Fix {
-        Fix { t: now, lat: 52.52, lon: 13.405, acc: 8.0, bat: 80 }
+        Fix {
+            t: now,
+            lat: 52.52,
+            lon: 13.405,
+            acc: 8.0,
+            bat: 80,
+        }
     }
 
     #[test]
@@ -173,14 +182,62 @@ mod tests {
         let now = 1_700_000_000_000;
         assert_eq!(fix(now).validate(now), Ok(()));
         let cases = [
-            (Fix { lat: 90.1, ..fix(now) }, FixError::Latitude),
-            (Fix { lat: f64::NAN, ..fix(now) }, FixError::Latitude),
-            (Fix { lon: -180.5, ..fix(now) }, FixError::Longitude),
-            (Fix { acc: -1.0, ..fix(now) }, FixError::Accuracy),
-            (Fix { acc: f64::INFINITY, ..fix(now) }, FixError::Accuracy),
-            (Fix { bat: 101, ..fix(now) }, FixError::Battery),
-            (Fix { t: now + MAX_FUTURE_SKEW_MS + 1, ..fix(now) }, FixError::InFuture),
-            (Fix { t: now - MAX_FIX_AGE_MS - 1, ..fix(now) }, FixError::TooOld),
+            (
+                Fix {
+                    lat: 90.1,
+                    ..fix(now)
+                },
+                FixError::Latitude,
+            ),
+            (
+                Fix {
+                    lat: f64::NAN,
+                    ..fix(now)
+                },
+                FixError::Latitude,
+            ),
+            (
+                Fix {
+                    lon: -180.5,
+                    ..fix(now)
+                },
+                FixError::Longitude,
+            ),
+            (
+                Fix {
+                    acc: -1.0,
+                    ..fix(now)
+                },
+                FixError::Accuracy,
+            ),
+            (
+                Fix {
+                    acc: f64::INFINITY,
+                    ..fix(now)
+                },
+                FixError::Accuracy,
+            ),
+            (
+                Fix {
+                    bat: 101,
+                    ..fix(now)
+                },
+                FixError::Battery,
+            ),
+            (
+                Fix {
+                    t: now + MAX_FUTURE_SKEW_MS + 1,
+                    ..fix(now)
+                },
+                FixError::InFuture,
+            ),
+            (
+                Fix {
+                    t: now - MAX_FIX_AGE_MS - 1,
+                    ..fix(now)
+                },
+                FixError::TooOld,
+            ),
         ];
         for (f, want) in cases {
             assert_eq!(f.validate(now), Err(want), "{f:?}");
@@ -192,7 +249,13 @@ mod tests {
         let b = Batch {
             device_id: "ab".into(),
             seq: 7,
-            fixes: vec![Fix { t: 1, lat: 1.5, lon: -2.0, acc: 0.0, bat: 100 }],
+            fixes: vec![Fix {
+                t: 1,
+                lat: 1.5,
+                lon: -2.0,
+                acc: 0.0,
+                bat: 100,
+            }],
         };
         let expected: Vec<u8> = [
             b"waymark/batch/v1\0".to_vec(),
@@ -209,13 +272,34 @@ mod tests {
         assert_eq!(b.signing_bytes(), expected);
         let mut other = b.clone();
         other.seq = 8;
-        assert_ne!(other.signing_bytes(), b.signing_bytes(), "the sequence is signed");
+        assert_ne!(
+            other.signing_bytes(),
+            b.signing_bytes(),
+            "the sequence is signed"
+        );
     }
 
     #[test]
     fn json_round_trips_floats_exactly() {
-        let f = Fix { t: 5, lat: 48.858_370_123_456_78, lon: 2.294_481_987_654_32, acc: 3.3, bat: 1 };
+        let f = Fix {
+            t: 5,
+            lat: 48.858_370_123_456_78,
+            lon: 2.294_481_987_654_32,
+            acc: 3.3,
+            bat: 1,
+        };
         let back: Fix = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
         assert_eq!(back, f);
+        // Signatures cover the float bits: parsing must round-trip every value exactly.
+        for i in 0..2000 {
+            let f = Fix {
+                lat: 52.52 + i as f64 * 1e-4,
+                lon: -0.1 - i as f64 * 3.3e-5,
+                ..f
+            };
+            let back: Fix = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+            assert_eq!(back.lat.to_bits(), f.lat.to_bits());
+            assert_eq!(back.lon.to_bits(), f.lon.to_bits());
+        }
     }
 }

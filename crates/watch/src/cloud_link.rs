@@ -36,19 +36,28 @@ impl CloudLink {
         for cert in rustls_pemfile::certs(&mut watch.cloud_ca_pem.as_slice()) {
             roots.add(cert?)?;
         }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
             .build()?;
-        Ok(Self { http, base: watch.settings.cloud.clone() })
+        Ok(Self {
+            http,
+            base: watch.settings.cloud.clone(),
+        })
     }
 
-    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, LinkError> {
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<R, LinkError> {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
@@ -58,7 +67,10 @@ impl CloudLink {
             .map_err(|e| LinkError::Offline(e.to_string()))?;
         let status = res.status();
         if status.is_success() {
-            return res.json().await.map_err(|e| LinkError::Offline(e.to_string()));
+            return res
+                .json()
+                .await
+                .map_err(|e| LinkError::Offline(e.to_string()));
         }
         if status.is_server_error() {
             return Err(LinkError::Offline(format!("cloud answered {status}")));
@@ -73,21 +85,38 @@ impl CloudLink {
         Err(LinkError::Refused(body))
     }
 
-    pub async fn offer(&self, watch: &Watch, offer: waymark_protocol::pairing::PairingOffer) -> Result<OfferAccepted, LinkError> {
+    pub async fn offer(
+        &self,
+        watch: &Watch,
+        offer: waymark_protocol::pairing::PairingOffer,
+    ) -> Result<OfferAccepted, LinkError> {
         let signature = sign(watch, &offer.signing_bytes())?;
-        let signed = SignedOffer { offer, certificate: b64(&watch.certificate_der), signature };
+        let signed = SignedOffer {
+            offer,
+            certificate: b64(&watch.certificate_der),
+            signature,
+        };
         self.post("/device/v1/pairing-offers", &signed).await
     }
 
     pub async fn status(&self, watch: &Watch) -> Result<DeviceStatus, LinkError> {
-        let status = StatusRequest { device_id: watch.device_id.clone(), at: crate::now_ms() };
+        let status = StatusRequest {
+            device_id: watch.device_id.clone(),
+            at: crate::now_ms(),
+        };
         let signature = sign(watch, &status.signing_bytes())?;
-        self.post("/device/v1/status", &SignedStatus { status, signature }).await
+        self.post("/device/v1/status", &SignedStatus { status, signature })
+            .await
     }
 
-    pub async fn upload(&self, watch: &Watch, batch: waymark_protocol::report::Batch) -> Result<BatchAck, LinkError> {
+    pub async fn upload(
+        &self,
+        watch: &Watch,
+        batch: waymark_protocol::report::Batch,
+    ) -> Result<BatchAck, LinkError> {
         let signature = sign(watch, &batch.signing_bytes())?;
-        self.post("/device/v1/batches", &SignedBatch { batch, signature }).await
+        self.post("/device/v1/batches", &SignedBatch { batch, signature })
+            .await
     }
 }
 

@@ -37,7 +37,12 @@ impl FileKeyStore {
             .create_new(true)
             .mode(0o600)
             .open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e} (is this watch already provisioned?)", path.display()))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot create {}: {e} (is this watch already provisioned?)",
+                    path.display()
+                )
+            })?;
         file.write_all(key.serialize_pem().as_bytes())?;
         file.sync_all()?;
         Ok(Self { path, key })
@@ -45,7 +50,12 @@ impl FileKeyStore {
 
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(KEY_FILE);
-        let meta = fs::metadata(&path).map_err(|e| anyhow::anyhow!("no device key at {}: {e} (run `waymark-watch provision`)", path.display()))?;
+        let meta = fs::metadata(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "no device key at {}: {e} (run `waymark-watch provision`)",
+                path.display()
+            )
+        })?;
         if meta.permissions().mode() & 0o077 != 0 {
             anyhow::bail!("{} is readable by others; it must be 0600", path.display());
         }
@@ -90,9 +100,15 @@ mod tests {
     fn key_is_private_and_signs_verifiably() {
         let dir = tempfile::tempdir().unwrap();
         let ks = FileKeyStore::generate(dir.path()).unwrap();
-        let mode = fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(FileKeyStore::generate(dir.path()).is_err(), "never replaces a key");
+        assert!(
+            FileKeyStore::generate(dir.path()).is_err(),
+            "never replaces a key"
+        );
         let again = FileKeyStore::open(dir.path()).unwrap();
         assert_eq!(again.public_key_spki(), ks.public_key_spki());
         assert!(ks.csr_pem().unwrap().contains("CERTIFICATE REQUEST"));

@@ -17,7 +17,11 @@ use waymark_watch::routes::{Route, Walker};
 const EXIT_REVOKED: u8 = 3;
 
 #[derive(Parser)]
-#[command(name = "waymark-watch", version, about = "A Waymark watch simulator: device key, signed pairing codes, signed location reports")]
+#[command(
+    name = "waymark-watch",
+    version,
+    about = "A Waymark watch simulator: device key, signed pairing codes, signed location reports"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,10 +83,15 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("waymark-watch: cannot start: {e}");
@@ -100,28 +109,57 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Provision { dir, cloud, cloud_ca } => {
+        Command::Provision {
+            dir,
+            cloud,
+            cloud_ca,
+        } => {
             let csr = provisioning::provision(&dir, &cloud, &cloud_ca)?;
-            println!("Key made in {}. Certificate request: {}", dir.display(), csr.display());
-            println!("Have it signed: waymark-cloud factory sign --dir FACTORY --csr {} --serial SERIAL --model MODEL --out cert.pem", csr.display());
+            println!(
+                "Key made in {}. Certificate request: {}",
+                dir.display(),
+                csr.display()
+            );
+            println!(
+                "Have it signed: waymark-cloud factory sign --dir FACTORY --csr {} --serial SERIAL --model MODEL --out cert.pem",
+                csr.display()
+            );
         }
         Command::InstallCert { dir, cert } => {
             let id = provisioning::install_cert(&dir, &cert)?;
             println!("Certificate installed. Device id {id}");
         }
-        Command::Pair { dir, qr_png, ttl, no_wait } => return pair(&dir, qr_png.as_deref(), ttl, no_wait).await,
-        Command::Run { dir, route, interval, fixes, queue } => return report(&dir, &route, interval, fixes, queue).await,
+        Command::Pair {
+            dir,
+            qr_png,
+            ttl,
+            no_wait,
+        } => return pair(&dir, qr_png.as_deref(), ttl, no_wait).await,
+        Command::Run {
+            dir,
+            route,
+            interval,
+            fixes,
+            queue,
+        } => return report(&dir, &route, interval, fixes, queue).await,
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn revoked(dir: &Path) -> anyhow::Result<ExitCode> {
     wipe(dir)?;
-    eprintln!("waymark-watch: this watch was revoked by its owner; its key, queue and pairing were erased");
+    eprintln!(
+        "waymark-watch: this watch was revoked by its owner; its key, queue and pairing were erased"
+    );
     Ok(ExitCode::from(EXIT_REVOKED))
 }
 
-async fn pair(dir: &Path, qr_png: Option<&Path>, ttl: u64, no_wait: bool) -> anyhow::Result<ExitCode> {
+async fn pair(
+    dir: &Path,
+    qr_png: Option<&Path>,
+    ttl: u64,
+    no_wait: bool,
+) -> anyhow::Result<ExitCode> {
     let watch = Watch::open(dir)?;
     let link = CloudLink::new(&watch)?;
     let shown = match pairing::make_code(&watch, &link, ttl as i64 * 1000).await {
@@ -131,7 +169,10 @@ async fn pair(dir: &Path, qr_png: Option<&Path>, ttl: u64, no_wait: bool) -> any
     };
     println!("{}", pairing::qr_text(&shown.code)?);
     println!("PAIRING CODE: {}", shown.code.display());
-    println!("Enter this code in the Waymark app within {} minutes.", ttl.div_ceil(60));
+    println!(
+        "Enter this code in the Waymark app within {} minutes.",
+        ttl.div_ceil(60)
+    );
     if let Some(path) = qr_png {
         pairing::qr_png(&shown.code, path)?;
         println!("QR code written to {}", path.display());
@@ -153,18 +194,29 @@ async fn pair(dir: &Path, qr_png: Option<&Path>, ttl: u64, no_wait: bool) -> any
             Err(e) => tracing::warn!(error = %e, "status poll failed"),
         }
         if waymark_watch::now_ms() > shown.expires_at {
-            anyhow::bail!("the code expired before a parent entered it; run `waymark-watch pair` again");
+            anyhow::bail!(
+                "the code expired before a parent entered it; run `waymark-watch pair` again"
+            );
         }
     }
 }
 
-async fn report(dir: &Path, route: &str, interval: f64, limit: Option<u64>, capacity: usize) -> anyhow::Result<ExitCode> {
+async fn report(
+    dir: &Path,
+    route: &str,
+    interval: f64,
+    limit: Option<u64>,
+    capacity: usize,
+) -> anyhow::Result<ExitCode> {
     if !(0.05..=3600.0).contains(&interval) {
         anyhow::bail!("--interval must be between 0.05 and 3600 seconds");
     }
     let mut walker = Walker::new(Route::load(route)?, interval);
     let mut reporter = Reporter::new(Watch::open(dir)?, capacity)?;
-    println!("Reporting as device {} every {interval} s", reporter.watch.device_id);
+    println!(
+        "Reporting as device {} every {interval} s",
+        reporter.watch.device_id
+    );
     let (mut backoff, mut retry_at) = (1u64, 0i64);
     let mut made = 0u64;
     loop {
@@ -178,13 +230,19 @@ async fn report(dir: &Path, route: &str, interval: f64, limit: Option<u64>, capa
                 Drain::Revoked => return revoked(dir),
                 Drain::Offline | Drain::NotPaired => {
                     retry_at = waymark_watch::now_ms() + backoff as i64 * 1000;
-                    eprintln!("waymark-watch: cloud unavailable or not paired; {} fixes queued, retrying in {backoff} s", reporter.queue.len());
+                    eprintln!(
+                        "waymark-watch: cloud unavailable or not paired; {} fixes queued, retrying in {backoff} s",
+                        reporter.queue.len()
+                    );
                     backoff = (backoff * 2).min(60);
                 }
             }
         }
         if limit.is_some_and(|n| made >= n) && reporter.queue.is_empty() {
-            println!("Sent {made} fixes ({} dropped while offline).", reporter.queue.dropped());
+            println!(
+                "Sent {made} fixes ({} dropped while offline).",
+                reporter.queue.dropped()
+            );
             return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(Duration::from_secs_f64(interval)).await;

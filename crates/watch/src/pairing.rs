@@ -20,7 +20,11 @@ pub struct ShownCode {
 }
 
 /// Makes a code valid for `ttl_ms` (at most 10 minutes) and uploads its signed offer.
-pub async fn make_code(watch: &Watch, link: &CloudLink, ttl_ms: i64) -> Result<ShownCode, LinkError> {
+pub async fn make_code(
+    watch: &Watch,
+    link: &CloudLink,
+    ttl_ms: i64,
+) -> Result<ShownCode, LinkError> {
     let code = PairingCode::generate();
     let now = crate::now_ms();
     let offer = PairingOffer {
@@ -30,12 +34,18 @@ pub async fn make_code(watch: &Watch, link: &CloudLink, ttl_ms: i64) -> Result<S
         expires_at: now + ttl_ms.clamp(1_000, MAX_OFFER_MS),
     };
     let accepted = link.offer(watch, offer).await?;
-    Ok(ShownCode { code, expires_at: accepted.expires_at })
+    Ok(ShownCode {
+        code,
+        expires_at: accepted.expires_at,
+    })
 }
 
 /// Remembers the owner's display name once paired.
 pub fn remember_owner(dir: &Path, owner: &str) -> anyhow::Result<()> {
-    fs::write(dir.join(PAIRED_FILE), serde_json::to_vec(&serde_json::json!({ "owner": owner }))?)?;
+    fs::write(
+        dir.join(PAIRED_FILE),
+        serde_json::to_vec(&serde_json::json!({ "owner": owner }))?,
+    )?;
     Ok(())
 }
 
@@ -48,7 +58,11 @@ pub fn qr_text(code: &PairingCode) -> anyhow::Result<String> {
     let qr = QrCode::new(code.qr_payload().as_bytes())?;
     let (w, colors) = (qr.width(), qr.to_colors());
     let dark = |x: isize, y: isize| {
-        x >= 0 && y >= 0 && (x as usize) < w && (y as usize) < w && colors[y as usize * w + x as usize] == Color::Dark
+        x >= 0
+            && y >= 0
+            && (x as usize) < w
+            && (y as usize) < w
+            && colors[y as usize * w + x as usize] == Color::Dark
     };
     let mut out = String::new();
     let quiet = 2isize;

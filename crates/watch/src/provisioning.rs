@@ -44,21 +44,29 @@ pub fn provision(dir: &Path, cloud: &str, cloud_ca: &Path) -> anyhow::Result<Pat
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
-    let ca = fs::read(cloud_ca).map_err(|e| anyhow::anyhow!("cannot read the cloud CA {}: {e}", cloud_ca.display()))?;
+    let ca = fs::read(cloud_ca)
+        .map_err(|e| anyhow::anyhow!("cannot read the cloud CA {}: {e}", cloud_ca.display()))?;
     let keys = FileKeyStore::generate(dir)?;
     let csr = dir.join(CSR_FILE);
     fs::write(&csr, keys.csr_pem()?)?;
     fs::write(dir.join(CLOUD_CA_FILE), ca)?;
-    fs::write(dir.join(SETTINGS_FILE), toml::to_string(&Settings { cloud: cloud.trim_end_matches('/').to_owned() })?)?;
+    fs::write(
+        dir.join(SETTINGS_FILE),
+        toml::to_string(&Settings {
+            cloud: cloud.trim_end_matches('/').to_owned(),
+        })?,
+    )?;
     Ok(csr)
 }
 
 /// Stores the signed certificate if it is for this watch's key.
 pub fn install_cert(dir: &Path, cert_pem_path: &Path) -> anyhow::Result<String> {
     let keys = FileKeyStore::open(dir)?;
-    let pem = fs::read(cert_pem_path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", cert_pem_path.display()))?;
+    let pem = fs::read(cert_pem_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", cert_pem_path.display()))?;
     let der = first_cert(&pem)?;
-    let (_, cert) = x509_parser::parse_x509_certificate(&der).map_err(|_| anyhow::anyhow!("not an X.509 certificate"))?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der)
+        .map_err(|_| anyhow::anyhow!("not an X.509 certificate"))?;
     if cert.public_key().raw != keys.public_key_spki().as_slice() {
         anyhow::bail!("this certificate is for another key, not this watch's");
     }
@@ -75,12 +83,17 @@ fn first_cert(pem: &[u8]) -> anyhow::Result<Vec<u8>> {
 
 impl Watch {
     pub fn open(dir: &Path) -> anyhow::Result<Self> {
-        let settings: Settings = toml::from_str(
-            &fs::read_to_string(dir.join(SETTINGS_FILE))
-                .map_err(|e| anyhow::anyhow!("{} is not a provisioned watch ({e}); run `waymark-watch provision`", dir.display()))?,
-        )?;
+        let settings: Settings =
+            toml::from_str(&fs::read_to_string(dir.join(SETTINGS_FILE)).map_err(|e| {
+                anyhow::anyhow!(
+                    "{} is not a provisioned watch ({e}); run `waymark-watch provision`",
+                    dir.display()
+                )
+            })?)?;
         let keys = FileKeyStore::open(dir)?;
-        let pem = fs::read(dir.join(CERT_FILE)).map_err(|_| anyhow::anyhow!("no device certificate yet; run `waymark-watch install-cert`"))?;
+        let pem = fs::read(dir.join(CERT_FILE)).map_err(|_| {
+            anyhow::anyhow!("no device certificate yet; run `waymark-watch install-cert`")
+        })?;
         let certificate_der = first_cert(&pem)?;
         Ok(Self {
             device_id: device_id_from_spki(&keys.public_key_spki()),

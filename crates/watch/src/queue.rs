@@ -31,17 +31,27 @@ impl Queue {
     pub fn open(dir: &Path, capacity: usize) -> anyhow::Result<Self> {
         let path = dir.join(QUEUE_FILE);
         let state = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State { next_seq: 1, ..State::default() },
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
+                next_seq: 1,
+                ..State::default()
+            },
             Err(e) => return Err(e.into()),
         };
-        Ok(Self { path, capacity: capacity.max(1), state })
+        Ok(Self {
+            path,
+            capacity: capacity.max(1),
+            state,
+        })
     }
 
     /// Adds a fix (dropping and counting the oldest when full), durably.
     pub fn push(&mut self, fix: Fix) -> anyhow::Result<()> {
         let inflight = self.state.inflight.as_ref().map_or(0, |b| b.fixes.len());
-        while self.state.pending.len() + inflight >= self.capacity && self.state.pending.pop_front().is_some() {
+        while self.state.pending.len() + inflight >= self.capacity
+            && self.state.pending.pop_front().is_some()
+        {
             self.state.dropped += 1;
         }
         self.state.pending.push_back(fix);
@@ -54,7 +64,11 @@ impl Queue {
         if self.state.inflight.is_none() && !self.state.pending.is_empty() {
             let n = self.state.pending.len().min(max);
             let fixes: Vec<Fix> = self.state.pending.drain(..n).collect();
-            self.state.inflight = Some(Batch { device_id: device_id.to_owned(), seq: self.state.next_seq, fixes });
+            self.state.inflight = Some(Batch {
+                device_id: device_id.to_owned(),
+                seq: self.state.next_seq,
+                fixes,
+            });
             self.state.next_seq += 1;
             self.save()?;
         }
@@ -116,7 +130,13 @@ mod tests {
     use super::*;
 
     fn fix(t: i64) -> Fix {
-        Fix { t, lat: 1.0, lon: 2.0, acc: 5.0, bat: 50 }
+        Fix {
+            t,
+            lat: 1.0,
+            lon: 2.0,
+            acc: 5.0,
+            bat: 50,
+        }
     }
 
     #[test]
@@ -130,7 +150,11 @@ mod tests {
         assert_eq!((b1.seq, b1.fixes.len()), (1, 3));
         drop(q);
         let mut q = Queue::open(dir.path(), 100).unwrap();
-        assert_eq!(q.next_batch("d", 3).unwrap().unwrap(), b1, "same batch after a restart");
+        assert_eq!(
+            q.next_batch("d", 3).unwrap().unwrap(),
+            b1,
+            "same batch after a restart"
+        );
         q.acknowledged(1).unwrap();
         let b2 = q.next_batch("d", 3).unwrap().unwrap();
         assert_eq!((b2.seq, b2.fixes[0].t, b2.fixes.len()), (2, 3, 2));
@@ -148,6 +172,9 @@ mod tests {
         }
         assert_eq!((q.len(), q.dropped()), (3, 2));
         let b = q.next_batch("d", 10).unwrap().unwrap();
-        assert_eq!(b.fixes.iter().map(|f| f.t).collect::<Vec<_>>(), vec![2, 3, 4]);
+        assert_eq!(
+            b.fixes.iter().map(|f| f.t).collect::<Vec<_>>(),
+            vec![2, 3, 4]
+        );
     }
 }

@@ -49,7 +49,9 @@ impl Reporter {
                 }
                 Err(LinkError::Offline(_)) => return Ok(Drain::Offline),
                 Err(LinkError::Revoked) => return Ok(Drain::Revoked),
-                Err(LinkError::Refused(e)) if e.error == "not_paired" => return Ok(Drain::NotPaired),
+                Err(LinkError::Refused(e)) if e.error == "not_paired" => {
+                    return Ok(Drain::NotPaired);
+                }
                 Err(LinkError::Refused(e)) if e.error == "replayed_batch" => {
                     // Our ack was lost, or our counter is behind: ask what the cloud has.
                     let status = match self.link.status(&self.watch).await {

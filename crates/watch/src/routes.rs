@@ -16,10 +16,20 @@ impl Route {
     /// `builtin:NAME`, or a path to a `.gpx` or `.geojson`/`.json` file.
     pub fn load(spec: &str) -> anyhow::Result<Self> {
         if let Some(name) = spec.strip_prefix("builtin:") {
-            return Self::builtin(name).ok_or_else(|| anyhow::anyhow!("no built-in route `{name}`; choose one of {}", BUILTIN.join(", ")));
+            return Self::builtin(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no built-in route `{name}`; choose one of {}",
+                    BUILTIN.join(", ")
+                )
+            });
         }
-        let text = std::fs::read_to_string(spec).map_err(|e| anyhow::anyhow!("cannot read route {spec}: {e}"))?;
-        let points = if spec.ends_with(".gpx") { parse_gpx(&text) } else { parse_geojson(&text)? };
+        let text = std::fs::read_to_string(spec)
+            .map_err(|e| anyhow::anyhow!("cannot read route {spec}: {e}"))?;
+        let points = if spec.ends_with(".gpx") {
+            parse_gpx(&text)
+        } else {
+            parse_geojson(&text)?
+        };
         Self::new(points)
     }
 
@@ -27,7 +37,10 @@ impl Route {
         if points.len() < 2 {
             anyhow::bail!("a route needs at least two points");
         }
-        if points.iter().any(|(lat, lon)| !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon)) {
+        if points
+            .iter()
+            .any(|(lat, lon)| !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon))
+        {
             anyhow::bail!("a route point is outside latitude/longitude ranges");
         }
         Ok(Self { points })
@@ -43,8 +56,22 @@ impl Route {
                 })
                 .collect(),
             // Home to school and back, Berlin.
-            "school-run" => vec![(52.5200, 13.4050), (52.5215, 13.4100), (52.5240, 13.4125), (52.5262, 13.4170), (52.5240, 13.4125), (52.5215, 13.4100), (52.5200, 13.4050)],
-            "harbour-walk" => vec![(53.5440, 9.9660), (53.5450, 9.9750), (53.5430, 9.9850), (53.5410, 9.9900), (53.5440, 9.9660)],
+            "school-run" => vec![
+                (52.5200, 13.4050),
+                (52.5215, 13.4100),
+                (52.5240, 13.4125),
+                (52.5262, 13.4170),
+                (52.5240, 13.4125),
+                (52.5215, 13.4100),
+                (52.5200, 13.4050),
+            ],
+            "harbour-walk" => vec![
+                (53.5440, 9.9660),
+                (53.5450, 9.9750),
+                (53.5430, 9.9850),
+                (53.5410, 9.9900),
+                (53.5440, 9.9660),
+            ],
             _ => return None,
         };
         Some(Self { points })
@@ -52,7 +79,11 @@ impl Route {
 
     /// Where the walker is after `metres` along the route (looping).
     pub fn position(&self, metres: f64) -> (f64, f64) {
-        let legs: Vec<f64> = self.points.windows(2).map(|w| distance_m(w[0], w[1])).collect();
+        let legs: Vec<f64> = self
+            .points
+            .windows(2)
+            .map(|w| distance_m(w[0], w[1]))
+            .collect();
         let total: f64 = legs.iter().sum();
         if total <= 0.0 {
             return self.points[0];
@@ -79,7 +110,11 @@ pub struct Walker {
 
 impl Walker {
     pub fn new(route: Route, interval_s: f64) -> Self {
-        Self { route, tick: 0, step_m: 1.4 * interval_s }
+        Self {
+            route,
+            tick: 0,
+            step_m: 1.4 * interval_s,
+        }
     }
 
     pub fn next_fix(&mut self, now_ms: i64) -> Fix {
@@ -87,7 +122,13 @@ impl Walker {
         let acc = 4.0 + (self.tick * 7 % 13) as f64;
         let bat = 100u64.saturating_sub(self.tick / 60).max(5) as u8;
         self.tick += 1;
-        Fix { t: now_ms, lat, lon, acc, bat }
+        Fix {
+            t: now_ms,
+            lat,
+            lon,
+            acc,
+            bat,
+        }
     }
 }
 

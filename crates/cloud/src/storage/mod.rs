@@ -586,10 +586,11 @@ impl Store {
     }
 
     pub async fn session_alive(&self, session_id: &str) -> DbResult<bool> {
-        let row: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NULL")
-            .bind(session_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(i64,)> =
+            sqlx::query_as("SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NULL")
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some())
     }
 

@@ -73,7 +73,8 @@ fn fix_from(r: &sqlx::sqlite::SqliteRow) -> Fix {
     }
 }
 
-const BINDING_COLUMNS: &str = "b.device_id, b.account_id, b.name, d.model, b.bound_at, b.revoked_at";
+const BINDING_COLUMNS: &str =
+    "b.device_id, b.account_id, b.name, d.model, b.bound_at, b.revoked_at";
 
 fn bound_from(r: &sqlx::sqlite::SqliteRow) -> BoundWatch {
     BoundWatch {
@@ -91,7 +92,11 @@ impl Store {
 
     /// The one decision of rule 2: is `device_id` bound to `account_id`?
     /// `None` for a watch of another account and for one that does not exist alike.
-    pub async fn bound_watch(&self, account_id: &str, device_id: &str) -> DbResult<Option<BoundWatch>> {
+    pub async fn bound_watch(
+        &self,
+        account_id: &str,
+        device_id: &str,
+    ) -> DbResult<Option<BoundWatch>> {
         let row = sqlx::query(&format!(
             "SELECT {BINDING_COLUMNS} FROM bindings b JOIN devices d ON d.id = b.device_id
              WHERE b.account_id = ? AND b.device_id = ?"
@@ -149,7 +154,14 @@ impl Store {
             .bind(&watch.account_id)
             .execute(&mut *tx)
             .await?;
-        record(&mut tx, &watch.account_id, "watch.renamed", Some(actor), &format!("Renamed “{}” to “{name}”", watch.name)).await?;
+        record(
+            &mut tx,
+            &watch.account_id,
+            "watch.renamed",
+            Some(actor),
+            &format!("Renamed “{}” to “{name}”", watch.name),
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -172,8 +184,16 @@ impl Store {
         after: Option<(i64, i64)>,
         limit: u32,
     ) -> DbResult<(Vec<Fix>, Option<(i64, i64)>)> {
-        let (cmp, order) = if newest_first { ("<", "DESC") } else { (">", "ASC") };
-        let (ct, cid) = after.unwrap_or(if newest_first { (i64::MAX, i64::MAX) } else { (i64::MIN, i64::MIN) });
+        let (cmp, order) = if newest_first {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        let (ct, cid) = after.unwrap_or(if newest_first {
+            (i64::MAX, i64::MAX)
+        } else {
+            (i64::MIN, i64::MIN)
+        });
         let rows = sqlx::query(&format!(
             "SELECT id, t, lat, lon, acc, bat FROM fixes
              WHERE device_id = ? AND t >= ? AND t <= ? AND (t, id) {cmp} (?, ?)
@@ -190,7 +210,8 @@ impl Store {
         let more = rows.len() > limit as usize;
         let rows = &rows[..rows.len().min(limit as usize)];
         let next = if more {
-            rows.last().map(|r| (r.get::<i64, _>("t"), r.get::<i64, _>("id")))
+            rows.last()
+                .map(|r| (r.get::<i64, _>("t"), r.get::<i64, _>("id")))
         } else {
             None
         };
@@ -275,28 +296,40 @@ impl Store {
         if offer.get::<i64, _>("expires_at") <= now {
             return Ok(Pairing::Expired);
         }
-        let bound: Option<(String,)> = sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = ?")
-            .bind(&device_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let bound: Option<(String,)> =
+            sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = ?")
+                .bind(&device_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         if bound.is_some() {
             return Ok(Pairing::AlreadyBound);
         }
         let model: String = offer.get("model");
         let name = format!("{model} {}", &device_id[..4].to_uppercase());
-        sqlx::query("UPDATE pairing_offers SET spent_at = ? WHERE code_hash = ? AND spent_at IS NULL")
-            .bind(now)
-            .bind(code_hash)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES (?, ?, ?, ?)")
-            .bind(&device_id)
-            .bind(account_id)
-            .bind(&name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        record(&mut tx, account_id, "watch.paired", Some(actor), &format!("Paired “{name}”")).await?;
+        sqlx::query(
+            "UPDATE pairing_offers SET spent_at = ? WHERE code_hash = ? AND spent_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&device_id)
+        .bind(account_id)
+        .bind(&name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            account_id,
+            "watch.paired",
+            Some(actor),
+            &format!("Paired “{name}”"),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Pairing::Paired(BoundWatch {
             device_id,
@@ -377,7 +410,12 @@ impl Store {
 
     /// Refuses the watch's key from now on; keeps its history (readable by
     /// the same account, marked revoked) or deletes it with the binding.
-    pub async fn revoke_watch(&self, watch: &BoundWatch, keep_history: bool, actor: &str) -> DbResult<()> {
+    pub async fn revoke_watch(
+        &self,
+        watch: &BoundWatch,
+        keep_history: bool,
+        actor: &str,
+    ) -> DbResult<()> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
@@ -390,12 +428,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         if keep_history {
-            sqlx::query("UPDATE bindings SET revoked_at = ? WHERE device_id = ? AND account_id = ?")
-                .bind(now)
-                .bind(&watch.device_id)
-                .bind(&watch.account_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE bindings SET revoked_at = ? WHERE device_id = ? AND account_id = ?",
+            )
+            .bind(now)
+            .bind(&watch.device_id)
+            .bind(&watch.account_id)
+            .execute(&mut *tx)
+            .await?;
         } else {
             sqlx::query("DELETE FROM fixes WHERE device_id = ?")
                 .bind(&watch.device_id)
@@ -407,8 +447,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let what = if keep_history { "history kept" } else { "history deleted" };
-        record(&mut tx, &watch.account_id, "watch.revoked", Some(actor), &format!("Revoked “{}” ({what})", watch.name)).await?;
+        let what = if keep_history {
+            "history kept"
+        } else {
+            "history deleted"
+        };
+        record(
+            &mut tx,
+            &watch.account_id,
+            "watch.revoked",
+            Some(actor),
+            &format!("Revoked “{}” ({what})", watch.name),
+        )
+        .await?;
         tx.commit().await
     }
 
@@ -416,10 +467,11 @@ impl Store {
 
     /// True when `key` has used up `max` attempts in the current window.
     pub async fn limited(&self, key: &str, window_ms: i64, max: i64) -> DbResult<bool> {
-        let row: Option<(i64, i64)> = sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.is_some_and(|(start, count)| now_ms() - start < window_ms && count >= max))
     }
 

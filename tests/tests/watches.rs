@@ -1,0 +1,786 @@
+//! Watches end to end over real TLS and SQLite with real `waymark-watch`
+//! instances (the library) and two parents: pairing and its refusals, the
+//! binding on every read, signed batches and their refusals, revocation,
+//! the offline queue across a real cloud restart, and the live stream.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use waymark_protocol::report::{Batch, Fix, SignedBatch};
+use waymark_protocol::signing::b64;
+use waymark_system_tests::*;
+use waymark_watch::keystore::KeyStore;
+use waymark_watch::reporting::Drain;
+
+async fn pair_code(cloud: &TestCloud, parent: &Parent, code: &str) -> (u16, Value) {
+    api(
+        cloud,
+        Method::POST,
+        "/api/v1/pairings",
+        parent.access(),
+        Some(&json!({"code": code})),
+    )
+    .await
+    .unwrap()
+}
+
+async fn upload(cloud: &TestCloud, signed: &SignedBatch) -> (u16, Value) {
+    let res = cloud
+        .client()
+        .post(cloud.url("/device/v1/batches"))
+        .json(signed)
+        .send()
+        .await
+        .unwrap();
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedBatch {
+    let batch = Batch {
+        device_id: watch.id().to_owned(),
+        seq,
+        fixes,
+    };
+    let signature = b64(&watch
+        .reporter
+        .watch
+        .keys
+        .sign(&batch.signing_bytes())
+        .unwrap());
+    SignedBatch { batch, signature }
+}
+
+#[tokio::test]
+async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+
+    let status = watch.reporter.link.status(&watch.reporter.watch).await;
+    assert!(status.is_err(), "a watch that never offered is unknown");
+
+    // Wrong code: refused, nothing bound.
+    let code = watch.show_code().await.unwrap();
+    let (s, body) = pair_code(&cloud, &b, "AAAA-BBBB-CC").await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_code")));
+    let (s, _) = pair_code(&cloud, &b, "not a code at all").await;
+    assert_eq!(s, 400);
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+
+    // Honest: typed in lower case without dashes.
+    let typed = code.replace('-', "").to_lowercase();
+    let (s, info) = pair_code(&cloud, &a, &typed).await;
+    assert_eq!(s, 201, "{info}");
+    assert_eq!(info["id"], watch.id());
+    assert_eq!(info["model"], "Waymark Kids 1");
+    let st = watch
+        .reporter
+        .link
+        .status(&watch.reporter.watch)
+        .await
+        .unwrap();
+    assert_eq!((st.paired, st.owner.as_deref()), (true, Some("Family A")));
+
+    // The code is spent.
+    let (s, body) = pair_code(&cloud, &b, &code).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("code_used")));
+    // A fresh code from a watch bound to A cannot bind it to B.
+    let again = watch.show_code().await.unwrap();
+    let before = snapshot(&cloud.store).await;
+    let (s, body) = pair_code(&cloud, &b, &again).await;
+    assert_eq!((s, body["error"].as_str()), (409, Some("already_paired")));
+    assert_eq!(snapshot(&cloud.store).await, before);
+    let (_, list) = api(&cloud, Method::GET, "/api/v1/watches", b.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
+
+    // An expired code.
+    let other = TestWatch::new(&cloud).unwrap();
+    let late = other.show_code().await.unwrap();
+    expire_all(&cloud, "pairing_offers").await.unwrap();
+    let (s, body) = pair_code(&cloud, &b, &late).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("code_expired")));
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("make a new one on the watch")
+    );
+    // ...and a new one works.
+    pair(&cloud, &b, &other).await.unwrap();
+}
+
+#[tokio::test]
+async fn guessing_codes_hits_the_limit_per_account_and_per_source() {
+    let cloud = TestCloud::start().await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    let guesser = Parent::sign_up(&cloud, "Guesser").await.unwrap();
+    let code = watch.show_code().await.unwrap();
+    for _ in 0..10 {
+        assert_eq!(pair_code(&cloud, &guesser, "2222-3333-44").await.0, 400);
+    }
+    let (s, body) = pair_code(&cloud, &guesser, &code).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (429, Some("too_many_attempts")),
+        "even the right code is refused once limited"
+    );
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+
+    // Other accounts from the same address share the per-source budget (30).
+    for i in 0..2 {
+        let p = Parent::sign_up(&cloud, &format!("Helper {i}"))
+            .await
+            .unwrap();
+        for _ in 0..10 {
+            assert_eq!(pair_code(&cloud, &p, "2222-3333-44").await.0, 400);
+        }
+    }
+    let fresh = Parent::sign_up(&cloud, "Fresh account").await.unwrap();
+    assert_eq!(
+        pair_code(&cloud, &fresh, &code).await.0,
+        429,
+        "the source is limited"
+    );
+
+    // When the window has passed, the honest request succeeds.
+    reset_rate_windows(&cloud).await.unwrap();
+    let (s, _) = pair_code(&cloud, &fresh, &code).await;
+    assert_eq!(s, 201);
+}
+
+#[tokio::test]
+async fn offers_need_a_trusted_certificate_and_the_devices_own_signature() {
+    let cloud = TestCloud::start().await.unwrap();
+    let rogue_factory = cloud.dir.path().join("rogue-factory");
+    waymark_cloud::factory::init(&rogue_factory, false).unwrap();
+    let rogue = TestWatch::made_by(&cloud, &rogue_factory).unwrap();
+    let err = rogue.show_code().await.unwrap_err().to_string();
+    assert!(err.contains("untrusted_certificate"), "{err}");
+    assert_eq!(cloud.store.count("devices").await.unwrap(), 0);
+
+    // An honest watch's offer, replayed under another device's id, is refused.
+    let honest = TestWatch::new(&cloud).unwrap();
+    let victim = TestWatch::new(&cloud).unwrap();
+    let offer = waymark_protocol::pairing::PairingOffer {
+        device_id: honest.id().to_owned(),
+        code_hash: waymark_protocol::pairing::PairingCode::generate().hash(),
+        created_at: now_ms(),
+        expires_at: now_ms() + 60_000,
+    };
+    let sig = b64(&honest
+        .reporter
+        .watch
+        .keys
+        .sign(&offer.signing_bytes())
+        .unwrap());
+    let mut moved = offer.clone();
+    moved.device_id = victim.id().to_owned();
+    for (o, cert) in [
+        (moved.clone(), &honest.reporter.watch.certificate_der),
+        (moved, &victim.reporter.watch.certificate_der),
+    ] {
+        let body = json!({"offer": o, "certificate": b64(cert), "signature": sig});
+        let res = cloud
+            .client()
+            .post(cloud.url("/device/v1/pairing-offers"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    assert_eq!(cloud.store.count("pairing_offers").await.unwrap(), 0);
+    let body = json!({"offer": offer, "certificate": b64(&honest.reporter.watch.certificate_der), "signature": sig});
+    let res = cloud
+        .client()
+        .post(cloud.url("/device/v1/pairing-offers"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "the honest offer is accepted");
+}
+
+#[tokio::test]
+async fn another_familys_watch_answers_exactly_like_no_watch() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let (w1, w2, w3) = (
+        TestWatch::new(&cloud).unwrap(),
+        TestWatch::new(&cloud).unwrap(),
+        TestWatch::new(&cloud).unwrap(),
+    );
+    pair(&cloud, &a, &w1).await.unwrap();
+    pair(&cloud, &a, &w2).await.unwrap();
+    pair(&cloud, &b, &w3).await.unwrap();
+    let mut w1 = w1;
+    w1.reporter.record(fix_at(now_ms(), 0)).unwrap();
+    assert_eq!(w1.reporter.drain().await.unwrap(), Drain::Done(1));
+
+    let (_, la) = api(&cloud, Method::GET, "/api/v1/watches", a.access(), None)
+        .await
+        .unwrap();
+    let (_, lb) = api(&cloud, Method::GET, "/api/v1/watches", b.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(la.as_array().unwrap().len(), 2);
+    assert_eq!(lb.as_array().unwrap().len(), 1);
+    assert_eq!(lb[0]["id"], w3.id());
+    assert_eq!(la[0]["state"], "reporting");
+
+    let target = w1.id().to_owned();
+    let random = "0123456789abcdef0123456789abcdef".to_owned();
+    let before = snapshot(&cloud.store).await;
+    let attempts: Vec<(Method, String, Option<Value>)> = vec![
+        (Method::GET, "/api/v1/watches/{}/latest".into(), None),
+        (Method::GET, "/api/v1/watches/{}/history".into(), None),
+        (
+            Method::GET,
+            "/api/v1/watches/{}/history?order=oldest&limit=5".into(),
+            None,
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/watches/{}".into(),
+            Some(json!({"name": "Mine now"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/watches/{}/revoke".into(),
+            Some(json!({"history": "delete"})),
+        ),
+    ];
+    for (m, path, body) in &attempts {
+        let theirs = api(
+            &cloud,
+            m.clone(),
+            &path.replace("{}", &target),
+            b.access(),
+            body.as_ref(),
+        )
+        .await
+        .unwrap();
+        let nobody = api(
+            &cloud,
+            m.clone(),
+            &path.replace("{}", &random),
+            b.access(),
+            body.as_ref(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(theirs.0, 404, "{m} {path}");
+        assert_eq!(
+            theirs, nobody,
+            "{m} {path}: not-yours answers like not-found"
+        );
+    }
+    assert_eq!(
+        snapshot(&cloud.store).await,
+        before,
+        "nothing of A's changed"
+    );
+
+    // B's live stream never carries A's fixes.
+    let mut stream = live(&cloud, b.access()).await;
+    w1.reporter.record(fix_at(now_ms(), 1)).unwrap();
+    w1.reporter.drain().await.unwrap();
+    let mut w3 = w3;
+    w3.reporter.record(fix_at(now_ms(), 2)).unwrap();
+    w3.reporter.drain().await.unwrap();
+    let event = next_fix(&mut stream).await;
+    assert_eq!(
+        event["watch_id"],
+        w3.id(),
+        "the first fix B sees is B's own"
+    );
+
+    // A can do all of it.
+    let (s, latest) = api(
+        &cloud,
+        Method::GET,
+        &format!("/api/v1/watches/{target}/latest"),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, latest["lat"].as_f64()), (200, Some(fix_at(0, 1).lat)));
+    let (s, _) = api(
+        &cloud,
+        Method::PATCH,
+        &format!("/api/v1/watches/{target}"),
+        a.access(),
+        Some(&json!({"name": "Mia's watch"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 204);
+}
+
+/// Opens `GET /api/v1/live` and waits for its `ready` event.
+async fn live(cloud: &TestCloud, token: &str) -> reqwest::Response {
+    let mut res = cloud
+        .client()
+        .get(cloud.url("/api/v1/live"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let first = res.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: ready"));
+    res
+}
+
+/// The next `fix` event's data, within 10 s.
+async fn next_fix(res: &mut reqwest::Response) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("a live event in time")
+            .unwrap()
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            if frame.contains("event: fix") {
+                let data = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn batches_must_be_signed_fresh_in_order_and_valid() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    let intruder = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    let now = now_ms();
+
+    let good = signed(&watch, 1, vec![fix_at(now - 1000, 0)]);
+    assert_eq!(upload(&cloud, &good).await.0, 200);
+    let before = snapshot(&cloud.store).await;
+
+    let mut forged = signed(&intruder, 2, vec![fix_at(now, 1)]);
+    forged.batch.device_id = watch.id().to_owned();
+    let mut tampered = signed(&watch, 2, vec![fix_at(now, 1)]);
+    tampered.batch.fixes[0].lat = 48.0;
+    let mut too_many = signed(
+        &watch,
+        2,
+        (0..501)
+            .map(|i| fix_at(now - 600_000 + i, i as u32))
+            .collect(),
+    );
+    too_many.signature = signed(&watch, 2, too_many.batch.fixes.clone()).signature;
+    let cases: Vec<(&str, SignedBatch, u16, &str)> = vec![
+        ("forged signature", forged, 401, "bad_signature"),
+        ("tampered fix", tampered, 401, "bad_signature"),
+        ("replayed batch", good.clone(), 409, "replayed_batch"),
+        (
+            "out-of-order sequence",
+            signed(&watch, 1, vec![fix_at(now, 2)]),
+            409,
+            "replayed_batch",
+        ),
+        (
+            "fix in the future",
+            signed(&watch, 2, vec![fix_at(now + 3_600_000, 3)]),
+            400,
+            "invalid_fix",
+        ),
+        (
+            "latitude out of range",
+            signed(
+                &watch,
+                2,
+                vec![Fix {
+                    lat: 91.0,
+                    ..fix_at(now, 4)
+                }],
+            ),
+            400,
+            "invalid_fix",
+        ),
+        (
+            "longitude out of range",
+            signed(
+                &watch,
+                2,
+                vec![Fix {
+                    lon: -181.0,
+                    ..fix_at(now, 4)
+                }],
+            ),
+            400,
+            "invalid_fix",
+        ),
+        (
+            "negative accuracy",
+            signed(
+                &watch,
+                2,
+                vec![Fix {
+                    acc: -1.0,
+                    ..fix_at(now, 4)
+                }],
+            ),
+            400,
+            "invalid_fix",
+        ),
+        (
+            "battery over 100",
+            signed(
+                &watch,
+                2,
+                vec![Fix {
+                    bat: 101,
+                    ..fix_at(now, 4)
+                }],
+            ),
+            400,
+            "invalid_fix",
+        ),
+        (
+            "empty batch",
+            signed(&watch, 2, vec![]),
+            400,
+            "invalid_request",
+        ),
+        ("oversized batch", too_many, 400, "batch_too_large"),
+    ];
+    for (name, batch, status, code) in cases {
+        let (s, body) = upload(&cloud, &batch).await;
+        assert_eq!(
+            (s, body["error"].as_str().unwrap_or_default()),
+            (status, code),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        snapshot(&cloud.store).await,
+        before,
+        "no refused batch stored anything"
+    );
+    // A parent token is not a watch credential.
+    let res = cloud
+        .client()
+        .post(cloud.url("/device/v1/batches"))
+        .bearer_auth(a.access())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(snapshot(&cloud.store).await, before);
+
+    let next = signed(&watch, 2, vec![fix_at(now, 5)]);
+    assert_eq!(
+        upload(&cloud, &next).await.0,
+        200,
+        "the honest next batch is stored"
+    );
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn history_pages_through_a_range_in_either_order() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let mut watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    let base = now_ms() - 100_000;
+    for i in 0..120 {
+        watch
+            .reporter
+            .record(fix_at(base + i * 500, i as u32))
+            .unwrap();
+    }
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(3));
+    let id = watch.id().to_owned();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!(
+            "/api/v1/watches/{id}/history?order=oldest&limit=50&from={}&to={}",
+            base + 5_000,
+            base + 54_999
+        );
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let (s, page) = api(&cloud, Method::GET, &path, a.access(), None)
+            .await
+            .unwrap();
+        assert_eq!(s, 200);
+        seen.extend(
+            page["fixes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["t"].as_i64().unwrap()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let want: Vec<i64> = (10..110).map(|i| base + i * 500).collect();
+    assert_eq!(seen, want, "every fix in range, once, in order");
+    let (_, newest) = api(
+        &cloud,
+        Method::GET,
+        &format!("/api/v1/watches/{id}/history?limit=1"),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(newest["fixes"][0]["t"].as_i64(), Some(base + 119 * 500));
+    for bad in [
+        "limit=0",
+        "limit=100000",
+        "order=sideways",
+        "cursor=zzz",
+        "from=5&to=1",
+        "owner=x",
+    ] {
+        let (s, body) = api(
+            &cloud,
+            Method::GET,
+            &format!("/api/v1/watches/{id}/history?{bad}"),
+            a.access(),
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (s, body["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn revoking_stops_the_watch_wipes_it_and_keeps_or_deletes_history() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let mut kept = TestWatch::new(&cloud).unwrap();
+    let mut gone = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &kept).await.unwrap();
+    pair(&cloud, &a, &gone).await.unwrap();
+    for w in [&mut kept, &mut gone] {
+        w.reporter.record(fix_at(now_ms(), 0)).unwrap();
+        assert_eq!(w.reporter.drain().await.unwrap(), Drain::Done(1));
+    }
+    let mut stream = live(&cloud, a.access()).await;
+
+    let (s, body) = api(
+        &cloud,
+        Method::POST,
+        &format!("/api/v1/watches/{}/revoke", kept.id()),
+        a.access(),
+        Some(&json!({"history": "keep"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, body["history"].as_str()), (200, Some("kept")));
+    let (s, _) = api(
+        &cloud,
+        Method::POST,
+        &format!("/api/v1/watches/{}/revoke", gone.id()),
+        a.access(),
+        Some(&json!({"history": "delete"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200);
+
+    // The watch's next upload is refused; it erases itself.
+    kept.reporter.record(fix_at(now_ms(), 1)).unwrap();
+    assert_eq!(kept.reporter.drain().await.unwrap(), Drain::Revoked);
+    waymark_watch::revocation::wipe(&kept.path()).unwrap();
+    for f in ["device.key", "queue.json", "device.pem"] {
+        assert!(!kept.path().join(f).exists(), "{f} erased");
+    }
+    let st = gone.reporter.link.status(&gone.reporter.watch).await;
+    assert!(matches!(
+        st,
+        Err(waymark_watch::cloud_link::LinkError::Revoked)
+    ));
+    // It cannot come back through pairing either.
+    assert!(gone.show_code().await.is_err());
+
+    // Kept: listed as revoked, history readable. Deleted: gone entirely.
+    let (_, list) = api(&cloud, Method::GET, "/api/v1/watches", a.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (list[0]["id"].as_str(), list[0]["state"].as_str()),
+        (Some(kept.id()), Some("revoked"))
+    );
+    let (s, h) = api(
+        &cloud,
+        Method::GET,
+        &format!("/api/v1/watches/{}/history", kept.id()),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, h["fixes"].as_array().unwrap().len()), (200, 1));
+    let (s, _) = api(
+        &cloud,
+        Method::GET,
+        &format!("/api/v1/watches/{}/history", gone.id()),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 404);
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 1);
+    let (s, _) = api(
+        &cloud,
+        Method::POST,
+        &format!("/api/v1/watches/{}/revoke", kept.id()),
+        a.access(),
+        Some(&json!({"history": "keep"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 404, "a revoked watch cannot be revoked again");
+
+    // The live stream delivers nothing from revoked watches; a live one still comes through.
+    let mut fresh = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &fresh).await.unwrap();
+    fresh.reporter.record(fix_at(now_ms(), 9)).unwrap();
+    fresh.reporter.drain().await.unwrap();
+    assert_eq!(next_fix(&mut stream).await["watch_id"], fresh.id());
+}
+
+#[tokio::test]
+async fn the_watch_keeps_fixes_while_the_cloud_is_down_and_delivers_them_once() {
+    let mut cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let mut watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    let base = now_ms() - 60_000;
+    watch.reporter.record(fix_at(base, 0)).unwrap();
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
+
+    cloud.halt().await.unwrap();
+    for i in 1..=120 {
+        watch
+            .reporter
+            .record(fix_at(base + i * 100, i as u32))
+            .unwrap();
+        if i % 40 == 0 {
+            assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Offline);
+        }
+    }
+    assert_eq!(
+        watch.reporter.queue.len(),
+        120,
+        "nothing left the queue unacknowledged"
+    );
+    // The queue is on disk: a watch restarted now would still have it.
+    let reopened = waymark_watch::queue::Queue::open(&watch.path(), 1000).unwrap();
+    assert_eq!(reopened.len(), 120);
+
+    cloud.resume().await.unwrap();
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(3));
+    assert!(watch.reporter.queue.is_empty());
+    let (_, page) = api(
+        &cloud,
+        Method::GET,
+        &format!(
+            "/api/v1/watches/{}/history?order=oldest&limit=1000",
+            watch.id()
+        ),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    let ts: Vec<i64> = page["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["t"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ts,
+        (0..=120).map(|i| base + i * 100).collect::<Vec<_>>(),
+        "all of them, in order, no duplicates"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_acknowledgement_does_not_duplicate_fixes() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let mut watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
+    // The batch reaches the cloud, but the watch never hears the answer.
+    let id = watch.id().to_owned();
+    let batch = watch.reporter.queue.next_batch(&id, 50).unwrap().unwrap();
+    assert_eq!(
+        upload(&cloud, &signed(&watch, batch.seq, batch.fixes.clone()))
+            .await
+            .0,
+        200
+    );
+    // It resends; the cloud says "already have it"; the watch asks and lets go.
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(0));
+    assert!(watch.reporter.queue.is_empty());
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_subscriber_gets_a_fix_after_its_upload_is_acknowledged() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let mut watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    let mut stream = live(&cloud, a.access()).await;
+    let fix = fix_at(now_ms(), 7);
+    watch.reporter.record(fix).unwrap();
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
+    let event = next_fix(&mut stream).await;
+    assert_eq!(event["watch_id"], watch.id());
+    assert_eq!(event["fix"]["t"].as_i64(), Some(fix.t));
+    assert_eq!(event["fix"]["lat"].as_f64(), Some(fix.lat));
+    // Without a token there is no stream.
+    let res = cloud
+        .client()
+        .get(cloud.url("/api/v1/live"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
