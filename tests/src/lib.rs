@@ -391,17 +391,7 @@ pub async fn api(
 /// Row counts of every table, to show that a refused request wrote nothing.
 pub async fn snapshot(store: &Store) -> Vec<i64> {
     let mut counts = Vec::new();
-    for t in [
-        "accounts",
-        "passkeys",
-        "auth_requests",
-        "ceremonies",
-        "auth_codes",
-        "sessions",
-        "refresh_tokens",
-        "access_tokens",
-        "activity",
-    ] {
+    for t in Store::TABLES {
         counts.push(store.count(t).await.expect("count"));
     }
     counts

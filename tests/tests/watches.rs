@@ -784,3 +784,36 @@ async fn a_subscriber_gets_a_fix_after_its_upload_is_acknowledged() {
         .unwrap();
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_watches_uploading_at_once_are_all_stored() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Big family").await.unwrap();
+    let mut watches = Vec::new();
+    for _ in 0..6 {
+        let w = TestWatch::new(&cloud).unwrap();
+        pair(&cloud, &a, &w).await.unwrap();
+        watches.push(w);
+    }
+    let base = now_ms() - 60_000;
+    let tasks: Vec<_> = watches
+        .into_iter()
+        .map(|w| {
+            tokio::spawn(async move {
+                // Move the whole watch in (its directory too), not just the reporter.
+                let mut w = w;
+                for round in 0..10 {
+                    w.reporter
+                        .record(fix_at(base + round * 1000, round as u32))
+                        .unwrap();
+                    // Concurrent writers must queue for SQLite's lock, never fail.
+                    assert_eq!(w.reporter.drain().await.unwrap(), Drain::Done(1));
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 60);
+}

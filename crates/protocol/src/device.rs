@@ -95,3 +95,14 @@ pub fn verify_signature(
     ee.verify_signature(webpki::ring::ECDSA_P256_SHA256, message, signature)
         .map_err(|_| DeviceError::BadSignature)
 }
+
+/// Verifies a base64url signature over `message` (the form every signed
+/// watch message carries).
+pub fn verify_b64_signature(
+    cert_der: &[u8],
+    message: &[u8],
+    signature_b64: &str,
+) -> Result<(), DeviceError> {
+    let sig = crate::signing::unb64(signature_b64).ok_or(DeviceError::BadSignature)?;
+    verify_signature(cert_der, message, &sig)
+}

@@ -6,8 +6,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::device::{DeviceError, verify_signature};
-use crate::signing::{Canonical, OFFER_TAG, unb64};
+use crate::device::{DeviceError, verify_b64_signature};
+use crate::signing::{Canonical, OFFER_TAG};
 
 /// Crockford's base32: no I, L, O or U; typing O, I or L is forgiven.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -119,8 +119,7 @@ pub struct SignedOffer {
 impl SignedOffer {
     /// Checks the signature with the (already verified) certificate.
     pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
-        let sig = unb64(&self.signature).ok_or(DeviceError::BadSignature)?;
-        verify_signature(cert_der, &self.offer.signing_bytes(), &sig)
+        verify_b64_signature(cert_der, &self.offer.signing_bytes(), &self.signature)
     }
 }
 

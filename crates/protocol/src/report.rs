@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::device::{DeviceError, verify_signature};
-use crate::signing::{BATCH_TAG, Canonical, STATUS_TAG, unb64};
+use crate::device::{DeviceError, verify_b64_signature};
+use crate::signing::{BATCH_TAG, Canonical, STATUS_TAG};
 
 /// At most this many fixes in one batch.
 pub const MAX_FIXES_PER_BATCH: usize = 500;
@@ -110,8 +110,7 @@ pub struct SignedBatch {
 
 impl SignedBatch {
     pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
-        let sig = unb64(&self.signature).ok_or(DeviceError::BadSignature)?;
-        verify_signature(cert_der, &self.batch.signing_bytes(), &sig)
+        verify_b64_signature(cert_der, &self.batch.signing_bytes(), &self.signature)
     }
 }
 
@@ -148,8 +147,7 @@ pub struct SignedStatus {
 
 impl SignedStatus {
     pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
-        let sig = unb64(&self.signature).ok_or(DeviceError::BadSignature)?;
-        verify_signature(cert_der, &self.status.signing_bytes(), &sig)
+        verify_b64_signature(cert_der, &self.status.signing_bytes(), &self.signature)
     }
 }
 

@@ -90,6 +90,24 @@ pub enum Refresh {
 }
 
 impl Store {
+    /// Every table, for diagnostics and for tests that show nothing was written.
+    pub const TABLES: &[&str] = &[
+        "accounts",
+        "passkeys",
+        "auth_requests",
+        "ceremonies",
+        "auth_codes",
+        "sessions",
+        "refresh_tokens",
+        "access_tokens",
+        "activity",
+        "devices",
+        "pairing_offers",
+        "bindings",
+        "fixes",
+        "rate_limits",
+    ];
+
     /// Opens (creating if needed) the SQLite file and runs the migrations.
     pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
@@ -110,6 +128,14 @@ impl Store {
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
         Ok(Self { pool })
+    }
+
+    /// A write transaction that takes SQLite's write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred one that reads first and writes later
+    /// fails with SQLITE_BUSY_SNAPSHOT when another writer got in between,
+    /// instead of waiting its turn.
+    async fn write_tx(&self) -> DbResult<Tx<'static>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
     }
 
     // ---- sign-in requests and ceremonies -------------------------------
@@ -211,7 +237,7 @@ impl Store {
     ) -> DbResult<String> {
         let now = now_ms();
         let account_id = new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO accounts (id, webauthn_user_id, display_name, created_at) VALUES (?, ?, ?, ?)")
             .bind(&account_id)
             .bind(webauthn_user_id)
@@ -313,7 +339,7 @@ impl Store {
         passkey_json: &str,
         actor_session_id: Option<&str>,
     ) -> DbResult<String> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = ?")
             .bind(account_id)
             .fetch_one(&mut *tx)
@@ -348,7 +374,7 @@ impl Store {
         name: &str,
         actor: &str,
     ) -> DbResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let done = sqlx::query("UPDATE passkeys SET name = ? WHERE id = ? AND account_id = ?")
             .bind(name)
             .bind(passkey_id)
@@ -378,7 +404,7 @@ impl Store {
         passkey_id: &str,
         actor: &str,
     ) -> DbResult<DeletePasskey> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let name: Option<(String,)> =
             sqlx::query_as("SELECT name FROM passkeys WHERE id = ? AND account_id = ?")
                 .bind(passkey_id)
@@ -454,7 +480,7 @@ impl Store {
     ) -> DbResult<Option<String>> {
         let now = now_ms();
         let session_id = new_id();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let claimed: Option<(String,)> = sqlx::query_as(
             "UPDATE auth_codes SET session_id = ? WHERE code_hash = ? AND session_id IS NULL AND expires_at > ? RETURNING account_id",
         )
@@ -504,7 +530,7 @@ impl Store {
         access_ttl_ms: i64,
     ) -> DbResult<Refresh> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row: Option<(String, Option<i64>, String, Option<i64>)> = sqlx::query_as(
             "SELECT s.id, r.spent_at, s.account_id, s.ended_at FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?",
         )
@@ -598,7 +624,7 @@ impl Store {
     /// token removes it. Unknown tokens are ignored.
     pub async fn revoke_token(&self, token: &str) -> DbResult<()> {
         let hash = token_hash(token);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let session: Option<(String, String)> = sqlx::query_as(
             "SELECT s.id, s.account_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ? AND s.ended_at IS NULL",
         )
@@ -656,7 +682,7 @@ impl Store {
         session_id: &str,
         actor: &str,
     ) -> DbResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let name: Option<(String,)> = sqlx::query_as(
             "SELECT name FROM sessions WHERE id = ? AND account_id = ? AND ended_at IS NULL",
         )
@@ -681,7 +707,7 @@ impl Store {
     }
 
     pub async fn end_other_sessions(&self, account_id: &str, keep: &str) -> DbResult<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let others: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM sessions WHERE account_id = ? AND id != ? AND ended_at IS NULL",
         )
@@ -713,7 +739,7 @@ impl Store {
         actor: Option<&str>,
         detail: &str,
     ) -> DbResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         record(&mut tx, account_id, kind, actor, detail).await?;
         tx.commit().await
     }
@@ -763,7 +789,7 @@ impl Store {
 
     /// Ends the session a replayed authorization code opened (RFC 6749 §4.1.2).
     pub async fn end_session_of_replayed_code(&self, session_id: &str) -> DbResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let account: Option<(String,)> =
             sqlx::query_as("SELECT account_id FROM sessions WHERE id = ? AND ended_at IS NULL")
                 .bind(session_id)
@@ -785,23 +811,7 @@ impl Store {
 
     /// For tests and diagnostics: how many rows a table has.
     pub async fn count(&self, table: &str) -> DbResult<i64> {
-        const TABLES: &[&str] = &[
-            "accounts",
-            "passkeys",
-            "auth_requests",
-            "ceremonies",
-            "auth_codes",
-            "sessions",
-            "refresh_tokens",
-            "access_tokens",
-            "activity",
-            "devices",
-            "pairing_offers",
-            "bindings",
-            "fixes",
-            "rate_limits",
-        ];
-        assert!(TABLES.contains(&table), "unknown table");
+        assert!(Self::TABLES.contains(&table), "unknown table");
         let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
             .fetch_one(&self.pool)
             .await?;

@@ -147,7 +147,7 @@ impl Store {
     }
 
     pub async fn rename_watch(&self, watch: &BoundWatch, name: &str, actor: &str) -> DbResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE bindings SET name = ? WHERE device_id = ? AND account_id = ?")
             .bind(name)
             .bind(&watch.device_id)
@@ -240,7 +240,7 @@ impl Store {
         created_at: i64,
         expires_at: i64,
     ) -> DbResult<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("INSERT INTO devices (id, serial, model, certificate, registered_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
             .bind(device_id)
             .bind(serial)
@@ -275,7 +275,7 @@ impl Store {
     /// account, all in one transaction.
     pub async fn pair(&self, account_id: &str, code_hash: &str, actor: &str) -> DbResult<Pairing> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let offer = sqlx::query(
             "SELECT o.device_id, o.expires_at, o.spent_at, d.revoked_at, d.model FROM pairing_offers o
              JOIN devices d ON d.id = o.device_id WHERE o.code_hash = ?",
@@ -358,7 +358,7 @@ impl Store {
     /// Stores a verified batch if its sequence is new, durably, before the
     /// caller acknowledges it. Returns the account it belongs to on success.
     pub async fn ingest(&self, batch: &Batch) -> DbResult<(Ingest, Option<String>)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let row = sqlx::query(
             "SELECT d.last_seq, d.revoked_at, b.account_id, b.revoked_at AS binding_revoked FROM devices d
              LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = ?",
@@ -417,7 +417,7 @@ impl Store {
         actor: &str,
     ) -> DbResult<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
             .bind(now)
             .bind(&watch.device_id)
