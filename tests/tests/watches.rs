@@ -817,3 +817,77 @@ async fn many_watches_uploading_at_once_are_all_stored() {
     }
     assert_eq!(cloud.store.count("fixes").await.unwrap(), 60);
 }
+
+/// The real `waymark-watch` binary next to this test executable (built by `cargo test --workspace`).
+fn watch_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("waymark-watch");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p waymark-watch` (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test]
+async fn the_watch_program_erases_itself_and_exits_when_revoked() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    let dir = watch.path();
+    let run = |fixes: &str| {
+        tokio::process::Command::new(watch_binary())
+            .args([
+                "run",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--route",
+                "builtin:school-run",
+                "--interval",
+                "0.05",
+                "--fixes",
+                fixes,
+            ])
+            .output()
+    };
+    let ok = run("3").await.unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 3);
+
+    let (s, _) = api(
+        &cloud,
+        Method::POST,
+        &format!("/api/v1/watches/{}/revoke", watch.id()),
+        a.access(),
+        Some(&json!({"history": "keep"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200);
+    let out = run("3").await.unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("revoked by its owner") && stderr.contains("erased"),
+        "{stderr}"
+    );
+    for f in ["device.key", "device.pem", "queue.json"] {
+        assert!(!dir.join(f).exists(), "{f} was erased");
+    }
+    assert_eq!(
+        cloud.store.count("fixes").await.unwrap(),
+        3,
+        "nothing accepted after revocation"
+    );
+}

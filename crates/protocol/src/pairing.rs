@@ -183,4 +183,27 @@ mod tests {
             ]
         );
     }
+
+    /// A signature made outside this code base (OpenSSL, see testdata/README.md)
+    /// over the offer above must verify, and must not once a field changes.
+    #[test]
+    fn offer_signature_vector() {
+        let cert = include_bytes!("../testdata/vector-device.der");
+        let sig = include_bytes!("../testdata/vector-offer.sig");
+        let offer = PairingOffer {
+            device_id: "00112233445566778899aabbccddeeff".into(),
+            code_hash: PairingCode::parse("7KQ2M9XH4T").unwrap().hash(),
+            created_at: 1_700_000_000_000,
+            expires_at: 1_700_000_600_000,
+        };
+        let signed = SignedOffer {
+            offer: offer.clone(),
+            certificate: crate::signing::b64(cert),
+            signature: crate::signing::b64(sig),
+        };
+        assert_eq!(signed.verify(cert), Ok(()));
+        let mut later = signed.clone();
+        later.offer.expires_at += 1;
+        assert_eq!(later.verify(cert), Err(DeviceError::BadSignature));
+    }
 }
