@@ -73,20 +73,47 @@ impl TestCloud {
         Ok(())
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.origin)
-    }
-
-    /// A client that trusts only this cloud's CA and speaks TLS 1.2+.
-    pub fn client(&self) -> reqwest::Client {
-        client_trusting(&self.ca_pem, self.addr)
-    }
-
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(r) = self.running.take() {
             r.stop().await?;
         }
         Ok(())
+    }
+}
+
+/// Where a cloud is and how to reach it: the in-process [`TestCloud`] or a
+/// [`RemoteCloud`] process (benchmarks).
+pub trait Endpoint {
+    fn origin(&self) -> &str;
+    /// A client that trusts only this cloud's CA and speaks TLS 1.2+.
+    fn client(&self) -> reqwest::Client;
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.origin())
+    }
+}
+
+impl Endpoint for TestCloud {
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+    fn client(&self) -> reqwest::Client {
+        client_trusting(&self.ca_pem, self.addr)
+    }
+}
+
+/// A cloud running elsewhere on this machine (e.g. a `waymark-cloud serve` process).
+pub struct RemoteCloud {
+    pub origin: String,
+    pub addr: SocketAddr,
+    pub ca_pem: Vec<u8>,
+}
+
+impl Endpoint for RemoteCloud {
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+    fn client(&self) -> reqwest::Client {
+        client_trusting(&self.ca_pem, self.addr)
     }
 }
 
@@ -160,7 +187,7 @@ impl Parent {
     }
 
     /// Create an account through the real pages and exchange the code.
-    pub async fn sign_up(cloud: &TestCloud, name: &str) -> anyhow::Result<Self> {
+    pub async fn sign_up(cloud: &impl Endpoint, name: &str) -> anyhow::Result<Self> {
         let mut parent = Self::new();
         let req = authorize(cloud).await?;
         let finished = parent.register(cloud, &req.request_id, Some(name)).await?;
@@ -172,7 +199,7 @@ impl Parent {
     /// Runs a registration ceremony on a request (new account or enrollment).
     pub async fn register(
         &mut self,
-        cloud: &TestCloud,
+        cloud: &impl Endpoint,
         request_id: &str,
         name: Option<&str>,
     ) -> anyhow::Result<Value> {
@@ -195,7 +222,7 @@ impl Parent {
         self.user_handle = Some(options.public_key.user.id.to_vec());
         let credential = self
             .authenticator
-            .do_registration(url::Url::parse(&cloud.origin)?, options)
+            .do_registration(url::Url::parse(&cloud.origin())?, options)
             .map_err(|e| anyhow!("authenticator: {e:?}"))?;
         self.credential_ids.push(credential.raw_id.to_vec());
         post_page(
@@ -232,7 +259,7 @@ impl Parent {
     /// Signs in again (new session) without a user name.
     pub async fn sign_in(
         &mut self,
-        cloud: &TestCloud,
+        cloud: &impl Endpoint,
         session_name: &str,
     ) -> anyhow::Result<Tokens> {
         let req = authorize(cloud).await?;
@@ -242,7 +269,7 @@ impl Parent {
             &json!({"request_id": req.request_id}),
         )
         .await?;
-        let body = self.assert(&cloud.origin, &started)?;
+        let body = self.assert(cloud.origin(), &started)?;
         let finished = post_page(cloud, "/ceremony/sign-in/finish", &body).await?;
         exchange(cloud, &req, &finished, session_name).await
     }
@@ -255,7 +282,7 @@ impl Default for Parent {
 }
 
 /// `GET /authorize` as the app would send it; returns the page's request id.
-pub async fn authorize(cloud: &TestCloud) -> anyhow::Result<SignInRequest> {
+pub async fn authorize(cloud: &impl Endpoint) -> anyhow::Result<SignInRequest> {
     let verifier = CodeVerifier::generate();
     let state = random_token(16);
     let redirect_uri = "http://127.0.0.1:49152/callback".to_owned();
@@ -291,11 +318,11 @@ pub async fn authorize(cloud: &TestCloud) -> anyhow::Result<SignInRequest> {
 }
 
 /// A POST from the sign-in page itself (same Origin).
-pub async fn post_page(cloud: &TestCloud, path: &str, body: &Value) -> anyhow::Result<Value> {
+pub async fn post_page(cloud: &impl Endpoint, path: &str, body: &Value) -> anyhow::Result<Value> {
     let res = cloud
         .client()
         .post(cloud.url(path))
-        .header("Origin", &cloud.origin)
+        .header("Origin", cloud.origin())
         .json(body)
         .send()
         .await?;
@@ -309,7 +336,7 @@ pub async fn post_page(cloud: &TestCloud, path: &str, body: &Value) -> anyhow::R
 
 /// Reads the code from the page's redirect, checks `state`, and exchanges it.
 pub async fn exchange(
-    cloud: &TestCloud,
+    cloud: &impl Endpoint,
     req: &SignInRequest,
     finished: &Value,
     session_name: &str,
@@ -351,7 +378,7 @@ pub fn code_from_redirect(req: &SignInRequest, finished: &Value) -> anyhow::Resu
 }
 
 pub async fn token_request(
-    cloud: &TestCloud,
+    cloud: &impl Endpoint,
     form: &[(&str, &str)],
 ) -> anyhow::Result<reqwest::Response> {
     Ok(cloud
@@ -364,7 +391,7 @@ pub async fn token_request(
 
 /// `(status, body)` of an API call with a bearer token.
 pub async fn api(
-    cloud: &TestCloud,
+    cloud: &impl Endpoint,
     method: reqwest::Method,
     path: &str,
     token: &str,
@@ -447,7 +474,7 @@ impl TestWatch {
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, &cloud.ca_pem)?;
         let w = dir.path().join("watch");
-        let csr = waymark_watch::provisioning::provision(&w, &cloud.origin, &ca)?;
+        let csr = waymark_watch::provisioning::provision(&w, cloud.origin(), &ca)?;
         let serial = format!("WM-{}", random_token(4));
         let cert = waymark_cloud::factory::sign(
             factory,
@@ -481,7 +508,11 @@ impl TestWatch {
 }
 
 /// Pairs `watch` to `parent`'s account with a fresh code; returns the watch info.
-pub async fn pair(cloud: &TestCloud, parent: &Parent, watch: &TestWatch) -> anyhow::Result<Value> {
+pub async fn pair(
+    cloud: &impl Endpoint,
+    parent: &Parent,
+    watch: &TestWatch,
+) -> anyhow::Result<Value> {
     let code = watch.show_code().await?;
     let (status, body) = api(
         cloud,

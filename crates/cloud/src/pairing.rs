@@ -131,10 +131,8 @@ pub async fn pair(
             tracing::info!("watch paired");
             let info = app
                 .store
-                .list_watches(&caller.account_id)
+                .watch_info(&watch)
                 .await?
-                .into_iter()
-                .find(|w| w.id == watch.id())
                 .ok_or_else(|| anyhow::anyhow!("a watch just paired is missing"))?;
             Ok((StatusCode::CREATED, axum::Json(info)))
         }

@@ -110,13 +110,27 @@ impl Store {
 
     /// Every watch bound to the account, with its latest fix.
     pub async fn list_watches(&self, account_id: &str) -> DbResult<Vec<WatchInfo>> {
+        self.watch_infos(account_id, None).await
+    }
+
+    /// One bound watch as the list shows it.
+    pub async fn watch_info(&self, watch: &BoundWatch) -> DbResult<Option<WatchInfo>> {
+        Ok(self
+            .watch_infos(&watch.account_id, Some(&watch.device_id))
+            .await?
+            .pop())
+    }
+
+    async fn watch_infos(&self, account_id: &str, only: Option<&str>) -> DbResult<Vec<WatchInfo>> {
         let rows = sqlx::query(&format!(
             "SELECT {BINDING_COLUMNS}, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
              JOIN devices d ON d.id = b.device_id
              LEFT JOIN fixes f ON f.id = (SELECT id FROM fixes WHERE device_id = b.device_id ORDER BY t DESC, id DESC LIMIT 1)
-             WHERE b.account_id = ? ORDER BY b.bound_at, b.device_id"
+             WHERE b.account_id = ? AND (? IS NULL OR b.device_id = ?) ORDER BY b.bound_at, b.device_id"
         ))
         .bind(account_id)
+        .bind(only)
+        .bind(only)
         .fetch_all(&self.pool)
         .await?;
         let now = now_ms();

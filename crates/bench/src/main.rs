@@ -1,0 +1,417 @@
+//! `waymark-bench`: benchmarks, not tests. Each prints a table of what it
+//! measured on this machine.
+//!
+//! `ingest`: a swarm of simulated watches (real P-256 keys and factory
+//! certificates, paired to one account through the real API) sends signed
+//! batches over real TLS with keep-alive to a `waymark-cloud serve` process
+//! with a SQLite file; it reports acknowledged fixes per second, latency,
+//! the cloud's CPU and peak memory, and this machine's P-256 verification
+//! rate for comparison.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use rcgen::{KeyPair, PublicKeyData, SigningKey};
+use serde_json::json;
+use waymark_protocol::device::device_id_from_spki;
+use waymark_protocol::pairing::{PairingCode, PairingOffer, SignedOffer};
+use waymark_protocol::report::{Batch, Fix, SignedBatch};
+use waymark_protocol::signing::b64;
+use waymark_system_tests::{Endpoint, Parent, RemoteCloud, api};
+
+#[derive(Parser)]
+#[command(
+    name = "waymark-bench",
+    about = "Waymark benchmarks: they measure and print, they do not pass or fail"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Signed-batch ingest from a swarm of watches into a cloud process.
+    Ingest {
+        #[arg(long, default_value_t = 10_000)]
+        watches: usize,
+        #[arg(long, default_value_t = 1)]
+        fixes_per_batch: usize,
+        /// Batches each watch sends in the timed phase (bounds the run).
+        #[arg(long, default_value_t = 3)]
+        batches_per_watch: u64,
+        /// Concurrent keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// The cloud binary (default: next to this one).
+        #[arg(long)]
+        cloud_bin: Option<PathBuf>,
+    },
+}
+
+struct Watch {
+    key: KeyPair,
+    id: String,
+    cert_der: Vec<u8>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Cli { command } = Cli::parse();
+    match command {
+        Bench::Ingest {
+            watches,
+            fixes_per_batch,
+            batches_per_watch,
+            connections,
+            cloud_bin,
+        } => {
+            ingest(
+                watches,
+                fixes_per_batch.clamp(1, 500),
+                batches_per_watch.max(1),
+                connections.max(1),
+                cloud_bin,
+            )
+            .await
+        }
+    }
+}
+
+async fn ingest(
+    n: usize,
+    per_batch: usize,
+    rounds: u64,
+    connections: usize,
+    cloud_bin: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let cores = std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1);
+    let cloud_bin = match cloud_bin {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("waymark-cloud"),
+    };
+    if !cloud_bin.exists() {
+        bail!(
+            "{} not found: build it first (cargo build --release -p waymark-cloud)",
+            cloud_bin.display()
+        );
+    }
+    let tmp = tempfile::tempdir()?;
+    let (data, factory) = (tmp.path().join("cloud"), tmp.path().join("factory"));
+    waymark_cloud::local_ca::init(&data, false, Some("127.0.0.1:0"))?;
+    waymark_cloud::factory::init(&factory, false)?;
+    let mut child = Command::new(&cloud_bin)
+        .args(["serve", "--dir"])
+        .arg(&data)
+        .env(
+            "WAYMARK_MANUFACTURER_CAS",
+            factory.join("manufacturer-ca.pem"),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the cloud")?;
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("cloud stdout")?).read_line(&mut line)?;
+    let (origin, addr) = line
+        .trim()
+        .strip_prefix("waymark-cloud serving ")
+        .and_then(|r| r.split_once(" on "))
+        .context("unexpected cloud output")?;
+    let cloud = RemoteCloud {
+        origin: origin.trim_end_matches('/').to_owned(),
+        addr: addr.parse()?,
+        ca_pem: std::fs::read(data.join("ca/ca.pem"))?,
+    };
+    let result = run_swarm(
+        &cloud,
+        &factory,
+        n,
+        per_batch,
+        rounds,
+        connections,
+        pid,
+        cores,
+    )
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_swarm(
+    cloud: &RemoteCloud,
+    factory: &std::path::Path,
+    n: usize,
+    per_batch: usize,
+    rounds: u64,
+    connections: usize,
+    pid: u32,
+    cores: usize,
+) -> anyhow::Result<()> {
+    eprintln!("signing up a parent and provisioning {n} watches…");
+    let parent = Parent::sign_up(cloud, "Bench family").await?;
+    let t = Instant::now();
+    let mut watches = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let csr = rcgen::CertificateParams::new(Vec::<String>::new())?
+            .serialize_request(&key)?
+            .pem()?;
+        let pem = waymark_cloud::factory::sign(factory, &csr, &format!("BENCH-{i}"), "Bench")?;
+        let der = pem_to_der(&pem)?;
+        watches.push(Watch {
+            id: device_id_from_spki(&key.subject_public_key_info()),
+            key,
+            cert_der: der,
+        });
+    }
+    eprintln!(
+        "provisioned in {:.1} s; pairing…",
+        t.elapsed().as_secs_f64()
+    );
+    let chunks: Vec<Vec<Watch>> = split(watches, connections);
+    let token = parent.access().to_owned();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let (client, origin, token) = (cloud.client(), cloud.origin.clone(), token.clone());
+        let remote = RemoteCloud {
+            origin: origin.clone(),
+            addr: cloud.addr,
+            ca_pem: cloud.ca_pem.clone(),
+        };
+        tasks.push(tokio::spawn(async move {
+            for w in &chunk {
+                let code = PairingCode::generate();
+                let now = waymark_watch_now();
+                let offer = PairingOffer {
+                    device_id: w.id.clone(),
+                    code_hash: code.hash(),
+                    created_at: now,
+                    expires_at: now + 600_000,
+                };
+                let signature = b64(&w.key.sign(&offer.signing_bytes())?);
+                let signed = SignedOffer {
+                    offer,
+                    certificate: b64(&w.cert_der),
+                    signature,
+                };
+                let res = client
+                    .post(format!("{origin}/device/v1/pairing-offers"))
+                    .json(&signed)
+                    .send()
+                    .await?;
+                if !res.status().is_success() {
+                    bail!("offer refused: {}", res.text().await?);
+                }
+                let (s, body) = api(
+                    &remote,
+                    reqwest::Method::POST,
+                    "/api/v1/pairings",
+                    &token,
+                    Some(&json!({"code": code.display()})),
+                )
+                .await?;
+                if s != 201 {
+                    bail!("pairing refused: {body}");
+                }
+            }
+            Ok::<_, anyhow::Error>(chunk)
+        }));
+    }
+    let mut chunks = Vec::new();
+    for t in tasks {
+        chunks.push(t.await??);
+    }
+
+    eprintln!("pre-signing {} batches…", n as u64 * rounds);
+    let base = waymark_watch_now() - 3_600_000;
+    let signed: Vec<Vec<SignedBatch>> = chunks
+        .iter()
+        .map(|chunk| {
+            let mut out = Vec::new();
+            for round in 0..rounds {
+                for w in chunk {
+                    let fixes = (0..per_batch)
+                        .map(|k| Fix {
+                            t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
+                            lat: 52.5,
+                            lon: 13.4,
+                            acc: 5.0,
+                            bat: 80,
+                        })
+                        .collect();
+                    let batch = Batch {
+                        device_id: w.id.clone(),
+                        seq: round + 1,
+                        fixes,
+                    };
+                    let signature = b64(&w.key.sign(&batch.signing_bytes()).expect("sign"));
+                    out.push(SignedBatch { batch, signature });
+                }
+            }
+            out
+        })
+        .collect();
+
+    eprintln!("sending…");
+    let cpu_before = cpu_ticks(pid)?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for batches in signed {
+        let (client, url) = (cloud.client(), cloud.url("/device/v1/batches"));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(batches.len());
+            let mut acked = 0u64;
+            for b in &batches {
+                let t = Instant::now();
+                let res = client.post(&url).json(b).send().await?;
+                let ok = res.status().is_success();
+                let _ = res.bytes().await?;
+                lat.push(t.elapsed().as_micros() as u64);
+                if ok {
+                    acked += b.batch.fixes.len() as u64;
+                }
+            }
+            Ok::<_, anyhow::Error>((lat, acked))
+        }));
+    }
+    let (mut lat, mut acked) = (Vec::new(), 0u64);
+    for t in tasks {
+        let (l, a) = t.await??;
+        lat.extend(l);
+        acked += a;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_s = (cpu_ticks(pid)? - cpu_before) as f64 / clock_ticks_per_second();
+    let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
+    lat.sort_unstable();
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let verify = p256_verifies_per_core(Duration::from_secs(2));
+    let rate = acked as f64 / elapsed;
+    let sent = lat.len();
+
+    println!("\nwaymark-bench ingest ({cores} cores, SQLite, TLS 1.3, keep-alive)");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| watches | {n} |");
+    println!("| fixes per batch | {per_batch} |");
+    println!("| connections | {connections} |");
+    println!("| batches sent | {sent} |");
+    println!("| fixes acknowledged | {acked} |");
+    println!("| elapsed | {elapsed:.2} s |");
+    println!("| acknowledged fixes/s | {rate:.0} |");
+    println!(
+        "| batch latency p50 / p99 | {:.2} ms / {:.2} ms |",
+        pct(0.50),
+        pct(0.99)
+    );
+    println!(
+        "| cloud CPU | {:.2} cores busy on average ({cpu_s:.1} CPU-s) |",
+        cpu_s / elapsed
+    );
+    println!("| cloud peak RSS | {peak_rss_mb:.0} MB |");
+    println!("| P-256 verifications/s (one core, ring) | {verify:.0} |");
+    println!(
+        "| P-256 verifications/s (all {cores} cores) | {:.0} |",
+        verify * cores as f64
+    );
+    println!(
+        "| batches/s ÷ verification limit (one verification per batch) | {:.3} |",
+        sent as f64 / elapsed / (verify * cores as f64)
+    );
+    println!("| target | ≥ 33,000 fixes/s |");
+    if acked as usize != sent * per_batch {
+        println!(
+            "\nwarning: {} batches were not acknowledged",
+            sent - acked as usize / per_batch
+        );
+    }
+    Ok(())
+}
+
+fn waymark_watch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn split<T>(items: Vec<T>, parts: usize) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = (0..parts).map(|_| Vec::new()).collect();
+    for (i, it) in items.into_iter().enumerate() {
+        out[i % parts].push(it);
+    }
+    out.retain(|c| !c.is_empty());
+    out
+}
+
+fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    use base64::Engine;
+    Ok(base64::engine::general_purpose::STANDARD.decode(body)?)
+}
+
+/// utime + stime of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').context("stat format")?.1;
+    let f: Vec<&str> = after.split_whitespace().collect();
+    Ok(f[11].parse::<u64>()? + f[12].parse::<u64>()?)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn peak_rss_kb(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM value")?
+        .parse()?)
+}
+
+/// ECDSA P-256/SHA-256 verifications per second on one core, with ring.
+fn p256_verifies_per_core(for_how_long: Duration) -> f64 {
+    use ring::signature::{
+        ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
+        UnparsedPublicKey,
+    };
+    let rng = ring::rand::SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).expect("key");
+    let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng)
+        .expect("key");
+    let msg = b"waymark/batch/v1\0benchmark message of about a batch's size....";
+    let sig = key.sign(&rng, msg).expect("sign");
+    let public =
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, key.public_key().as_ref().to_vec());
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < for_how_long {
+        for _ in 0..100 {
+            public.verify(msg, sig.as_ref()).expect("verifies");
+        }
+        n += 100;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
