@@ -222,7 +222,7 @@ impl Parent {
         self.user_handle = Some(options.public_key.user.id.to_vec());
         let credential = self
             .authenticator
-            .do_registration(url::Url::parse(&cloud.origin())?, options)
+            .do_registration(url::Url::parse(cloud.origin())?, options)
             .map_err(|e| anyhow!("authenticator: {e:?}"))?;
         self.credential_ids.push(credential.raw_id.to_vec());
         post_page(
