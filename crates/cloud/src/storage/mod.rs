@@ -17,6 +17,8 @@ pub type DbResult<T> = Result<T, sqlx::Error>;
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// To the one ingest writer (see `watches::ingest_writer`).
+    ingest_jobs: tokio::sync::mpsc::Sender<watches::IngestJob>,
 }
 
 /// A validated `/authorize` request or an enrollment link.
@@ -127,7 +129,9 @@ impl Store {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        Ok(Self { pool })
+        let (ingest_jobs, jobs) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(watches::ingest_writer(pool.clone(), jobs));
+        Ok(Self { pool, ingest_jobs })
     }
 
     /// A write transaction that takes SQLite's write lock up front
@@ -825,7 +829,7 @@ pub enum DeletePasskey {
     LastOne,
 }
 
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 async fn insert_passkey(
     tx: &mut Tx<'_>,

@@ -5,6 +5,7 @@
 //! which asks whether the watch is bound to the caller's account.
 
 use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
 use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
 
@@ -371,53 +372,20 @@ impl Store {
 
     /// Stores a verified batch if its sequence is new, durably, before the
     /// caller acknowledges it. Returns the account it belongs to on success.
+    /// Batches from all connections go through one writer that commits them
+    /// in groups (one fsync for many batches); each caller still hears back
+    /// only after the commit that holds its batch.
     pub async fn ingest(&self, batch: &Batch) -> DbResult<(Ingest, Option<String>)> {
-        let mut tx = self.write_tx().await?;
-        let row = sqlx::query(
-            "SELECT d.last_seq, d.revoked_at, b.account_id, b.revoked_at AS binding_revoked FROM devices d
-             LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = ?",
-        )
-        .bind(&batch.device_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok((Ingest::NotPaired, None));
-        };
-        if row.get::<Option<i64>, _>("revoked_at").is_some() {
-            return Ok((Ingest::Revoked, None));
-        }
-        let Some(account_id) = row.get::<Option<String>, _>("account_id") else {
-            return Ok((Ingest::NotPaired, None));
-        };
-        let last_seq: i64 = row.get("last_seq");
-        if batch.seq as i64 <= last_seq || batch.seq > i64::MAX as u64 {
-            return Ok((Ingest::Stale { last_seq }, None));
-        }
-        // Conditional update: two racing copies of one batch cannot both win.
-        let moved = sqlx::query("UPDATE devices SET last_seq = ? WHERE id = ? AND last_seq = ?")
-            .bind(batch.seq as i64)
-            .bind(&batch.device_id)
-            .bind(last_seq)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if moved != 1 {
-            return Ok((Ingest::Stale { last_seq }, None));
-        }
-        for f in &batch.fixes {
-            sqlx::query("INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES (?, ?, ?, ?, ?, ?, ?)")
-                .bind(&batch.device_id)
-                .bind(f.t)
-                .bind(f.lat)
-                .bind(f.lon)
-                .bind(f.acc)
-                .bind(f.bat as i64)
-                .bind(batch.seq as i64)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok((Ingest::Stored, Some(account_id)))
+        let (reply, answer) = oneshot::channel();
+        let closed = || sqlx::Error::PoolClosed;
+        self.ingest_jobs
+            .send(IngestJob {
+                batch: batch.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
     }
 
     // ---- revocation ---------------------------------------------------------
@@ -509,4 +477,93 @@ impl Store {
         .await?;
         Ok(())
     }
+}
+
+/// At most this many batches share one commit.
+const GROUP_MAX: usize = 256;
+
+pub(super) struct IngestJob {
+    batch: Batch,
+    reply: oneshot::Sender<DbResult<(Ingest, Option<String>)>>,
+}
+
+/// The single ingest writer: takes whatever batches are waiting (up to
+/// [`GROUP_MAX`]), stores them in one `BEGIN IMMEDIATE` transaction, commits,
+/// then answers each. While it waits for the disk, the next group gathers.
+pub(super) async fn ingest_writer(pool: sqlx::SqlitePool, mut jobs: mpsc::Receiver<IngestJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let outcome = async {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut results = Vec::with_capacity(group.len());
+            for job in &group {
+                results.push(ingest_one(&mut tx, &job.batch).await?);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(results)
+        }
+        .await;
+        match outcome {
+            Ok(results) => {
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                // Nothing of the group was committed: every caller hears an error and keeps its batch.
+                let message = e.to_string();
+                for job in group {
+                    let _ = job.reply.send(Err(sqlx::Error::Protocol(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One batch inside the writer's transaction. Refusals write nothing.
+async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, Option<String>)> {
+    let row = sqlx::query(
+        "SELECT d.last_seq, d.revoked_at, b.account_id FROM devices d
+         LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = ?",
+    )
+    .bind(&batch.device_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok((Ingest::NotPaired, None));
+    };
+    if row.get::<Option<i64>, _>("revoked_at").is_some() {
+        return Ok((Ingest::Revoked, None));
+    }
+    let Some(account_id) = row.get::<Option<String>, _>("account_id") else {
+        return Ok((Ingest::NotPaired, None));
+    };
+    let last_seq: i64 = row.get("last_seq");
+    if batch.seq as i64 <= last_seq || batch.seq > i64::MAX as u64 {
+        return Ok((Ingest::Stale { last_seq }, None));
+    }
+    sqlx::query("UPDATE devices SET last_seq = ? WHERE id = ?")
+        .bind(batch.seq as i64)
+        .bind(&batch.device_id)
+        .execute(&mut **tx)
+        .await?;
+    for f in &batch.fixes {
+        sqlx::query("INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .bind(&batch.device_id)
+            .bind(f.t)
+            .bind(f.lat)
+            .bind(f.lon)
+            .bind(f.acc)
+            .bind(f.bat as i64)
+            .bind(batch.seq as i64)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok((Ingest::Stored, Some(account_id)))
 }
