@@ -7,9 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
-use axum::routing::{get, patch, post};
+use axum::routing::{MethodRouter, delete, get, patch, post};
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
 use url::Url;
@@ -66,54 +67,115 @@ impl AppState {
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/me", get(account_api::me))
-        .route("/passkeys", get(account_api::list_passkeys))
-        .route("/passkeys/enrollments", post(account_api::start_enrollment))
-        .route(
-            "/passkeys/{id}",
-            patch(account_api::rename_passkey).delete(account_api::delete_passkey),
-        )
-        .route("/sessions", get(account_api::list_sessions))
-        .route(
-            "/sessions/end-others",
+/// One route the cloud serves. The router is built from [`routes`], so the
+/// attack suite can enumerate every route and fail when one has no test.
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route(method: Method, path: &'static str, handler: MethodRouter<AppState>) -> Route {
+    Route {
+        method,
+        path,
+        handler,
+    }
+}
+
+/// Every route, with its full path. Parent API routes take a bearer token;
+/// `/device/v1` routes take a device signature, never a token.
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        route(M::GET, "/", get(pages::home)),
+        route(M::GET, "/healthz", get(pages::health)),
+        route(M::GET, "/static/waymark.js", get(pages::script)),
+        route(M::GET, "/static/waymark.css", get(pages::style)),
+        route(M::GET, "/authorize", get(signin::authorize)),
+        route(M::GET, "/enroll", get(signin::enroll_page)),
+        route(
+            M::POST,
+            "/ceremony/register/start",
+            post(signin::register_start),
+        ),
+        route(
+            M::POST,
+            "/ceremony/register/finish",
+            post(signin::register_finish),
+        ),
+        route(
+            M::POST,
+            "/ceremony/sign-in/start",
+            post(signin::sign_in_start),
+        ),
+        route(
+            M::POST,
+            "/ceremony/sign-in/finish",
+            post(signin::sign_in_finish),
+        ),
+        route(M::POST, "/token", post(signin::token)),
+        route(M::POST, "/revoke", post(signin::revoke)),
+        route(M::GET, "/api/v1/me", get(account_api::me)),
+        route(M::GET, "/api/v1/passkeys", get(account_api::list_passkeys)),
+        route(
+            M::POST,
+            "/api/v1/passkeys/enrollments",
+            post(account_api::start_enrollment),
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/passkeys/{id}",
+            patch(account_api::rename_passkey),
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/passkeys/{id}",
+            delete(account_api::delete_passkey),
+        ),
+        route(M::GET, "/api/v1/sessions", get(account_api::list_sessions)),
+        route(
+            M::POST,
+            "/api/v1/sessions/end-others",
             post(account_api::end_other_sessions),
-        )
-        .route(
-            "/sessions/{id}",
-            axum::routing::delete(account_api::end_session),
-        )
-        .route("/activity", get(account_api::activity))
-        .route("/pairings", post(pairing::pair))
-        .route("/watches", get(watches::list))
-        .route("/watches/{id}", patch(watches::rename))
-        .route("/watches/{id}/latest", get(locations::latest))
-        .route("/watches/{id}/history", get(locations::history))
-        .route("/watches/{id}/revoke", post(revocation::revoke))
-        .route("/live", get(live::stream));
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/sessions/{id}",
+            delete(account_api::end_session),
+        ),
+        route(M::GET, "/api/v1/activity", get(account_api::activity)),
+        route(M::POST, "/api/v1/pairings", post(pairing::pair)),
+        route(M::GET, "/api/v1/watches", get(watches::list)),
+        route(M::PATCH, "/api/v1/watches/{id}", patch(watches::rename)),
+        route(
+            M::GET,
+            "/api/v1/watches/{id}/latest",
+            get(locations::latest),
+        ),
+        route(
+            M::GET,
+            "/api/v1/watches/{id}/history",
+            get(locations::history),
+        ),
+        route(
+            M::POST,
+            "/api/v1/watches/{id}/revoke",
+            post(revocation::revoke),
+        ),
+        route(M::GET, "/api/v1/live", get(live::stream)),
+        route(M::POST, "/device/v1/pairing-offers", post(pairing::offer)),
+        route(M::POST, "/device/v1/status", post(locations::status)),
+        route(M::POST, "/device/v1/batches", post(locations::upload)),
+    ]
+}
 
-    // Watches authenticate every call with their device key, never a token.
-    let device = Router::new()
-        .route("/pairing-offers", post(pairing::offer))
-        .route("/status", post(locations::status))
-        .route("/batches", post(locations::upload));
-
-    Router::new()
-        .route("/", get(pages::home))
-        .route("/authorize", get(signin::authorize))
-        .route("/enroll", get(signin::enroll_page))
-        .route("/ceremony/register/start", post(signin::register_start))
-        .route("/ceremony/register/finish", post(signin::register_finish))
-        .route("/ceremony/sign-in/start", post(signin::sign_in_start))
-        .route("/ceremony/sign-in/finish", post(signin::sign_in_finish))
-        .route("/token", post(signin::token))
-        .route("/revoke", post(signin::revoke))
-        .route("/static/waymark.js", get(pages::script))
-        .route("/static/waymark.css", get(pages::style))
-        .route("/healthz", get(pages::health))
-        .nest("/api/v1", api)
-        .nest("/device/v1", device)
+pub fn router(state: AppState) -> Router {
+    routes()
+        .into_iter()
+        .fold(Router::new(), |r, Route { path, handler, .. }| {
+            r.route(path, handler)
+        })
         .fallback(|| async { ApiError::NotFound })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(

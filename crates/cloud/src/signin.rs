@@ -645,7 +645,7 @@ async fn refresh(app: &AppState, form: TokenForm) -> Result<TokenResponse, ApiEr
     {
         Refresh::Rotated { .. } => Ok(token_response(access, refresh)),
         Refresh::ReuseDetected => {
-            tracing::warn!("refresh token reused; the whole session was ended");
+            tracing::warn!("a spent sign-in credential was presented again; its session was ended");
             Err(ApiError::InvalidGrant(
                 "This sign-in was ended because an old token was used again. Sign in again.",
             ))

@@ -1,0 +1,239 @@
+//! The attacks that broke kids' watch clouds, tried against Waymark and
+//! refused: changing an id in any request (MiSafes), enumerated from the
+//! router itself so a new route without an attack here fails the suite;
+//! plaintext and old TLS versions; a parent token used as a watch.
+
+use std::process::Stdio;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use waymark_cloud::app::routes;
+use waymark_system_tests::*;
+
+/// Which of family A's ids a route takes, and the body to send.
+fn attack_for(method: &Method, path: &str) -> Option<(&'static str, Option<Value>)> {
+    Some(match (method.as_str(), path) {
+        ("PATCH", "/api/v1/passkeys/{id}") => ("passkey", Some(json!({"name": "pwned"}))),
+        ("DELETE", "/api/v1/passkeys/{id}") => ("passkey", None),
+        ("DELETE", "/api/v1/sessions/{id}") => ("session", None),
+        ("PATCH", "/api/v1/watches/{id}") => ("watch", Some(json!({"name": "pwned"}))),
+        ("GET", "/api/v1/watches/{id}/latest") => ("watch", None),
+        ("GET", "/api/v1/watches/{id}/history") => ("watch", None),
+        ("POST", "/api/v1/watches/{id}/revoke") => ("watch", Some(json!({"history": "delete"}))),
+        _ => return None,
+    })
+}
+
+#[tokio::test]
+async fn changing_the_id_in_any_request_reaches_nothing() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let mut watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
+    watch.reporter.drain().await.unwrap();
+    let (_, pk) = api(&cloud, Method::GET, "/api/v1/passkeys", a.access(), None)
+        .await
+        .unwrap();
+    let (_, ss) = api(&cloud, Method::GET, "/api/v1/sessions", a.access(), None)
+        .await
+        .unwrap();
+    let id_of = |kind: &str| -> String {
+        match kind {
+            "passkey" => pk[0]["id"].as_str().unwrap().to_owned(),
+            "session" => ss[0]["id"].as_str().unwrap().to_owned(),
+            _ => watch.id().to_owned(),
+        }
+    };
+    let random = "0123456789abcdef0123456789abcdef";
+
+    let before = snapshot(&cloud.store).await;
+    let mut attacked = Vec::new();
+    for r in routes().iter().filter(|r| r.path.contains("{id}")) {
+        let (kind, body) = attack_for(&r.method, r.path).unwrap_or_else(|| {
+            panic!(
+                "{} {} takes an id but has no attack test: add it to attack_for",
+                r.method, r.path
+            )
+        });
+        let theirs = api(
+            &cloud,
+            r.method.clone(),
+            &r.path.replace("{id}", &id_of(kind)),
+            b.access(),
+            body.as_ref(),
+        )
+        .await
+        .unwrap();
+        let nobody = api(
+            &cloud,
+            r.method.clone(),
+            &r.path.replace("{id}", random),
+            b.access(),
+            body.as_ref(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(theirs.0, 404, "{} {}", r.method, r.path);
+        assert_eq!(
+            theirs, nobody,
+            "{} {}: another family's id answers like no id",
+            r.method, r.path
+        );
+        attacked.push((r.method.clone(), r.path, kind, body));
+    }
+    assert!(attacked.len() >= 7, "the route table lost routes");
+    assert_eq!(
+        snapshot(&cloud.store).await,
+        before,
+        "no attack changed anything"
+    );
+
+    // The same requests from the owner reach the object (revoke last: it ends the watch).
+    attacked.sort_by_key(|(m, p, _, _)| {
+        (
+            *m == Method::POST && p.ends_with("revoke"),
+            *m == Method::DELETE,
+        )
+    });
+    for (method, path, kind, body) in attacked {
+        let (status, out) = api(
+            &cloud,
+            method.clone(),
+            &path.replace("{id}", &id_of(kind)),
+            a.access(),
+            body.as_ref(),
+        )
+        .await
+        .unwrap();
+        assert_ne!(status, 404, "{method} {path} as the owner: {out}");
+        assert!(status < 500);
+    }
+}
+
+#[tokio::test]
+async fn every_parent_route_needs_a_token_and_no_route_takes_one_as_a_watch() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    for r in routes() {
+        let path = r.path.replace("{id}", "0123456789abcdef0123456789abcdef");
+        let res = cloud
+            .client()
+            .request(r.method.clone(), cloud.url(&path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        if r.path.starts_with("/api/v1/") {
+            assert_eq!(status, 401, "{} {} without a token", r.method, r.path);
+        }
+        if r.path.starts_with("/device/v1/") {
+            // A parent's token is not a device signature.
+            let res = cloud
+                .client()
+                .request(r.method.clone(), cloud.url(&path))
+                .bearer_auth(a.access())
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                res.status().is_client_error(),
+                "{} {} with a parent token",
+                r.method,
+                r.path
+            );
+        }
+    }
+    assert_eq!(
+        api(&cloud, Method::GET, "/api/v1/me", a.access(), None)
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn nothing_is_served_that_the_route_table_does_not_list() {
+    let cloud = TestCloud::start().await.unwrap();
+    for path in [
+        "/admin",
+        "/debug",
+        "/.git/config",
+        "/backup.sql",
+        "/waymark.db",
+        "/static/",
+        "/static/../waymark.toml",
+        "/api/v1/",
+        "/api/v1/accounts",
+        "/metrics",
+        "/.env",
+    ] {
+        let res = cloud.client().get(cloud.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), 404, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "not_found");
+    }
+    assert_eq!(
+        cloud
+            .client()
+            .get(cloud.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// Tries a TLS handshake with `openssl s_client` at one protocol version.
+async fn handshake(cloud: &TestCloud, version: &str) -> (bool, String) {
+    let out = tokio::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &cloud.addr.to_string(),
+            "-servername",
+            "localhost",
+            version,
+            "-cipher",
+            "DEFAULT:@SECLEVEL=0",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("openssl is installed (scripts/install-deps)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        text.contains("New, TLSv1") && !text.contains("Cipher is (NONE)"),
+        text,
+    )
+}
+
+#[tokio::test]
+async fn only_tls_1_2_and_1_3_are_spoken() {
+    let cloud = TestCloud::start().await.unwrap();
+    for (flag, allowed) in [
+        ("-tls1", false),
+        ("-tls1_1", false),
+        ("-tls1_2", true),
+        ("-tls1_3", true),
+    ] {
+        let (ok, text) = handshake(&cloud, flag).await;
+        assert_eq!(ok, allowed, "{flag}:\n{text}");
+        if !allowed {
+            // The client did offer the old version (SECLEVEL=0), and the cloud answered with an alert.
+            assert!(
+                text.contains("SSL alert number") && text.contains("Cipher is (NONE)"),
+                "{flag} must be refused by the server:\n{text}"
+            );
+        }
+    }
+}
