@@ -237,3 +237,70 @@ async fn only_tls_1_2_and_1_3_are_spoken() {
         }
     }
 }
+
+#[tokio::test]
+async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
+    let cloud = TestCloud::start().await.unwrap();
+    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let refresh = parent.tokens.clone().unwrap().refresh;
+    for _ in 0..waymark_cloud::signin::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE {
+        let res = token_request(
+            &cloud,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "wm_rt_guess"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 400);
+    }
+    let res = token_request(
+        &cloud,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "guessing has used up this address's budget"
+    );
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "rate_limited");
+    reset_rate_windows(&cloud).await.unwrap();
+    let res = token_request(
+        &cloud,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        res.status(),
+        200,
+        "the honest refresh works once the window has passed"
+    );
+
+    let req = authorize(&cloud).await.unwrap();
+    let mut started = 0;
+    let refused = loop {
+        match post_page(
+            &cloud,
+            "/ceremony/sign-in/start",
+            &json!({"request_id": req.request_id}),
+        )
+        .await
+        {
+            Ok(_) => started += 1,
+            Err(e) => break e.to_string(),
+        }
+        assert!(
+            started <= waymark_cloud::signin::MAX_CEREMONIES_PER_SOURCE,
+            "no limit on ceremonies"
+        );
+    };
+    assert!(
+        refused.contains("429") && refused.contains("rate_limited"),
+        "{refused}"
+    );
+    assert!(started >= waymark_cloud::signin::MAX_CEREMONIES_PER_SOURCE - 2);
+}

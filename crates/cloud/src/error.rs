@@ -69,6 +69,8 @@ pub enum ApiError {
     AlreadyPaired,
     #[error("Too many wrong codes. Wait an hour, then try again.")]
     TooManyAttempts,
+    #[error("Too many attempts from this address. Wait a few minutes, then try again.")]
+    RateLimited,
     #[error(
         "The watch's clock is too far from the cloud's. Let the watch set its time, then retry."
     )]
@@ -108,6 +110,7 @@ impl ApiError {
             Self::AlreadyPaired => "already_paired",
             Self::TooManyAttempts => "too_many_attempts",
             Self::ClockSkew => "clock_skew",
+            Self::RateLimited => "rate_limited",
             Self::Internal(_) => "internal",
         }
     }
@@ -124,7 +127,7 @@ impl ApiError {
             | Self::UntrustedCertificate => StatusCode::UNAUTHORIZED,
             Self::Revoked => StatusCode::GONE,
             Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired => StatusCode::CONFLICT,
-            Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::LastPasskey => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -26,6 +26,7 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::ids::{is_id, new_id, now_ms};
 use crate::pages;
+use crate::server::Peer;
 use crate::storage::{AuthRequest, Caller, Refresh};
 
 /// A sign-in page (and its ceremonies) lives 10 minutes.
@@ -36,6 +37,22 @@ const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
 const CODE_TTL_MS: i64 = 60 * 1000;
 /// Access tokens live 10 minutes; the app refreshes them silently.
 pub const ACCESS_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// Passkey ceremonies one source address may start in [`LIMIT_WINDOW_MS`].
+pub const MAX_CEREMONIES_PER_SOURCE: i64 = 120;
+/// Refused `/token` requests one source address may make in [`LIMIT_WINDOW_MS`].
+pub const MAX_BAD_TOKEN_REQUESTS_PER_SOURCE: i64 = 60;
+pub const LIMIT_WINDOW_MS: i64 = 10 * 60 * 1000;
+
+/// Counts one attempt from `peer` against `what`, refusing once the budget is spent.
+async fn spend(app: &AppState, what: &str, peer: &Peer, max: i64) -> Result<(), ApiError> {
+    let key = format!("{what}:source:{}", peer.0.ip());
+    if app.store.limited(&key, LIMIT_WINDOW_MS, max).await? {
+        return Err(ApiError::RateLimited);
+    }
+    app.store.count_attempt(&key, LIMIT_WINDOW_MS).await?;
+    Ok(())
+}
 
 /// JSON body extractor whose rejections use the API's error shape.
 #[derive(FromRequest)]
@@ -229,8 +246,10 @@ async fn live_request(app: &AppState, id: &str, purpose: &str) -> Result<AuthReq
 pub async fn register_start(
     State(app): State<AppState>,
     _: SameOrigin,
+    peer: Peer,
     Json(body): Json<StartBody>,
 ) -> Result<axum::Json<Started<CreationChallengeResponse>>, ApiError> {
+    spend(&app, "ceremony", &peer, MAX_CEREMONIES_PER_SOURCE).await?;
     let request = live_request(&app, &body.request_id, "").await?;
     let (user_id, user_name, exclude, display_name) = if request.purpose == "enroll" {
         if !recently_verified(&request) {
@@ -359,8 +378,10 @@ pub async fn register_finish(
 pub async fn sign_in_start(
     State(app): State<AppState>,
     _: SameOrigin,
+    peer: Peer,
     Json(body): Json<StartBody>,
 ) -> Result<axum::Json<Started<webauthn_rs::prelude::RequestChallengeResponse>>, ApiError> {
+    spend(&app, "ceremony", &peer, MAX_CEREMONIES_PER_SOURCE).await?;
     let request = live_request(&app, &body.request_id, "").await?;
     let (options, state, kind) = if request.purpose == "enroll" {
         let account_id = request
@@ -559,16 +580,34 @@ pub struct TokenForm {
     session_name: Option<String>,
 }
 
+/// `POST /token`. Refused requests are counted per source address, so codes
+/// and refresh tokens cannot be tried at speed.
 pub async fn token(
     State(app): State<AppState>,
+    peer: Peer,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, ApiError> {
+    let key = format!("token:source:{}", peer.0.ip());
+    if app
+        .store
+        .limited(&key, LIMIT_WINDOW_MS, MAX_BAD_TOKEN_REQUESTS_PER_SOURCE)
+        .await?
+    {
+        return Err(ApiError::RateLimited);
+    }
     let tokens = match form.grant_type.as_deref() {
-        Some("authorization_code") => exchange_code(&app, form).await?,
-        Some("refresh_token") => refresh(&app, form).await?,
-        _ => return Err(ApiError::UnsupportedGrantType),
+        Some("authorization_code") => exchange_code(&app, form).await,
+        Some("refresh_token") => refresh(&app, form).await,
+        _ => Err(ApiError::UnsupportedGrantType),
     };
-    Ok((StatusCode::OK, axum::Json(tokens)).into_response())
+    match tokens {
+        Ok(tokens) => Ok((StatusCode::OK, axum::Json(tokens)).into_response()),
+        Err(e @ ApiError::Internal(_)) => Err(e),
+        Err(e) => {
+            app.store.count_attempt(&key, LIMIT_WINDOW_MS).await?;
+            Err(e)
+        }
+    }
 }
 
 async fn exchange_code(app: &AppState, form: TokenForm) -> Result<TokenResponse, ApiError> {
