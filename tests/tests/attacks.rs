@@ -304,3 +304,56 @@ async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
     );
     assert!(started >= waymark_cloud::signin::MAX_CEREMONIES_PER_SOURCE - 2);
 }
+
+#[tokio::test]
+async fn a_slow_client_is_cut_off_and_others_are_still_served() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cloud = TestCloud::start().await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut cloud.ca_pem.as_slice()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(cloud.addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    // Slowloris: start a request and never finish its headers.
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
+        .await
+        .unwrap();
+    tls.flush().await.unwrap();
+    // Meanwhile an honest client is served.
+    assert_eq!(
+        cloud
+            .client()
+            .get(cloud.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // The server hangs up on the slow one (header timeout 10 s); 60 s only bounds the test.
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tls.read_to_end(&mut buf),
+    )
+    .await;
+    let closed = matches!(read, Ok(Ok(_)) | Ok(Err(_)));
+    assert!(closed, "the connection was still open after 60 s");
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("200 OK"),
+        "the slow request was not served"
+    );
+}
