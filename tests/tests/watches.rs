@@ -891,3 +891,95 @@ async fn the_watch_program_erases_itself_and_exits_when_revoked() {
         "nothing accepted after revocation"
     );
 }
+
+#[tokio::test]
+async fn history_older_than_the_familys_retention_is_deleted() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let (mut wa, mut wb) = (
+        TestWatch::new(&cloud).unwrap(),
+        TestWatch::new(&cloud).unwrap(),
+    );
+    pair(&cloud, &a, &wa).await.unwrap();
+    pair(&cloud, &b, &wb).await.unwrap();
+    let day = 86_400_000;
+    let now = now_ms();
+    for w in [&mut wa, &mut wb] {
+        for (i, age) in [3 * day, 2 * day, 3_600_000].into_iter().enumerate() {
+            w.reporter.record(fix_at(now - age, i as u32)).unwrap();
+        }
+        w.reporter.drain().await.unwrap();
+    }
+    let (s, settings) = api(&cloud, Method::GET, "/api/v1/settings", a.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (s, settings["retention_days"].as_i64()),
+        (200, Some(30)),
+        "30 days by default"
+    );
+    for bad in [
+        json!({"retention_days": 0}),
+        json!({"retention_days": 366}),
+        json!({"retention_days": 5, "account_id": "x"}),
+    ] {
+        let (s, _) = api(
+            &cloud,
+            Method::PATCH,
+            "/api/v1/settings",
+            a.access(),
+            Some(&bad),
+        )
+        .await
+        .unwrap();
+        assert_eq!(s, 400, "{bad}");
+    }
+    let (s, _) = api(
+        &cloud,
+        Method::PATCH,
+        "/api/v1/settings",
+        a.access(),
+        Some(&json!({"retention_days": 1})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200);
+
+    // The pass the cloud runs every minute.
+    cloud.store.sweep_expired().await.unwrap();
+    let count = |token: String, id: String| {
+        let cloud = &cloud;
+        async move {
+            let (_, page) = api(
+                cloud,
+                Method::GET,
+                &format!("/api/v1/watches/{id}/history"),
+                &token,
+                None,
+            )
+            .await
+            .unwrap();
+            page["fixes"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(
+        count(a.access().to_owned(), wa.id().to_owned()).await,
+        1,
+        "A keeps one day"
+    );
+    assert_eq!(
+        count(b.access().to_owned(), wb.id().to_owned()).await,
+        3,
+        "B's 30 days are untouched"
+    );
+    let (_, log) = api(&cloud, Method::GET, "/api/v1/activity", a.access(), None)
+        .await
+        .unwrap();
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "settings.retention")
+    );
+}

@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use waymark_protocol::account::{
-    ActivityEntry, Ended, EnrollmentLink, Me, PasskeyInfo, Rename, SessionInfo, clean_name,
+    ActivityEntry, Ended, EnrollmentLink, MAX_RETENTION_DAYS, Me, PasskeyInfo, Rename, SessionInfo,
+    Settings, clean_name,
 };
 
 use crate::app::AppState;
@@ -182,4 +183,29 @@ pub async fn activity(
     Ok(axum::Json(
         app.store.activity(&caller.account_id, limit).await?,
     ))
+}
+
+/// `GET /api/v1/settings`.
+pub async fn settings(State(app): State<AppState>, caller: Caller) -> ApiResult<Settings> {
+    Ok(axum::Json(Settings {
+        retention_days: app.store.retention_days(&caller.account_id).await?,
+    }))
+}
+
+/// `PATCH /api/v1/settings` `{"retention_days": 1..=365}`. Shortening it
+/// deletes older history at the next retention pass (within a minute).
+pub async fn update_settings(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(body): Json<Settings>,
+) -> ApiResult<Settings> {
+    if !(1..=MAX_RETENTION_DAYS).contains(&body.retention_days) {
+        return Err(ApiError::InvalidRequest(format!(
+            "retention_days must be between 1 and {MAX_RETENTION_DAYS}."
+        )));
+    }
+    app.store
+        .set_retention_days(&caller.account_id, body.retention_days, &caller.session_id)
+        .await?;
+    Ok(axum::Json(body))
 }

@@ -145,6 +145,12 @@ pub fn routes() -> Vec<Route> {
             delete(account_api::end_session),
         ),
         route(M::GET, "/api/v1/activity", get(account_api::activity)),
+        route(M::GET, "/api/v1/settings", get(account_api::settings)),
+        route(
+            M::PATCH,
+            "/api/v1/settings",
+            patch(account_api::update_settings),
+        ),
         route(M::POST, "/api/v1/pairings", post(pairing::pair)),
         route(M::GET, "/api/v1/watches", get(watches::list)),
         route(M::PATCH, "/api/v1/watches/{id}", patch(watches::rename)),

@@ -55,6 +55,16 @@ pub struct Ended {
     pub ended: u64,
 }
 
+/// Account settings (`GET`/`PATCH /api/v1/settings`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Days of location history kept (1–365, default 30); older fixes are deleted.
+    pub retention_days: i64,
+}
+
+pub const MAX_RETENTION_DAYS: i64 = 365;
+
 /// One entry of the parent's activity log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityEntry {

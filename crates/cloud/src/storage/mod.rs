@@ -615,6 +615,55 @@ impl Store {
         Ok(caller)
     }
 
+    /// Deletes fixes older than their account's retention period, a bounded
+    /// number per call so one pass never holds the write lock for long.
+    pub async fn enforce_retention(&self, now: i64) -> DbResult<u64> {
+        let mut tx = self.write_tx().await?;
+        let gone = sqlx::query(
+            "DELETE FROM fixes WHERE id IN (
+               SELECT f.id FROM fixes f JOIN bindings b ON b.device_id = f.device_id
+               JOIN accounts a ON a.id = b.account_id
+               WHERE f.t < ? - a.retention_days * 86400000 LIMIT 50000)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(gone)
+    }
+
+    pub async fn retention_days(&self, account_id: &str) -> DbResult<i64> {
+        let (days,): (i64,) = sqlx::query_as("SELECT retention_days FROM accounts WHERE id = ?")
+            .bind(account_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(days)
+    }
+
+    pub async fn set_retention_days(
+        &self,
+        account_id: &str,
+        days: i64,
+        actor: &str,
+    ) -> DbResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE accounts SET retention_days = ? WHERE id = ?")
+            .bind(days)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        record(
+            &mut tx,
+            account_id,
+            "settings.retention",
+            Some(actor),
+            &format!("Location history is now kept for {days} days"),
+        )
+        .await?;
+        tx.commit().await
+    }
+
     pub async fn session_alive(&self, session_id: &str) -> DbResult<bool> {
         let row: Option<(i64,)> =
             sqlx::query_as("SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NULL")
@@ -783,6 +832,7 @@ impl Store {
             .bind(now - 86_400_000)
             .execute(&self.pool)
             .await?;
+        self.enforce_retention(now).await?;
         // Exchanged codes are kept a day so a replay can still be recognised.
         sqlx::query("DELETE FROM auth_codes WHERE expires_at < ?")
             .bind(now - 86_400_000)
