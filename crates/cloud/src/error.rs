@@ -39,6 +39,8 @@ pub enum ApiError {
     Unauthenticated,
     #[error("Not found.")]
     NotFound,
+    #[error("This address does not accept that method.")]
+    MethodNotAllowed,
     #[error("This is the account's only passkey; add another before removing it.")]
     LastPasskey,
     #[error("This watch is not registered. Make a pairing code on the watch first.")]
@@ -95,6 +97,7 @@ impl ApiError {
             Self::InvalidClient => "invalid_client",
             Self::Unauthenticated => "unauthenticated",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::LastPasskey => "last_passkey",
             Self::UnknownDevice => "unknown_device",
             Self::BadSignature => "bad_signature",
@@ -129,6 +132,7 @@ impl ApiError {
             Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired => StatusCode::CONFLICT,
             Self::TooManyAttempts | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::LastPasskey => StatusCode::CONFLICT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
