@@ -357,3 +357,72 @@ async fn a_slow_client_is_cut_off_and_others_are_still_served() {
         "the slow request was not served"
     );
 }
+
+#[tokio::test]
+async fn extra_fields_such_as_an_owner_are_refused_never_applied() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    let (_, me_b) = api(&cloud, Method::GET, "/api/v1/me", b.access(), None)
+        .await
+        .unwrap();
+    let b_id = me_b["account_id"].as_str().unwrap();
+    let path = format!("/api/v1/watches/{}", watch.id());
+    let before = snapshot(&cloud.store).await;
+    for body in [
+        json!({"name": "x", "account_id": b_id}),
+        json!({"name": "x", "owner": b_id}),
+        json!({"name": "x", "state": "reporting"}),
+    ] {
+        let (s, out) = api(&cloud, Method::PATCH, &path, a.access(), Some(&body))
+            .await
+            .unwrap();
+        assert_eq!(
+            (s, out["error"].as_str()),
+            (400, Some("invalid_request")),
+            "{body}"
+        );
+    }
+    let (s, _) = api(
+        &cloud,
+        Method::PATCH,
+        "/api/v1/settings",
+        a.access(),
+        Some(&json!({"retention_days": 7, "account_id": b_id})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 400);
+    let code = watch.show_code().await.unwrap();
+    let (s, _) = api(
+        &cloud,
+        Method::POST,
+        "/api/v1/pairings",
+        b.access(),
+        Some(&json!({"code": code, "account_id": b_id})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 400);
+    let mut after = snapshot(&cloud.store).await;
+    // Only the watch's new (unspent) offer is new.
+    assert_eq!(after[10], before[10] + 1);
+    after[10] = before[10];
+    assert_eq!(after, before, "nothing applied");
+    let (_, list) = api(&cloud, Method::GET, "/api/v1/watches", b.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(list, json!([]));
+    let (s, _) = api(
+        &cloud,
+        Method::PATCH,
+        &path,
+        a.access(),
+        Some(&json!({"name": "Mia"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 204, "the honest rename works");
+}
