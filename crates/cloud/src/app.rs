@@ -35,6 +35,10 @@ pub struct AppState {
     pub manufacturers: Arc<Vec<Vec<u8>>>,
     /// New fixes, after they are stored, for live streams.
     pub live: broadcast::Sender<LiveEvent>,
+    /// Device certificates already verified against a manufacturer CA, by
+    /// device id. A certificate never changes for an id (the id is its key's
+    /// hash); revocation is still checked in the database on every upload.
+    pub device_certificates: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>>,
 }
 
 /// A stored fix and the account whose watch sent it.
@@ -58,6 +62,7 @@ impl AppState {
             origin,
             manufacturers: Arc::new(manufacturers),
             live: broadcast::channel(4096).0,
+            device_certificates: Arc::default(),
         })
     }
 

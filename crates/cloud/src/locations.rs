@@ -17,6 +17,8 @@ use crate::signin::Json;
 use crate::storage::Caller;
 use crate::storage::watches::{Device, Ingest};
 
+const MAX_CACHED_DEVICES: usize = 2_000_000;
+
 /// A known, unrevoked device whose signature over `message` verifies.
 async fn signed_by_device(
     app: &AppState,
@@ -75,7 +77,27 @@ pub async fn upload(
     if batch.fixes.len() > MAX_FIXES_PER_BATCH {
         return Err(ApiError::BatchTooLarge);
     }
-    signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok()).await?;
+    let cached = app
+        .device_certificates
+        .read()
+        .ok()
+        .and_then(|c| c.get(&batch.device_id).cloned());
+    match cached {
+        // Known device: verify without a database read; the writer checks revocation.
+        Some(cert) => signed.verify(&cert).map_err(|_| ApiError::BadSignature)?,
+        None => {
+            let device =
+                signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok())
+                    .await?;
+            if let Ok(mut cache) = app.device_certificates.write() {
+                // Bounded: a full cache starts over rather than grow without end.
+                if cache.len() >= MAX_CACHED_DEVICES {
+                    cache.clear();
+                }
+                cache.insert(device.id, device.certificate.into());
+            }
+        }
+    }
     let now = now_ms();
     for fix in &batch.fixes {
         fix.validate(now)
