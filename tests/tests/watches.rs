@@ -3,6 +3,8 @@
 //! binding on every read, signed batches and their refusals, revocation,
 //! the offline queue across a real cloud restart, and the live stream.
 
+use std::process::Stdio;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use waymark_protocol::report::{Batch, Fix, SignedBatch};
@@ -981,5 +983,61 @@ async fn history_older_than_the_familys_retention_is_deleted() {
             .unwrap()
             .iter()
             .any(|e| e["kind"] == "settings.retention")
+    );
+}
+
+#[tokio::test]
+async fn the_pair_command_shows_a_code_and_names_the_owner_once_paired() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    let png = watch.dir.path().join("qr.png");
+    let mut child = tokio::process::Command::new(watch_binary())
+        .args([
+            "pair",
+            "--dir",
+            watch.path().to_str().unwrap(),
+            "--qr-png",
+            png.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let code = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the watch printed its code");
+        if let Some(code) = line.strip_prefix("PAIRING CODE: ") {
+            break code.to_owned();
+        }
+    };
+    let (s, _) = api(
+        &cloud,
+        Method::POST,
+        "/api/v1/pairings",
+        a.access(),
+        Some(&json!({"code": code})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 201);
+    let mut rest = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        rest.push(line);
+    }
+    assert!(
+        rest.iter().any(|l| l == "Paired with Family A."),
+        "{rest:?}"
+    );
+    assert!(child.wait().await.unwrap().success());
+    assert!(watch.path().join("paired.json").exists());
+    assert!(
+        std::fs::read(&png).unwrap().starts_with(b"\x89PNG"),
+        "a QR code picture"
     );
 }
