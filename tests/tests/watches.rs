@@ -1041,3 +1041,38 @@ async fn the_pair_command_shows_a_code_and_names_the_owner_once_paired() {
         "a QR code picture"
     );
 }
+
+#[tokio::test]
+async fn ending_a_session_closes_its_idle_live_stream() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let other = a.sign_in(&cloud, "Old laptop").await.unwrap();
+    let mut stream = live(&cloud, &other.access).await;
+    let (_, me) = api(&cloud, Method::GET, "/api/v1/me", &other.access, None)
+        .await
+        .unwrap();
+    let id = me["session_id"].as_str().unwrap().to_owned();
+    let (s, _) = api(
+        &cloud,
+        Method::DELETE,
+        &format!("/api/v1/sessions/{id}"),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 204);
+    // The stream ends by itself (the check runs every 5 s; 60 s only bounds the test).
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                _ => break,
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream of an ended session stayed open");
+    // The other session's stream still opens.
+    live(&cloud, a.access()).await;
+}

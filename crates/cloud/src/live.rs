@@ -1,7 +1,7 @@
 //! Live updates: `GET /api/v1/live` is a server-sent-event stream of new
 //! fixes for the caller's watches. Each event is checked against the
 //! binding and the session as it is sent, so a revoked watch or an ended
-//! session stops at once.
+//! session stops at once; an idle stream re-checks its session every few seconds.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -15,6 +15,9 @@ use crate::app::AppState;
 use crate::error::ApiError;
 use crate::storage::Caller;
 
+/// How often an idle stream re-checks that its session is still signed in.
+const SESSION_CHECK: Duration = Duration::from_secs(5);
+
 pub async fn stream(
     State(app): State<AppState>,
     caller: Caller,
@@ -22,8 +25,20 @@ pub async fn stream(
     let mut rx = app.live.subscribe();
     let stream = async_stream::stream! {
         yield Ok(Event::default().event("ready").data("{}"));
+        let mut session_check = tokio::time::interval(SESSION_CHECK);
+        session_check.tick().await;
         loop {
-            let event = match rx.recv().await {
+            let received = tokio::select! {
+                r = rx.recv() => r,
+                _ = session_check.tick() => {
+                    // An idle stream must still end when its session does.
+                    match app.store.session_alive(&caller.session_id).await {
+                        Ok(true) => continue,
+                        _ => break,
+                    }
+                }
+            };
+            let event = match received {
                 Ok(e) => e,
                 Err(RecvError::Lagged(n)) => {
                     yield Ok(Event::default().event("lagged").data(format!("{{\"missed\":{n}}}")));
