@@ -1064,12 +1064,7 @@ async fn ending_a_session_closes_its_idle_live_stream() {
     assert_eq!(s, 204);
     // The stream ends by itself (the check runs every 5 s; 60 s only bounds the test).
     let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        loop {
-            match stream.chunk().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
+        while let Ok(Some(_)) = stream.chunk().await {}
     })
     .await;
     assert!(ended.is_ok(), "the stream of an ended session stayed open");
