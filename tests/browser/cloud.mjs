@@ -22,12 +22,7 @@ export async function startCloud(binary) {
     child.on("exit", (code) => reject(new Error(`cloud exited with ${code}`)));
   });
   const ca = readFileSync(join(dir, "ca/ca.pem"));
-  const serverPem = readFileSync(join(dir, "tls/server.pem"), "utf8");
-  const leaf = new crypto.X509Certificate(serverPem);
-  const spki = crypto
-    .createHash("sha256")
-    .update(leaf.publicKey.export({ type: "spki", format: "der" }))
-    .digest("base64");
+  const spki = spkiOf(join(dir, "tls/server.pem"));
   return {
     origin,
     dir,
@@ -39,7 +34,14 @@ export async function startCloud(binary) {
   };
 }
 
-function request(origin, ca, method, path, { form, token, json }) {
+/** base64 SHA-256 of a certificate's public key, for --ignore-certificate-errors-spki-list. */
+export function spkiOf(certPemPath) {
+  const leaf = new crypto.X509Certificate(readFileSync(certPemPath, "utf8"));
+  return crypto.createHash("sha256").update(leaf.publicKey.export({ type: "spki", format: "der" })).digest("base64");
+}
+
+/** An HTTPS request that trusts only `ca`; resolves to { status, body }. */
+export function request(origin, ca, method, path, { form, token, json } = {}) {
   const url = new URL(path, origin);
   const headers = {};
   let body;

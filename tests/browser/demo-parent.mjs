@@ -5,85 +5,59 @@
 // (0600) beside the demo cloud so a later demo run can sign in again.
 //
 // usage: node demo-parent.mjs ORIGIN CA_PEM PASSKEY_FILE CODE...
-import { readFileSync, writeFileSync, existsSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import https from "node:https";
-import crypto from "node:crypto";
-import { chromium } from "playwright-core";
+import { launchWithAuthenticator } from "./chromium.mjs";
+import { request, spkiOf } from "./cloud.mjs";
 import { loopback } from "./loopback.mjs";
 
 const [origin, caPath, passkeyFile, ...codes] = process.argv.slice(2);
 if (!origin || !caPath || !passkeyFile) {
   console.error("usage: node demo-parent.mjs ORIGIN CA_PEM PASSKEY_FILE CODE...");
-  process.exit(2);
-}
-const ca = readFileSync(caPath);
-
-function call(method, path, { form, json, token } = {}) {
-  const headers = {};
-  let body;
-  if (form) { body = new URLSearchParams(form).toString(); headers["content-type"] = "application/x-www-form-urlencoded"; }
-  if (json) { body = JSON.stringify(json); headers["content-type"] = "application/json"; }
-  if (token) headers.authorization = `Bearer ${token}`;
-  return new Promise((resolve, reject) => {
-    const req = https.request(new URL(path, origin), { method, headers, ca, minVersion: "TLSv1.2" }, (res) => {
-      let data = "";
-      res.on("data", (c) => (data += c));
-      res.on("end", () => { let v = data; try { v = JSON.parse(data); } catch { /* text */ } resolve({ status: res.statusCode, body: v }); });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
+  process.exitCode = 2;
+} else {
+  await run();
 }
 
-const leaf = new crypto.X509Certificate(readFileSync(join(caPath, "../../tls/server.pem"), "utf8"));
-const spki = crypto.createHash("sha256").update(leaf.publicKey.export({ type: "spki", format: "der" })).digest("base64");
-const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "waymark-demo-")), {
-  headless: true,
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", `--ignore-certificate-errors-spki-list=${spki}`],
-});
-try {
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  const { authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
-  const known = existsSync(passkeyFile);
-  if (known) {
-    await cdp.send("WebAuthn.addCredential", { authenticatorId, credential: JSON.parse(readFileSync(passkeyFile, "utf8")) });
+async function run() {
+  const ca = readFileSync(caPath);
+  const call = (method, path, opts) => request(origin, ca, method, path, opts);
+
+  const { context, page, cdp, authenticatorId } = await launchWithAuthenticator(spkiOf(join(caPath, "../../tls/server.pem")));
+  try {
+    const known = existsSync(passkeyFile);
+    if (known) {
+      await cdp.send("WebAuthn.addCredential", { authenticatorId, credential: JSON.parse(readFileSync(passkeyFile, "utf8")) });
+    }
+    const lb = await loopback();
+    await page.goto(origin + lb.authorizePath);
+    if (known) {
+      await page.click("#sign-in");
+    } else {
+      await page.click("#create summary");
+      await page.fill("#display-name", "Demo family");
+      await page.click("#register");
+    }
+    const back = await lb.arrived;
+    await lb.close();
+    if (back.state !== lb.state) throw new Error("state mismatch");
+    const tokens = await call("POST", "/token", { form: {
+      grant_type: "authorization_code", code: back.code, redirect_uri: lb.redirectUri,
+      client_id: "waymark-desktop", code_verifier: lb.verifier, session_name: "Demo script" } });
+    if (tokens.status !== 200) throw new Error(`token exchange failed: ${JSON.stringify(tokens.body)}`);
+    const token = tokens.body.access_token;
+    if (!known) {
+      const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+      writeFileSync(passkeyFile, JSON.stringify(credentials[0]), { mode: 0o600 });
+    }
+    for (const code of codes) {
+      const r = await call("POST", "/api/v1/pairings", { json: { code }, token });
+      console.log(r.status === 201 ? `paired ${r.body.name} (${r.body.id})` : `pairing ${code} refused: ${r.body.message}`);
+    }
+    const list = await call("GET", "/api/v1/watches", { token });
+    console.log(`Demo family has ${list.body.length} watch(es): ${list.body.map((w) => w.name).join(", ")}`);
+    await call("POST", "/revoke", { form: { token: tokens.body.refresh_token } });
+  } finally {
+    await context.close();
   }
-  const lb = await loopback();
-  await page.goto(origin + lb.authorizePath);
-  if (known) {
-    await page.click("#sign-in");
-  } else {
-    await page.click("#create summary");
-    await page.fill("#display-name", "Demo family");
-    await page.click("#register");
-  }
-  const back = await lb.arrived;
-  await lb.close();
-  if (back.state !== lb.state) throw new Error("state mismatch");
-  const tokens = await call("POST", "/token", { form: {
-    grant_type: "authorization_code", code: back.code, redirect_uri: lb.redirectUri,
-    client_id: "waymark-desktop", code_verifier: lb.verifier, session_name: "Demo script" } });
-  if (tokens.status !== 200) throw new Error(`token exchange failed: ${JSON.stringify(tokens.body)}`);
-  const token = tokens.body.access_token;
-  if (!known) {
-    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
-    writeFileSync(passkeyFile, JSON.stringify(credentials[0]), { mode: 0o600 });
-  }
-  for (const code of codes) {
-    const r = await call("POST", "/api/v1/pairings", { json: { code }, token });
-    console.log(r.status === 201 ? `paired ${r.body.name} (${r.body.id})` : `pairing ${code} refused: ${r.body.message}`);
-  }
-  const list = await call("GET", "/api/v1/watches", { token });
-  console.log(`Demo family has ${list.body.length} watch(es): ${list.body.map((w) => w.name).join(", ")}`);
-  await call("POST", "/revoke", { form: { token: tokens.body.refresh_token } });
-} finally {
-  await context.close();
 }

@@ -5,10 +5,8 @@
 // page on another origin cannot complete a ceremony.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { chromium } from "playwright-core";
+import { resolve } from "node:path";
+import { launchWithAuthenticator } from "./chromium.mjs";
 import { startCloud } from "./cloud.mjs";
 import { loopback } from "./loopback.mjs";
 
@@ -17,30 +15,7 @@ let cloud, context, page, cdp, authenticatorId;
 
 before(async () => {
   cloud = await startCloud(binary);
-  // A persistent context is Playwright's way to give Chromium a fresh --user-data-dir.
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "waymark-chromium-")), {
-    headless: true,
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: [
-      "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync", "--disable-quic",
-      // Trust exactly this run's server key, as a user who imported the local CA would.
-      `--ignore-certificate-errors-spki-list=${cloud.spki}`,
-    ],
-  });
-  page = await context.newPage();
-  cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  ({ authenticatorId } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: {
-      protocol: "ctap2",
-      transport: "internal",
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  }));
+  ({ context, page, cdp, authenticatorId } = await launchWithAuthenticator(cloud.spki));
 });
 
 after(async () => {

@@ -360,6 +360,21 @@ pub async fn exchange(
     Ok(res.json::<TokenResponse>().await?.into())
 }
 
+/// `POST /token` with `grant_type=refresh_token`.
+pub async fn refresh(
+    cloud: &impl Endpoint,
+    refresh_token: &str,
+) -> anyhow::Result<reqwest::Response> {
+    token_request(
+        cloud,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+    .await
+}
+
 pub fn code_from_redirect(req: &SignInRequest, finished: &Value) -> anyhow::Result<String> {
     let redirect = url::Url::parse(finished["redirect"].as_str().context("no redirect")?)?;
     if !redirect.as_str().starts_with(&req.redirect_uri) {

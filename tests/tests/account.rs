@@ -218,15 +218,7 @@ async fn sessions_can_be_listed_and_ended() {
             .0,
         401
     );
-    let res = token_request(
-        &cloud,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &phone.refresh),
-        ],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &phone.refresh).await.unwrap();
     assert_eq!(res.status(), 400, "an ended computer cannot refresh either");
     let (s, _) = call(
         &cloud,

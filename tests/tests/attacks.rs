@@ -242,25 +242,12 @@ async fn only_tls_1_2_and_1_3_are_spoken() {
 async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
     let cloud = TestCloud::start().await.unwrap();
     let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
-    let refresh = parent.tokens.clone().unwrap().refresh;
+    let honest = parent.tokens.clone().unwrap().refresh;
     for _ in 0..waymark_cloud::signin::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE {
-        let res = token_request(
-            &cloud,
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", "wm_rt_guess"),
-            ],
-        )
-        .await
-        .unwrap();
+        let res = refresh(&cloud, "wm_rt_guess").await.unwrap();
         assert_eq!(res.status(), 400);
     }
-    let res = token_request(
-        &cloud,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &honest).await.unwrap();
     assert_eq!(
         res.status(),
         429,
@@ -268,12 +255,7 @@ async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
     );
     assert_eq!(res.json::<Value>().await.unwrap()["error"], "rate_limited");
     reset_rate_windows(&cloud).await.unwrap();
-    let res = token_request(
-        &cloud,
-        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &honest).await.unwrap();
     assert_eq!(
         res.status(),
         200,

@@ -98,15 +98,7 @@ async fn refresh_rotates_and_reuse_ends_the_whole_session() {
     let parent = Parent::sign_up(&cloud, "Sam").await.unwrap();
     let first = parent.tokens.clone().unwrap();
 
-    let res = token_request(
-        &cloud,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &first.refresh),
-        ],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &first.refresh).await.unwrap();
     assert_eq!(res.status(), 200);
     let second: Tokens = res
         .json::<waymark_protocol::signin::TokenResponse>()
@@ -117,29 +109,13 @@ async fn refresh_rotates_and_reuse_ends_the_whole_session() {
     assert_eq!(me_status(&cloud, &second.access).await, 200);
 
     // An attacker replays the old refresh token: refused, and the session dies.
-    let res = token_request(
-        &cloud,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &first.refresh),
-        ],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &first.refresh).await.unwrap();
     assert_eq!(res.status(), 400);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"], "invalid_grant");
     assert_eq!(me_status(&cloud, &second.access).await, 401);
     assert_eq!(me_status(&cloud, &first.access).await, 401);
-    let res = token_request(
-        &cloud,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &second.refresh),
-        ],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &second.refresh).await.unwrap();
     assert_eq!(
         res.status(),
         400,
@@ -161,15 +137,7 @@ async fn sign_out_revokes_at_the_cloud() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert_eq!(me_status(&cloud, &t.access).await, 401);
-    let res = token_request(
-        &cloud,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &t.refresh),
-        ],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &t.refresh).await.unwrap();
     assert_eq!(res.status(), 400);
     // Unknown tokens are accepted silently (RFC 7009) and change nothing.
     let before = snapshot(&cloud.store).await;
@@ -197,15 +165,7 @@ async fn expired_access_token_is_refused_and_refresh_recovers() {
         (401, Some("unauthenticated"))
     );
     let t = parent.tokens.clone().unwrap();
-    let res = token_request(
-        &cloud,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", &t.refresh),
-        ],
-    )
-    .await
-    .unwrap();
+    let res = refresh(&cloud, &t.refresh).await.unwrap();
     let fresh: Tokens = res
         .json::<waymark_protocol::signin::TokenResponse>()
         .await

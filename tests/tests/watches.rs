@@ -95,6 +95,8 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
     let (s, body) = pair_code(&cloud, &b, &again).await;
     assert_eq!((s, body["error"].as_str()), (409, Some("already_paired")));
     assert_eq!(snapshot(&cloud.store).await, before);
+    let (s, body) = pair_code(&cloud, &a, &again).await;
+    assert_eq!((s, body["error"].as_str()), (409, Some("already_yours")));
     let (_, list) = api(&cloud, Method::GET, "/api/v1/watches", b.access(), None)
         .await
         .unwrap();

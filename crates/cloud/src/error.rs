@@ -69,6 +69,8 @@ pub enum ApiError {
     CodeUsed,
     #[error("This watch is already paired with another account. Its owner must revoke it first.")]
     AlreadyPaired,
+    #[error("This watch is already paired with your account.")]
+    AlreadyYours,
     #[error("Too many wrong codes. Wait an hour, then try again.")]
     TooManyAttempts,
     #[error("Too many attempts from this address. Wait a few minutes, then try again.")]
@@ -111,6 +113,7 @@ impl ApiError {
             Self::CodeExpired => "code_expired",
             Self::CodeUsed => "code_used",
             Self::AlreadyPaired => "already_paired",
+            Self::AlreadyYours => "already_yours",
             Self::TooManyAttempts => "too_many_attempts",
             Self::ClockSkew => "clock_skew",
             Self::RateLimited => "rate_limited",
@@ -129,7 +132,9 @@ impl ApiError {
             | Self::BadSignature
             | Self::UntrustedCertificate => StatusCode::UNAUTHORIZED,
             Self::Revoked => StatusCode::GONE,
-            Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired => StatusCode::CONFLICT,
+            Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired | Self::AlreadyYours => {
+                StatusCode::CONFLICT
+            }
             Self::TooManyAttempts | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

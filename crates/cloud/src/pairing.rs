@@ -143,6 +143,7 @@ pub async fn pair(
         Pairing::Expired => Err(ApiError::CodeExpired),
         Pairing::Used => Err(ApiError::CodeUsed),
         Pairing::AlreadyBound => Err(ApiError::AlreadyPaired),
+        Pairing::AlreadyYours => Err(ApiError::AlreadyYours),
         Pairing::Revoked => Err(ApiError::InvalidCode),
     }
 }

@@ -785,18 +785,6 @@ impl Store {
         Ok(others.len() as u64)
     }
 
-    pub async fn record_activity(
-        &self,
-        account_id: &str,
-        kind: &str,
-        actor: Option<&str>,
-        detail: &str,
-    ) -> DbResult<()> {
-        let mut tx = self.write_tx().await?;
-        record(&mut tx, account_id, kind, actor, detail).await?;
-        tx.commit().await
-    }
-
     pub async fn activity(&self, account_id: &str, limit: i64) -> DbResult<Vec<ActivityEntry>> {
         let rows = sqlx::query(
             "SELECT a.at, a.kind, a.actor_session_id, s.name AS actor_name, a.detail FROM activity a

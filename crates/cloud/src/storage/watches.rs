@@ -54,6 +54,8 @@ pub enum Pairing {
     Expired,
     Used,
     AlreadyBound,
+    /// Already bound to the same account: nothing to do.
+    AlreadyYours,
     Revoked,
 }
 
@@ -316,8 +318,10 @@ impl Store {
                 .bind(&device_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        if bound.is_some() {
-            return Ok(Pairing::AlreadyBound);
+        match bound {
+            Some((owner,)) if owner == account_id => return Ok(Pairing::AlreadyYours),
+            Some(_) => return Ok(Pairing::AlreadyBound),
+            None => {}
         }
         let model: String = offer.get("model");
         let name = format!("{model} {}", &device_id[..4].to_uppercase());
