@@ -7,10 +7,10 @@ import { join } from "node:path";
 import https from "node:https";
 import crypto from "node:crypto";
 
-export async function startCloud(binary) {
+export async function startCloud(binary, { env = {} } = {}) {
   const dir = join(mkdtempSync(join(tmpdir(), "waymark-browser-")), "cloud");
   execFileSync(binary, ["init", "--dir", dir, "--listen", "127.0.0.1:0"], { stdio: "ignore" });
-  const child = spawn(binary, ["serve", "--dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(binary, ["serve", "--dir", dir], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...env } });
   const origin = await new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error("cloud did not start in 30 s")), 30_000);

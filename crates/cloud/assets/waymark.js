@@ -116,6 +116,11 @@ function finish(result) {
 }
 
 if (main.dataset.mode === "sign-in") {
+  // The app's "Create an account" button opens the page with prompt=create.
+  if (new URLSearchParams(window.location.search).get("prompt") === "create") {
+    document.getElementById("create").open = true;
+    document.getElementById("display-name").focus();
+  }
   guard(document.getElementById("sign-in"), async () => finish(await signIn()));
   guard(document.getElementById("register"), async () => {
     const name = document.getElementById("display-name").value.trim();

@@ -1,0 +1,29 @@
+// Declares the app's own commands so each needs an explicit permission in
+// `capabilities/` (nothing is allowed by default).
+fn main() {
+    tauri_build::try_build(tauri_build::Attributes::new().app_manifest(
+        tauri_build::AppManifest::new().commands(&[
+            "app_config",
+            "restore",
+            "sign_in",
+            "cancel_sign_in",
+            "sign_out",
+            "me",
+            "watches",
+            "history",
+            "pair",
+            "code_from_picture",
+            "rename_watch",
+            "revoke_watch",
+            "passkeys",
+            "add_passkey",
+            "rename_passkey",
+            "remove_passkey",
+            "sessions",
+            "end_session",
+            "end_other_sessions",
+            "start_live",
+        ]),
+    ))
+    .expect("tauri build step");
+}

@@ -1,0 +1,166 @@
+//! What can go wrong in the app, said for a parent: every variant carries a
+//! machine-readable code (the UI chooses screens by it) and a sentence that
+//! says what happened and what to do next.
+
+use serde::Serialize;
+use waymark_protocol::error::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No usable sign-in: never signed in, signed out, the session was ended
+    /// elsewhere, or the refresh token was replayed and the cloud ended it.
+    #[error("You are signed out. Sign in with your passkey to continue.")]
+    SignedOut,
+    /// The cloud could not be reached at all.
+    #[error(
+        "Can't reach the Waymark cloud. Check this computer's connection; Waymark will keep trying."
+    )]
+    Offline,
+    /// TLS failed: the cloud's certificate is not the one this app trusts.
+    #[error(
+        "The cloud's certificate is not trusted by this app, so nothing was sent. Check the cloud address and the certificate settings."
+    )]
+    Untrusted,
+    /// The cloud refused the request and said why.
+    #[error("{message}")]
+    Cloud {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error(
+        "The cloud sent an answer this app does not understand. Update Waymark, or try again later."
+    )]
+    BadAnswer,
+    #[error("Sign-in was cancelled.")]
+    SignInCancelled,
+    #[error("Sign-in took too long and was stopped. Start again when you are ready.")]
+    SignInTimedOut,
+    #[error(
+        "The browser came back with a sign-in that this app did not start, so it was ignored. Start again."
+    )]
+    SignInMismatch,
+    #[error("A sign-in is already waiting in the browser. Finish it there, or cancel it first.")]
+    SignInBusy,
+    #[error("Could not open the web browser for sign-in: {0}")]
+    Browser(String),
+    #[error(
+        "The system keychain is not available ({0}). Waymark keeps your sign-in there; unlock or start the keychain, then sign in again."
+    )]
+    Keychain(String),
+    #[error("That is not a Waymark pairing code. It has 10 letters and digits, like 7KQM-3XWD-9P.")]
+    BadCode,
+    #[error(
+        "No Waymark pairing code was found in that picture. Try a sharper picture, or type the code shown on the watch."
+    )]
+    NoCodeInPicture,
+    #[error("{0}")]
+    Settings(String),
+}
+
+impl AppError {
+    /// The stable code the UI switches on.
+    pub fn code(&self) -> &str {
+        match self {
+            Self::SignedOut => "signed_out",
+            Self::Offline => "offline",
+            Self::Untrusted => "untrusted",
+            Self::Cloud { code, .. } => code,
+            Self::BadAnswer => "bad_answer",
+            Self::SignInCancelled => "sign_in_cancelled",
+            Self::SignInTimedOut => "sign_in_timed_out",
+            Self::SignInMismatch => "sign_in_mismatch",
+            Self::SignInBusy => "sign_in_busy",
+            Self::Browser(_) => "browser",
+            Self::Keychain(_) => "keychain",
+            Self::BadCode => "bad_code",
+            Self::NoCodeInPicture => "no_code_in_picture",
+            Self::Settings(_) => "settings",
+        }
+    }
+
+    /// Builds the error for a cloud refusal from its `{error, message}` body.
+    pub(crate) fn from_cloud(status: u16, body: &[u8]) -> Self {
+        match serde_json::from_slice::<ErrorBody>(body) {
+            Ok(b) if b.error == "unauthenticated" => Self::SignedOut,
+            Ok(b) => Self::Cloud {
+                status,
+                code: b.error,
+                message: b.message,
+            },
+            Err(_) => Self::Cloud {
+                status,
+                code: "http_error".into(),
+                message: format!(
+                    "The cloud answered with an error ({status}). Try again in a moment."
+                ),
+            },
+        }
+    }
+
+    pub(crate) fn from_transport(e: &reqwest::Error) -> Self {
+        // A certificate refusal surfaces as a connect error with a rustls
+        // error inside (possibly nested) io::Errors, which hide their payload
+        // from `source()`: walk both ways.
+        let mut stack: Vec<&(dyn std::error::Error + 'static)> = vec![e];
+        while let Some(s) = stack.pop() {
+            if s.downcast_ref::<rustls::Error>().is_some() {
+                return Self::Untrusted;
+            }
+            if let Some(inner) = s
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                stack.push(inner);
+            }
+            if let Some(next) = s.source() {
+                stack.push(next);
+            }
+        }
+        if e.is_decode() {
+            Self::BadAnswer
+        } else {
+            Self::Offline
+        }
+    }
+}
+
+/// What the UI receives: `{code, message}`, never a token or an internal detail.
+impl Serialize for AppError {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("AppError", 2)?;
+        st.serialize_field("code", self.code())?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloud_refusals_keep_their_code_and_sentence() {
+        let e = AppError::from_cloud(
+            410,
+            br#"{"error":"code_expired","message":"This code has expired \u2014 make a new one on the watch."}"#,
+        );
+        assert_eq!(e.code(), "code_expired");
+        assert_eq!(
+            e.to_string(),
+            "This code has expired — make a new one on the watch."
+        );
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["code"], "code_expired");
+    }
+
+    #[test]
+    fn an_ended_session_reads_as_signed_out_and_garbage_as_http_error() {
+        let e = AppError::from_cloud(401, br#"{"error":"unauthenticated","message":"x"}"#);
+        assert!(matches!(e, AppError::SignedOut));
+        let e = AppError::from_cloud(502, b"<html>bad gateway</html>");
+        assert_eq!(e.code(), "http_error");
+        assert!(e.to_string().contains("502"));
+    }
+}

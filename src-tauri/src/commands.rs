@@ -1,0 +1,161 @@
+//! The Tauri commands: each is a one-line delegation to the core. The UI
+//! gets account and watch data and `{code, message}` errors, never a token.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, State};
+use tokio::sync::Mutex;
+use waymark_app_core::watches::Trail;
+use waymark_app_core::{AppError, Browser, Core, Start};
+use waymark_protocol::account::{Me, PasskeyInfo, SessionInfo};
+use waymark_protocol::watches::WatchInfo;
+
+pub struct AppState {
+    core: Arc<Core>,
+    browser: Box<dyn Browser>,
+    live: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl AppState {
+    pub fn new(core: Arc<Core>, browser: Box<dyn Browser>) -> Self {
+        Self {
+            core,
+            browser,
+            live: Mutex::new(None),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, AppError>;
+type S<'a> = State<'a, AppState>;
+
+/// What the UI needs to draw the map.
+#[derive(Serialize)]
+pub struct AppConfig {
+    cloud: String,
+    tiles: String,
+    tile_attribution: String,
+}
+
+#[tauri::command]
+pub fn app_config(s: S<'_>) -> AppConfig {
+    let settings = s.core.settings();
+    AppConfig {
+        cloud: settings.cloud.origin().ascii_serialization(),
+        tiles: settings.tiles.clone(),
+        tile_attribution: settings.tile_attribution.clone(),
+    }
+}
+
+#[tauri::command]
+pub async fn restore(s: S<'_>) -> Result<Option<Me>> {
+    s.core.restore().await
+}
+
+#[tauri::command]
+pub async fn sign_in(s: S<'_>, start: Start) -> Result<Me> {
+    s.core.sign_in(s.browser.as_ref(), start).await
+}
+
+#[tauri::command]
+pub fn cancel_sign_in(s: S<'_>) {
+    s.core.cancel_sign_in()
+}
+
+#[tauri::command]
+pub async fn sign_out(s: S<'_>) -> Result<()> {
+    stop_live(&s).await;
+    s.core.sign_out().await
+}
+
+#[tauri::command]
+pub async fn me(s: S<'_>) -> Result<Me> {
+    s.core.me().await
+}
+
+#[tauri::command]
+pub async fn watches(s: S<'_>) -> Result<Vec<WatchInfo>> {
+    s.core.watches().await
+}
+
+#[tauri::command]
+pub async fn history(s: S<'_>, watch_id: String, from: i64, to: i64) -> Result<Trail> {
+    s.core.history(&watch_id, from, to).await
+}
+
+#[tauri::command]
+pub async fn pair(s: S<'_>, code: String) -> Result<WatchInfo> {
+    s.core.pair(&code).await
+}
+
+#[tauri::command]
+pub async fn code_from_picture(picture: Vec<u8>) -> Result<String> {
+    waymark_app_core::pairing_picture::code_from_picture(&picture)
+}
+
+#[tauri::command]
+pub async fn rename_watch(s: S<'_>, watch_id: String, name: String) -> Result<()> {
+    s.core.rename_watch(&watch_id, &name).await
+}
+
+#[tauri::command]
+pub async fn revoke_watch(s: S<'_>, watch_id: String, keep_history: bool) -> Result<()> {
+    s.core.revoke_watch(&watch_id, keep_history).await
+}
+
+#[tauri::command]
+pub async fn passkeys(s: S<'_>) -> Result<Vec<PasskeyInfo>> {
+    s.core.passkeys().await
+}
+
+#[tauri::command]
+pub async fn add_passkey(s: S<'_>) -> Result<()> {
+    s.core.add_passkey(s.browser.as_ref()).await
+}
+
+#[tauri::command]
+pub async fn rename_passkey(s: S<'_>, id: String, name: String) -> Result<()> {
+    s.core.rename_passkey(&id, &name).await
+}
+
+#[tauri::command]
+pub async fn remove_passkey(s: S<'_>, id: String) -> Result<()> {
+    s.core.remove_passkey(&id).await
+}
+
+#[tauri::command]
+pub async fn sessions(s: S<'_>) -> Result<Vec<SessionInfo>> {
+    s.core.sessions().await
+}
+
+#[tauri::command]
+pub async fn end_session(s: S<'_>, id: String) -> Result<()> {
+    s.core.end_session(&id).await
+}
+
+#[tauri::command]
+pub async fn end_other_sessions(s: S<'_>) -> Result<u64> {
+    s.core.end_other_sessions().await
+}
+
+/// Follows the cloud's live stream, forwarding each event to the UI as `live`.
+/// Starting again replaces the previous follower.
+#[tauri::command]
+pub async fn start_live(app: AppHandle, s: S<'_>) -> Result<()> {
+    let core = s.core.clone();
+    let follower = tokio::spawn(async move {
+        core.follow_live(move |event| drop(app.emit("live", event)))
+            .await
+    });
+    if let Some(old) = s.live.lock().await.replace(follower) {
+        old.abort();
+    }
+    Ok(())
+}
+
+async fn stop_live(s: &S<'_>) {
+    if let Some(old) = s.live.lock().await.take() {
+        old.abort();
+    }
+}

@@ -1,0 +1,46 @@
+//! The app window and what it may load: only the bundled UI (no remote page
+//! is ever shown in it), images from the configured tile server only, and
+//! links opened in the system browser instead.
+
+use tauri::utils::config::Csp;
+use tauri::{App, AppHandle, WebviewUrl, WebviewWindowBuilder};
+use tauri_plugin_opener::OpenerExt;
+use waymark_app_core::{AppError, Browser, Settings};
+
+/// The window's Content-Security-Policy: no remote scripts, no eval, no
+/// inline script; images from the app, `data:` and the tile server.
+pub fn content_policy(settings: &Settings) -> Csp {
+    Csp::Policy(format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; \
+         img-src 'self' data: {}; connect-src ipc: http://ipc.localhost; font-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'",
+        settings.tile_source()
+    ))
+}
+
+pub fn open_main(app: &mut App) -> tauri::Result<()> {
+    WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+        .title("Waymark")
+        .inner_size(1200.0, 780.0)
+        .min_inner_size(720.0, 480.0)
+        // Stay on the bundled app: any other address is refused here.
+        .on_navigation(|url| {
+            matches!(url.scheme(), "tauri")
+                || url.host_str() == Some("tauri.localhost")
+                || url.as_str() == "about:blank"
+        })
+        .build()?;
+    Ok(())
+}
+
+/// Opens sign-in and passkey pages in the person's default browser.
+pub struct SystemBrowser(pub AppHandle);
+
+impl Browser for SystemBrowser {
+    fn open(&self, url: &str) -> Result<(), AppError> {
+        self.0
+            .opener()
+            .open_url(url, None::<&str>)
+            .map_err(|e| AppError::Browser(e.to_string()))
+    }
+}

@@ -1,0 +1,498 @@
+//! The desktop app's core against the real cloud over TLS: sign-in through
+//! the cloud's pages (the browser step played by the test-only software
+//! passkey), tokens in a real Secret Service keychain (run these tests under
+//! `scripts/with-keychain`, which starts gnome-keyring in a private D-Bus
+//! session), refresh, reuse revocation, sign-out, and the watch flows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use tokio::sync::{Mutex, mpsc};
+use waymark_app_core::settings::TrustAnchor;
+use waymark_app_core::{AppError, Browser, Core, Keychain, LiveEvent, Settings, Start};
+use waymark_protocol::signin::random_token;
+use waymark_system_tests::*;
+
+/// Plays the system browser: loads the page the app opened, runs the passkey
+/// ceremony with the parent's software authenticator, and follows the page's
+/// redirect back to the app's loopback listener.
+struct PasskeyBrowser {
+    cloud: Arc<RemoteCloud>,
+    parent: Arc<Mutex<Parent>>,
+    /// Before the honest return, first call the loopback with a forged `state`.
+    forge_first: bool,
+    /// The loopback's answers (status, page text), in order.
+    answers: mpsc::UnboundedSender<(u16, String)>,
+}
+
+impl Browser for PasskeyBrowser {
+    fn open(&self, url: &str) -> Result<(), AppError> {
+        let (cloud, parent, answers, forge) = (
+            self.cloud.clone(),
+            self.parent.clone(),
+            self.answers.clone(),
+            self.forge_first,
+        );
+        let url = url.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = visit(&cloud, &parent, &url, forge, &answers).await {
+                let _ = answers.send((0, format!("browser failed: {e:#}")));
+            }
+        });
+        Ok(())
+    }
+}
+
+async fn visit(
+    cloud: &RemoteCloud,
+    parent: &Mutex<Parent>,
+    url: &str,
+    forge_first: bool,
+    answers: &mpsc::UnboundedSender<(u16, String)>,
+) -> anyhow::Result<()> {
+    let page = cloud.client().get(url).send().await?.text().await?;
+    let request_id = page
+        .split("data-request=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .context("no sign-in request in the page")?
+        .to_owned();
+    let mut parent = parent.lock().await;
+    let finished = if parent.credential_ids.is_empty() {
+        parent
+            .register(cloud, &request_id, Some("Rivera family"))
+            .await?
+    } else {
+        let started = post_page(
+            cloud,
+            "/ceremony/sign-in/start",
+            &json!({"request_id": request_id}),
+        )
+        .await?;
+        let body = parent.assert(cloud.origin(), &started)?;
+        post_page(cloud, "/ceremony/sign-in/finish", &body).await?
+    };
+    let back = url::Url::parse(finished["redirect"].as_str().context("no redirect")?)?;
+    let plain = reqwest::Client::new();
+    if forge_first {
+        let mut forged = back.clone();
+        let code = back
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .unwrap()
+            .1
+            .into_owned();
+        forged
+            .query_pairs_mut()
+            .clear()
+            .append_pair("code", &code)
+            .append_pair("state", "forged-state");
+        let res = plain.get(forged).send().await?;
+        answers.send((res.status().as_u16(), res.text().await?))?;
+    }
+    let res = plain.get(back).send().await?;
+    answers.send((res.status().as_u16(), res.text().await?))?;
+    Ok(())
+}
+
+struct App {
+    core: Arc<Core>,
+    browser: PasskeyBrowser,
+    answers: mpsc::UnboundedReceiver<(u16, String)>,
+    parent: Arc<Mutex<Parent>>,
+    settings: Settings,
+}
+
+/// Settings for this cloud with a keychain service of its own, so tests
+/// running side by side never share an entry.
+fn settings_for(cloud: &TestCloud) -> Settings {
+    let ca = cloud.dir.path().join("cloud/ca/ca.pem");
+    let mut s = Settings::for_local_cloud(&cloud.origin, &ca).unwrap();
+    s.keychain_service = format!("waymark-test-{}", random_token(6));
+    s.session_name = "Kitchen laptop".into();
+    s
+}
+
+fn app(cloud: &TestCloud, settings: Settings) -> App {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let parent = Arc::new(Mutex::new(Parent::new()));
+    App {
+        core: Arc::new(Core::new(settings.clone()).unwrap()),
+        browser: PasskeyBrowser {
+            cloud: Arc::new(RemoteCloud {
+                origin: cloud.origin.clone(),
+                addr: cloud.addr,
+                ca_pem: cloud.ca_pem.clone(),
+            }),
+            parent: parent.clone(),
+            forge_first: false,
+            answers: tx,
+        },
+        answers: rx,
+        parent,
+        settings,
+    }
+}
+
+fn keychain(s: &Settings) -> Keychain {
+    Keychain::new(&s.keychain_service, &s.cloud.origin().ascii_serialization())
+}
+
+async fn signed_up(cloud: &TestCloud) -> App {
+    let mut a = app(cloud, settings_for(cloud));
+    let me = a
+        .core
+        .sign_in(&a.browser, Start::CreateAccount)
+        .await
+        .unwrap();
+    assert_eq!(me.display_name, "Rivera family");
+    let (status, page) = a.answers.recv().await.unwrap();
+    assert_eq!(status, 200, "{page}");
+    a
+}
+
+#[tokio::test]
+async fn sign_in_through_the_browser_keeps_the_refresh_token_in_the_keychain_only() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut a = signed_up(&cloud).await;
+
+    let kept = keychain(&a.settings)
+        .load()
+        .await
+        .unwrap()
+        .expect("refresh token in the keychain");
+    assert!(kept.len() >= 32);
+    let sessions = a.core.sessions().await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].name, "Kitchen laptop");
+    assert!(sessions[0].current);
+
+    // A fresh start of the app: nothing in memory, so the keychain's refresh
+    // token brings the sign-in back (and rotates).
+    let restarted = Core::new(a.settings.clone()).unwrap();
+    let me = restarted.restore().await.unwrap().expect("still signed in");
+    assert_eq!(me.display_name, "Rivera family");
+    let rotated = keychain(&a.settings).load().await.unwrap().unwrap();
+    assert_ne!(rotated, kept, "refreshing stores the new refresh token");
+
+    // Signing in again (no user name: the passkey says who) starts a second session.
+    let me = a.core.sign_in(&a.browser, Start::SignIn).await.unwrap();
+    assert_eq!(me.display_name, "Rivera family");
+    assert_eq!(a.answers.recv().await.unwrap().0, 200);
+    assert_eq!(a.core.sessions().await.unwrap().len(), 2);
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_return_with_another_state_is_refused_and_the_real_one_accepted() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut a = app(&cloud, settings_for(&cloud));
+    a.browser.forge_first = true;
+    let me = a
+        .core
+        .sign_in(&a.browser, Start::CreateAccount)
+        .await
+        .unwrap();
+    let (forged_status, forged_page) = a.answers.recv().await.unwrap();
+    assert_eq!(forged_status, 400);
+    assert!(
+        forged_page.contains("not started by the Waymark app"),
+        "{forged_page}"
+    );
+    assert_eq!(a.answers.recv().await.unwrap().0, 200);
+    assert_eq!(me.display_name, "Rivera family");
+    cloud.stop().await.unwrap();
+}
+
+/// A browser that opens nothing: the parent walked away.
+struct IdleBrowser;
+impl Browser for IdleBrowser {
+    fn open(&self, _: &str) -> Result<(), AppError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_sign_in_can_be_cancelled_or_times_out_and_keeps_nothing() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut settings = settings_for(&cloud);
+    settings.sign_in_timeout = Duration::from_secs(1);
+    let a = app(&cloud, settings);
+
+    let core = a.core.clone();
+    let waiting = tokio::spawn(async move { core.sign_in(&IdleBrowser, Start::SignIn).await });
+    // Cancel until the waiting sign-in has seen it (it may not be waiting yet).
+    while !waiting.is_finished() {
+        a.core.cancel_sign_in();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(matches!(
+        waiting.await.unwrap(),
+        Err(AppError::SignInCancelled)
+    ));
+
+    let timed_out = a.core.sign_in(&IdleBrowser, Start::SignIn).await;
+    assert!(
+        matches!(timed_out, Err(AppError::SignInTimedOut)),
+        "{timed_out:?}"
+    );
+    assert_eq!(keychain(&a.settings).load().await.unwrap(), None);
+    assert!(a.core.restore().await.unwrap().is_none());
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_replayed_refresh_token_ends_the_session_and_the_app_returns_to_sign_in() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let stolen = keychain(&a.settings).load().await.unwrap().unwrap();
+
+    // The honest app refreshes (a restart), rotating the token it holds.
+    let app2 = Core::new(a.settings.clone()).unwrap();
+    assert!(app2.restore().await.unwrap().is_some());
+    assert!(app2.watches().await.unwrap().is_empty());
+
+    // The thief replays the old refresh token: refused, and the cloud ends the session.
+    let res = refresh(&cloud, &stolen).await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(res.json::<Value>().await.unwrap()["error"], "invalid_grant");
+
+    // The app's next refresh finds the session over: signed out, keychain emptied.
+    let again = Core::new(a.settings.clone()).unwrap();
+    assert!(again.restore().await.unwrap().is_none());
+    assert!(matches!(again.watches().await, Err(AppError::SignedOut)));
+    assert_eq!(keychain(&a.settings).load().await.unwrap(), None);
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_ended_from_another_computer_signs_this_app_out() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    // The same parent on a second computer.
+    let other = {
+        let mut p = a.parent.lock().await;
+        p.sign_in(&cloud, "Office PC").await.unwrap()
+    };
+    let here = a.core.me().await.unwrap().session_id;
+    let (status, _) = api(
+        &cloud,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/sessions/{here}"),
+        &other.access,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204);
+    // The access token in memory is refused, the refresh fails, the app is signed out.
+    assert!(matches!(a.core.watches().await, Err(AppError::SignedOut)));
+    assert_eq!(keychain(&a.settings).load().await.unwrap(), None);
+    // The other computer is untouched.
+    let (status, _) = api(
+        &cloud,
+        reqwest::Method::GET,
+        "/api/v1/me",
+        &other.access,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200);
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sign_out_revokes_at_the_cloud_and_deletes_the_keychain_entry() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let refresh_token = keychain(&a.settings).load().await.unwrap().unwrap();
+    a.core.sign_out().await.unwrap();
+    assert_eq!(keychain(&a.settings).load().await.unwrap(), None);
+    assert!(matches!(a.core.watches().await, Err(AppError::SignedOut)));
+    let res = refresh(&cloud, &refresh_token).await.unwrap();
+    assert_eq!(
+        res.status(),
+        400,
+        "the cloud no longer honours the old refresh token"
+    );
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn ending_this_computers_session_from_the_account_screen_signs_out() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let other = {
+        let mut p = a.parent.lock().await;
+        p.sign_in(&cloud, "Office PC").await.unwrap()
+    };
+    let sessions = a.core.sessions().await.unwrap();
+    let office = sessions.iter().find(|s| s.name == "Office PC").unwrap();
+    a.core.end_session(&office.id).await.unwrap();
+    let (status, _) = api(
+        &cloud,
+        reqwest::Method::GET,
+        "/api/v1/me",
+        &other.access,
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "the ended computer is signed out");
+    assert_eq!(a.core.sessions().await.unwrap().len(), 1, "this one is not");
+
+    let mine = a.core.me().await.unwrap().session_id;
+    a.core.end_session(&mine).await.unwrap();
+    assert_eq!(keychain(&a.settings).load().await.unwrap(), None);
+    assert!(a.core.restore().await.unwrap().is_none());
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn pairing_history_live_rename_and_revoke_through_the_core() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let mut watch = TestWatch::new(&cloud).unwrap();
+
+    // Typed by a person: lower case, spaces instead of dashes.
+    let code = watch
+        .show_code()
+        .await
+        .unwrap()
+        .to_lowercase()
+        .replace('-', " ");
+    let paired = a.core.pair(&code).await.unwrap();
+    assert_eq!(paired.id, watch.id());
+    let again = a
+        .core
+        .pair(&watch.show_code().await.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), "already_yours");
+    assert_eq!(a.core.pair("7KQM").await.unwrap_err().code(), "bad_code");
+
+    // Live: a fix uploaded by the watch arrives on the stream.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let core = a.core.clone();
+    let follower = tokio::spawn(async move { core.follow_live(move |e| drop(tx.send(e))).await });
+    assert!(matches!(rx.recv().await.unwrap(), LiveEvent::Connected));
+    let t0 = now_ms() - 60_000;
+    for i in 0..3 {
+        watch
+            .reporter
+            .record(fix_at(t0 + i as i64 * 10_000, i))
+            .unwrap();
+    }
+    watch.reporter.drain().await.unwrap();
+    let LiveEvent::Fix(live) = rx.recv().await.unwrap() else {
+        panic!("expected a fix")
+    };
+    assert_eq!(live.watch_id, watch.id());
+
+    let trail = a.core.history(watch.id(), t0 - 1, now_ms()).await.unwrap();
+    assert_eq!(trail.fixes.len(), 3);
+    assert!(
+        trail.fixes.windows(2).all(|w| w[0].t < w[1].t),
+        "oldest first"
+    );
+    assert!(!trail.truncated);
+
+    a.core
+        .rename_watch(watch.id(), "Maya's watch")
+        .await
+        .unwrap();
+    let list = a.core.watches().await.unwrap();
+    assert_eq!(list[0].name, "Maya's watch");
+    assert_eq!(list[0].battery, Some(90));
+
+    // Another family's watch answers exactly like no watch at all.
+    let stranger = Parent::sign_up(&cloud, "Other family").await.unwrap();
+    let theirs = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &stranger, &theirs).await.unwrap();
+    let not_yours = a.core.history(theirs.id(), 0, now_ms()).await.unwrap_err();
+    let no_such = a
+        .core
+        .history("00000000000000000000000000000000", 0, now_ms())
+        .await
+        .unwrap_err();
+    assert_eq!(not_yours.code(), "not_found");
+    assert_eq!(not_yours.to_string(), no_such.to_string());
+    assert_eq!(
+        a.core
+            .revoke_watch(theirs.id(), false)
+            .await
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+
+    a.core.revoke_watch(watch.id(), false).await.unwrap();
+    assert!(a.core.watches().await.unwrap().is_empty());
+    follower.abort();
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_picture_of_the_watchs_qr_code_gives_its_code() {
+    let cloud = TestCloud::start().await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    let code = watch.show_code().await.unwrap();
+    let parsed = waymark_protocol::pairing::PairingCode::parse(&code).unwrap();
+    let png = watch.dir.path().join("qr.png");
+    waymark_watch::pairing::qr_png(&parsed, &png).unwrap();
+    let read = waymark_app_core::pairing_picture::code_from_picture(&std::fs::read(&png).unwrap())
+        .unwrap();
+    assert_eq!(read, code);
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_app_trusts_only_the_configured_certificate() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    assert!(a.core.me().await.is_ok());
+
+    // The public WebPKI roots do not lead to the local CA: nothing is sent.
+    let mut public = a.settings.clone();
+    public.anchor = TrustAnchor::WebPki;
+    let err = Core::new(public).unwrap().restore().await.unwrap_err();
+    assert_eq!(err.code(), "untrusted");
+
+    // A pin that does not match the server's key is refused; the right one works.
+    let mut wrong_pin = a.settings.clone();
+    wrong_pin.pin_sha256 = Some([0u8; 32]);
+    assert_eq!(
+        Core::new(wrong_pin)
+            .unwrap()
+            .restore()
+            .await
+            .unwrap_err()
+            .code(),
+        "untrusted"
+    );
+    let mut right_pin = a.settings.clone();
+    right_pin.pin_sha256 = Some(server_key_hash(&cloud));
+    assert!(
+        Core::new(right_pin)
+            .unwrap()
+            .restore()
+            .await
+            .unwrap()
+            .is_some()
+    );
+    cloud.stop().await.unwrap();
+}
+
+fn server_key_hash(cloud: &TestCloud) -> [u8; 32] {
+    use sha2::Digest;
+    let pem = std::fs::read(cloud.dir.path().join("cloud/tls/server.pem")).unwrap();
+    let der = rustls_pemfile::certs(&mut pem.as_slice())
+        .next()
+        .unwrap()
+        .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+    sha2::Sha256::digest(cert.public_key().raw).into()
+}

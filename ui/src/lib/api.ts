@@ -1,0 +1,50 @@
+// The UI's only way to do anything: Tauri commands into the Rust core. The
+// core holds the tokens; the UI never sees one.
+
+import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { AppConfig, AppError, LiveEvent, Me, PasskeyInfo, SessionInfo, Trail, WatchInfo } from "./types";
+
+/** Turns whatever a command threw into an AppError with a sentence for a person. */
+export function asAppError(e: unknown): AppError {
+  if (typeof e === "object" && e !== null && "code" in e && "message" in e) {
+    const { code, message } = e as { code: unknown; message: unknown };
+    if (typeof code === "string" && typeof message === "string") return { code, message };
+  }
+  return { code: "unknown", message: "Something went wrong in the app. Try again; if it keeps happening, restart Waymark." };
+}
+
+async function call<T>(command: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(command, args);
+  } catch (e) {
+    throw asAppError(e);
+  }
+}
+
+export const api = {
+  config: () => call<AppConfig>("app_config"),
+  restore: () => call<Me | null>("restore"),
+  signIn: (start: "sign_in" | "create_account") => call<Me>("sign_in", { start }),
+  cancelSignIn: () => call<null>("cancel_sign_in"),
+  signOut: () => call<null>("sign_out"),
+  me: () => call<Me>("me"),
+  watches: () => call<WatchInfo[]>("watches"),
+  history: (watchId: string, from: number, to: number) => call<Trail>("history", { watchId, from, to }),
+  pair: (code: string) => call<WatchInfo>("pair", { code }),
+  codeFromPicture: (picture: number[]) => call<string>("code_from_picture", { picture }),
+  renameWatch: (watchId: string, name: string) => call<null>("rename_watch", { watchId, name }),
+  revokeWatch: (watchId: string, keepHistory: boolean) => call<null>("revoke_watch", { watchId, keepHistory }),
+  passkeys: () => call<PasskeyInfo[]>("passkeys"),
+  addPasskey: () => call<null>("add_passkey"),
+  renamePasskey: (id: string, name: string) => call<null>("rename_passkey", { id, name }),
+  removePasskey: (id: string) => call<null>("remove_passkey", { id }),
+  sessions: () => call<SessionInfo[]>("sessions"),
+  endSession: (id: string) => call<null>("end_session", { id }),
+  endOtherSessions: () => call<number>("end_other_sessions"),
+  startLive: () => call<null>("start_live"),
+};
+
+export function onLive(handler: (e: LiveEvent) => void): Promise<UnlistenFn> {
+  return listen<LiveEvent>("live", (event) => handler(event.payload));
+}

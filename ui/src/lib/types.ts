@@ -1,0 +1,71 @@
+// The shapes the app's Rust core sends (see src-tauri/core and crates/protocol).
+
+export interface Fix {
+  /** Unix ms when the watch took the fix. */
+  t: number;
+  lat: number;
+  lon: number;
+  /** Accuracy radius in metres. */
+  acc: number;
+  /** Battery percent. */
+  bat: number;
+}
+
+export type WatchState = "reporting" | "quiet" | "revoked";
+
+export interface WatchInfo {
+  id: string;
+  name: string;
+  model: string;
+  paired_at: number;
+  battery: number | null;
+  last_seen: number | null;
+  latest: Fix | null;
+  state: WatchState;
+}
+
+export interface Trail {
+  fixes: Fix[];
+  truncated: boolean;
+}
+
+export interface Me {
+  account_id: string;
+  display_name: string;
+  created_at: number;
+  session_id: string;
+}
+
+export interface PasskeyInfo {
+  id: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface SessionInfo {
+  id: string;
+  name: string;
+  created_at: number;
+  last_used_at: number;
+  current: boolean;
+}
+
+export interface AppConfig {
+  cloud: string;
+  tiles: string;
+  tile_attribution: string;
+}
+
+/** Every failure from the core: a stable code and a sentence for a person. */
+export interface AppError {
+  code: string;
+  message: string;
+}
+
+export type LiveEvent =
+  | { kind: "connected" }
+  | { kind: "fix"; watch_id: string; fix: Fix }
+  | { kind: "lagged" }
+  | { kind: "offline"; message: string }
+  | { kind: "signed_out" };

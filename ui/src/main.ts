@@ -1,0 +1,8 @@
+import "leaflet/dist/leaflet.css";
+import "./app.css";
+import { mount } from "svelte";
+import App from "./App.svelte";
+
+const target = document.getElementById("app");
+if (!target) throw new Error("#app is missing from index.html");
+export default mount(App, { target });
