@@ -22,6 +22,7 @@ fn main() {
             "sessions",
             "end_session",
             "end_other_sessions",
+            "activity",
             "start_live",
         ]),
     ))

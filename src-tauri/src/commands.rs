@@ -8,7 +8,7 @@ use tauri::{AppHandle, Emitter, State};
 use tokio::sync::Mutex;
 use waymark_app_core::watches::Trail;
 use waymark_app_core::{AppError, Browser, Core, Start};
-use waymark_protocol::account::{Me, PasskeyInfo, SessionInfo};
+use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
 use waymark_protocol::watches::WatchInfo;
 
 pub struct AppState {
@@ -137,6 +137,11 @@ pub async fn end_session(s: S<'_>, id: String) -> Result<()> {
 #[tauri::command]
 pub async fn end_other_sessions(s: S<'_>) -> Result<u64> {
     s.core.end_other_sessions().await
+}
+
+#[tauri::command]
+pub async fn activity(s: S<'_>) -> Result<Vec<ActivityEntry>> {
+    s.core.activity().await
 }
 
 /// Follows the cloud's live stream, forwarding each event to the UI as `live`.

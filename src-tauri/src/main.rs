@@ -73,6 +73,7 @@ fn main() {
             commands::sessions,
             commands::end_session,
             commands::end_other_sessions,
+            commands::activity,
             commands::start_live,
         ])
         .run(context);

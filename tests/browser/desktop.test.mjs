@@ -171,6 +171,8 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.waitFor("#sessions tr[data-current='true']", { what: "the session list" });
   const sessionName = await app.text("#sessions tr[data-current='true'] td");
   assert.match(sessionName, /Kitchen laptop/);
+  await app.waitFor("#activity li[data-kind='watch.revoked']", { what: "the revocation in the activity log" });
+  assert.match(await app.text("#activity li[data-kind='watch.revoked']"), /by Kitchen laptop/);
   await shot("08-account");
   await app.click("#sessions tr[data-current='true'] .end-session");
   await app.waitFor("#sign-in", { what: "the sign-in screen after ending the session" });

@@ -431,6 +431,29 @@ async fn pairing_history_live_rename_and_revoke_through_the_core() {
 
     a.core.revoke_watch(watch.id(), false).await.unwrap();
     assert!(a.core.watches().await.unwrap().is_empty());
+
+    // The activity log names each change and the computer that made it.
+    let log = a.core.activity().await.unwrap();
+    for kind in [
+        "watch.paired",
+        "watch.renamed",
+        "watch.revoked",
+        "session.signed_in",
+    ] {
+        let entry = log
+            .iter()
+            .find(|e| e.kind == kind)
+            .unwrap_or_else(|| panic!("{kind} missing: {log:?}"));
+        assert_eq!(
+            entry.actor_session_name.as_deref(),
+            Some("Kitchen laptop"),
+            "{kind}"
+        );
+    }
+    assert!(
+        log.iter().all(|e| !e.detail.contains("52.52")),
+        "no location in the log"
+    );
     follower.abort();
     cloud.stop().await.unwrap();
 }

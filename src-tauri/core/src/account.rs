@@ -2,7 +2,9 @@
 //! in to the account. Adding a passkey happens in the browser, like sign-in.
 
 use reqwest::Method;
-use waymark_protocol::account::{Ended, EnrollmentLink, Me, PasskeyInfo, Rename, SessionInfo};
+use waymark_protocol::account::{
+    ActivityEntry, Ended, EnrollmentLink, Me, PasskeyInfo, Rename, SessionInfo,
+};
 
 use crate::Core;
 use crate::error::AppError;
@@ -59,6 +61,12 @@ impl Core {
             self.tokens().forget().await?;
         }
         Ok(())
+    }
+
+    /// The account's activity log, newest first: sign-ins, passkey and
+    /// session changes, pairings, renames, revocations, and which computer.
+    pub async fn activity(&self) -> Result<Vec<ActivityEntry>, AppError> {
+        self.get("/api/v1/activity?limit=100").await
     }
 
     pub async fn end_other_sessions(&self) -> Result<u64, AppError> {

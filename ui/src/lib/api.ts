@@ -3,7 +3,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { AppConfig, AppError, LiveEvent, Me, PasskeyInfo, SessionInfo, Trail, WatchInfo } from "./types";
+import type { ActivityEntry, AppConfig, AppError, LiveEvent, Me, PasskeyInfo, SessionInfo, Trail, WatchInfo } from "./types";
 
 /** Turns whatever a command threw into an AppError with a sentence for a person. */
 export function asAppError(e: unknown): AppError {
@@ -42,6 +42,7 @@ export const api = {
   sessions: () => call<SessionInfo[]>("sessions"),
   endSession: (id: string) => call<null>("end_session", { id }),
   endOtherSessions: () => call<number>("end_other_sessions"),
+  activity: () => call<ActivityEntry[]>("activity"),
   startLive: () => call<null>("start_live"),
 };
 

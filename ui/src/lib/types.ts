@@ -69,3 +69,12 @@ export type LiveEvent =
   | { kind: "lagged" }
   | { kind: "offline"; message: string }
   | { kind: "signed_out" };
+
+export interface ActivityEntry {
+  at: number;
+  /** e.g. `account.created`, `passkey.renamed`, `session.ended`, `watch.paired`. */
+  kind: string;
+  actor_session_id: string | null;
+  actor_session_name: string | null;
+  detail: string;
+}
