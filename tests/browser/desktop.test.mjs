@@ -116,6 +116,24 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.click("#sign-in");
   await app.waitFor("#tab-watches", { timeout: 60_000, what: "the signed-in screen" });
 
+  // The window's own limits: a command the capabilities do not grant, HTTP
+  // from the page and navigation away are all refused; its own command works.
+  const probe = await app.execAsync(`
+    const done = arguments[arguments.length - 1];
+    const inv = window.__TAURI_INTERNALS__.invoke;
+    const outcome = (p) => p.then(() => "allowed", (e) => "refused: " + String(e && (e.message || e)));
+    Promise.all([
+      outcome(inv("plugin:opener|open_url", { url: "https://example.com/" })),
+      outcome(fetch("https://example.com/")),
+      outcome(inv("app_config")),
+    ]).then(done);`);
+  assert.match(probe[0], /^refused/, `opener from the page: ${probe[0]}`);
+  assert.match(probe[1], /^refused/, `fetch from the page: ${probe[1]}`);
+  assert.equal(probe[2], "allowed");
+  await app.exec("window.location.href = 'https://example.com/'; return null;");
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(await app.exec("return window.location.origin;"), "tauri://localhost", "the window stays on the app");
+
   // 2. Two watches in the list and on the map, reporting.
   await app.until(async () => (await app.count("li.watch")) === 2, { what: "two watches in the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 2, { what: "two markers on the map" });

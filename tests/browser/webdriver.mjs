@@ -24,6 +24,11 @@ export class WebDriver {
     return this.cmd("POST", "/execute/sync", { script, args });
   }
 
+  /** Runs an async script; it calls `arguments[arguments.length - 1](value)` when done. */
+  execAsync(script, ...args) {
+    return this.cmd("POST", "/execute/async", { script, args });
+  }
+
   async find(css) {
     const el = await this.cmd("POST", "/element", { using: "css selector", value: css });
     return Object.values(el)[0];
