@@ -519,3 +519,36 @@ fn server_key_hash(cloud: &TestCloud) -> [u8; 32] {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
     sha2::Sha256::digest(cert.public_key().raw).into()
 }
+
+#[tokio::test]
+async fn when_the_cloud_is_down_the_app_says_offline_and_the_live_stream_comes_back() {
+    let mut cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let core = a.core.clone();
+    let follower = tokio::spawn(async move { core.follow_live(move |e| drop(tx.send(e))).await });
+    assert!(matches!(rx.recv().await.unwrap(), LiveEvent::Connected));
+
+    cloud.halt().await.unwrap();
+    let err = a.core.watches().await.unwrap_err();
+    assert_eq!(err.code(), "offline");
+    assert!(err.to_string().contains("Can't reach the Waymark cloud"));
+    let LiveEvent::Offline { message } = rx.recv().await.unwrap() else {
+        panic!("expected offline")
+    };
+    assert!(!message.is_empty());
+    // Still signed in: being offline is not being signed out.
+    assert!(keychain(&a.settings).load().await.unwrap().is_some());
+
+    cloud.resume().await.unwrap();
+    loop {
+        match rx.recv().await.unwrap() {
+            LiveEvent::Connected => break,
+            LiveEvent::Offline { .. } => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(a.core.watches().await.unwrap().is_empty());
+    follower.abort();
+    cloud.stop().await.unwrap();
+}

@@ -42,6 +42,9 @@ pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> 
     Ok(Arc::new(config))
 }
 
+/// How long open connections may finish their requests after shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
 /// Serves `app` on `listener` until `shutdown` turns true.
 pub async fn serve_tls(
     listener: TcpListener,
@@ -96,8 +99,11 @@ pub async fn serve_tls(
                     }
                 }
                 _ = conn_shutdown.changed() => {
+                    // Requests in flight get a moment to finish; long-lived
+                    // ones (the live stream) are then cut, so their clients
+                    // notice and reconnect instead of waiting on a dead server.
                     conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, conn).await;
                 }
             }
         });
