@@ -1,13 +1,16 @@
 //! The attacks that broke kids' watch clouds, tried against Waymark and
 //! refused: changing an id in any request (MiSafes), enumerated from the
 //! router itself so a new route without an attack here fails the suite;
-//! plaintext and old TLS versions; a parent token used as a watch.
+//! plaintext and old TLS versions; a parent token used as a watch; guessable
+//! ids and default credentials (Trackmageddon); broken tokens, missing CORS
+//! and safety headers (OWASP API Security Top 10).
 
 use std::process::Stdio;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use waymark_cloud::app::routes;
+use waymark_protocol::signin::random_token;
 use waymark_system_tests::*;
 
 /// Which of family A's ids a route takes, and the body to send.
@@ -407,4 +410,224 @@ async fn extra_fields_such_as_an_owner_are_refused_never_applied() {
     .await
     .unwrap();
     assert_eq!(s, 204, "the honest rename works");
+}
+
+/// Trackmageddon: sequential or guessable ids, default credentials.
+#[tokio::test]
+async fn ids_are_128_random_bits_and_there_are_no_default_credentials() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut ids: Vec<(&str, String)> = Vec::new();
+    for name in ["Family A", "Family B", "Family C"] {
+        let parent = Parent::sign_up(&cloud, name).await.unwrap();
+        let (_, me) = api(&cloud, Method::GET, "/api/v1/me", parent.access(), None)
+            .await
+            .unwrap();
+        ids.push(("account", me["account_id"].as_str().unwrap().to_owned()));
+        ids.push(("session", me["session_id"].as_str().unwrap().to_owned()));
+        let (_, keys) = api(
+            &cloud,
+            Method::GET,
+            "/api/v1/passkeys",
+            parent.access(),
+            None,
+        )
+        .await
+        .unwrap();
+        ids.push(("passkey", keys[0]["id"].as_str().unwrap().to_owned()));
+        let watch = TestWatch::new(&cloud).unwrap();
+        let info = pair(&cloud, &parent, &watch).await.unwrap();
+        ids.push(("watch", info["id"].as_str().unwrap().to_owned()));
+    }
+    let mut values = Vec::new();
+    for (kind, id) in &ids {
+        assert_eq!(id.len(), 32, "{kind} id {id} is not 128 bits of hex");
+        values.push(
+            u128::from_str_radix(id, 16).unwrap_or_else(|_| panic!("{kind} id {id} is not hex")),
+        );
+    }
+    // Random 128-bit values are never within 2^64 of each other (odds 2^-64);
+    // sequential or time-based ones are.
+    for (i, a) in values.iter().enumerate() {
+        for b in &values[i + 1..] {
+            assert!(
+                a.abs_diff(*b) > 1u128 << 64,
+                "ids {a:x} and {b:x} are too close: guessable"
+            );
+        }
+    }
+
+    // No default or blank credentials: there is no password grant and no basic auth.
+    for (user, pass) in [("admin", "admin"), ("admin", ""), ("", "")] {
+        let res = token_request(
+            &cloud,
+            &[
+                ("grant_type", "password"),
+                ("username", user),
+                ("password", pass),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 400);
+        assert_eq!(
+            res.json::<Value>().await.unwrap()["error"],
+            "unsupported_grant_type"
+        );
+        let res = cloud
+            .client()
+            .get(cloud.url("/api/v1/me"))
+            .basic_auth(user, Some(pass))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    cloud.stop().await.unwrap();
+}
+
+/// OWASP API2: broken authentication. Forged, truncated, padded, other
+/// sessions', revoked and expired access tokens are all refused alike; the
+/// honest token works until it is revoked or expires.
+#[tokio::test]
+async fn forged_truncated_revoked_and_expired_tokens_are_refused() {
+    let cloud = TestCloud::start().await.unwrap();
+    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let good = parent.access().to_owned();
+    let me = |token: String| {
+        let cloud = &cloud;
+        async move {
+            api(cloud, Method::GET, "/api/v1/me", &token, None)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(me(good.clone()).await.0, 200);
+
+    let forged = random_token(32);
+    let truncated = good[..good.len() - 1].to_owned();
+    let padded = format!("{good}A");
+    let flipped = {
+        let mut b = good.clone().into_bytes();
+        b[0] = if b[0] == b'A' { b'B' } else { b'A' };
+        String::from_utf8(b).unwrap()
+    };
+    for bad in [
+        forged,
+        truncated,
+        padded,
+        flipped,
+        String::new(),
+        "null".into(),
+    ] {
+        let (status, body) = me(bad.clone()).await;
+        assert_eq!(status, 401, "token {bad:?} was accepted");
+        assert_eq!(body["error"], "unauthenticated");
+    }
+    assert_eq!(
+        me(good.clone()).await.0,
+        200,
+        "the honest token still works"
+    );
+
+    // Revoked: signing out (revoking the refresh token) ends the access token too.
+    let mut same = parent;
+    let second = same.sign_in(&cloud, "Second computer").await.unwrap();
+    assert_eq!(me(second.access.clone()).await.0, 200);
+    let res = cloud
+        .client()
+        .post(cloud.url("/revoke"))
+        .form(&[("token", second.refresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success());
+    assert_eq!(
+        me(second.access.clone()).await.0,
+        401,
+        "a revoked session's access token"
+    );
+    assert_eq!(
+        me(good.clone()).await.0,
+        200,
+        "the other session is untouched"
+    );
+
+    // Expired: every access token past its expiry is refused.
+    expire_all(&cloud, "access_tokens").await.unwrap();
+    assert_eq!(me(good).await.0, 401);
+    cloud.stop().await.unwrap();
+}
+
+/// MiSafes: plaintext HTTP. OWASP API8: misconfiguration (headers, CORS).
+#[tokio::test]
+async fn no_plaintext_http_no_cors_and_safe_headers_everywhere() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cloud = TestCloud::start().await.unwrap();
+    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
+
+    // Plain HTTP to the cloud's port gets no HTTP answer at all.
+    let mut tcp = tokio::net::TcpStream::connect(cloud.addr).await.unwrap();
+    tcp.write_all(b"GET /api/v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "plaintext HTTP was answered: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+
+    // No CORS: another origin's page gets no permission to read anything.
+    let res = cloud
+        .client()
+        .get(cloud.url("/api/v1/me"))
+        .bearer_auth(parent.access())
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the honest request works");
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    let preflight = cloud
+        .client()
+        .request(Method::OPTIONS, cloud.url("/api/v1/me"))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_client_error());
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+
+    // Every kind of answer carries the safety headers: API, page, error.
+    for path in ["/api/v1/me", "/authorize", "/no-such-page"] {
+        let res = cloud
+            .client()
+            .get(cloud.url(path))
+            .bearer_auth(parent.access())
+            .send()
+            .await
+            .unwrap();
+        let h = res.headers();
+        assert_eq!(h["strict-transport-security"], "max-age=31536000", "{path}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-"),
+            "{path}: {csp}"
+        );
+    }
+    cloud.stop().await.unwrap();
 }
