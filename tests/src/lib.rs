@@ -302,19 +302,23 @@ pub async fn authorize(cloud: &impl Endpoint) -> anyhow::Result<SignInRequest> {
     if !res.status().is_success() {
         bail!("authorize: {} {}", res.status(), res.text().await?);
     }
-    let html = res.text().await?;
-    let request_id = html
-        .split("data-request=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .context("no request id in page")?
-        .to_owned();
+    let request_id = request_id_in(&res.text().await?)?;
     Ok(SignInRequest {
         request_id,
         verifier,
         state,
         redirect_uri,
     })
+}
+
+/// The sign-in request a served passkey page belongs to.
+pub fn request_id_in(page: &str) -> anyhow::Result<String> {
+    Ok(page
+        .split("data-request=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .context("no sign-in request in the page")?
+        .to_owned())
 }
 
 /// A POST from the sign-in page itself (same Origin).

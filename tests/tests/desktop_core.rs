@@ -53,12 +53,7 @@ async fn visit(
     answers: &mpsc::UnboundedSender<(u16, String)>,
 ) -> anyhow::Result<()> {
     let page = cloud.client().get(url).send().await?.text().await?;
-    let request_id = page
-        .split("data-request=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .context("no sign-in request in the page")?
-        .to_owned();
+    let request_id = request_id_in(&page)?;
     let mut parent = parent.lock().await;
     let finished = if parent.credential_ids.is_empty() {
         parent
@@ -103,6 +98,14 @@ struct App {
     answers: mpsc::UnboundedReceiver<(u16, String)>,
     parent: Arc<Mutex<Parent>>,
     settings: Settings,
+}
+
+impl App {
+    /// The same parent signs in on a second computer ("Office PC").
+    async fn on_another_computer(&self, cloud: &TestCloud) -> Tokens {
+        let mut parent = self.parent.lock().await;
+        parent.sign_in(cloud, "Office PC").await.unwrap()
+    }
 }
 
 /// Settings for this cloud with a keychain service of its own, so tests
@@ -272,10 +275,7 @@ async fn a_session_ended_from_another_computer_signs_this_app_out() {
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
     // The same parent on a second computer.
-    let other = {
-        let mut p = a.parent.lock().await;
-        p.sign_in(&cloud, "Office PC").await.unwrap()
-    };
+    let other = a.on_another_computer(&cloud).await;
     let here = a.core.me().await.unwrap().session_id;
     let (status, _) = api(
         &cloud,
@@ -325,10 +325,7 @@ async fn sign_out_revokes_at_the_cloud_and_deletes_the_keychain_entry() {
 async fn ending_this_computers_session_from_the_account_screen_signs_out() {
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
-    let other = {
-        let mut p = a.parent.lock().await;
-        p.sign_in(&cloud, "Office PC").await.unwrap()
-    };
+    let other = a.on_another_computer(&cloud).await;
     let sessions = a.core.sessions().await.unwrap();
     let office = sessions.iter().find(|s| s.name == "Office PC").unwrap();
     a.core.end_session(&office.id).await.unwrap();
