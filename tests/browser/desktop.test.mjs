@@ -6,106 +6,34 @@
 // Run through scripts/test-desktop, which provides the display and keychain.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { startCloud } from "./cloud.mjs";
-import { setUpFamily } from "./family.mjs";
-import { WebDriver } from "./webdriver.mjs";
+import { DesktopEnv } from "./desktop-env.mjs";
 
 const here = import.meta.dirname;
-const bin = resolve(process.env.WAYMARK_BIN_DIR || join(here, "../../target/debug"));
-const CLOUD = join(bin, "waymark-cloud");
-const WATCH = join(bin, "waymark-watch");
-const APP = join(bin, "waymark");
 const shots = resolve(process.env.WAYMARK_SCREENSHOTS || join(here, "../../screenshots/desktop"));
-const DRIVER_PORT = Number(process.env.WAYMARK_DRIVER_PORT || 4444);
-
-const work = mkdtempSync(join(tmpdir(), "waymark-desktop-"));
-const children = [];
-let cloud;
-let driver;
+const env = new DesktopEnv({ driverPort: Number(process.env.WAYMARK_DRIVER_PORT || 4444) });
 let app;
-const watches = [];
-
-function run(cmd, args) {
-  return execFileSync(cmd, args, { encoding: "utf8" });
-}
-
-/** A watch made like at the factory: key, CSR, signed certificate. */
-function makeWatch(factory, n) {
-  const dir = join(work, `watch-${n}`);
-  run(WATCH, ["provision", "--dir", dir, "--cloud", cloud.origin, "--cloud-ca", join(cloud.dir, "ca/ca.pem")]);
-  run(CLOUD, ["factory", "sign", "--dir", factory, "--csr", join(dir, "device.csr"), "--serial", `E2E-000${n}`,
-    "--model", "Waymark Kids 1", "--out", join(work, `cert-${n}.pem`)]);
-  run(WATCH, ["install-cert", "--dir", dir, "--cert", join(work, `cert-${n}.pem`)]);
-  return dir;
-}
-
-function pairingCode(dir) {
-  const out = run(WATCH, ["pair", "--dir", dir, "--no-wait"]);
-  const m = out.match(/^PAIRING CODE: (\S+)$/m);
-  assert.ok(m, `the watch printed no code: ${out}`);
-  return m[1];
-}
-
-function walk(dir, route) {
-  const child = spawn(WATCH, ["run", "--dir", dir, "--route", route, "--interval", "1"], { stdio: "ignore" });
-  children.push(child);
-  return child;
-}
 
 async function shot(name) {
-  writeFileSync(join(shots, `${name}.png`), await driver.screenshot());
+  writeFileSync(join(shots, `${name}.png`), await app.screenshot());
 }
 
 before(async () => {
-  for (const p of [CLOUD, WATCH, APP]) assert.ok(existsSync(p), `${p} is missing: build the workspace first`);
   mkdirSync(shots, { recursive: true });
-  const factory = join(work, "factory");
-  run(CLOUD, ["factory", "init", "--dir", factory]);
-  cloud = await startCloud(CLOUD, { env: { WAYMARK_MANUFACTURER_CAS: join(factory, "manufacturer-ca.pem") } });
-  const passkeyFile = join(work, "family-passkey.json");
-  const serverCert = join(cloud.dir, "tls/server.pem");
-  for (const n of [1, 2, 3]) watches.push({ dir: makeWatch(factory, n) });
-
   // The family exists with two watches before the app is first opened.
-  const family = await setUpFamily({
-    origin: cloud.origin, caPath: join(cloud.dir, "ca/ca.pem"), serverCert, passkeyFile,
-    name: "Rivera family", codes: [pairingCode(watches[0].dir), pairingCode(watches[1].dir)],
-  });
+  const family = await env.start({ watchCount: 3, paired: 2 });
   assert.equal(family.length, 2);
-  walk(watches[0].dir, "builtin:park-loop");
-  walk(watches[1].dir, "builtin:school-run");
-
-  driver = spawn("tauri-driver", ["--port", String(DRIVER_PORT), "--native-port", String(DRIVER_PORT + 1)], {
-    stdio: ["ignore", "inherit", "inherit"],
-    env: {
-      ...process.env,
-      WAYMARK_CLOUD: cloud.origin,
-      WAYMARK_CA: join(cloud.dir, "ca/ca.pem"),
-      WAYMARK_BROWSER: `node ${join(here, "sign-in-browser.mjs")}`,
-      WAYMARK_PASSKEY_FILE: passkeyFile,
-      WAYMARK_SERVER_CERT: serverCert,
-      WAYMARK_BROWSER_LOG: join(work, "browser.log"),
-      WAYMARK_KEYCHAIN_SERVICE: "waymark-e2e",
-      WAYMARK_SESSION_NAME: "Kitchen laptop",
-      // No WEBKIT_DISABLE_COMPOSITING_MODE: with it, WebKitWebDriver's screenshots never return.
-    },
-  });
-  children.push(driver);
-  const base = `http://127.0.0.1:${DRIVER_PORT}`;
-  await new WebDriver(base, null).until(async () => (await fetch(`${base}/status`)).ok, { what: "tauri-driver", timeout: 30_000 });
-  app = await WebDriver.start(base, APP);
-  driver.session = app;
-  driver.screenshot = () => app.screenshot();
+  env.walk(env.watches[0], "builtin:park-loop");
+  env.walk(env.watches[1], "builtin:school-run");
+  await env.startDriver();
+  app = await env.openApp();
 });
 
 after(async () => {
   if (app) await app.quit().catch(() => {});
-  for (const c of children) c.kill("SIGTERM");
-  if (cloud) await cloud.stop();
+  await env.stop();
   console.log(`desktop screenshots: ${shots}`);
 });
 
@@ -143,17 +71,17 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await shot("02-watches-map");
 
   // 3. Pair the third watch with the code it printed, typed loosely.
-  const third = watches[2].dir;
+  const third = env.watches[2];
   const ids = () => app.exec("return [...document.querySelectorAll('li.watch')].map(l => l.dataset.watchId);");
   const before = await ids();
-  const code = pairingCode(third);
+  const code = env.pairingCode(third);
   await app.click("#tab-pair");
   await app.type("#pair-code", code.toLowerCase().replaceAll("-", " "));
   await app.click("#pair-submit");
   await app.waitFor("#pair-done", { what: "the pairing confirmation" });
   await shot("03-paired");
   // 4. The watch starts walking; its fix appears live on the map.
-  const walker = walk(third, "builtin:harbour-walk");
+  const walker = env.walk(third, "builtin:harbour-walk");
   await app.waitFor("li.watch", { what: "the watch list" });
   await app.until(async () => (await app.count("li.watch")) === 3, { what: "three watches in the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 3, { timeout: 45_000, what: "the third marker (a live fix)" });
@@ -199,7 +127,7 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   // The keychain entry is gone (real Secret Service, looked up with secret-tool).
   let kept = "";
   try {
-    kept = execFileSync("secret-tool", ["lookup", "service", "waymark-e2e", "username", cloud.origin], { encoding: "utf8" });
+    kept = execFileSync("secret-tool", ["lookup", "service", "waymark-e2e", "username", env.cloud.origin], { encoding: "utf8" });
   } catch {
     kept = "";
   }

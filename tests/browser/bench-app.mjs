@@ -1,0 +1,107 @@
+// The desktop app benchmark (not a test: it prints numbers). Measures, on the
+// real window under Xvfb through tauri-driver:
+//   - start: from asking for a new app window to the sign-in screen shown;
+//   - sign-in: from the click to the watch list with markers on the map
+//     (includes the headless Chromium sign-in browser's own start);
+//   - live: from a watch taking a fix to that fix shown in the window (sign,
+//     upload, store, live stream, app core, UI), watches reporting every second;
+//   - memory: RSS and PSS of the app and its WebKit processes, at the sign-in
+//     screen and with the family's watches on the map.
+// Run through scripts/bench-app.
+import { readFileSync, readdirSync } from "node:fs";
+import { DesktopEnv } from "./desktop-env.mjs";
+
+const runs = Number(process.env.WAYMARK_BENCH_RUNS || 5);
+const watchCount = Number(process.env.WAYMARK_BENCH_WATCHES || 4);
+const env = new DesktopEnv();
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (xs) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
+
+/** The app process and every process below it (WebKit's web and network processes). */
+function appTree(appBin) {
+  const procs = readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map((pid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const exe = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0];
+      return { pid: Number(pid), ppid, exe };
+    } catch {
+      return null;
+    }
+  }).filter(Boolean);
+  const root = procs.filter((p) => p.exe === appBin).sort((a, b) => b.pid - a.pid)[0];
+  if (!root) throw new Error("the app process was not found");
+  const tree = [root];
+  for (let i = 0; i < tree.length; i++) tree.push(...procs.filter((p) => p.ppid === tree[i].pid));
+  return tree;
+}
+
+function memory(appBin) {
+  let rss = 0;
+  let pss = 0;
+  const names = [];
+  for (const p of appTree(appBin)) {
+    const rollup = readFileSync(`/proc/${p.pid}/smaps_rollup`, "utf8");
+    rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)[1]);
+    pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)[1]);
+    names.push(p.exe.split("/").pop());
+  }
+  return { rss: rss / 1024, pss: pss / 1024, names };
+}
+
+try {
+  await env.start({ watchCount, paired: watchCount });
+  const routes = ["builtin:park-loop", "builtin:school-run", "builtin:harbour-walk"];
+  env.watches.forEach((dir, i) => env.walk(dir, routes[i % routes.length]));
+  await env.startDriver();
+
+  const starts = [];
+  let atSignIn;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const app = await env.openApp();
+    await app.waitFor("#sign-in");
+    starts.push(performance.now() - t0);
+    if (i === runs - 1) {
+      await new Promise((r) => setTimeout(r, 2000));
+      atSignIn = memory(env.appBin);
+    }
+    await app.quit();
+  }
+
+  const app = await env.openApp();
+  await app.waitFor("#sign-in");
+  const t0 = performance.now();
+  await app.click("#sign-in");
+  await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === watchCount, { timeout: 60_000, what: "all markers" });
+  const signIn = performance.now() - t0;
+
+  // Live: from the moment a watch takes a fix (its timestamp; same machine
+  // clock) to that fix being shown in the window (the list item's data).
+  const lags = [];
+  const latest = "return [...document.querySelectorAll('li.watch')].map(l => Number(l.dataset.lastFix || 0));";
+  let seen = await app.exec(latest);
+  const deadline = performance.now() + 60_000;
+  while (lags.length < 20 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 10));
+    const now = await app.exec(latest);
+    const at = Date.now();
+    now.forEach((t, i) => {
+      if (t > (seen[i] ?? 0)) lags.push(at - t);
+    });
+    seen = now;
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  const withWatches = memory(env.appBin);
+  await app.quit();
+
+  console.log(`\nWaymark desktop app (${env.appBin})`);
+  console.log(`  start to sign-in screen       : ${fmt(starts)}`);
+  console.log(`  sign-in to ${watchCount} markers on map   : ${signIn.toFixed(0)} ms (includes the test browser's Chromium start)`);
+  console.log(`  fix taken to shown in window  : ${lags.length ? fmt(lags) : "none seen in 60 s"} (polled every ~10 ms)`);
+  console.log(`  memory at sign-in screen      : RSS ${atSignIn.rss.toFixed(0)} MB, PSS ${atSignIn.pss.toFixed(0)} MB (${atSignIn.names.join(", ")})`);
+  console.log(`  memory with ${watchCount} live watches    : RSS ${withWatches.rss.toFixed(0)} MB, PSS ${withWatches.pss.toFixed(0)} MB`);
+} finally {
+  await env.stop();
+}

@@ -1,0 +1,108 @@
+// A whole local Waymark for driving the desktop app: a real cloud process
+// over TLS, a factory, real watch processes, a family made through the real
+// passkey pages, and tauri-driver to open the real app window. Used by the
+// desktop end-to-end test and the app benchmark.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { startCloud } from "./cloud.mjs";
+import { setUpFamily } from "./family.mjs";
+import { WebDriver } from "./webdriver.mjs";
+
+const here = import.meta.dirname;
+
+export class DesktopEnv {
+  constructor({ binDir = process.env.WAYMARK_BIN_DIR || join(here, "../../target/debug"), driverPort = 4444 } = {}) {
+    const bin = resolve(binDir);
+    this.cloudBin = join(bin, "waymark-cloud");
+    this.watchBin = join(bin, "waymark-watch");
+    this.appBin = join(bin, "waymark");
+    this.driverPort = driverPort;
+    this.work = mkdtempSync(join(tmpdir(), "waymark-desktop-"));
+    this.children = [];
+    this.watches = [];
+    for (const p of [this.cloudBin, this.watchBin, this.appBin]) {
+      if (!existsSync(p)) throw new Error(`${p} is missing: build the workspace first`);
+    }
+  }
+
+  run(cmd, args) {
+    return execFileSync(cmd, args, { encoding: "utf8" });
+  }
+
+  /** Cloud, factory, `watchCount` watches; the family owns the first `paired` of them. */
+  async start({ watchCount, paired, family = "Rivera family" }) {
+    this.factory = join(this.work, "factory");
+    this.run(this.cloudBin, ["factory", "init", "--dir", this.factory]);
+    this.cloud = await startCloud(this.cloudBin, { env: { WAYMARK_MANUFACTURER_CAS: join(this.factory, "manufacturer-ca.pem") } });
+    this.caPath = join(this.cloud.dir, "ca/ca.pem");
+    this.serverCert = join(this.cloud.dir, "tls/server.pem");
+    this.passkeyFile = join(this.work, "family-passkey.json");
+    for (let n = 1; n <= watchCount; n++) this.watches.push(this.makeWatch(n));
+    const codes = this.watches.slice(0, paired).map((dir) => this.pairingCode(dir));
+    return setUpFamily({
+      origin: this.cloud.origin, caPath: this.caPath, serverCert: this.serverCert,
+      passkeyFile: this.passkeyFile, name: family, codes,
+    });
+  }
+
+  /** A watch made like at the factory: key, CSR, signed certificate. */
+  makeWatch(n) {
+    const dir = join(this.work, `watch-${n}`);
+    this.run(this.watchBin, ["provision", "--dir", dir, "--cloud", this.cloud.origin, "--cloud-ca", this.caPath]);
+    this.run(this.cloudBin, ["factory", "sign", "--dir", this.factory, "--csr", join(dir, "device.csr"),
+      "--serial", `E2E-${String(n).padStart(4, "0")}`, "--model", "Waymark Kids 1", "--out", join(this.work, `cert-${n}.pem`)]);
+    this.run(this.watchBin, ["install-cert", "--dir", dir, "--cert", join(this.work, `cert-${n}.pem`)]);
+    return dir;
+  }
+
+  /** Has the watch make a pairing code; returns it as printed. */
+  pairingCode(dir) {
+    const out = this.run(this.watchBin, ["pair", "--dir", dir, "--no-wait"]);
+    const m = out.match(/^PAIRING CODE: (\S+)$/m);
+    if (!m) throw new Error(`the watch printed no code: ${out}`);
+    return m[1];
+  }
+
+  /** The watch walks `route`, reporting every second, until stopped. */
+  walk(dir, route) {
+    const child = spawn(this.watchBin, ["run", "--dir", dir, "--route", route, "--interval", "1"], { stdio: "ignore" });
+    this.children.push(child);
+    return child;
+  }
+
+  /** Starts tauri-driver with the app's settings for this cloud. */
+  async startDriver() {
+    const driver = spawn("tauri-driver", ["--port", String(this.driverPort), "--native-port", String(this.driverPort + 1)], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: {
+        ...process.env,
+        WAYMARK_CLOUD: this.cloud.origin,
+        WAYMARK_CA: this.caPath,
+        WAYMARK_BROWSER: `node ${join(here, "sign-in-browser.mjs")}`,
+        WAYMARK_PASSKEY_FILE: this.passkeyFile,
+        WAYMARK_SERVER_CERT: this.serverCert,
+        WAYMARK_BROWSER_LOG: join(this.work, "browser.log"),
+        WAYMARK_KEYCHAIN_SERVICE: "waymark-e2e",
+        WAYMARK_SESSION_NAME: "Kitchen laptop",
+        // No WEBKIT_DISABLE_COMPOSITING_MODE: with it, WebKitWebDriver's screenshots never return.
+      },
+    });
+    this.children.push(driver);
+    this.driverBase = `http://127.0.0.1:${this.driverPort}`;
+    // tauri-driver answers /status once WebKitWebDriver is up.
+    await new WebDriver(this.driverBase, null).until(
+      async () => (await fetch(`${this.driverBase}/status`)).ok, { what: "tauri-driver", timeout: 30_000 });
+  }
+
+  /** Opens the app window; returns its WebDriver session. */
+  openApp() {
+    return WebDriver.start(this.driverBase, this.appBin);
+  }
+
+  async stop() {
+    for (const c of this.children) c.kill("SIGTERM");
+    if (this.cloud) await this.cloud.stop();
+  }
+}
