@@ -335,10 +335,16 @@ async fn the_api_requires_a_valid_bearer_token() {
     let cloud = TestCloud::start().await.unwrap();
     let parent = Parent::sign_up(&cloud, "Lee").await.unwrap();
     let truncated = &parent.access()[..parent.access().len() - 1];
+    let padded = format!("{}A", parent.access());
+    let mut flipped = parent.access().as_bytes().to_vec();
+    flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
     for token in [
         "",
         "nonsense",
         truncated,
+        &padded,
+        &flipped,
         &parent.tokens.as_ref().unwrap().refresh,
     ] {
         let (s, body) = call(&cloud, Method::GET, "/api/v1/passkeys", token, None).await;

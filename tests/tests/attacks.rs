@@ -2,15 +2,14 @@
 //! refused: changing an id in any request (MiSafes), enumerated from the
 //! router itself so a new route without an attack here fails the suite;
 //! plaintext and old TLS versions; a parent token used as a watch; guessable
-//! ids and default credentials (Trackmageddon); broken tokens, missing CORS
-//! and safety headers (OWASP API Security Top 10).
+//! ids and default credentials (Trackmageddon). Broken tokens, CORS and
+//! headers are in `account.rs` and `signin.rs`.
 
 use std::process::Stdio;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use waymark_cloud::app::routes;
-use waymark_protocol::signin::random_token;
 use waymark_system_tests::*;
 
 /// Which of family A's ids a route takes, and the body to send.
@@ -481,153 +480,6 @@ async fn ids_are_128_random_bits_and_there_are_no_default_credentials() {
             .await
             .unwrap();
         assert_eq!(res.status(), 401);
-    }
-    cloud.stop().await.unwrap();
-}
-
-/// OWASP API2: broken authentication. Forged, truncated, padded, other
-/// sessions', revoked and expired access tokens are all refused alike; the
-/// honest token works until it is revoked or expires.
-#[tokio::test]
-async fn forged_truncated_revoked_and_expired_tokens_are_refused() {
-    let cloud = TestCloud::start().await.unwrap();
-    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
-    let good = parent.access().to_owned();
-    let me = |token: String| {
-        let cloud = &cloud;
-        async move {
-            api(cloud, Method::GET, "/api/v1/me", &token, None)
-                .await
-                .unwrap()
-        }
-    };
-    assert_eq!(me(good.clone()).await.0, 200);
-
-    let forged = random_token(32);
-    let truncated = good[..good.len() - 1].to_owned();
-    let padded = format!("{good}A");
-    let flipped = {
-        let mut b = good.clone().into_bytes();
-        b[0] = if b[0] == b'A' { b'B' } else { b'A' };
-        String::from_utf8(b).unwrap()
-    };
-    for bad in [
-        forged,
-        truncated,
-        padded,
-        flipped,
-        String::new(),
-        "null".into(),
-    ] {
-        let (status, body) = me(bad.clone()).await;
-        assert_eq!(status, 401, "token {bad:?} was accepted");
-        assert_eq!(body["error"], "unauthenticated");
-    }
-    assert_eq!(
-        me(good.clone()).await.0,
-        200,
-        "the honest token still works"
-    );
-
-    // Revoked: signing out (revoking the refresh token) ends the access token too.
-    let mut same = parent;
-    let second = same.sign_in(&cloud, "Second computer").await.unwrap();
-    assert_eq!(me(second.access.clone()).await.0, 200);
-    let res = cloud
-        .client()
-        .post(cloud.url("/revoke"))
-        .form(&[("token", second.refresh.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success());
-    assert_eq!(
-        me(second.access.clone()).await.0,
-        401,
-        "a revoked session's access token"
-    );
-    assert_eq!(
-        me(good.clone()).await.0,
-        200,
-        "the other session is untouched"
-    );
-
-    // Expired: every access token past its expiry is refused.
-    expire_all(&cloud, "access_tokens").await.unwrap();
-    assert_eq!(me(good).await.0, 401);
-    cloud.stop().await.unwrap();
-}
-
-/// MiSafes: plaintext HTTP. OWASP API8: misconfiguration (headers, CORS).
-#[tokio::test]
-async fn no_plaintext_http_no_cors_and_safe_headers_everywhere() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let cloud = TestCloud::start().await.unwrap();
-    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
-
-    // Plain HTTP to the cloud's port gets no HTTP answer at all.
-    let mut tcp = tokio::net::TcpStream::connect(cloud.addr).await.unwrap();
-    tcp.write_all(b"GET /api/v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(
-        std::time::Duration::from_secs(15),
-        tcp.read_to_end(&mut answer),
-    )
-    .await;
-    assert!(
-        !answer.starts_with(b"HTTP/"),
-        "plaintext HTTP was answered: {:?}",
-        String::from_utf8_lossy(&answer)
-    );
-
-    // No CORS: another origin's page gets no permission to read anything.
-    let res = cloud
-        .client()
-        .get(cloud.url("/api/v1/me"))
-        .bearer_auth(parent.access())
-        .header("Origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "the honest request works");
-    assert!(res.headers().get("access-control-allow-origin").is_none());
-    let preflight = cloud
-        .client()
-        .request(Method::OPTIONS, cloud.url("/api/v1/me"))
-        .header("Origin", "https://evil.example")
-        .header("Access-Control-Request-Method", "GET")
-        .send()
-        .await
-        .unwrap();
-    assert!(preflight.status().is_client_error());
-    assert!(
-        preflight
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
-
-    // Every kind of answer carries the safety headers: API, page, error.
-    for path in ["/api/v1/me", "/authorize", "/no-such-page"] {
-        let res = cloud
-            .client()
-            .get(cloud.url(path))
-            .bearer_auth(parent.access())
-            .send()
-            .await
-            .unwrap();
-        let h = res.headers();
-        assert_eq!(h["strict-transport-security"], "max-age=31536000", "{path}");
-        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
-        assert_eq!(h["x-frame-options"], "DENY", "{path}");
-        assert_eq!(h["cache-control"], "no-store", "{path}");
-        let csp = h["content-security-policy"].to_str().unwrap();
-        assert!(
-            csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-"),
-            "{path}: {csp}"
-        );
     }
     cloud.stop().await.unwrap();
 }

@@ -139,6 +139,14 @@ fn app(cloud: &TestCloud, settings: Settings) -> App {
     }
 }
 
+/// The next live event, or a failure after 30 s (never a hung test).
+async fn next_event(rx: &mut mpsc::UnboundedReceiver<LiveEvent>) -> LiveEvent {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("no live event within 30 s")
+        .expect("the live follower stopped")
+}
+
 fn keychain(s: &Settings) -> Keychain {
     Keychain::new(&s.keychain_service, &s.cloud.origin().ascii_serialization())
 }
@@ -227,10 +235,17 @@ async fn a_waiting_sign_in_can_be_cancelled_or_times_out_and_keeps_nothing() {
     let core = a.core.clone();
     let waiting = tokio::spawn(async move { core.sign_in(&IdleBrowser, Start::SignIn).await });
     // Cancel until the waiting sign-in has seen it (it may not be waiting yet).
-    while !waiting.is_finished() {
+    for _ in 0..1500 {
+        if waiting.is_finished() {
+            break;
+        }
         a.core.cancel_sign_in();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    assert!(
+        waiting.is_finished(),
+        "cancel did not stop the waiting sign-in"
+    );
     assert!(matches!(
         waiting.await.unwrap(),
         Err(AppError::SignInCancelled)
@@ -375,7 +390,7 @@ async fn pairing_history_live_rename_and_revoke_through_the_core() {
     let (tx, mut rx) = mpsc::unbounded_channel();
     let core = a.core.clone();
     let follower = tokio::spawn(async move { core.follow_live(move |e| drop(tx.send(e))).await });
-    assert!(matches!(rx.recv().await.unwrap(), LiveEvent::Connected));
+    assert!(matches!(next_event(&mut rx).await, LiveEvent::Connected));
     let t0 = now_ms() - 60_000;
     for i in 0..3 {
         watch
@@ -384,7 +399,7 @@ async fn pairing_history_live_rename_and_revoke_through_the_core() {
             .unwrap();
     }
     watch.reporter.drain().await.unwrap();
-    let LiveEvent::Fix(live) = rx.recv().await.unwrap() else {
+    let LiveEvent::Fix(live) = next_event(&mut rx).await else {
         panic!("expected a fix")
     };
     assert_eq!(live.watch_id, watch.id());
@@ -524,13 +539,13 @@ async fn when_the_cloud_is_down_the_app_says_offline_and_the_live_stream_comes_b
     let (tx, mut rx) = mpsc::unbounded_channel();
     let core = a.core.clone();
     let follower = tokio::spawn(async move { core.follow_live(move |e| drop(tx.send(e))).await });
-    assert!(matches!(rx.recv().await.unwrap(), LiveEvent::Connected));
+    assert!(matches!(next_event(&mut rx).await, LiveEvent::Connected));
 
     cloud.halt().await.unwrap();
     let err = a.core.watches().await.unwrap_err();
     assert_eq!(err.code(), "offline");
     assert!(err.to_string().contains("Can't reach the Waymark cloud"));
-    let LiveEvent::Offline { message } = rx.recv().await.unwrap() else {
+    let LiveEvent::Offline { message } = next_event(&mut rx).await else {
         panic!("expected offline")
     };
     assert!(!message.is_empty());
@@ -539,7 +554,7 @@ async fn when_the_cloud_is_down_the_app_says_offline_and_the_live_stream_comes_b
 
     cloud.resume().await.unwrap();
     loop {
-        match rx.recv().await.unwrap() {
+        match next_event(&mut rx).await {
             LiveEvent::Connected => break,
             LiveEvent::Offline { .. } => continue,
             other => panic!("unexpected {other:?}"),

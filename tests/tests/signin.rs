@@ -577,7 +577,8 @@ async fn malformed_and_oversized_bodies_are_refused() {
 #[tokio::test]
 async fn pages_are_hardened() {
     let cloud = TestCloud::start().await.unwrap();
-    for path in ["/", "/static/waymark.js", "/nothing-here"] {
+    // Pages, scripts, errors and API answers alike (the API one is a 401 here).
+    for path in ["/", "/static/waymark.js", "/nothing-here", "/api/v1/me"] {
         let res = cloud.client().get(cloud.url(path)).send().await.unwrap();
         let h = res.headers();
         let csp = h["content-security-policy"].to_str().unwrap();
@@ -595,7 +596,26 @@ async fn pages_are_hardened() {
         );
         assert!(h.get("set-cookie").is_none(), "no cookies at all");
         assert!(h.get("access-control-allow-origin").is_none());
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["cache-control"], "no-store", "{path}");
     }
+    // No CORS: another origin's preflight gets no permission.
+    let preflight = cloud
+        .client()
+        .request(Method::OPTIONS, cloud.url("/api/v1/me"))
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_client_error());
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
     let page = cloud
         .client()
         .get(cloud.url("/"))

@@ -96,10 +96,6 @@ impl Tokens {
         }
     }
 
-    pub fn keychain(&self) -> &Keychain {
-        &self.keychain
-    }
-
     /// Keeps a fresh sign-in: refresh token to the keychain, access token in memory.
     pub async fn keep(&self, tokens: TokenResponse) -> Result<(), AppError> {
         let mut access = self.access.lock().await;

@@ -57,7 +57,7 @@ export class WatchMarker {
   private readonly dot: L.CircleMarker;
 
   constructor(
-    private readonly map: L.Map,
+    map: L.Map,
     name: string,
     fix: Fix,
     colour: string,
@@ -92,10 +92,6 @@ export class WatchMarker {
 
   get latLng(): L.LatLng {
     return this.dot.getLatLng();
-  }
-
-  get leafletMap(): L.Map {
-    return this.map;
   }
 }
 
