@@ -474,6 +474,9 @@ pub async fn reset_rate_windows(cloud: &TestCloud) -> anyhow::Result<()> {
     sqlx::query("UPDATE rate_limits SET window_start = 0")
         .execute(&pool)
         .await?;
+    sqlx::query("UPDATE devices SET budget_window_start = 0")
+        .execute(&pool)
+        .await?;
     pool.close().await;
     Ok(())
 }

@@ -55,6 +55,44 @@ fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedBatch {
 }
 
 #[tokio::test]
+async fn a_watch_that_floods_hits_its_ingest_budget_and_nothing_more_is_stored() {
+    use waymark_cloud::storage::watches::INGEST_BUDGET_FIXES;
+    let cloud = TestCloud::start().await.unwrap();
+    let parent = Parent::sign_up(&cloud, "Family").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &parent, &watch).await.unwrap();
+    let per_batch = waymark_protocol::report::MAX_FIXES_PER_BATCH as i64;
+    let full = |seq: u64| {
+        let t0 = now_ms() - 3_600_000;
+        let fixes = (0..per_batch as u32)
+            .map(|i| fix_at(t0 + i64::from(i), i))
+            .collect();
+        signed(&watch, seq, fixes)
+    };
+    // Honest uploads up to the budget are all stored.
+    let batches = INGEST_BUDGET_FIXES / per_batch;
+    for seq in 1..=batches as u64 {
+        assert_eq!(upload(&cloud, &full(seq)).await.0, 200, "batch {seq}");
+    }
+    // One more fix in the same window is refused, says so, and stores nothing.
+    let before = snapshot(&cloud.store).await;
+    let over = signed(&watch, batches as u64 + 1, vec![fix_at(now_ms(), 0)]);
+    let (status, body) = upload(&cloud, &over).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    assert_eq!(
+        snapshot(&cloud.store).await,
+        before,
+        "a refused batch wrote nothing"
+    );
+    // The next window takes the same signed batch.
+    reset_rate_windows(&cloud).await.unwrap();
+    assert_eq!(upload(&cloud, &over).await.0, 200);
+}
+
+#[tokio::test]
 async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
     let cloud = TestCloud::start().await.unwrap();
     let a = Parent::sign_up(&cloud, "Family A").await.unwrap();

@@ -36,6 +36,8 @@ fn valid_name(rename: &Rename) -> Result<String, ApiError> {
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/me", tag = "account",
+    responses((status = 200, description = "The account and this sign-in", body = Me)))]
 pub async fn me(State(app): State<AppState>, caller: Caller) -> ApiResult<Me> {
     let account = app
         .store
@@ -50,6 +52,8 @@ pub async fn me(State(app): State<AppState>, caller: Caller) -> ApiResult<Me> {
     }))
 }
 
+#[utoipa::path(get, path = "/api/v1/passkeys", tag = "account",
+    responses((status = 200, description = "The account's passkeys", body = Vec<PasskeyInfo>)))]
 pub async fn list_passkeys(
     State(app): State<AppState>,
     caller: Caller,
@@ -59,6 +63,10 @@ pub async fn list_passkeys(
     ))
 }
 
+#[utoipa::path(patch, path = "/api/v1/passkeys/{id}", tag = "account",
+    params(("id" = String, Path, description = "The passkey's id", pattern = "^[0-9a-f]{32}$")),
+    request_body = Rename,
+    responses((status = 204, description = "Renamed")))]
 pub async fn rename_passkey(
     State(app): State<AppState>,
     caller: Caller,
@@ -78,6 +86,9 @@ pub async fn rename_passkey(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/passkeys/{id}", tag = "account",
+    params(("id" = String, Path, description = "The passkey's id", pattern = "^[0-9a-f]{32}$")),
+    responses((status = 204, description = "Removed; never the last one (409 `last_passkey`)")))]
 pub async fn delete_passkey(
     State(app): State<AppState>,
     caller: Caller,
@@ -97,6 +108,8 @@ pub async fn delete_passkey(
 
 /// A one-time link for the browser: confirm with an existing passkey, then
 /// register another. The link alone grants nothing.
+#[utoipa::path(post, path = "/api/v1/passkeys/enrollments", tag = "account",
+    responses((status = 201, description = "A one-time link (5 minutes) for the browser", body = EnrollmentLink)))]
 pub async fn start_enrollment(
     State(app): State<AppState>,
     caller: Caller,
@@ -126,6 +139,8 @@ pub async fn start_enrollment(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/sessions", tag = "account",
+    responses((status = 200, description = "Signed-in computers", body = Vec<SessionInfo>)))]
 pub async fn list_sessions(
     State(app): State<AppState>,
     caller: Caller,
@@ -137,6 +152,9 @@ pub async fn list_sessions(
     ))
 }
 
+#[utoipa::path(delete, path = "/api/v1/sessions/{id}", tag = "account",
+    params(("id" = String, Path, description = "The session's id", pattern = "^[0-9a-f]{32}$")),
+    responses((status = 204, description = "That computer is signed out")))]
 pub async fn end_session(
     State(app): State<AppState>,
     caller: Caller,
@@ -154,6 +172,8 @@ pub async fn end_session(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/sessions/end-others", tag = "account",
+    responses((status = 200, description = "How many other computers were signed out", body = Ended)))]
 pub async fn end_other_sessions(State(app): State<AppState>, caller: Caller) -> ApiResult<Ended> {
     let ended = app
         .store
@@ -168,6 +188,9 @@ pub struct ActivityQuery {
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, path = "/api/v1/activity", tag = "account",
+    params(("limit" = Option<i64>, Query, description = "Newest entries to return (default 100)", minimum = 1, maximum = 500)),
+    responses((status = 200, description = "The activity log, newest first", body = Vec<ActivityEntry>)))]
 pub async fn activity(
     State(app): State<AppState>,
     caller: Caller,
@@ -186,6 +209,8 @@ pub async fn activity(
 }
 
 /// `GET /api/v1/settings`.
+#[utoipa::path(get, path = "/api/v1/settings", tag = "account",
+    responses((status = 200, description = "The account's settings", body = Settings)))]
 pub async fn settings(State(app): State<AppState>, caller: Caller) -> ApiResult<Settings> {
     Ok(axum::Json(Settings {
         retention_days: app.store.retention_days(&caller.account_id).await?,
@@ -194,6 +219,9 @@ pub async fn settings(State(app): State<AppState>, caller: Caller) -> ApiResult<
 
 /// `PATCH /api/v1/settings` `{"retention_days": 1..=365}`. Shortening it
 /// deletes older history at the next retention pass (within a minute).
+#[utoipa::path(patch, path = "/api/v1/settings", tag = "account",
+    request_body = Settings,
+    responses((status = 200, description = "The settings now in force", body = Settings)))]
 pub async fn update_settings(
     State(app): State<AppState>,
     caller: Caller,

@@ -20,7 +20,9 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::storage::Store;
-use crate::{account_api, live, locations, pages, pairing, revocation, server, signin, watches};
+use crate::{
+    account_api, live, locations, openapi, pages, pairing, revocation, server, signin, watches,
+};
 
 /// Largest request body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -95,6 +97,7 @@ pub fn routes() -> Vec<Route> {
     vec![
         route(M::GET, "/", get(pages::home)),
         route(M::GET, "/healthz", get(pages::health)),
+        route(M::GET, openapi::DOCUMENT_PATH, get(openapi::serve)),
         route(M::GET, "/static/waymark.js", get(pages::script)),
         route(M::GET, "/static/waymark.css", get(pages::style)),
         route(M::GET, "/authorize", get(signin::authorize)),

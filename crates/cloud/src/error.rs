@@ -76,6 +76,10 @@ pub enum ApiError {
     #[error("Too many attempts from this address. Wait a few minutes, then try again.")]
     RateLimited,
     #[error(
+        "This watch has sent more fixes than its budget allows (20,000 per 10 minutes). Keep them queued and retry later."
+    )]
+    IngestBudget,
+    #[error(
         "The watch's clock is too far from the cloud's. Let the watch set its time, then retry."
     )]
     ClockSkew,
@@ -116,7 +120,7 @@ impl ApiError {
             Self::AlreadyYours => "already_yours",
             Self::TooManyAttempts => "too_many_attempts",
             Self::ClockSkew => "clock_skew",
-            Self::RateLimited => "rate_limited",
+            Self::RateLimited | Self::IngestBudget => "rate_limited",
             Self::Internal(_) => "internal",
         }
     }
@@ -135,7 +139,9 @@ impl ApiError {
             Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired | Self::AlreadyYours => {
                 StatusCode::CONFLICT
             }
-            Self::TooManyAttempts | Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyAttempts | Self::RateLimited | Self::IngestBudget => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::LastPasskey => StatusCode::CONFLICT,

@@ -18,6 +18,8 @@ use crate::storage::Caller;
 /// How often an idle stream re-checks that its session is still signed in.
 const SESSION_CHECK: Duration = Duration::from_secs(5);
 
+#[utoipa::path(get, path = "/api/v1/live", tag = "watches",
+    responses((status = 200, description = "Server-sent events: `ready`, then `fix` (a LiveFix) for each new fix of the account's watches, `lagged` if some were skipped", content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     State(app): State<AppState>,
     caller: Caller,

@@ -123,10 +123,14 @@ pub async fn upload(
         (Ingest::Stale { .. }, _) => Err(ApiError::ReplayedBatch),
         (Ingest::NotPaired, _) => Err(ApiError::NotPaired),
         (Ingest::Revoked, _) => Err(ApiError::Revoked),
+        (Ingest::OverBudget, _) => Err(ApiError::IngestBudget),
     }
 }
 
 /// `GET /api/v1/watches/{id}/latest`: the latest fix, or `null` before the first.
+#[utoipa::path(get, path = "/api/v1/watches/{id}/latest", tag = "watches",
+    params(("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$")),
+    responses((status = 200, description = "The latest fix, or null before the first", body = Option<Fix>)))]
 pub async fn latest(
     State(app): State<AppState>,
     caller: Caller,
@@ -148,6 +152,16 @@ pub struct HistoryQuery {
 }
 
 /// `GET /api/v1/watches/{id}/history?from=&to=&order=&limit=&cursor=`.
+#[utoipa::path(get, path = "/api/v1/watches/{id}/history", tag = "watches",
+    params(
+        ("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$"),
+        ("from" = Option<i64>, Query, description = "Earliest fix time, ms since the epoch"),
+        ("to" = Option<i64>, Query, description = "Latest fix time, ms since the epoch"),
+        ("order" = Option<String>, Query, description = "`newest` (default) or `oldest` first", pattern = "^(newest|oldest)$"),
+        ("limit" = Option<u32>, Query, description = "Fixes per page (default 500)", minimum = 1, maximum = 1000),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page", pattern = "^[0-9]{1,18}\\.[0-9]{1,18}$"),
+    ),
+    responses((status = 200, description = "One page of fixes", body = HistoryPage)))]
 pub async fn history(
     State(app): State<AppState>,
     caller: Caller,
@@ -194,7 +208,14 @@ pub async fn history(
     }))
 }
 
+/// `<time>.<row>`, each 1–18 decimal digits (so it always fits an i64),
+/// exactly as the API document's pattern says.
 fn parse_cursor(c: &str) -> Option<(i64, i64)> {
     let (t, id) = c.split_once('.')?;
-    Some((t.parse().ok()?, id.parse().ok()?))
+    let part = |s: &str| {
+        (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    Some((part(t)?, part(id)?))
 }

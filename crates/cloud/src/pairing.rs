@@ -94,6 +94,9 @@ pub async fn offer(
 }
 
 /// `POST /api/v1/pairings` (from the parent's app).
+#[utoipa::path(post, path = "/api/v1/pairings", tag = "watches",
+    request_body = PairRequest,
+    responses((status = 201, description = "The watch is now bound to this account", body = WatchInfo)))]
 pub async fn pair(
     State(app): State<AppState>,
     caller: Caller,

@@ -3,8 +3,7 @@
 //! it, and its history is kept or deleted as the parent chose.
 
 use axum::extract::{Path, State};
-use serde_json::{Value, json};
-use waymark_protocol::watches::{HistoryChoice, RevokeRequest};
+use waymark_protocol::watches::{HistoryChoice, HistoryOutcome, RevokeRequest, Revoked};
 
 use crate::app::AppState;
 use crate::binding::live_watch_of;
@@ -13,19 +12,28 @@ use crate::signin::Json;
 use crate::storage::Caller;
 
 /// `POST /api/v1/watches/{id}/revoke` `{"history": "keep" | "delete"}`.
+#[utoipa::path(post, path = "/api/v1/watches/{id}/revoke", tag = "watches",
+    params(("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$")),
+    request_body = RevokeRequest,
+    responses((status = 200, description = "Revoked: its key is refused from now on", body = Revoked)))]
 pub async fn revoke(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<RevokeRequest>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Revoked>, ApiError> {
     let watch = live_watch_of(&app, &caller, &id).await?;
     let keep = body.history == HistoryChoice::Keep;
     app.store
         .revoke_watch(&watch, keep, &caller.session_id)
         .await?;
     tracing::info!("watch revoked");
-    Ok(axum::Json(
-        json!({ "revoked": true, "history": if keep { "kept" } else { "deleted" } }),
-    ))
+    Ok(axum::Json(Revoked {
+        revoked: true,
+        history: if keep {
+            HistoryOutcome::Kept
+        } else {
+            HistoryOutcome::Deleted
+        },
+    }))
 }

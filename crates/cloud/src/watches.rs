@@ -12,6 +12,8 @@ use crate::signin::Json;
 use crate::storage::Caller;
 
 /// `GET /api/v1/watches`: only the caller's watches, by construction.
+#[utoipa::path(get, path = "/api/v1/watches", tag = "watches",
+    responses((status = 200, description = "The account's watches", body = Vec<WatchInfo>)))]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
@@ -22,6 +24,10 @@ pub async fn list(
 }
 
 /// `PATCH /api/v1/watches/{id}` `{"name"}`.
+#[utoipa::path(patch, path = "/api/v1/watches/{id}", tag = "watches",
+    params(("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$")),
+    request_body = Rename,
+    responses((status = 204, description = "Renamed")))]
 pub async fn rename(
     State(app): State<AppState>,
     caller: Caller,

@@ -131,7 +131,10 @@ pub struct OfferAccepted {
 /// The parent's `POST /api/v1/pairings`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairRequest {
+    /// As shown on the watch; case, dashes and spaces are forgiven.
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub code: String,
 }
 

@@ -19,14 +19,19 @@ pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
 /// One position fix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fix {
     /// When, in ms since the Unix epoch.
     pub t: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = -90, maximum = 90))]
     pub lat: f64,
+    #[cfg_attr(feature = "openapi", schema(minimum = -180, maximum = 180))]
     pub lon: f64,
     /// Accuracy radius, metres.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100000))]
     pub acc: f64,
     /// Battery, percent.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub bat: u8,
 }
 

@@ -9,6 +9,7 @@ use crate::report::Fix;
 /// the parent revoked it and kept its history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum WatchState {
     Reporting,
     Quiet,
@@ -18,6 +19,7 @@ pub enum WatchState {
 pub const REPORTING_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WatchInfo {
     pub id: String,
     pub name: String,
@@ -30,6 +32,7 @@ pub struct WatchInfo {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HistoryPage {
     pub fixes: Vec<Fix>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -40,6 +43,7 @@ pub const MAX_HISTORY_PAGE: u32 = 1000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum HistoryChoice {
     Keep,
     Delete,
@@ -48,12 +52,31 @@ pub enum HistoryChoice {
 /// `POST /api/v1/watches/{id}/revoke`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RevokeRequest {
     pub history: HistoryChoice,
 }
 
+/// What became of a revoked watch's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryOutcome {
+    Kept,
+    Deleted,
+}
+
+/// Answer of `POST /api/v1/watches/{id}/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Revoked {
+    pub revoked: bool,
+    pub history: HistoryOutcome,
+}
+
 /// One server-sent event on the live stream (`event: fix`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveFix {
     pub watch_id: String,
     pub fix: Fix,

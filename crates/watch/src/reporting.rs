@@ -52,6 +52,10 @@ impl Reporter {
                 Err(LinkError::Refused(e)) if e.error == "not_paired" => {
                     return Ok(Drain::NotPaired);
                 }
+                // Over the cloud's budget: keep everything queued and retry with backoff, like offline.
+                Err(LinkError::Refused(e)) if e.error == "rate_limited" => {
+                    return Ok(Drain::Offline);
+                }
                 Err(LinkError::Refused(e)) if e.error == "replayed_batch" => {
                     // Our ack was lost, or our counter is behind: ask what the cloud has.
                     let status = match self.link.status(&self.watch).await {

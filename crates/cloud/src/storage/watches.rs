@@ -61,10 +61,19 @@ pub enum Pairing {
 
 pub enum Ingest {
     Stored,
-    Stale { last_seq: i64 },
+    Stale {
+        last_seq: i64,
+    },
     NotPaired,
     Revoked,
+    /// The watch has sent [`INGEST_BUDGET_FIXES`] in this window already.
+    OverBudget,
 }
+
+/// Fixes one watch may have stored per [`INGEST_BUDGET_WINDOW_MS`]: one a
+/// second for the whole window plus a full offline queue (10,000) to flush.
+pub const INGEST_BUDGET_FIXES: i64 = 20_000;
+pub const INGEST_BUDGET_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 fn fix_from(r: &sqlx::sqlite::SqliteRow) -> Fix {
     Fix {
@@ -533,7 +542,7 @@ pub(super) async fn ingest_writer(pool: sqlx::SqlitePool, mut jobs: mpsc::Receiv
 /// One batch inside the writer's transaction. Refusals write nothing.
 async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, Option<String>)> {
     let row = sqlx::query(
-        "SELECT d.last_seq, d.revoked_at, b.account_id FROM devices d
+        "SELECT d.last_seq, d.revoked_at, d.budget_window_start, d.budget_window_fixes, b.account_id FROM devices d
          LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = ?",
     )
     .bind(&batch.device_id)
@@ -552,9 +561,27 @@ async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, 
     if batch.seq as i64 <= last_seq || batch.seq > i64::MAX as u64 {
         return Ok((Ingest::Stale { last_seq }, None));
     }
-    sqlx::query("UPDATE devices SET last_seq = ? WHERE id = ?")
-        .bind(batch.seq as i64)
-        .bind(&batch.device_id)
+    // The budget is counted in the same row and transaction as the sequence
+    // number: no extra round trip, and every instance sees the same count.
+    let now = crate::ids::now_ms();
+    let (mut window_start, mut used): (i64, i64) = (
+        row.get("budget_window_start"),
+        row.get("budget_window_fixes"),
+    );
+    if now - window_start >= INGEST_BUDGET_WINDOW_MS {
+        (window_start, used) = (now, 0);
+    }
+    let used = used + batch.fixes.len() as i64;
+    if used > INGEST_BUDGET_FIXES {
+        return Ok((Ingest::OverBudget, None));
+    }
+    sqlx::query(
+        "UPDATE devices SET last_seq = ?, budget_window_start = ?, budget_window_fixes = ? WHERE id = ?",
+    )
+    .bind(batch.seq as i64)
+    .bind(window_start)
+    .bind(used)
+    .bind(&batch.device_id)
         .execute(&mut **tx)
         .await?;
     for f in &batch.fixes {

@@ -1,0 +1,145 @@
+//! The parent API's document: an OpenAPI 3.1 description of every
+//! `/api/v1` route, generated from the handlers' own annotations and the
+//! protocol crate's types, served at `GET /openapi.json`. The attack suite
+//! checks it lists exactly the routes the router serves, and schemathesis
+//! tests the live cloud against it.
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder, Schema};
+use utoipa::{Modify, OpenApi, ToSchema};
+use waymark_protocol::account::NAME_PATTERN;
+use waymark_protocol::error::ErrorBody;
+
+use crate::{account_api, live, locations, pairing, revocation, watches};
+
+/// Where the document is served. Outside `/api/v1`, so every route under
+/// that prefix keeps needing a token.
+pub const DOCUMENT_PATH: &str = "/openapi.json";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Waymark parent API",
+        description = "What the Waymark desktop app asks the cloud. Every call needs `Authorization: Bearer <access token>` from the passkey sign-in. Every error is `{\"error\": code, \"message\": text}`; an id that belongs to another account answers exactly like one that does not exist (404 `not_found`).",
+        version = "1"
+    ),
+    paths(
+        account_api::me,
+        account_api::list_passkeys,
+        account_api::start_enrollment,
+        account_api::rename_passkey,
+        account_api::delete_passkey,
+        account_api::list_sessions,
+        account_api::end_other_sessions,
+        account_api::end_session,
+        account_api::activity,
+        account_api::settings,
+        account_api::update_settings,
+        pairing::pair,
+        watches::list,
+        watches::rename,
+        locations::latest,
+        locations::history,
+        revocation::revoke,
+        live::stream,
+    ),
+    components(schemas(ErrorBody)),
+    modifiers(&CommonAnswers),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+/// Adds what every operation shares instead of repeating it on each: the
+/// bearer scheme, and the error answers any `/api/v1` call can get (bad
+/// input, no token, not found, wrong method, too large, wrong media type,
+/// timeout, rate limited, our fault).
+struct CommonAnswers;
+
+const COMMON_ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "The request is not valid (`invalid_request` and others).",
+    ),
+    (
+        "401",
+        "No token, or the sign-in has ended (`unauthenticated`).",
+    ),
+    ("404", "No such thing on this account (`not_found`)."),
+    (
+        "405",
+        "This path does not take that method (`method_not_allowed`).",
+    ),
+    ("408", "The request took longer than 30 seconds."),
+    ("409", "The change conflicts with the current state."),
+    ("413", "The body is larger than 64 KiB (`body_too_large`)."),
+    ("415", "The body is not JSON (`unsupported_media_type`)."),
+    ("429", "Too many attempts; wait, then retry."),
+    ("500", "Something failed on the cloud's side (`internal`)."),
+];
+
+fn error_answer(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(
+                    ErrorBody::name(),
+                ))))
+                .build(),
+        )
+        .build()
+}
+
+impl Modify for CommonAnswers {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        // The name rule, from the one constant the cloud's check is tested against.
+        if let Some(RefOr::T(Schema::Object(rename))) = components.schemas.get_mut("Rename")
+            && let Some(RefOr::T(Schema::Object(name))) = rename.properties.get_mut("name")
+        {
+            name.pattern = Some(NAME_PATTERN.to_owned());
+        }
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, description) in COMMON_ERRORS {
+                    op.responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::T(error_answer(description)));
+                }
+            }
+        }
+    }
+}
+
+/// The document as JSON, built once.
+pub fn document() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .expect("the API document serialises")
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn serve() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], document())
+}
