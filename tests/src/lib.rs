@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
 use waymark_cloud::app::{self, Running};
-use waymark_cloud::config::Config;
+use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
 use waymark_cloud::storage::Store;
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
@@ -31,6 +31,13 @@ pub struct TestCloud {
 
 impl TestCloud {
     pub async fn start() -> anyhow::Result<Self> {
+        // The cloud's logs, when asked for (RUST_LOG=warn cargo test …).
+        if std::env::var_os("RUST_LOG").is_some() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .with_test_writer()
+                .try_init();
+        }
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("cloud");
         local_ca::init(&data, false, Some("127.0.0.1:0"))?;
@@ -38,6 +45,9 @@ impl TestCloud {
         waymark_cloud::factory::init(&factory, false)?;
         let mut config = Config::load(&data, |_| None)?;
         config.manufacturer_cas = vec![factory.join("manufacturer-ca.pem")];
+        if let Some(server) = test_postgres() {
+            config.database = Database::Postgres(fresh_postgres_database(&server).await?);
+        }
         let running = app::start(&config).await?;
         let ca_pem = std::fs::read(&config.ca_cert)?;
         Ok(Self {
@@ -79,6 +89,31 @@ impl TestCloud {
         }
         Ok(())
     }
+}
+
+/// `WAYMARK_TEST_POSTGRES`: a PostgreSQL server URL (e.g. from
+/// `scripts/with-postgres`). When set, every test cloud gets a fresh
+/// database of its own on it instead of a SQLite file.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("WAYMARK_TEST_POSTGRES")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+/// Creates an empty database on the server and returns its URL.
+pub async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let name = format!("waymark_t_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(server)
+        .await
+        .context("cannot reach the test PostgreSQL server")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    admin.close().await?;
+    let mut url = url::Url::parse(server)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.into())
 }
 
 /// Where a cloud is and how to reach it: the in-process [`TestCloud`] or a
@@ -446,7 +481,7 @@ pub async fn snapshot(store: &Store) -> Vec<i64> {
 }
 
 /// Moves a table's `expires_at` into the past, as if time had passed.
-/// Writes straight to the cloud's SQLite file, like a clock jump would.
+/// Writes straight to the cloud's database, like a clock jump would.
 pub async fn expire_all(cloud: &TestCloud, table: &str) -> anyhow::Result<()> {
     assert!(
         [
@@ -458,26 +493,21 @@ pub async fn expire_all(cloud: &TestCloud, table: &str) -> anyhow::Result<()> {
         ]
         .contains(&table)
     );
-    let db = cloud.dir.path().join("cloud/waymark.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
     sqlx::query(&format!("UPDATE {table} SET expires_at = 1"))
-        .execute(&pool)
+        .execute(cloud.store.pool())
         .await?;
-    pool.close().await;
     Ok(())
 }
 
 /// Sets every rate-limit window back to the epoch, as if an hour had passed.
 pub async fn reset_rate_windows(cloud: &TestCloud) -> anyhow::Result<()> {
-    let db = cloud.dir.path().join("cloud/waymark.db");
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
+    let pool = cloud.store.pool();
     sqlx::query("UPDATE rate_limits SET window_start = 0")
-        .execute(&pool)
+        .execute(pool)
         .await?;
     sqlx::query("UPDATE devices SET budget_window_start = 0")
-        .execute(&pool)
+        .execute(pool)
         .await?;
-    pool.close().await;
     Ok(())
 }
 

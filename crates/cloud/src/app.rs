@@ -17,7 +17,7 @@ use url::Url;
 use waymark_protocol::watches::LiveFix;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::error::ApiError;
 use crate::storage::Store;
 use crate::{
@@ -43,8 +43,9 @@ pub struct AppState {
     pub device_certificates: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>>,
 }
 
-/// A stored fix and the account whose watch sent it.
-#[derive(Debug, Clone)]
+/// A stored fix and the account whose watch sent it (also the payload of
+/// PostgreSQL's `NOTIFY`, so it crosses instances).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LiveEvent {
     pub account_id: String,
     pub event: LiveFix,
@@ -242,9 +243,9 @@ impl Running {
 /// Opens the database, binds the listener and starts serving.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let tls = server::tls_config(&config.tls_cert, &config.tls_key)?;
-    let store = Store::open_sqlite(&config.database)
+    let store = Store::open(&config.database)
         .await
-        .with_context(|| format!("cannot open the database {}", config.database.display()))?;
+        .with_context(|| format!("cannot open the database ({})", config.database))?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -269,6 +270,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     }
     let state = AppState::new(store.clone(), origin.clone(), manufacturers)?;
     let (shutdown, rx) = watch::channel(false);
+    if let Database::Postgres(url) = &config.database {
+        live::follow_postgres(url, state.live.clone(), rx.clone()).await?;
+    }
     let sweeper_store = store.clone();
     let mut sweeper_rx = rx.clone();
     tokio::spawn(async move {
@@ -277,6 +281,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 _ = tokio::time::sleep(Duration::from_secs(60)) => {
                     if let Err(e) = sweeper_store.sweep_expired().await {
                         tracing::warn!(error = %e, "sweeping expired sign-in state failed");
+                    }
+                    if let Err(e) = sweeper_store.make_partitions(crate::ids::now_ms()).await {
+                        tracing::warn!(error = %e, "making fixes partitions failed");
                     }
                 }
                 _ = sweeper_rx.changed() => return,

@@ -18,7 +18,7 @@ pub struct FileConfig {
     /// host is the WebAuthn relying-party ID. Empty: `https://localhost:<port>`.
     #[serde(default)]
     pub origin: String,
-    /// SQLite database file.
+    /// SQLite database file, or a `postgres://` URL.
     pub database: String,
     pub tls_cert: String,
     pub tls_key: String,
@@ -50,11 +50,55 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `None` means "derive from the bound port" (useful with port 0).
     pub origin: Option<url::Url>,
-    pub database: PathBuf,
+    pub database: Database,
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
     pub ca_cert: PathBuf,
     pub manufacturer_cas: Vec<PathBuf>,
+}
+
+/// Where the cloud keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// An embedded SQLite file: one command starts a working cloud.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server (`postgres://…`), shared by any number of instances.
+    Postgres(String),
+}
+
+impl Database {
+    /// A `postgres://` or `postgresql://` URL, or else a SQLite path (relative to `dir`).
+    pub fn parse(dir: &Path, value: &str) -> Self {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            Self::Postgres(value.to_owned())
+        } else {
+            Self::Sqlite(dir.join(value))
+        }
+    }
+}
+
+/// Never prints a PostgreSQL password: the URL's user info is left out.
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(path) => write!(f, "SQLite {}", path.display()),
+            Self::Postgres(url) => match url::Url::parse(url) {
+                Ok(u) => write!(
+                    f,
+                    "PostgreSQL {}{}",
+                    u.host_str().unwrap_or("(local socket)"),
+                    u.path()
+                ),
+                Err(_) => f.write_str("PostgreSQL (unparsable URL)"),
+            },
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +171,7 @@ impl Config {
             dir: dir.to_owned(),
             listen,
             origin,
-            database: path(&file.database),
+            database: Database::parse(dir, &file.database),
             tls_cert: path(&file.tls_cert),
             tls_key: path(&file.tls_key),
             ca_cert: path(&file.ca_cert),
@@ -150,13 +194,31 @@ mod tests {
         })
         .unwrap();
         assert_eq!(cfg.listen.port(), 9999);
-        assert_eq!(cfg.database, dir.path().join("waymark.db"));
+        assert_eq!(
+            cfg.database,
+            Database::Sqlite(dir.path().join("waymark.db"))
+        );
         assert!(cfg.origin.is_none());
 
         let bad = Config::load(dir.path(), |k| {
             (k == "WAYMARK_ORIGIN").then(|| "http://localhost:1".to_owned())
         });
         assert!(matches!(bad, Err(ConfigError::BadValue { .. })));
+    }
+
+    #[test]
+    fn a_database_url_is_shown_without_its_password() {
+        let db = Database::parse(
+            Path::new("/d"),
+            "postgres://waymark:s3cret@db.example:5432/waymark",
+        );
+        assert!(matches!(db, Database::Postgres(_)));
+        let shown = format!("{db} {db:?}");
+        assert!(!shown.contains("s3cret") && shown.contains("db.example"));
+        assert_eq!(
+            Database::parse(Path::new("/d"), "w.db"),
+            Database::Sqlite("/d/w.db".into())
+        );
     }
 
     #[test]

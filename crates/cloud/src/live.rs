@@ -11,7 +11,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::app::AppState;
+use crate::app::{AppState, LiveEvent};
 use crate::error::ApiError;
 use crate::storage::Caller;
 
@@ -65,4 +65,42 @@ pub async fn stream(
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// PostgreSQL: follows the `NOTIFY`s every instance's ingest writer sends at
+/// commit and hands them to this instance's live streams, so a parent sees a
+/// watch that reported to another instance. Listening starts before this
+/// returns; a lost connection is re-established by `PgListener` (fixes sent
+/// meanwhile are not replayed: the app re-reads latest fixes on reconnect).
+pub async fn follow_postgres(
+    url: &str,
+    live: tokio::sync::broadcast::Sender<LiveEvent>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let mut listener = sqlx::postgres::PgListener::connect(url)
+        .await
+        .context("cannot listen for live updates on PostgreSQL")?;
+    listener
+        .listen(crate::storage::LIVE_CHANNEL)
+        .await
+        .context("cannot listen for live updates on PostgreSQL")?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                n = listener.recv() => match n {
+                    Ok(n) => match serde_json::from_str::<LiveEvent>(n.payload()) {
+                        Ok(event) => { let _ = live.send(event); }
+                        Err(e) => tracing::warn!(error = %e, "unreadable live notice"),
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "live notices interrupted; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
+    Ok(())
 }

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::ids::{is_id, now_ms};
 use crate::signin::Json;
 use crate::storage::Caller;
+use crate::storage::Engine;
 use crate::storage::watches::{Device, Ingest};
 
 const MAX_CACHED_DEVICES: usize = 2_000_000;
@@ -106,7 +107,9 @@ pub async fn upload(
     match app.store.ingest(batch).await? {
         (Ingest::Stored, Some(account_id)) => {
             // Only after the commit: subscribers never see a fix that could be lost.
-            for fix in &batch.fixes {
+            // On PostgreSQL the writer's NOTIFY carries them, to every instance.
+            let local = app.store.engine() == Engine::Sqlite;
+            for fix in batch.fixes.iter().filter(|_| local) {
                 let _ = app.live.send(LiveEvent {
                     account_id: account_id.clone(),
                     event: LiveFix {

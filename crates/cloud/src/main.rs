@@ -37,6 +37,10 @@ enum Command {
     Serve {
         #[arg(long)]
         dir: PathBuf,
+        /// The database: a SQLite file (relative to DIR) or a postgres:// URL.
+        /// Overrides `database` in waymark.toml and WAYMARK_DATABASE.
+        #[arg(long)]
+        database: Option<String>,
     },
     /// Play the watch manufacturer: keep a manufacturer CA and sign watches' certificate requests.
     #[command(subcommand)]
@@ -90,7 +94,7 @@ fn main() -> ExitCode {
                 );
             })
             .map_err(anyhow::Error::from),
-        Command::Serve { dir } => serve(dir),
+        Command::Serve { dir, database } => serve(dir, database),
         Command::Factory(Factory::Init { dir, force }) => factory::init(&dir, force)
             .map(|()| println!("Manufacturer CA: {}", dir.join("manufacturer-ca.pem").display()))
             .map_err(anyhow::Error::from),
@@ -105,8 +109,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(dir: PathBuf) -> anyhow::Result<()> {
-    let config = Config::load(&dir, |k| std::env::var(k).ok())?;
+fn serve(dir: PathBuf, database: Option<String>) -> anyhow::Result<()> {
+    let mut config = Config::load(&dir, |k| std::env::var(k).ok())?;
+    if let Some(db) = database {
+        config.database = waymark_cloud::config::Database::parse(&dir, &db);
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let running = app::start(&config).await?;

@@ -3,20 +3,34 @@
 //! refused request writes nothing.
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
 use waymark_protocol::account::{ActivityEntry, PasskeyInfo, SessionInfo};
 
+use crate::config::Database;
 use crate::ids::{new_id, now_ms, token_hash};
 
 pub type DbResult<T> = Result<T, sqlx::Error>;
 
+/// Which SQL engine is behind the pool: the queries are the same (`$N`
+/// placeholders, portable SQL); only taking the write lock and the live
+/// fan-out differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// The channel the PostgreSQL store announces stored fixes on (`NOTIFY`), so
+/// a parent's live stream on any instance hears a watch that reported to another.
+pub const LIVE_CHANNEL: &str = "waymark_live";
+
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    engine: Engine,
     /// To the one ingest writer (see `watches::ingest_writer`).
     ingest_jobs: tokio::sync::mpsc::Sender<watches::IngestJob>,
 }
@@ -110,36 +124,124 @@ impl Store {
         "rate_limits",
     ];
 
+    /// Opens the configured database and brings its schema up to date.
+    pub async fn open(database: &Database) -> DbResult<Self> {
+        match database {
+            Database::Sqlite(path) => Self::open_sqlite(path).await,
+            Database::Postgres(url) => Self::open_postgres(url).await,
+        }
+    }
+
     /// Opens (creating if needed) the SQLite file and runs the migrations.
     pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: an acknowledged write survives power loss (DESIGN rule 6).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL; FULL: an acknowledged write survives power loss (DESIGN rule 6).
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(url.parse::<AnyConnectOptions>()?)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        let (ingest_jobs, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(watches::ingest_writer(pool.clone(), jobs));
-        Ok(Self { pool, ingest_jobs })
+        Ok(Self::with_pool(pool, Engine::Sqlite))
     }
 
-    /// A write transaction that takes SQLite's write lock up front
-    /// (`BEGIN IMMEDIATE`): a deferred one that reads first and writes later
+    /// Connects to PostgreSQL and runs its migrations (the same steps as
+    /// SQLite's, in PostgreSQL's types, with fixes partitioned by month).
+    pub async fn open_postgres(url: &str) -> DbResult<Self> {
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(url.parse::<AnyConnectOptions>()?)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        let store = Self::with_pool(pool, Engine::Postgres);
+        store.make_partitions(now_ms()).await?;
+        Ok(store)
+    }
+
+    fn with_pool(pool: AnyPool, engine: Engine) -> Self {
+        let (ingest_jobs, jobs) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(watches::ingest_writer(pool.clone(), engine, jobs));
+        Self {
+            pool,
+            engine,
+            ingest_jobs,
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The pool, for tests and operator tools that need a statement the
+    /// flows do not (e.g. moving a window into the past).
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes every connection (and so ends the ingest writer's).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// A write transaction that takes the write lock up front. SQLite:
+    /// `BEGIN IMMEDIATE` (a deferred one that reads first and writes later
     /// fails with SQLITE_BUSY_SNAPSHOT when another writer got in between,
-    /// instead of waiting its turn.
+    /// instead of waiting its turn). PostgreSQL: a transaction-scoped
+    /// advisory lock, so the account flows' read-check-write steps are
+    /// serialised across every instance exactly as on SQLite.
     async fn write_tx(&self) -> DbResult<Tx<'static>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(7261)")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+
+    /// PostgreSQL only: makes the monthly partitions of `fixes` from last
+    /// month to two months ahead, if missing. Fixes are never more than 30
+    /// days old or 2 minutes ahead, so they land in a month's partition, not
+    /// the default one.
+    pub async fn make_partitions(&self, now: i64) -> DbResult<()> {
+        if self.engine != Engine::Postgres {
+            return Ok(());
+        }
+        let (year, month) = month_of(now);
+        for step in -1..=2 {
+            let (y, m) = add_months(year, month, step);
+            let (ny, nm) = add_months(y, m, 1);
+            let sql = format!(
+                "CREATE TABLE IF NOT EXISTS fixes_y{y:04}m{m:02} PARTITION OF fixes FOR VALUES FROM ({}) TO ({})",
+                month_start_ms(y, m),
+                month_start_ms(ny, nm)
+            );
+            if let Err(e) = sqlx::query(&sql).execute(&self.pool).await {
+                // Another instance made it at the same moment, or old rows sit in the default partition.
+                tracing::warn!(error = %e, partition = %format!("fixes_y{y:04}m{m:02}"), "could not make a fixes partition");
+            }
+        }
+        Ok(())
     }
 
     // ---- sign-in requests and ceremonies -------------------------------
@@ -147,7 +249,7 @@ impl Store {
     pub async fn insert_auth_request(&self, r: &AuthRequest) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO auth_requests (id, purpose, client_id, redirect_uri, state, code_challenge, account_id, session_id, verified_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&r.id)
         .bind(&r.purpose)
@@ -166,7 +268,7 @@ impl Store {
 
     /// A live (unexpired) request.
     pub async fn auth_request(&self, id: &str) -> DbResult<Option<AuthRequest>> {
-        sqlx::query_as("SELECT * FROM auth_requests WHERE id = ? AND expires_at > ?")
+        sqlx::query_as("SELECT * FROM auth_requests WHERE id = $1 AND expires_at > $2")
             .bind(id)
             .bind(now_ms())
             .fetch_optional(&self.pool)
@@ -174,7 +276,7 @@ impl Store {
     }
 
     pub async fn delete_auth_request(&self, id: &str) -> DbResult<()> {
-        sqlx::query("DELETE FROM auth_requests WHERE id = ?")
+        sqlx::query("DELETE FROM auth_requests WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -182,7 +284,7 @@ impl Store {
     }
 
     pub async fn mark_request_verified(&self, id: &str) -> DbResult<()> {
-        sqlx::query("UPDATE auth_requests SET verified_at = ? WHERE id = ?")
+        sqlx::query("UPDATE auth_requests SET verified_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(&self.pool)
@@ -201,7 +303,7 @@ impl Store {
     ) -> DbResult<String> {
         let id = new_id();
         sqlx::query(
-            "INSERT INTO ceremonies (id, kind, request_id, state, display_name, user_id, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ceremonies (id, kind, request_id, state, display_name, user_id, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&id)
         .bind(kind)
@@ -219,7 +321,7 @@ impl Store {
     /// it, and nobody can finish it twice.
     pub async fn take_ceremony(&self, id: &str, kind: &str) -> DbResult<Option<Ceremony>> {
         sqlx::query_as(
-            "DELETE FROM ceremonies WHERE id = ? AND kind = ? AND expires_at > ?
+            "DELETE FROM ceremonies WHERE id = $1 AND kind = $2 AND expires_at > $3
              RETURNING kind, request_id, state, display_name, user_id",
         )
         .bind(id)
@@ -242,7 +344,7 @@ impl Store {
         let now = now_ms();
         let account_id = new_id();
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO accounts (id, webauthn_user_id, display_name, created_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO accounts (id, webauthn_user_id, display_name, created_at) VALUES ($1, $2, $3, $4)")
             .bind(&account_id)
             .bind(webauthn_user_id)
             .bind(display_name)
@@ -271,14 +373,14 @@ impl Store {
     }
 
     pub async fn account(&self, id: &str) -> DbResult<Option<Account>> {
-        sqlx::query_as("SELECT * FROM accounts WHERE id = ?")
+        sqlx::query_as("SELECT * FROM accounts WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await
     }
 
     pub async fn account_by_user_id(&self, user_id: &str) -> DbResult<Option<Account>> {
-        sqlx::query_as("SELECT * FROM accounts WHERE webauthn_user_id = ?")
+        sqlx::query_as("SELECT * FROM accounts WHERE webauthn_user_id = $1")
             .bind(user_id)
             .fetch_optional(&self.pool)
             .await
@@ -290,7 +392,7 @@ impl Store {
         credential_id: &str,
     ) -> DbResult<Option<StoredPasskey>> {
         sqlx::query_as(
-            "SELECT id, name, passkey FROM passkeys WHERE account_id = ? AND credential_id = ?",
+            "SELECT id, name, passkey FROM passkeys WHERE account_id = $1 AND credential_id = $2",
         )
         .bind(account_id)
         .bind(credential_id)
@@ -300,7 +402,7 @@ impl Store {
 
     pub async fn passkeys_of(&self, account_id: &str) -> DbResult<Vec<StoredPasskey>> {
         sqlx::query_as(
-            "SELECT id, name, passkey FROM passkeys WHERE account_id = ? ORDER BY created_at",
+            "SELECT id, name, passkey FROM passkeys WHERE account_id = $1 ORDER BY created_at",
         )
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -309,7 +411,7 @@ impl Store {
 
     pub async fn list_passkeys(&self, account_id: &str) -> DbResult<Vec<PasskeyInfo>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, last_used_at FROM passkeys WHERE account_id = ? ORDER BY created_at, id",
+            "SELECT id, name, created_at, last_used_at FROM passkeys WHERE account_id = $1 ORDER BY created_at, id",
         )
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -327,7 +429,7 @@ impl Store {
 
     /// Stores the updated credential (sign counter, backup state) after a sign-in.
     pub async fn passkey_used(&self, passkey_id: &str, passkey_json: &str) -> DbResult<()> {
-        sqlx::query("UPDATE passkeys SET passkey = ?, last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE passkeys SET passkey = $1, last_used_at = $2 WHERE id = $3")
             .bind(passkey_json)
             .bind(now_ms())
             .bind(passkey_id)
@@ -344,10 +446,11 @@ impl Store {
         actor_session_id: Option<&str>,
     ) -> DbResult<String> {
         let mut tx = self.write_tx().await?;
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(&mut *tx)
+                .await?;
         let name = format!("Passkey {}", count + 1);
         let id = insert_passkey(
             &mut tx,
@@ -379,7 +482,7 @@ impl Store {
         actor: &str,
     ) -> DbResult<bool> {
         let mut tx = self.write_tx().await?;
-        let done = sqlx::query("UPDATE passkeys SET name = ? WHERE id = ? AND account_id = ?")
+        let done = sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND account_id = $3")
             .bind(name)
             .bind(passkey_id)
             .bind(account_id)
@@ -410,7 +513,7 @@ impl Store {
     ) -> DbResult<DeletePasskey> {
         let mut tx = self.write_tx().await?;
         let name: Option<(String,)> =
-            sqlx::query_as("SELECT name FROM passkeys WHERE id = ? AND account_id = ?")
+            sqlx::query_as("SELECT name FROM passkeys WHERE id = $1 AND account_id = $2")
                 .bind(passkey_id)
                 .bind(account_id)
                 .fetch_optional(&mut *tx)
@@ -418,14 +521,15 @@ impl Store {
         let Some((name,)) = name else {
             return Ok(DeletePasskey::NotFound);
         };
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = ?")
-            .bind(account_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = $1")
+                .bind(account_id)
+                .fetch_one(&mut *tx)
+                .await?;
         if count <= 1 {
             return Ok(DeletePasskey::LastOne);
         }
-        sqlx::query("DELETE FROM passkeys WHERE id = ? AND account_id = ?")
+        sqlx::query("DELETE FROM passkeys WHERE id = $1 AND account_id = $2")
             .bind(passkey_id)
             .bind(account_id)
             .execute(&mut *tx)
@@ -452,7 +556,7 @@ impl Store {
         ttl_ms: i64,
     ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO auth_codes (code_hash, account_id, client_id, redirect_uri, code_challenge, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO auth_codes (code_hash, account_id, client_id, redirect_uri, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(token_hash(code))
         .bind(account_id)
@@ -466,7 +570,7 @@ impl Store {
     }
 
     pub async fn auth_code(&self, code: &str) -> DbResult<Option<AuthCode>> {
-        sqlx::query_as("SELECT account_id, client_id, redirect_uri, code_challenge, expires_at, session_id FROM auth_codes WHERE code_hash = ?")
+        sqlx::query_as("SELECT account_id, client_id, redirect_uri, code_challenge, expires_at, session_id FROM auth_codes WHERE code_hash = $1")
             .bind(token_hash(code))
             .fetch_optional(&self.pool)
             .await
@@ -486,7 +590,7 @@ impl Store {
         let session_id = new_id();
         let mut tx = self.write_tx().await?;
         let claimed: Option<(String,)> = sqlx::query_as(
-            "UPDATE auth_codes SET session_id = ? WHERE code_hash = ? AND session_id IS NULL AND expires_at > ? RETURNING account_id",
+            "UPDATE auth_codes SET session_id = $1 WHERE code_hash = $2 AND session_id IS NULL AND expires_at > $3 RETURNING account_id",
         )
         .bind(&session_id)
         .bind(token_hash(code))
@@ -496,7 +600,7 @@ impl Store {
         let Some((account_id,)) = claimed else {
             return Ok(None);
         };
-        sqlx::query("INSERT INTO sessions (id, account_id, name, created_at, last_used_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO sessions (id, account_id, name, created_at, last_used_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&session_id)
             .bind(&account_id)
             .bind(session_name)
@@ -536,7 +640,7 @@ impl Store {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let row: Option<(String, Option<i64>, String, Option<i64>)> = sqlx::query_as(
-            "SELECT s.id, r.spent_at, s.account_id, s.ended_at FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?",
+            "SELECT s.id, r.spent_at, s.account_id, s.ended_at FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
         )
         .bind(token_hash(refresh_token))
         .fetch_optional(&mut *tx)
@@ -561,7 +665,7 @@ impl Store {
             return Ok(Refresh::ReuseDetected);
         }
         let spent = sqlx::query(
-            "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
+            "UPDATE refresh_tokens SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
         )
         .bind(now)
         .bind(token_hash(refresh_token))
@@ -580,7 +684,7 @@ impl Store {
             now,
         )
         .await?;
-        sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ?")
+        sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id = $2")
             .bind(now)
             .bind(&session_id)
             .execute(&mut *tx)
@@ -597,7 +701,7 @@ impl Store {
         let now = now_ms();
         let caller: Option<Caller> = sqlx::query_as(
             "SELECT s.account_id, s.id AS session_id FROM access_tokens a JOIN sessions s ON s.id = a.session_id
-             WHERE a.token_hash = ? AND a.expires_at > ? AND s.ended_at IS NULL",
+             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.ended_at IS NULL",
         )
         .bind(token_hash(access_token))
         .bind(now)
@@ -605,12 +709,14 @@ impl Store {
         .await?;
         if let Some(c) = &caller {
             // Minute granularity is enough for "last used" and spares a write per request.
-            sqlx::query("UPDATE sessions SET last_used_at = ? WHERE id = ? AND last_used_at < ?")
-                .bind(now)
-                .bind(&c.session_id)
-                .bind(now - 60_000)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "UPDATE sessions SET last_used_at = $1 WHERE id = $2 AND last_used_at < $3",
+            )
+            .bind(now)
+            .bind(&c.session_id)
+            .bind(now - 60_000)
+            .execute(&self.pool)
+            .await?;
         }
         Ok(caller)
     }
@@ -623,7 +729,7 @@ impl Store {
             "DELETE FROM fixes WHERE id IN (
                SELECT f.id FROM fixes f JOIN bindings b ON b.device_id = f.device_id
                JOIN accounts a ON a.id = b.account_id
-               WHERE f.t < ? - a.retention_days * 86400000 LIMIT 50000)",
+               WHERE f.t < $1 - a.retention_days * 86400000 LIMIT 50000)",
         )
         .bind(now)
         .execute(&mut *tx)
@@ -634,7 +740,7 @@ impl Store {
     }
 
     pub async fn retention_days(&self, account_id: &str) -> DbResult<i64> {
-        let (days,): (i64,) = sqlx::query_as("SELECT retention_days FROM accounts WHERE id = ?")
+        let (days,): (i64,) = sqlx::query_as("SELECT retention_days FROM accounts WHERE id = $1")
             .bind(account_id)
             .fetch_one(&self.pool)
             .await?;
@@ -648,7 +754,7 @@ impl Store {
         actor: &str,
     ) -> DbResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE accounts SET retention_days = ? WHERE id = ?")
+        sqlx::query("UPDATE accounts SET retention_days = $1 WHERE id = $2")
             .bind(days)
             .bind(account_id)
             .execute(&mut *tx)
@@ -666,7 +772,7 @@ impl Store {
 
     pub async fn session_alive(&self, session_id: &str) -> DbResult<bool> {
         let row: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM sessions WHERE id = ? AND ended_at IS NULL")
+            sqlx::query_as("SELECT 1 FROM sessions WHERE id = $1 AND ended_at IS NULL")
                 .bind(session_id)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -679,7 +785,7 @@ impl Store {
         let hash = token_hash(token);
         let mut tx = self.write_tx().await?;
         let session: Option<(String, String)> = sqlx::query_as(
-            "SELECT s.id, s.account_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ? AND s.ended_at IS NULL",
+            "SELECT s.id, s.account_id FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1 AND s.ended_at IS NULL",
         )
         .bind(&hash)
         .fetch_optional(&mut *tx)
@@ -695,7 +801,7 @@ impl Store {
             )
             .await?;
         }
-        sqlx::query("DELETE FROM access_tokens WHERE token_hash = ?")
+        sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
@@ -708,7 +814,7 @@ impl Store {
         current: &str,
     ) -> DbResult<Vec<SessionInfo>> {
         let rows = sqlx::query(
-            "SELECT id, name, created_at, last_used_at FROM sessions WHERE account_id = ? AND ended_at IS NULL ORDER BY created_at, id",
+            "SELECT id, name, created_at, last_used_at FROM sessions WHERE account_id = $1 AND ended_at IS NULL ORDER BY created_at, id",
         )
         .bind(account_id)
         .fetch_all(&self.pool)
@@ -737,7 +843,7 @@ impl Store {
     ) -> DbResult<bool> {
         let mut tx = self.write_tx().await?;
         let name: Option<(String,)> = sqlx::query_as(
-            "SELECT name FROM sessions WHERE id = ? AND account_id = ? AND ended_at IS NULL",
+            "SELECT name FROM sessions WHERE id = $1 AND account_id = $2 AND ended_at IS NULL",
         )
         .bind(session_id)
         .bind(account_id)
@@ -762,7 +868,7 @@ impl Store {
     pub async fn end_other_sessions(&self, account_id: &str, keep: &str) -> DbResult<u64> {
         let mut tx = self.write_tx().await?;
         let others: Vec<(String,)> = sqlx::query_as(
-            "SELECT id FROM sessions WHERE account_id = ? AND id != ? AND ended_at IS NULL",
+            "SELECT id FROM sessions WHERE account_id = $1 AND id != $2 AND ended_at IS NULL",
         )
         .bind(account_id)
         .bind(keep)
@@ -789,7 +895,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT a.at, a.kind, a.actor_session_id, s.name AS actor_name, a.detail FROM activity a
              LEFT JOIN sessions s ON s.id = a.actor_session_id
-             WHERE a.account_id = ? ORDER BY a.at DESC, a.id LIMIT ?",
+             WHERE a.account_id = $1 ORDER BY a.at DESC, a.id LIMIT $2",
         )
         .bind(account_id)
         .bind(limit)
@@ -811,18 +917,18 @@ impl Store {
     pub async fn sweep_expired(&self) -> DbResult<()> {
         let now = now_ms();
         for table in ["ceremonies", "auth_requests", "access_tokens"] {
-            sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < ?"))
+            sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
                 .bind(now)
                 .execute(&self.pool)
                 .await?;
         }
-        sqlx::query("DELETE FROM pairing_offers WHERE expires_at < ?")
+        sqlx::query("DELETE FROM pairing_offers WHERE expires_at < $1")
             .bind(now - 86_400_000)
             .execute(&self.pool)
             .await?;
         self.enforce_retention(now).await?;
         // Exchanged codes are kept a day so a replay can still be recognised.
-        sqlx::query("DELETE FROM auth_codes WHERE expires_at < ?")
+        sqlx::query("DELETE FROM auth_codes WHERE expires_at < $1")
             .bind(now - 86_400_000)
             .execute(&self.pool)
             .await?;
@@ -833,7 +939,7 @@ impl Store {
     pub async fn end_session_of_replayed_code(&self, session_id: &str) -> DbResult<()> {
         let mut tx = self.write_tx().await?;
         let account: Option<(String,)> =
-            sqlx::query_as("SELECT account_id FROM sessions WHERE id = ? AND ended_at IS NULL")
+            sqlx::query_as("SELECT account_id FROM sessions WHERE id = $1 AND ended_at IS NULL")
                 .bind(session_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -867,7 +973,29 @@ pub enum DeletePasskey {
     LastOne,
 }
 
-pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// Year and month (1–12) of a Unix time in ms, UTC.
+fn month_of(ms: i64) -> (i64, i64) {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    (i64::from(t.year()), i64::from(u8::from(t.month())))
+}
+
+fn add_months(year: i64, month: i64, n: i64) -> (i64, i64) {
+    let i = year * 12 + (month - 1) + n;
+    (i.div_euclid(12), i.rem_euclid(12) + 1)
+}
+
+fn month_start_ms(year: i64, month: i64) -> i64 {
+    let date = time::Date::from_calendar_date(
+        year as i32,
+        time::Month::try_from(month as u8).unwrap_or(time::Month::January),
+        1,
+    )
+    .unwrap_or(time::Date::MIN);
+    date.midnight().assume_utc().unix_timestamp() * 1000
+}
 
 async fn insert_passkey(
     tx: &mut Tx<'_>,
@@ -878,7 +1006,7 @@ async fn insert_passkey(
     now: i64,
 ) -> DbResult<String> {
     let id = new_id();
-    sqlx::query("INSERT INTO passkeys (id, account_id, credential_id, name, passkey, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO passkeys (id, account_id, credential_id, name, passkey, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(&id)
         .bind(account_id)
         .bind(credential_id)
@@ -898,31 +1026,35 @@ async fn insert_tokens(
     access_ttl_ms: i64,
     now: i64,
 ) -> DbResult<()> {
-    sqlx::query("INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES (?, ?, ?)")
-        .bind(token_hash(access))
-        .bind(session_id)
-        .bind(now + access_ttl_ms)
-        .execute(&mut **tx)
-        .await?;
-    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES (?, ?, ?)")
-        .bind(token_hash(refresh))
-        .bind(session_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash(access))
+    .bind(session_id)
+    .bind(now + access_ttl_ms)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, created_at) VALUES ($1, $2, $3)",
+    )
+    .bind(token_hash(refresh))
+    .bind(session_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
 async fn end_session_tx(tx: &mut Tx<'_>, session_id: &str, reason: &str) -> DbResult<()> {
     sqlx::query(
-        "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL",
+        "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
     )
     .bind(now_ms())
     .bind(reason)
     .bind(session_id)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("DELETE FROM access_tokens WHERE session_id = ?")
+    sqlx::query("DELETE FROM access_tokens WHERE session_id = $1")
         .bind(session_id)
         .execute(&mut **tx)
         .await?;
@@ -936,7 +1068,7 @@ async fn record(
     actor: Option<&str>,
     detail: &str,
 ) -> DbResult<()> {
-    sqlx::query("INSERT INTO activity (id, account_id, at, kind, actor_session_id, detail) VALUES (?, ?, ?, ?, ?, ?)")
+    sqlx::query("INSERT INTO activity (id, account_id, at, kind, actor_session_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(new_id())
         .bind(account_id)
         .bind(now_ms())

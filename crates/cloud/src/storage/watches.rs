@@ -7,9 +7,10 @@
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 use waymark_protocol::report::{Batch, Fix};
-use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
+use waymark_protocol::watches::{LiveFix, REPORTING_WINDOW_MS, WatchInfo, WatchState};
 
-use super::{DbResult, Store, record};
+use super::{DbResult, Engine, Store, record};
+use crate::app::LiveEvent;
 use crate::ids::now_ms;
 
 /// Proof that the binding check passed: this watch is bound to this account.
@@ -75,7 +76,7 @@ pub enum Ingest {
 pub const INGEST_BUDGET_FIXES: i64 = 20_000;
 pub const INGEST_BUDGET_WINDOW_MS: i64 = 10 * 60 * 1000;
 
-fn fix_from(r: &sqlx::sqlite::SqliteRow) -> Fix {
+fn fix_from(r: &sqlx::any::AnyRow) -> Fix {
     Fix {
         t: r.get("t"),
         lat: r.get("lat"),
@@ -88,7 +89,7 @@ fn fix_from(r: &sqlx::sqlite::SqliteRow) -> Fix {
 const BINDING_COLUMNS: &str =
     "b.device_id, b.account_id, b.name, d.model, b.bound_at, b.revoked_at";
 
-fn bound_from(r: &sqlx::sqlite::SqliteRow) -> BoundWatch {
+fn bound_from(r: &sqlx::any::AnyRow) -> BoundWatch {
     BoundWatch {
         device_id: r.get("device_id"),
         account_id: r.get("account_id"),
@@ -111,7 +112,7 @@ impl Store {
     ) -> DbResult<Option<BoundWatch>> {
         let row = sqlx::query(&format!(
             "SELECT {BINDING_COLUMNS} FROM bindings b JOIN devices d ON d.id = b.device_id
-             WHERE b.account_id = ? AND b.device_id = ?"
+             WHERE b.account_id = $1 AND b.device_id = $2"
         ))
         .bind(account_id)
         .bind(device_id)
@@ -138,7 +139,7 @@ impl Store {
             "SELECT {BINDING_COLUMNS}, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
              JOIN devices d ON d.id = b.device_id
              LEFT JOIN fixes f ON f.id = (SELECT id FROM fixes WHERE device_id = b.device_id ORDER BY t DESC, id DESC LIMIT 1)
-             WHERE b.account_id = ? AND (? IS NULL OR b.device_id = ?) ORDER BY b.bound_at, b.device_id"
+             WHERE b.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR b.device_id = $3) ORDER BY b.bound_at, b.device_id"
         ))
         .bind(account_id)
         .bind(only)
@@ -174,7 +175,7 @@ impl Store {
 
     pub async fn rename_watch(&self, watch: &BoundWatch, name: &str, actor: &str) -> DbResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE bindings SET name = ? WHERE device_id = ? AND account_id = ?")
+        sqlx::query("UPDATE bindings SET name = $1 WHERE device_id = $2 AND account_id = $3")
             .bind(name)
             .bind(&watch.device_id)
             .bind(&watch.account_id)
@@ -192,7 +193,7 @@ impl Store {
     }
 
     pub async fn latest_fix(&self, watch: &BoundWatch) -> DbResult<Option<Fix>> {
-        let row = sqlx::query("SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = ? ORDER BY t DESC, id DESC LIMIT 1")
+        let row = sqlx::query("SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = $1 ORDER BY t DESC, id DESC LIMIT 1")
             .bind(&watch.device_id)
             .fetch_optional(&self.pool)
             .await?;
@@ -222,8 +223,8 @@ impl Store {
         });
         let rows = sqlx::query(&format!(
             "SELECT id, t, lat, lon, acc, bat FROM fixes
-             WHERE device_id = ? AND t >= ? AND t <= ? AND (t, id) {cmp} (?, ?)
-             ORDER BY t {order}, id {order} LIMIT ?"
+             WHERE device_id = $1 AND t >= $2 AND t <= $3 AND (t, id) {cmp} ($4, $5)
+             ORDER BY t {order}, id {order} LIMIT $6"
         ))
         .bind(&watch.device_id)
         .bind(from)
@@ -247,7 +248,7 @@ impl Store {
     // ---- devices and pairing ----------------------------------------------
 
     pub async fn device(&self, device_id: &str) -> DbResult<Option<Device>> {
-        sqlx::query_as("SELECT id, certificate, last_seq, revoked_at FROM devices WHERE id = ?")
+        sqlx::query_as("SELECT id, certificate, last_seq, revoked_at FROM devices WHERE id = $1")
             .bind(device_id)
             .fetch_optional(&self.pool)
             .await
@@ -267,7 +268,7 @@ impl Store {
         expires_at: i64,
     ) -> DbResult<bool> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO devices (id, serial, model, certificate, registered_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING")
+        sqlx::query("INSERT INTO devices (id, serial, model, certificate, registered_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(id) DO NOTHING")
             .bind(device_id)
             .bind(serial)
             .bind(model)
@@ -275,18 +276,19 @@ impl Store {
             .bind(now_ms())
             .execute(&mut *tx)
             .await?;
-        let revoked: (Option<i64>,) = sqlx::query_as("SELECT revoked_at FROM devices WHERE id = ?")
-            .bind(device_id)
-            .fetch_one(&mut *tx)
-            .await?;
+        let revoked: (Option<i64>,) =
+            sqlx::query_as("SELECT revoked_at FROM devices WHERE id = $1")
+                .bind(device_id)
+                .fetch_one(&mut *tx)
+                .await?;
         if revoked.0.is_some() {
             return Ok(false);
         }
-        sqlx::query("DELETE FROM pairing_offers WHERE device_id = ? AND spent_at IS NULL")
+        sqlx::query("DELETE FROM pairing_offers WHERE device_id = $1 AND spent_at IS NULL")
             .bind(device_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO pairing_offers (code_hash, device_id, created_at, expires_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO pairing_offers (code_hash, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(code_hash)
             .bind(device_id)
             .bind(created_at)
@@ -304,7 +306,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let offer = sqlx::query(
             "SELECT o.device_id, o.expires_at, o.spent_at, d.revoked_at, d.model FROM pairing_offers o
-             JOIN devices d ON d.id = o.device_id WHERE o.code_hash = ?",
+             JOIN devices d ON d.id = o.device_id WHERE o.code_hash = $1",
         )
         .bind(code_hash)
         .fetch_optional(&mut *tx)
@@ -323,7 +325,7 @@ impl Store {
             return Ok(Pairing::Expired);
         }
         let bound: Option<(String,)> =
-            sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = ?")
+            sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = $1")
                 .bind(&device_id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -335,14 +337,14 @@ impl Store {
         let model: String = offer.get("model");
         let name = format!("{model} {}", &device_id[..4].to_uppercase());
         sqlx::query(
-            "UPDATE pairing_offers SET spent_at = ? WHERE code_hash = ? AND spent_at IS NULL",
+            "UPDATE pairing_offers SET spent_at = $1 WHERE code_hash = $2 AND spent_at IS NULL",
         )
         .bind(now)
         .bind(code_hash)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&device_id)
         .bind(account_id)
@@ -373,7 +375,7 @@ impl Store {
     pub async fn owner_of(&self, device_id: &str) -> DbResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
             "SELECT a.display_name FROM bindings b JOIN accounts a ON a.id = b.account_id
-             WHERE b.device_id = ? AND b.revoked_at IS NULL",
+             WHERE b.device_id = $1 AND b.revoked_at IS NULL",
         )
         .bind(device_id)
         .fetch_optional(&self.pool)
@@ -413,18 +415,18 @@ impl Store {
     ) -> DbResult<()> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE devices SET revoked_at = ? WHERE id = ?")
+        sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2")
             .bind(now)
             .bind(&watch.device_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM pairing_offers WHERE device_id = ?")
+        sqlx::query("DELETE FROM pairing_offers WHERE device_id = $1")
             .bind(&watch.device_id)
             .execute(&mut *tx)
             .await?;
         if keep_history {
             sqlx::query(
-                "UPDATE bindings SET revoked_at = ? WHERE device_id = ? AND account_id = ?",
+                "UPDATE bindings SET revoked_at = $1 WHERE device_id = $2 AND account_id = $3",
             )
             .bind(now)
             .bind(&watch.device_id)
@@ -432,11 +434,11 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         } else {
-            sqlx::query("DELETE FROM fixes WHERE device_id = ?")
+            sqlx::query("DELETE FROM fixes WHERE device_id = $1")
                 .bind(&watch.device_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query("DELETE FROM bindings WHERE device_id = ? AND account_id = ?")
+            sqlx::query("DELETE FROM bindings WHERE device_id = $1 AND account_id = $2")
                 .bind(&watch.device_id)
                 .bind(&watch.account_id)
                 .execute(&mut *tx)
@@ -463,7 +465,7 @@ impl Store {
     /// True when `key` has used up `max` attempts in the current window.
     pub async fn limited(&self, key: &str, window_ms: i64, max: i64) -> DbResult<bool> {
         let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE key = ?")
+            sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await?;
@@ -474,10 +476,10 @@ impl Store {
     pub async fn count_attempt(&self, key: &str, window_ms: i64) -> DbResult<()> {
         let now = now_ms();
         sqlx::query(
-            "INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)
+            "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
              ON CONFLICT(key) DO UPDATE SET
-               count = CASE WHEN ? - window_start >= ? THEN 1 ELSE count + 1 END,
-               window_start = CASE WHEN ? - window_start >= ? THEN ? ELSE window_start END",
+               count = CASE WHEN $3 - rate_limits.window_start >= $4 THEN 1 ELSE rate_limits.count + 1 END,
+               window_start = CASE WHEN $5 - rate_limits.window_start >= $6 THEN $7 ELSE rate_limits.window_start END",
         )
         .bind(key)
         .bind(now)
@@ -503,7 +505,11 @@ pub(super) struct IngestJob {
 /// The single ingest writer: takes whatever batches are waiting (up to
 /// [`GROUP_MAX`]), stores them in one `BEGIN IMMEDIATE` transaction, commits,
 /// then answers each. While it waits for the disk, the next group gathers.
-pub(super) async fn ingest_writer(pool: sqlx::SqlitePool, mut jobs: mpsc::Receiver<IngestJob>) {
+pub(super) async fn ingest_writer(
+    pool: sqlx::AnyPool,
+    engine: Engine,
+    mut jobs: mpsc::Receiver<IngestJob>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < GROUP_MAX {
@@ -513,10 +519,13 @@ pub(super) async fn ingest_writer(pool: sqlx::SqlitePool, mut jobs: mpsc::Receiv
             }
         }
         let outcome = async {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let mut tx = match engine {
+                Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
+                Engine::Postgres => pool.begin().await?,
+            };
             let mut results = Vec::with_capacity(group.len());
             for job in &group {
-                results.push(ingest_one(&mut tx, &job.batch).await?);
+                results.push(ingest_one(&mut tx, engine, &job.batch).await?);
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(results)
@@ -540,11 +549,21 @@ pub(super) async fn ingest_writer(pool: sqlx::SqlitePool, mut jobs: mpsc::Receiv
 }
 
 /// One batch inside the writer's transaction. Refusals write nothing.
-async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, Option<String>)> {
-    let row = sqlx::query(
+async fn ingest_one(
+    tx: &mut super::Tx<'_>,
+    engine: Engine,
+    batch: &Batch,
+) -> DbResult<(Ingest, Option<String>)> {
+    // PostgreSQL: every instance has its own writer, so the device row is
+    // locked until commit; SQLite's one writer already holds the database lock.
+    let lock = match engine {
+        Engine::Sqlite => "",
+        Engine::Postgres => " FOR UPDATE OF d",
+    };
+    let row = sqlx::query(&format!(
         "SELECT d.last_seq, d.revoked_at, d.budget_window_start, d.budget_window_fixes, b.account_id FROM devices d
-         LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = ?",
-    )
+         LEFT JOIN bindings b ON b.device_id = d.id WHERE d.id = $1{lock}"
+    ))
     .bind(&batch.device_id)
     .fetch_optional(&mut **tx)
     .await?;
@@ -576,7 +595,7 @@ async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, 
         return Ok((Ingest::OverBudget, None));
     }
     sqlx::query(
-        "UPDATE devices SET last_seq = ?, budget_window_start = ?, budget_window_fixes = ? WHERE id = ?",
+        "UPDATE devices SET last_seq = $1, budget_window_start = $2, budget_window_fixes = $3 WHERE id = $4",
     )
     .bind(batch.seq as i64)
     .bind(window_start)
@@ -585,7 +604,7 @@ async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, 
         .execute(&mut **tx)
         .await?;
     for f in &batch.fixes {
-        sqlx::query("INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&batch.device_id)
             .bind(f.t)
             .bind(f.lat)
@@ -595,6 +614,24 @@ async fn ingest_one(tx: &mut super::Tx<'_>, batch: &Batch) -> DbResult<(Ingest, 
             .bind(batch.seq as i64)
             .execute(&mut **tx)
             .await?;
+    }
+    if engine == Engine::Postgres {
+        // Delivered at commit, to every instance's live streams (this one's too).
+        for fix in &batch.fixes {
+            let notice = serde_json::to_string(&LiveEvent {
+                account_id: account_id.clone(),
+                event: LiveFix {
+                    watch_id: batch.device_id.clone(),
+                    fix: *fix,
+                },
+            })
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(super::LIVE_CHANNEL)
+                .bind(notice)
+                .execute(&mut **tx)
+                .await?;
+        }
     }
     Ok((Ingest::Stored, Some(account_id)))
 }

@@ -1,0 +1,2 @@
+-- How long an account's location history is kept, in days (the parent can change it).
+ALTER TABLE accounts ADD COLUMN retention_days BIGINT NOT NULL DEFAULT 30;
