@@ -61,6 +61,21 @@ impl TestCloud {
         })
     }
 
+    /// Another cloud instance on the same database and the same public
+    /// origin, as two instances behind one load balancer are (PostgreSQL).
+    pub async fn second_instance(&self) -> anyhow::Result<Instance> {
+        let mut config = self.config.clone();
+        config.listen = "127.0.0.1:0".parse()?;
+        config.origin = Some(url::Url::parse(&self.origin)?);
+        let running = app::start(&config).await?;
+        Ok(Instance {
+            origin: self.origin.clone(),
+            addr: running.addr,
+            ca_pem: self.ca_pem.clone(),
+            running: Some(running),
+        })
+    }
+
     pub fn factory_dir(&self) -> std::path::PathBuf {
         self.dir.path().join("factory")
     }
@@ -133,6 +148,36 @@ impl Endpoint for TestCloud {
     }
     fn client(&self) -> reqwest::Client {
         client_trusting(&self.ca_pem, self.addr)
+    }
+}
+
+/// A second instance (see [`TestCloud::second_instance`]): requests go to
+/// its own port, but carry the shared public origin, as behind a load balancer.
+pub struct Instance {
+    pub origin: String,
+    pub addr: SocketAddr,
+    ca_pem: Vec<u8>,
+    running: Option<Running>,
+}
+
+impl Instance {
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(r) = self.running.take() {
+            r.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+impl Endpoint for Instance {
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+    fn client(&self) -> reqwest::Client {
+        client_trusting(&self.ca_pem, self.addr)
+    }
+    fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
     }
 }
 
@@ -313,6 +358,51 @@ impl Parent {
 impl Default for Parent {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Opens the live stream with `token` and waits for its `ready` event.
+pub async fn live(cloud: &impl Endpoint, token: &str) -> reqwest::Response {
+    let mut res = cloud
+        .client()
+        .get(cloud.url("/api/v1/live"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let first = res.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: ready"));
+    res
+}
+
+/// The next `fix` event's data, within 10 s.
+pub async fn next_fix(res: &mut reqwest::Response) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut buf = String::new();
+    loop {
+        let chunk = tokio::time::timeout_at(deadline, res.chunk())
+            .await
+            .expect("a live event in time")
+            .unwrap()
+            .unwrap();
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            if frame.contains("event: fix") {
+                let data = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                return serde_json::from_str(data).unwrap();
+            }
+        }
     }
 }
 

@@ -367,50 +367,6 @@ async fn another_familys_watch_answers_exactly_like_no_watch() {
 }
 
 /// Opens `GET /api/v1/live` and waits for its `ready` event.
-async fn live(cloud: &TestCloud, token: &str) -> reqwest::Response {
-    let mut res = cloud
-        .client()
-        .get(cloud.url("/api/v1/live"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/event-stream")
-    );
-    let first = res.chunk().await.unwrap().unwrap();
-    assert!(String::from_utf8_lossy(&first).contains("event: ready"));
-    res
-}
-
-/// The next `fix` event's data, within 10 s.
-async fn next_fix(res: &mut reqwest::Response) -> Value {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut buf = String::new();
-    loop {
-        let chunk = tokio::time::timeout_at(deadline, res.chunk())
-            .await
-            .expect("a live event in time")
-            .unwrap()
-            .unwrap();
-        buf.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = buf.find("\n\n") {
-            let frame: String = buf.drain(..end + 2).collect();
-            if frame.contains("event: fix") {
-                let data = frame
-                    .lines()
-                    .find_map(|l| l.strip_prefix("data: "))
-                    .unwrap();
-                return serde_json::from_str(data).unwrap();
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn batches_must_be_signed_fresh_in_order_and_valid() {
     let cloud = TestCloud::start().await.unwrap();
