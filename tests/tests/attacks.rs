@@ -21,6 +21,7 @@ fn attack_for(method: &Method, path: &str) -> Option<(&'static str, Option<Value
         ("PATCH", "/api/v1/watches/{id}") => ("watch", Some(json!({"name": "pwned"}))),
         ("GET", "/api/v1/watches/{id}/latest") => ("watch", None),
         ("GET", "/api/v1/watches/{id}/history") => ("watch", None),
+        ("GET", "/api/v1/watches/{id}/history/stream") => ("watch", None),
         ("POST", "/api/v1/watches/{id}/revoke") => ("watch", Some(json!({"history": "delete"}))),
         _ => return None,
     })

@@ -582,6 +582,78 @@ async fn history_pages_through_a_range_in_either_order() {
 }
 
 #[tokio::test]
+async fn a_long_range_streams_every_fix_once_in_order_only_to_the_owner() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let mut watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &a, &watch).await.unwrap();
+    // More than a history page (1,000), so streaming is not paging in disguise.
+    let base = now_ms() - 3_000_000;
+    // Two rounds: the test watch's queue holds 1,000.
+    for round in [0..750, 750..1_500] {
+        for i in round {
+            watch
+                .reporter
+                .record(fix_at(base + i * 1000, i as u32))
+                .unwrap();
+        }
+        watch.reporter.drain().await.unwrap();
+    }
+    let id = watch.id().to_owned();
+    let stream = |token: String, query: String| {
+        let cloud = &cloud;
+        let id = id.clone();
+        async move {
+            let res = cloud
+                .client()
+                .get(cloud.url(&format!("/api/v1/watches/{id}/history/stream?{query}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let kind = res.headers()["content-type"].to_str().unwrap().to_owned();
+            (status, kind, res.text().await.unwrap())
+        }
+    };
+    let (status, kind, body) = stream(a.access().into(), String::new()).await;
+    assert_eq!((status, kind.as_str()), (200, "application/x-ndjson"));
+    let times: Vec<i64> = body
+        .lines()
+        .map(|l| serde_json::from_str::<Fix>(l).unwrap().t)
+        .collect();
+    let want: Vec<i64> = (0..1_500).map(|i| base + i * 1000).collect();
+    assert!(
+        times == want,
+        "{} fixes streamed, want 1500 in order",
+        times.len()
+    );
+    // A range.
+    let (_, _, body) = stream(
+        a.access().into(),
+        format!("from={}&to={}", base + 10_000, base + 19_999),
+    )
+    .await;
+    assert_eq!(body.lines().count(), 10);
+    // Another family gets exactly what a missing watch gets; bad ranges are refused.
+    let theirs = stream(b.access().into(), String::new()).await;
+    let missing = api(
+        &cloud,
+        Method::GET,
+        "/api/v1/watches/0123456789abcdef0123456789abcdef/history/stream",
+        b.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(theirs.0, 404);
+    assert_eq!(serde_json::from_str::<Value>(&theirs.2).unwrap(), missing.1);
+    let (status, _, body) = stream(a.access().into(), "from=5&to=1".into()).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
 async fn revoking_stops_the_watch_wipes_it_and_keeps_or_deletes_history() {
     let cloud = TestCloud::start().await.unwrap();
     let a = Parent::sign_up(&cloud, "Family A").await.unwrap();

@@ -174,6 +174,11 @@ pub fn routes() -> Vec<Route> {
             get(locations::history),
         ),
         route(
+            M::GET,
+            "/api/v1/watches/{id}/history/stream",
+            get(locations::history_stream),
+        ),
+        route(
             M::POST,
             "/api/v1/watches/{id}/revoke",
             post(revocation::revoke),

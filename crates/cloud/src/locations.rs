@@ -211,6 +211,55 @@ pub async fn history(
     }))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RangeQuery {
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+/// `GET /api/v1/watches/{id}/history/stream?from=&to=`: every fix in the
+/// range, oldest first, one JSON object a line (`application/x-ndjson`),
+/// streamed from the database as the client reads, so a year of history
+/// (a million fixes) needs no paging and no memory on either side.
+#[utoipa::path(get, path = "/api/v1/watches/{id}/history/stream", tag = "watches",
+    params(
+        ("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$"),
+        ("from" = Option<i64>, Query, description = "Earliest fix time, ms since the epoch"),
+        ("to" = Option<i64>, Query, description = "Latest fix time, ms since the epoch"),
+    ),
+    responses((status = 200, description = "Fixes, oldest first, one JSON Fix a line", content_type = "application/x-ndjson", body = Fix)))]
+pub async fn history_stream(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use futures_util::StreamExt;
+    let watch = watch_of(&app, &caller, &id).await?;
+    let Query(q) = query?;
+    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
+    if from > to {
+        return Err(ApiError::InvalidRequest(
+            "`from` must not be after `to`.".into(),
+        ));
+    }
+    let lines = app.store.history_stream(&watch, from, to).map(|fix| {
+        let fix = fix.map_err(|e| {
+            // The status line is sent already: the cut-off stream is the error.
+            tracing::error!(error = %e, "history stream failed");
+            std::io::Error::other("history stream failed")
+        })?;
+        let mut line = serde_json::to_vec(&fix).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        Ok::<_, std::io::Error>(axum::body::Bytes::from(line))
+    });
+    Ok(axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(axum::body::Body::from_stream(lines))
+        .map_err(anyhow::Error::from)?)
+}
+
 /// `<time>.<row>`, each 1–18 decimal digits (so it always fits an i64),
 /// exactly as the API document's pattern says.
 fn parse_cursor(c: &str) -> Option<(i64, i64)> {

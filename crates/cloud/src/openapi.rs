@@ -44,6 +44,7 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         watches::rename,
         locations::latest,
         locations::history,
+        locations::history_stream,
         revocation::revoke,
         live::stream,
     ),

@@ -245,6 +245,32 @@ impl Store {
         Ok((rows.iter().map(fix_from).collect(), next))
     }
 
+    /// Every fix in `[from, to]`, oldest first, as a stream of rows read
+    /// from the database as the client takes them: a year of history never
+    /// sits in memory. The stream owns what it needs (a pool handle, the id).
+    pub fn history_stream(
+        &self,
+        watch: &BoundWatch,
+        from: i64,
+        to: i64,
+    ) -> impl futures_util::Stream<Item = DbResult<Fix>> + Send + 'static {
+        let pool = self.pool.clone();
+        let device_id = watch.device_id.clone();
+        async_stream::try_stream! {
+            use futures_util::TryStreamExt;
+            let mut rows = sqlx::query(
+                "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = $1 AND t >= $2 AND t <= $3 ORDER BY t, id",
+            )
+            .bind(device_id)
+            .bind(from)
+            .bind(to)
+            .fetch(&pool);
+            while let Some(row) = rows.try_next().await? {
+                yield fix_from(&row);
+            }
+        }
+    }
+
     // ---- devices and pairing ----------------------------------------------
 
     pub async fn device(&self, device_id: &str) -> DbResult<Option<Device>> {
