@@ -55,28 +55,28 @@ fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedBatch {
 }
 
 #[tokio::test]
-async fn a_watch_that_floods_hits_its_ingest_budget_and_nothing_more_is_stored() {
+async fn a_watch_that_floods_hits_its_ingest_budget_and_keeps_what_it_could_not_send() {
     use waymark_cloud::storage::watches::INGEST_BUDGET_FIXES;
     let cloud = TestCloud::start().await.unwrap();
     let parent = Parent::sign_up(&cloud, "Family").await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &parent, &watch).await.unwrap();
+    // The watch's key spends its whole budget in full batches of 500.
     let per_batch = waymark_protocol::report::MAX_FIXES_PER_BATCH as i64;
-    let full = |seq: u64| {
-        let t0 = now_ms() - 3_600_000;
+    let t0 = now_ms() - 3_600_000;
+    for seq in 1..=(INGEST_BUDGET_FIXES / per_batch) as u64 {
         let fixes = (0..per_batch as u32)
             .map(|i| fix_at(t0 + i64::from(i), i))
             .collect();
-        signed(&watch, seq, fixes)
-    };
-    // Honest uploads up to the budget are all stored.
-    let batches = INGEST_BUDGET_FIXES / per_batch;
-    for seq in 1..=batches as u64 {
-        assert_eq!(upload(&cloud, &full(seq)).await.0, 200, "batch {seq}");
+        assert_eq!(upload(&cloud, &signed(&watch, seq, fixes)).await.0, 200);
     }
+    assert_eq!(
+        cloud.store.count("fixes").await.unwrap(),
+        INGEST_BUDGET_FIXES
+    );
     // One more fix in the same window is refused, says so, and stores nothing.
     let before = snapshot(&cloud.store).await;
-    let over = signed(&watch, batches as u64 + 1, vec![fix_at(now_ms(), 0)]);
+    let over = signed(&watch, 1_000, vec![fix_at(now_ms(), 1)]);
     let (status, body) = upload(&cloud, &over).await;
     assert_eq!(
         (status, body["error"].as_str()),
@@ -90,6 +90,26 @@ async fn a_watch_that_floods_hits_its_ingest_budget_and_nothing_more_is_stored()
     // The next window takes the same signed batch.
     reset_rate_windows(&cloud).await.unwrap();
     assert_eq!(upload(&cloud, &over).await.0, 200);
+
+    // The watch program, over its budget (spent as above), keeps its fix
+    // queued as if offline, and delivers it in the next window.
+    let mut other = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &parent, &other).await.unwrap();
+    sqlx::query(
+        "UPDATE devices SET budget_window_start = $1, budget_window_fixes = $2 WHERE id = $3",
+    )
+    .bind(now_ms())
+    .bind(INGEST_BUDGET_FIXES)
+    .bind(other.id())
+    .execute(cloud.store.pool())
+    .await
+    .unwrap();
+    other.reporter.record(fix_at(now_ms(), 2)).unwrap();
+    assert_eq!(other.reporter.drain().await.unwrap(), Drain::Offline);
+    assert_eq!(other.reporter.queue.len(), 1, "the watch kept the fix");
+    reset_rate_windows(&cloud).await.unwrap();
+    assert_eq!(other.reporter.drain().await.unwrap(), Drain::Done(1));
+    assert!(other.reporter.queue.is_empty());
 }
 
 #[tokio::test]

@@ -23,6 +23,9 @@ use waymark_protocol::report::{Batch, Fix, SignedBatch};
 use waymark_protocol::signing::b64;
 use waymark_system_tests::{Endpoint, Parent, RemoteCloud, api};
 
+mod live;
+mod reads;
+
 #[derive(Parser)]
 #[command(
     name = "waymark-bench",
@@ -51,11 +54,41 @@ enum Bench {
         #[arg(long)]
         cloud_bin: Option<PathBuf>,
     },
+    /// Reads at scale: a family's latest fixes and a year of one watch's
+    /// history streamed, with many other watches and fixes stored.
+    Reads {
+        /// Watches stored in all (the family's 4 plus others).
+        #[arg(long, default_value_t = 100_000)]
+        watches: u64,
+        /// Fixes stored in all; one of the family's watches has a year of
+        /// them (`--year-fixes`), the rest are spread over the others.
+        #[arg(long, default_value_t = 10_000_000)]
+        fixes: u64,
+        #[arg(long, default_value_t = 1_000_000)]
+        year_fixes: u64,
+        /// Timed requests for the latest fixes.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        #[arg(long)]
+        cloud_bin: Option<PathBuf>,
+    },
+    /// Live latency: from a watch's upload to the fix arriving on the
+    /// parent's live stream, while a swarm of watches uploads.
+    Live {
+        #[arg(long, default_value_t = 2_000)]
+        watches: usize,
+        #[arg(long, default_value_t = 5)]
+        batches_per_watch: u64,
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        #[arg(long)]
+        cloud_bin: Option<PathBuf>,
+    },
 }
 
-struct Watch {
-    key: KeyPair,
-    id: String,
+pub(crate) struct Watch {
+    pub key: KeyPair,
+    pub id: String,
     cert_der: Vec<u8>,
 }
 
@@ -79,7 +112,111 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Bench::Reads {
+            watches,
+            fixes,
+            year_fixes,
+            requests,
+            cloud_bin,
+        } => reads::run(watches, fixes, year_fixes, requests.max(1), cloud_bin).await,
+        Bench::Live {
+            watches,
+            batches_per_watch,
+            connections,
+            cloud_bin,
+        } => {
+            live::run(
+                watches,
+                batches_per_watch.max(1),
+                connections.max(1),
+                cloud_bin,
+            )
+            .await
+        }
     }
+}
+
+/// A `waymark-cloud serve` process on a fresh data directory (SQLite, TLS),
+/// trusting a fresh factory's manufacturer CA. Killed when dropped.
+pub(crate) struct CloudProcess {
+    pub child: std::process::Child,
+    pub pid: u32,
+    pub cloud: RemoteCloud,
+    pub factory: PathBuf,
+    pub data: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for CloudProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl CloudProcess {
+    pub fn start(cloud_bin: Option<PathBuf>) -> anyhow::Result<Self> {
+        let cloud_bin = match cloud_bin {
+            Some(p) => p,
+            None => std::env::current_exe()?.with_file_name("waymark-cloud"),
+        };
+        if !cloud_bin.exists() {
+            bail!(
+                "{} not found: build it first (cargo build --release -p waymark-cloud)",
+                cloud_bin.display()
+            );
+        }
+        let tmp = tempfile::tempdir()?;
+        let (data, factory) = (tmp.path().join("cloud"), tmp.path().join("factory"));
+        waymark_cloud::local_ca::init(&data, false, Some("127.0.0.1:0"))?;
+        waymark_cloud::factory::init(&factory, false)?;
+        let mut child = Command::new(&cloud_bin)
+            .args(["serve", "--dir"])
+            .arg(&data)
+            .env(
+                "WAYMARK_MANUFACTURER_CAS",
+                factory.join("manufacturer-ca.pem"),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the cloud")?;
+        let pid = child.id();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().context("cloud stdout")?).read_line(&mut line)?;
+        let (origin, addr) = line
+            .trim()
+            .strip_prefix("waymark-cloud serving ")
+            .and_then(|r| r.split_once(" on "))
+            .context("unexpected cloud output")?;
+        let cloud = RemoteCloud {
+            origin: origin.trim_end_matches('/').to_owned(),
+            addr: addr.parse()?,
+            ca_pem: std::fs::read(data.join("ca/ca.pem"))?,
+        };
+        Ok(Self {
+            child,
+            pid,
+            cloud,
+            factory,
+            data,
+            _tmp: tmp,
+        })
+    }
+}
+
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|c| c.get())
+        .unwrap_or(1)
+}
+
+/// The `p` quantile (0–1) of sorted microseconds, in milliseconds.
+pub(crate) fn quantile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return f64::NAN;
+    }
+    sorted_us[((sorted_us.len() - 1) as f64 * p) as usize] as f64 / 1000.0
 }
 
 async fn ingest(
@@ -89,61 +226,18 @@ async fn ingest(
     connections: usize,
     cloud_bin: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let cores = std::thread::available_parallelism()
-        .map(|c| c.get())
-        .unwrap_or(1);
-    let cloud_bin = match cloud_bin {
-        Some(p) => p,
-        None => std::env::current_exe()?.with_file_name("waymark-cloud"),
-    };
-    if !cloud_bin.exists() {
-        bail!(
-            "{} not found: build it first (cargo build --release -p waymark-cloud)",
-            cloud_bin.display()
-        );
-    }
-    let tmp = tempfile::tempdir()?;
-    let (data, factory) = (tmp.path().join("cloud"), tmp.path().join("factory"));
-    waymark_cloud::local_ca::init(&data, false, Some("127.0.0.1:0"))?;
-    waymark_cloud::factory::init(&factory, false)?;
-    let mut child = Command::new(&cloud_bin)
-        .args(["serve", "--dir"])
-        .arg(&data)
-        .env(
-            "WAYMARK_MANUFACTURER_CAS",
-            factory.join("manufacturer-ca.pem"),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting the cloud")?;
-    let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("cloud stdout")?).read_line(&mut line)?;
-    let (origin, addr) = line
-        .trim()
-        .strip_prefix("waymark-cloud serving ")
-        .and_then(|r| r.split_once(" on "))
-        .context("unexpected cloud output")?;
-    let cloud = RemoteCloud {
-        origin: origin.trim_end_matches('/').to_owned(),
-        addr: addr.parse()?,
-        ca_pem: std::fs::read(data.join("ca/ca.pem"))?,
-    };
-    let result = run_swarm(
-        &cloud,
-        &factory,
+    let proc = CloudProcess::start(cloud_bin)?;
+    run_swarm(
+        &proc.cloud,
+        &proc.factory,
         n,
         per_batch,
         rounds,
         connections,
-        pid,
-        cores,
+        proc.pid,
+        cores(),
     )
-    .await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -159,6 +253,124 @@ async fn run_swarm(
 ) -> anyhow::Result<()> {
     eprintln!("signing up a parent and provisioning {n} watches…");
     let parent = Parent::sign_up(cloud, "Bench family").await?;
+    let chunks = provision_and_pair(cloud, factory, &parent, n, connections).await?;
+
+    eprintln!("pre-signing {} batches…", n as u64 * rounds);
+    let base = waymark_watch_now() - 3_600_000;
+    let signed: Vec<Vec<SignedBatch>> = chunks
+        .iter()
+        .map(|chunk| {
+            let mut out = Vec::new();
+            for round in 0..rounds {
+                for w in chunk {
+                    let fixes = (0..per_batch)
+                        .map(|k| Fix {
+                            t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
+                            lat: 52.5,
+                            lon: 13.4,
+                            acc: 5.0,
+                            bat: 80,
+                        })
+                        .collect();
+                    let batch = Batch {
+                        device_id: w.id.clone(),
+                        seq: round + 1,
+                        fixes,
+                    };
+                    let signature = b64(&w.key.sign(&batch.signing_bytes()).expect("sign"));
+                    out.push(SignedBatch { batch, signature });
+                }
+            }
+            out
+        })
+        .collect();
+
+    eprintln!("sending…");
+    let cpu_before = cpu_ticks(pid)?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for batches in signed {
+        let (client, url) = (cloud.client(), cloud.url("/device/v1/batches"));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(batches.len());
+            let mut acked = 0u64;
+            for b in &batches {
+                let t = Instant::now();
+                let res = client.post(&url).json(b).send().await?;
+                let ok = res.status().is_success();
+                let _ = res.bytes().await?;
+                lat.push(t.elapsed().as_micros() as u64);
+                if ok {
+                    acked += b.batch.fixes.len() as u64;
+                }
+            }
+            Ok::<_, anyhow::Error>((lat, acked))
+        }));
+    }
+    let (mut lat, mut acked) = (Vec::new(), 0u64);
+    for t in tasks {
+        let (l, a) = t.await??;
+        lat.extend(l);
+        acked += a;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu_s = (cpu_ticks(pid)? - cpu_before) as f64 / clock_ticks_per_second();
+    let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
+    lat.sort_unstable();
+    let pct = |p: f64| quantile_ms(&lat, p);
+    let verify = p256_verifies_per_core(Duration::from_secs(2));
+    let rate = acked as f64 / elapsed;
+    let sent = lat.len();
+
+    println!("\nwaymark-bench ingest ({cores} cores, SQLite, TLS 1.3, keep-alive)");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| watches | {n} |");
+    println!("| fixes per batch | {per_batch} |");
+    println!("| connections | {connections} |");
+    println!("| batches sent | {sent} |");
+    println!("| fixes acknowledged | {acked} |");
+    println!("| elapsed | {elapsed:.2} s |");
+    println!("| acknowledged fixes/s | {rate:.0} |");
+    println!(
+        "| batch latency p50 / p99 | {:.2} ms / {:.2} ms |",
+        pct(0.50),
+        pct(0.99)
+    );
+    println!(
+        "| cloud CPU | {:.2} cores busy on average ({cpu_s:.1} CPU-s) |",
+        cpu_s / elapsed
+    );
+    println!("| cloud peak RSS | {peak_rss_mb:.0} MB |");
+    println!("| P-256 verifications/s (one core, ring) | {verify:.0} |");
+    println!(
+        "| P-256 verifications/s (all {cores} cores) | {:.0} |",
+        verify * cores as f64
+    );
+    println!(
+        "| batches/s ÷ verification limit (one verification per batch) | {:.3} |",
+        sent as f64 / elapsed / (verify * cores as f64)
+    );
+    println!("| target | ≥ 33,000 fixes/s |");
+    if acked as usize != sent * per_batch {
+        println!(
+            "\nwarning: {} batches were not acknowledged",
+            sent - acked as usize / per_batch
+        );
+    }
+    Ok(())
+}
+
+/// `n` watches with real P-256 keys and factory certificates, paired to
+/// `parent` through the real API over `connections` connections; returned
+/// in as many chunks.
+pub(crate) async fn provision_and_pair(
+    cloud: &RemoteCloud,
+    factory: &std::path::Path,
+    parent: &Parent,
+    n: usize,
+    connections: usize,
+) -> anyhow::Result<Vec<Vec<Watch>>> {
     let t = Instant::now();
     let mut watches = Vec::with_capacity(n);
     for i in 0..n {
@@ -232,113 +444,10 @@ async fn run_swarm(
         chunks.push(t.await??);
     }
 
-    eprintln!("pre-signing {} batches…", n as u64 * rounds);
-    let base = waymark_watch_now() - 3_600_000;
-    let signed: Vec<Vec<SignedBatch>> = chunks
-        .iter()
-        .map(|chunk| {
-            let mut out = Vec::new();
-            for round in 0..rounds {
-                for w in chunk {
-                    let fixes = (0..per_batch)
-                        .map(|k| Fix {
-                            t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
-                            lat: 52.5,
-                            lon: 13.4,
-                            acc: 5.0,
-                            bat: 80,
-                        })
-                        .collect();
-                    let batch = Batch {
-                        device_id: w.id.clone(),
-                        seq: round + 1,
-                        fixes,
-                    };
-                    let signature = b64(&w.key.sign(&batch.signing_bytes()).expect("sign"));
-                    out.push(SignedBatch { batch, signature });
-                }
-            }
-            out
-        })
-        .collect();
-
-    eprintln!("sending…");
-    let cpu_before = cpu_ticks(pid)?;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for batches in signed {
-        let (client, url) = (cloud.client(), cloud.url("/device/v1/batches"));
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(batches.len());
-            let mut acked = 0u64;
-            for b in &batches {
-                let t = Instant::now();
-                let res = client.post(&url).json(b).send().await?;
-                let ok = res.status().is_success();
-                let _ = res.bytes().await?;
-                lat.push(t.elapsed().as_micros() as u64);
-                if ok {
-                    acked += b.batch.fixes.len() as u64;
-                }
-            }
-            Ok::<_, anyhow::Error>((lat, acked))
-        }));
-    }
-    let (mut lat, mut acked) = (Vec::new(), 0u64);
-    for t in tasks {
-        let (l, a) = t.await??;
-        lat.extend(l);
-        acked += a;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_s = (cpu_ticks(pid)? - cpu_before) as f64 / clock_ticks_per_second();
-    let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
-    lat.sort_unstable();
-    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
-    let verify = p256_verifies_per_core(Duration::from_secs(2));
-    let rate = acked as f64 / elapsed;
-    let sent = lat.len();
-
-    println!("\nwaymark-bench ingest ({cores} cores, SQLite, TLS 1.3, keep-alive)");
-    println!("| measure | value |");
-    println!("|---|---|");
-    println!("| watches | {n} |");
-    println!("| fixes per batch | {per_batch} |");
-    println!("| connections | {connections} |");
-    println!("| batches sent | {sent} |");
-    println!("| fixes acknowledged | {acked} |");
-    println!("| elapsed | {elapsed:.2} s |");
-    println!("| acknowledged fixes/s | {rate:.0} |");
-    println!(
-        "| batch latency p50 / p99 | {:.2} ms / {:.2} ms |",
-        pct(0.50),
-        pct(0.99)
-    );
-    println!(
-        "| cloud CPU | {:.2} cores busy on average ({cpu_s:.1} CPU-s) |",
-        cpu_s / elapsed
-    );
-    println!("| cloud peak RSS | {peak_rss_mb:.0} MB |");
-    println!("| P-256 verifications/s (one core, ring) | {verify:.0} |");
-    println!(
-        "| P-256 verifications/s (all {cores} cores) | {:.0} |",
-        verify * cores as f64
-    );
-    println!(
-        "| batches/s ÷ verification limit (one verification per batch) | {:.3} |",
-        sent as f64 / elapsed / (verify * cores as f64)
-    );
-    println!("| target | ≥ 33,000 fixes/s |");
-    if acked as usize != sent * per_batch {
-        println!(
-            "\nwarning: {} batches were not acknowledged",
-            sent - acked as usize / per_batch
-        );
-    }
-    Ok(())
+    Ok(chunks)
 }
 
-fn waymark_watch_now() -> i64 {
+pub(crate) fn waymark_watch_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -1,0 +1,229 @@
+//! `reads`: what a parent waits for when the store is big. A family's four
+//! watches are paired through the real API; the store is then filled
+//! straight through SQL (the same file the running cloud uses) with other
+//! families' watches and fixes and a year of one family watch's history,
+//! because sending ten million signed fixes through the API would take the
+//! ingest benchmark's time, not the reads'. Then, over TLS with keep-alive:
+//! the family's watch list with each latest fix, one watch's latest fix,
+//! and the year of history streamed.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use reqwest::Method;
+use serde_json::json;
+use waymark_system_tests::{Endpoint, Parent, api};
+
+use crate::{CloudProcess, cores, peak_rss_kb, provision_and_pair, quantile_ms, waymark_watch_now};
+
+const DAY_MS: i64 = 86_400_000;
+
+pub async fn run(
+    watches: u64,
+    fixes: u64,
+    year_fixes: u64,
+    requests: usize,
+    cloud_bin: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let proc = CloudProcess::start(cloud_bin)?;
+    let cloud = &proc.cloud;
+    eprintln!("signing up a family and pairing its 4 watches…");
+    let parent = Parent::sign_up(cloud, "Bench family").await?;
+    let (s, _) = api(
+        cloud,
+        Method::PATCH,
+        "/api/v1/settings",
+        parent.access(),
+        Some(&json!({"retention_days": 365})),
+    )
+    .await?;
+    anyhow::ensure!(s == 200, "could not set retention");
+    let family: Vec<String> = provision_and_pair(cloud, &proc.factory, &parent, 4, 4)
+        .await?
+        .into_iter()
+        .flatten()
+        .map(|w| w.id)
+        .collect();
+    let others = watches.saturating_sub(family.len() as u64).max(1);
+    let other_fixes = fixes.saturating_sub(year_fixes);
+
+    eprintln!(
+        "storing {others} other watches, {other_fixes} of their fixes and a year ({year_fixes} fixes) of one family watch…"
+    );
+    let seeded = Instant::now();
+    seed(&proc, &family, others, other_fixes, year_fixes).await?;
+    let seed_s = seeded.elapsed().as_secs_f64();
+    let db_mb = std::fs::metadata(proc.data.join("waymark.db"))?.len() as f64 / 1e6;
+
+    let client = cloud.client();
+    let token = parent.access().to_owned();
+    let time = |path: String| {
+        let (client, token, url) = (client.clone(), token.clone(), cloud.url(&path));
+        async move {
+            let mut lat = Vec::with_capacity(requests);
+            for _ in 0..requests {
+                let t = Instant::now();
+                let res = client.get(&url).bearer_auth(&token).send().await?;
+                anyhow::ensure!(res.status() == 200, "{url}: {}", res.status());
+                let _ = res.bytes().await?;
+                lat.push(t.elapsed().as_micros() as u64);
+            }
+            lat.sort_unstable();
+            Ok::<_, anyhow::Error>(lat)
+        }
+    };
+    eprintln!("timing {requests} list and latest requests…");
+    let list = time("/api/v1/watches".into()).await?;
+    let latest = time(format!("/api/v1/watches/{}/latest", family[0])).await?;
+
+    eprintln!("streaming the year…");
+    let rss_before = peak_rss_kb(proc.pid)?;
+    let now = waymark_watch_now();
+    let started = Instant::now();
+    let mut res = client
+        .get(cloud.url(&format!(
+            "/api/v1/watches/{}/history/stream?from={}&to={now}",
+            family[0],
+            now - 366 * DAY_MS
+        )))
+        .bearer_auth(&token)
+        .timeout(Duration::from_secs(600))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 200, "history stream: {}", res.status());
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut first_byte = None;
+    while let Some(chunk) = res.chunk().await? {
+        first_byte.get_or_insert_with(|| started.elapsed());
+        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+        bytes += chunk.len() as u64;
+    }
+    let stream_s = started.elapsed().as_secs_f64();
+    let rss_after = peak_rss_kb(proc.pid)?;
+
+    println!(
+        "\nwaymark-bench reads ({} cores, SQLite, TLS 1.3, keep-alive)",
+        cores()
+    );
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| stored | {} watches, {} fixes, database {db_mb:.0} MB (filled in {seed_s:.0} s) |",
+        others + family.len() as u64,
+        other_fixes + year_fixes + 300
+    );
+    println!(
+        "| family's watch list with latest fixes (4 watches), p50 / p99 | {:.2} / {:.2} ms ({requests} requests) |",
+        quantile_ms(&list, 0.5),
+        quantile_ms(&list, 0.99)
+    );
+    println!(
+        "| one watch's latest fix (a watch with {year_fixes} fixes), p50 / p99 | {:.2} / {:.2} ms |",
+        quantile_ms(&latest, 0.5),
+        quantile_ms(&latest, 0.99)
+    );
+    println!(
+        "| a year of history streamed | {lines} fixes, {:.1} MB in {stream_s:.2} s = {:.0} fixes/s (first byte {:.1} ms) |",
+        bytes as f64 / 1e6,
+        lines as f64 / stream_s,
+        first_byte.unwrap_or_default().as_secs_f64() * 1000.0
+    );
+    println!(
+        "| cloud peak RSS before / after the stream | {:.0} / {:.0} MB |",
+        rss_before as f64 / 1024.0,
+        rss_after as f64 / 1024.0
+    );
+    println!("| targets | latest p99 < 5 ms; a year of history < 1 s |");
+    Ok(())
+}
+
+/// Fills the running cloud's SQLite file: other families' watches with
+/// recent fixes, a year of fixes for `family[0]`, and 100 recent fixes for
+/// each other family watch. Rows are generated inside SQLite, device by
+/// device, so the (device, time) index grows in order.
+async fn seed(
+    proc: &CloudProcess,
+    family: &[String],
+    others: u64,
+    other_fixes: u64,
+    year_fixes: u64,
+) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", proc.data.join("waymark.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url)
+        .await
+        .context("opening the cloud's database")?;
+    sqlx::query(
+        "PRAGMA busy_timeout = 30000; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -262144",
+    )
+    .execute(&mut db)
+    .await?;
+    let now = waymark_watch_now();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO accounts (id, webauthn_user_id, display_name, created_at, retention_days)
+         VALUES ('0000000000000000000000000000beef', 'bench-others', 'Other families', $1, 365)",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
+         INSERT INTO devices (id, serial, model, certificate, registered_at)
+         SELECT printf('ee%030x', i), 'BENCH', 'Bench', x'00', $2 FROM n",
+    )
+    .bind(others as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO bindings (device_id, account_id, name, bound_at)
+         SELECT id, '0000000000000000000000000000beef', 'Other', $1 FROM devices WHERE serial = 'BENCH'",
+    )
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // Other watches: fixes every 30 s going back from now, device by device.
+    let per_device = (other_fixes / others).max(1) as i64;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
+         INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
+         SELECT printf('ee%030x', i / $2), $3 - (i % $2) * 30000, 52.5, 13.4, 8.0, 70, 1 FROM n",
+    )
+    .bind(per_device * others as i64)
+    .bind(per_device)
+    .bind(now - 60_000)
+    .execute(&mut *tx)
+    .await?;
+    // The family's first watch: a year, evenly spread.
+    let step = (364 * DAY_MS) / year_fixes.max(1) as i64;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
+         INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
+         SELECT $2, $3 + i * $4, 52.5 + (i % 1000) * 0.00001, 13.4, 6.0, 90, 1 FROM n",
+    )
+    .bind(year_fixes as i64)
+    .bind(&family[0])
+    .bind(now - 364 * DAY_MS)
+    .bind(step)
+    .execute(&mut *tx)
+    .await?;
+    for id in &family[1..] {
+        sqlx::query(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 100)
+             INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
+             SELECT $1, $2 - i * 2000, 52.51, 13.41, 6.0, 90, 1 FROM n",
+        )
+        .bind(id)
+        .bind(now - 1000)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE")
+        .execute(&mut db)
+        .await?;
+    db.close().await?;
+    Ok(())
+}
