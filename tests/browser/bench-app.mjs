@@ -6,9 +6,11 @@
 //   - live: from a watch taking a fix to that fix shown in the window (sign,
 //     upload, store, live stream, app core, UI), watches reporting every second;
 //   - memory: RSS and PSS of the app and its WebKit processes, at the sign-in
-//     screen and with the family's watches on the map.
+//     screen and with the family's watches on the map;
+//   - installed size: the app is one binary (the UI is embedded); WebKitGTK
+//     is the system's.
 // Run through scripts/bench-app.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, statSync } from "node:fs";
 import { DesktopEnv } from "./desktop-env.mjs";
 
 const runs = Number(process.env.WAYMARK_BENCH_RUNS || 5);
@@ -102,6 +104,7 @@ try {
   console.log(`  fix taken to shown in window  : ${lags.length ? fmt(lags) : "none seen in 60 s"} (polled every ~10 ms)`);
   console.log(`  memory at sign-in screen      : RSS ${atSignIn.rss.toFixed(0)} MB, PSS ${atSignIn.pss.toFixed(0)} MB (${atSignIn.names.join(", ")})`);
   console.log(`  memory with ${watchCount} live watches    : RSS ${withWatches.rss.toFixed(0)} MB, PSS ${withWatches.pss.toFixed(0)} MB`);
+  console.log(`  installed size                : ${(statSync(env.appBin).size / 1e6).toFixed(1)} MB (one binary, UI embedded; WebKitGTK from the system)`);
 } finally {
   await env.stop();
 }

@@ -135,7 +135,15 @@ impl Store {
     /// Opens (creating if needed) the SQLite file and runs the migrations.
     pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}?mode=rwc", path.display());
+        // The path goes into a URL: escape what a URL would read as syntax.
+        let escaped = path
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23")
+            .replace(' ', "%20");
+        let url = format!("sqlite://{escaped}?mode=rwc");
         let pool = AnyPoolOptions::new()
             .max_connections(8)
             .after_connect(|conn, _| {
@@ -1081,3 +1089,29 @@ async fn record(
 }
 
 pub mod watches;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_sqlite_file_opens_at_exactly_its_path_whatever_its_characters() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("my data?#%20 2026").join("waymark.db");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let store = Store::open_sqlite(&path).await.unwrap();
+        assert_eq!(store.count("accounts").await.unwrap(), 0);
+        assert!(path.exists(), "the database is where it was asked to be");
+        store.close().await;
+    }
+
+    #[test]
+    fn partitions_are_whole_utc_months() {
+        // 2026-11-25T12:00:00Z
+        let (y, m) = month_of(1_795_521_600_000);
+        assert_eq!((y, m), (2026, 11));
+        assert_eq!(add_months(2026, 11, 2), (2027, 1));
+        assert_eq!(add_months(2026, 1, -1), (2025, 12));
+        assert_eq!(month_start_ms(2026, 12), 1_796_083_200_000);
+    }
+}
