@@ -188,12 +188,7 @@ pub async fn history(
             "limit must be between 1 and {MAX_HISTORY_PAGE}."
         )));
     }
-    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
-    if from > to {
-        return Err(ApiError::InvalidRequest(
-            "`from` must not be after `to`.".into(),
-        ));
-    }
+    let (from, to) = time_range(q.from, q.to)?;
     let after = match q.cursor.as_deref() {
         None => None,
         Some(c) => Some(
@@ -209,6 +204,17 @@ pub async fn history(
         fixes,
         next_cursor: next.map(|(t, id)| format!("{t}.{id}")),
     }))
+}
+
+/// `[from, to]` in ms, open ends meaning "from the start" and "until now".
+fn time_range(from: Option<i64>, to: Option<i64>) -> Result<(i64, i64), ApiError> {
+    let (from, to) = (from.unwrap_or(0), to.unwrap_or(i64::MAX));
+    if from > to {
+        return Err(ApiError::InvalidRequest(
+            "`from` must not be after `to`.".into(),
+        ));
+    }
+    Ok((from, to))
 }
 
 #[derive(Deserialize)]
@@ -238,12 +244,7 @@ pub async fn history_stream(
     use futures_util::StreamExt;
     let watch = watch_of(&app, &caller, &id).await?;
     let Query(q) = query?;
-    let (from, to) = (q.from.unwrap_or(0), q.to.unwrap_or(i64::MAX));
-    if from > to {
-        return Err(ApiError::InvalidRequest(
-            "`from` must not be after `to`.".into(),
-        ));
-    }
+    let (from, to) = time_range(q.from, q.to)?;
     // Whatever rows are ready go out as one chunk (up to 1,024 lines), so a
     // long range is a few large TLS records, not a million small ones.
     let lines = app
