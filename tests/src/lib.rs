@@ -11,7 +11,9 @@ use waymark_cloud::app::{self, Running};
 use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
 use waymark_cloud::storage::Store;
+use waymark_protocol::report::{Batch, SignedBatch};
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
+use waymark_protocol::signing::b64;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
@@ -31,6 +33,16 @@ pub struct TestCloud {
 
 impl TestCloud {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(None).await
+    }
+
+    /// A cloud on a SQLite file at `db` (whatever `WAYMARK_TEST_POSTGRES`
+    /// says), for tests of the file itself: a full disk, what a deletion leaves.
+    pub async fn start_sqlite_at(db: std::path::PathBuf) -> anyhow::Result<Self> {
+        Self::start_with(Some(db)).await
+    }
+
+    async fn start_with(sqlite: Option<std::path::PathBuf>) -> anyhow::Result<Self> {
         // The cloud's logs, when asked for (RUST_LOG=warn cargo test …).
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
@@ -45,7 +57,9 @@ impl TestCloud {
         waymark_cloud::factory::init(&factory, false)?;
         let mut config = Config::load(&data, |_| None)?;
         config.manufacturer_cas = vec![factory.join("manufacturer-ca.pem")];
-        if let Some(server) = test_postgres() {
+        if let Some(db) = sqlite {
+            config.database = Database::Sqlite(db);
+        } else if let Some(server) = test_postgres() {
             config.database = Database::Postgres(fresh_postgres_database(&server).await?);
         }
         let running = app::start(&config).await?;
@@ -283,10 +297,21 @@ impl Parent {
         request_id: &str,
         name: Option<&str>,
     ) -> anyhow::Result<Value> {
+        self.register_confirmed(cloud, request_id, name, None).await
+    }
+
+    /// [`Parent::register`] presenting the secret an enrolment confirmation gave.
+    pub async fn register_confirmed(
+        &mut self,
+        cloud: &impl Endpoint,
+        request_id: &str,
+        name: Option<&str>,
+        confirmation: Option<&str>,
+    ) -> anyhow::Result<Value> {
         let started = post_page(
             cloud,
             "/ceremony/register/start",
-            &json!({"request_id": request_id, "display_name": name}),
+            &json!({"request_id": request_id, "display_name": name, "confirmation": confirmation}),
         )
         .await?;
         let ceremony_id = started["ceremony_id"]
@@ -308,7 +333,7 @@ impl Parent {
         post_page(
             cloud,
             "/ceremony/register/finish",
-            &json!({"ceremony_id": ceremony_id, "credential": credential}),
+            &json!({"ceremony_id": ceremony_id, "credential": credential, "confirmation": confirmation}),
         )
         .await
     }
@@ -634,6 +659,46 @@ impl TestWatch {
         Ok(Self { dir, reporter })
     }
 
+    /// A watch whose hardware clock is `error_ms` off true time.
+    pub fn with_clock_error(cloud: &TestCloud, error_ms: i64) -> anyhow::Result<Self> {
+        let mut w = Self::new(cloud)?;
+        w.restart_with_clock_error(error_ms)?;
+        Ok(w)
+    }
+
+    /// The watch restarted: everything read again from its directory.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.restart_with_clock_error(0)
+    }
+
+    /// Restarted with a hardware clock `error_ms` off true time.
+    pub fn restart_with_clock_error(&mut self, error_ms: i64) -> anyhow::Result<()> {
+        let watch = waymark_watch::provisioning::Watch::open(&self.path())?;
+        let link = waymark_watch::cloud_link::CloudLink::with_clock(
+            &watch,
+            waymark_watch::clock::Clock::with_error(error_ms),
+        )?;
+        self.reporter = waymark_watch::reporting::Reporter::with_link(watch, link, 1000)?;
+        Ok(())
+    }
+
+    /// `seq` and `fixes` as a batch signed with this watch's key.
+    pub fn sign(&self, seq: u64, fixes: Vec<waymark_protocol::report::Fix>) -> SignedBatch {
+        use waymark_watch::keystore::KeyStore;
+        let batch = Batch {
+            device_id: self.id().to_owned(),
+            seq,
+            fixes,
+        };
+        let signature = b64(&self
+            .reporter
+            .watch
+            .keys
+            .sign(&batch.signing_bytes())
+            .expect("the watch signs"));
+        SignedBatch { batch, signature }
+    }
+
     pub fn id(&self) -> &str {
         &self.reporter.watch.device_id
     }
@@ -649,6 +714,56 @@ impl TestWatch {
                 .await?;
         Ok(shown.code.display())
     }
+}
+
+/// `POST /device/v1/batches` with a signed batch: `(status, body)`.
+pub async fn upload(cloud: &impl Endpoint, signed: &SignedBatch) -> (u16, Value) {
+    let res = cloud
+        .client()
+        .post(cloud.url("/device/v1/batches"))
+        .json(signed)
+        .send()
+        .await
+        .expect("the cloud answers");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// A raw TLS connection to the cloud (for requests reqwest will not make),
+/// from `source` (another loopback address, to act as another place).
+pub async fn raw_tls(
+    cloud: &TestCloud,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut cloud.ca_pem.as_slice()) {
+        roots.add(cert?)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = connect_from(cloud.addr, source).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost")?;
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?)
+}
+
+/// A TCP connection to `addr` from `source` (any 127.x address works on loopback).
+pub async fn connect_from(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+) -> anyhow::Result<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(ip) = source {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    Ok(socket.connect(addr).await?)
 }
 
 /// Pairs `watch` to `parent`'s account with a fresh code; returns the watch info.
@@ -685,4 +800,20 @@ pub fn fix_at(t: i64, i: u32) -> waymark_protocol::report::Fix {
 
 pub fn now_ms() -> i64 {
     waymark_watch::now_ms()
+}
+
+/// The `waymark-watch` program next to the test binary.
+pub fn watch_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .expect("target/<profile>/deps")
+        .join("waymark-watch");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build -p waymark-watch` (scripts/test does)",
+        bin.display()
+    );
+    bin
 }

@@ -3,6 +3,7 @@
 //! computers (list, end one, end all others), the activity log, and that
 //! another family's ids answer exactly like ids that do not exist.
 
+use anyhow::Context;
 use reqwest::Method;
 use serde_json::{Value, json};
 use waymark_system_tests::*;
@@ -44,15 +45,19 @@ async fn add_passkey(cloud: &TestCloud, parent: &mut Parent) -> anyhow::Result<V
     )
     .await?;
     assert!(
-        !started["options"]["publicKey"]["allowCredentials"]
+        started["options"]["publicKey"]["allowCredentials"]
             .as_array()
-            .unwrap()
-            .is_empty(),
-        "confirmation names the account's own passkeys"
+            .is_none_or(|a| a.is_empty()),
+        "before confirmation the page names none of the account's passkeys"
     );
     let body = parent.assert(&cloud.origin, &started)?;
-    post_page(cloud, "/ceremony/sign-in/finish", &body).await?;
-    parent.register(cloud, &request_id, None).await
+    let confirmed = post_page(cloud, "/ceremony/sign-in/finish", &body).await?;
+    let secret = confirmed["confirmation"]
+        .as_str()
+        .context("no confirmation secret")?;
+    parent
+        .register_confirmed(cloud, &request_id, None, Some(secret))
+        .await
 }
 
 #[tokio::test]
@@ -382,4 +387,87 @@ async fn the_api_requires_a_valid_bearer_token() {
     )
     .await;
     assert_eq!(s, 400, "page size is bounded");
+}
+
+/// Review finding: after the owner confirmed on the enrolment page, anyone
+/// else holding the link could register their own passkey on the account.
+/// The confirmation now hands a one-time secret to the confirming browser
+/// only; the link alone (with or without a guessed secret) adds nothing.
+#[tokio::test]
+async fn an_enrolment_link_is_worthless_without_the_confirming_browsers_secret() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut owner = Parent::sign_up(&cloud, "Owner").await.unwrap();
+    let (_, link) = call(
+        &cloud,
+        Method::POST,
+        "/api/v1/passkeys/enrollments",
+        owner.access(),
+        None,
+    )
+    .await;
+    let url = url::Url::parse(link["url"].as_str().unwrap()).unwrap();
+    let request_id = url
+        .query_pairs()
+        .find(|(k, _)| k == "request")
+        .unwrap()
+        .1
+        .into_owned();
+    // Before confirmation the page's ceremony names no credential of the account.
+    let started = post_page(
+        &cloud,
+        "/ceremony/sign-in/start",
+        &json!({"request_id": request_id}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        started["options"]["publicKey"]["allowCredentials"]
+            .as_array()
+            .is_none_or(|a| a.is_empty())
+    );
+    // A passkey of another account cannot confirm it.
+    let mut stranger = Parent::sign_up(&cloud, "Stranger").await.unwrap();
+    let body = stranger.assert(&cloud.origin, &started).unwrap();
+    let refused = post_page(&cloud, "/ceremony/sign-in/finish", &body)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("unknown_passkey"), "{refused}");
+
+    // The owner confirms; their browser gets the secret.
+    let started = post_page(
+        &cloud,
+        "/ceremony/sign-in/start",
+        &json!({"request_id": request_id}),
+    )
+    .await
+    .unwrap();
+    let body = owner.assert(&cloud.origin, &started).unwrap();
+    let confirmed = post_page(&cloud, "/ceremony/sign-in/finish", &body)
+        .await
+        .unwrap();
+    let secret = confirmed["confirmation"].as_str().unwrap().to_owned();
+    assert!(
+        !url.as_str().contains(&secret),
+        "the secret is never in the link"
+    );
+
+    // Someone else with the link: no secret, or a wrong one.
+    let before = cloud.store.count("passkeys").await.unwrap();
+    let mut intruder = Parent::new();
+    for guess in [None, Some("wm_guess"), Some(&secret[..secret.len() - 1])] {
+        let err = intruder
+            .register_confirmed(&cloud, &request_id, None, guess)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("400"), "{err}");
+    }
+    assert_eq!(cloud.store.count("passkeys").await.unwrap(), before);
+
+    // The confirming browser adds its passkey.
+    let done = owner
+        .register_confirmed(&cloud, &request_id, None, Some(&secret))
+        .await
+        .unwrap();
+    assert!(done["message"].as_str().unwrap().contains("Passkey added"));
+    assert_eq!(cloud.store.count("passkeys").await.unwrap(), before + 1);
 }

@@ -92,7 +92,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
     // Real data behind the token: a paired watch with fixes (read and
     // renamed), a spare watch (revoked) and a spare computer (signed out),
     // so the destructive routes act on real objects without ending the run.
-    let mut watch = TestWatch::new(&cloud).unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &parent, &watch).await.unwrap();
     for i in 0..5 {
         watch

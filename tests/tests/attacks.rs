@@ -32,7 +32,7 @@ async fn changing_the_id_in_any_request_reaches_nothing() {
     let cloud = TestCloud::start().await.unwrap();
     let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
     let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
-    let mut watch = TestWatch::new(&cloud).unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &a, &watch).await.unwrap();
     watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
     watch.reporter.drain().await.unwrap();

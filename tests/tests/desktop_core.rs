@@ -367,7 +367,7 @@ async fn ending_this_computers_session_from_the_account_screen_signs_out() {
 async fn pairing_history_live_rename_and_revoke_through_the_core() {
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
-    let mut watch = TestWatch::new(&cloud).unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
 
     // Typed by a person: lower case, spaces instead of dashes.
     let code = watch

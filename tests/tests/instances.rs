@@ -81,7 +81,7 @@ async fn postgres_a_fix_reported_to_one_instance_is_live_on_the_other() {
     let b = a.second_instance().await.unwrap();
     let family = Parent::sign_up(&a, "Family").await.unwrap();
     let other = Parent::sign_up(&b, "Other family").await.unwrap();
-    let mut watch = TestWatch::new(&a).unwrap();
+    let watch = TestWatch::new(&a).unwrap();
     pair(&a, &family, &watch).await.unwrap();
 
     // The family listens on B (and the other family too); the watch reports to A.

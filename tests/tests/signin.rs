@@ -224,6 +224,18 @@ async fn authorize_refuses_bad_requests_and_writes_nothing() {
             400,
             "invalid_redirect_uri",
         ),
+        // Review finding: a port with a leading `+` passed the check (integer
+        // parse) and failed the URL builder after the passkey ceremony (500).
+        (
+            with("redirect_uri", "http://127.0.0.1:+5000/cb"),
+            400,
+            "invalid_redirect_uri",
+        ),
+        (
+            with("redirect_uri", "http://127.1:5000/cb"),
+            400,
+            "invalid_redirect_uri",
+        ),
         (with("redirect_uri", ""), 400, "invalid_request"),
         (
             with("code_challenge_method", "plain"),
@@ -647,4 +659,36 @@ async fn there_is_no_plaintext_listener() {
             .status(),
         200
     );
+}
+
+/// Review finding: every `GET /authorize` stored a row, with no limit.
+#[tokio::test]
+async fn sign_in_pages_are_limited_per_source() {
+    let cloud = TestCloud::start().await.unwrap();
+    let max = waymark_cloud::signin::MAX_AUTHORIZE_PER_SOURCE;
+    for _ in 0..max {
+        authorize(&cloud).await.unwrap();
+    }
+    let refused = match authorize(&cloud).await {
+        Ok(_) => panic!("a sign-in page over the limit was served"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        refused.contains("429") && refused.contains("rate_limited"),
+        "{refused}"
+    );
+    assert_eq!(cloud.store.count("auth_requests").await.unwrap(), max);
+    // Another place is not affected.
+    let mut tls = raw_tls(&cloud, Some("127.0.0.3".parse().unwrap()))
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let challenge = waymark_protocol::signin::CodeVerifier::generate().s256_challenge();
+    let request = format!(
+        "GET /authorize?response_type=code&client_id={DESKTOP_CLIENT_ID}&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&state=s&code_challenge={challenge}&code_challenge_method=S256 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
 }

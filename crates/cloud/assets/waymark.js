@@ -40,8 +40,12 @@ async function post(path, body) {
   return data;
 }
 
+// Enrolment: the secret the confirmation gave this page. It lives only in
+// this page's memory (never in a URL), so the link alone cannot add a passkey.
+let confirmation = null;
+
 async function register(displayName) {
-  const started = await post("/ceremony/register/start", { request_id: requestId, display_name: displayName });
+  const started = await post("/ceremony/register/start", { request_id: requestId, display_name: displayName, confirmation });
   const pk = started.options.publicKey;
   pk.challenge = b64urlToBytes(pk.challenge);
   pk.user.id = b64urlToBytes(pk.user.id);
@@ -49,6 +53,7 @@ async function register(displayName) {
   const cred = await navigator.credentials.create({ publicKey: pk });
   return post("/ceremony/register/finish", {
     ceremony_id: started.ceremony_id,
+    confirmation,
     credential: {
       id: cred.id,
       rawId: bytesToB64url(cred.rawId),
@@ -131,6 +136,7 @@ if (main.dataset.mode === "sign-in") {
   const add = document.getElementById("add");
   guard(document.getElementById("verify"), async () => {
     const r = await signIn();
+    confirmation = r.confirmation || null;
     say(r.message);
     main.dataset.verified = "true";
     add.dataset.wasDisabled = "false";

@@ -126,6 +126,7 @@ pub async fn start_enrollment(
         session_id: Some(caller.session_id),
         verified_at: None,
         expires_at,
+        confirm_hash: None,
     };
     app.store.insert_auth_request(&request).await?;
     let mut url = app.origin.join("/enroll").map_err(anyhow::Error::from)?;

@@ -41,6 +41,8 @@ pub struct AppState {
     /// device id. A certificate never changes for an id (the id is its key's
     /// hash); revocation is still checked in the database on every upload.
     pub device_certificates: Arc<std::sync::RwLock<std::collections::HashMap<String, Arc<[u8]>>>>,
+    /// Open history and live streams per account (capped).
+    pub streams: crate::streams::StreamCounts,
 }
 
 /// A stored fix and the account whose watch sent it (also the payload of
@@ -66,6 +68,7 @@ impl AppState {
             manufacturers: Arc::new(manufacturers),
             live: broadcast::channel(4096).0,
             device_certificates: Arc::default(),
+            streams: Default::default(),
         })
     }
 
@@ -208,21 +211,23 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Headers every response carries: a CSP with no inline script, no framing,
-/// no referrer, HSTS, and no caching of anything personal.
+/// no referrer, HSTS, and no caching of anything personal. The listener adds
+/// them to the few answers hyper makes itself, before any routing.
+pub const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CACHE_CONTROL, "no-store"),
+];
+
 async fn security_headers(mut response: Response) -> Response {
-    const HEADERS: [(HeaderName, &str); 6] = [
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::CACHE_CONTROL, "no-store"),
-    ];
     let headers = response.headers_mut();
-    for (name, value) in HEADERS {
+    for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
     response

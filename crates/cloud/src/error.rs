@@ -43,7 +43,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("This is the account's only passkey; add another before removing it.")]
     LastPasskey,
-    #[error("This watch is not registered. Make a pairing code on the watch first.")]
+    #[error(
+        "This watch is not registered, or its signature does not verify. Make a pairing code on the watch first."
+    )]
     UnknownDevice,
     #[error("The signature does not verify with this watch's key.")]
     BadSignature,
@@ -53,8 +55,12 @@ pub enum ApiError {
     Revoked,
     #[error("This watch is not paired with an account yet.")]
     NotPaired,
-    #[error("This batch was already received, or its sequence number is out of order.")]
-    ReplayedBatch,
+    #[error(
+        "This sequence number already holds other fixes. Renumber after the cloud's last sequence and send again."
+    )]
+    SequenceReused,
+    #[error("This status poll is not newer than the last one. Make a new one.")]
+    ReplayedStatus,
     #[error("A fix is not valid: {0}.")]
     InvalidFix(&'static str),
     #[error("A batch holds at most 500 fixes.")]
@@ -83,6 +89,12 @@ pub enum ApiError {
         "The watch's clock is too far from the cloud's. Let the watch set its time, then retry."
     )]
     ClockSkew,
+    #[error(
+        "Waymark cannot store or read data right now. Nothing was changed; try again in a few seconds."
+    )]
+    Unavailable,
+    #[error("Too many open streams for this account. Close one, then try again.")]
+    TooManyStreams,
     #[error("Something went wrong on our side. Try again in a moment.")]
     Internal(#[from] anyhow::Error),
 }
@@ -110,7 +122,8 @@ impl ApiError {
             Self::UntrustedCertificate => "untrusted_certificate",
             Self::Revoked => "revoked",
             Self::NotPaired => "not_paired",
-            Self::ReplayedBatch => "replayed_batch",
+            Self::SequenceReused => "sequence_reused",
+            Self::ReplayedStatus => "replayed_status",
             Self::InvalidFix(_) => "invalid_fix",
             Self::BatchTooLarge => "batch_too_large",
             Self::InvalidCode => "invalid_code",
@@ -121,6 +134,8 @@ impl ApiError {
             Self::TooManyAttempts => "too_many_attempts",
             Self::ClockSkew => "clock_skew",
             Self::RateLimited | Self::IngestBudget => "rate_limited",
+            Self::Unavailable => "unavailable",
+            Self::TooManyStreams => "too_many_streams",
             Self::Internal(_) => "internal",
         }
     }
@@ -136,24 +151,37 @@ impl ApiError {
             | Self::BadSignature
             | Self::UntrustedCertificate => StatusCode::UNAUTHORIZED,
             Self::Revoked => StatusCode::GONE,
-            Self::NotPaired | Self::ReplayedBatch | Self::AlreadyPaired | Self::AlreadyYours => {
-                StatusCode::CONFLICT
-            }
-            Self::TooManyAttempts | Self::RateLimited | Self::IngestBudget => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            Self::NotPaired
+            | Self::SequenceReused
+            | Self::ReplayedStatus
+            | Self::AlreadyPaired
+            | Self::AlreadyYours => StatusCode::CONFLICT,
+            Self::TooManyAttempts
+            | Self::RateLimited
+            | Self::IngestBudget
+            | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::LastPasskey => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 }
 
+/// Seconds a client should wait after a 503 before trying again.
+pub const RETRY_AFTER_SECS: u64 = 5;
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Internal(e.into())
+        if crate::storage::is_unavailable(&e) {
+            // Logged once here; the client hears 503 and retries unchanged.
+            tracing::warn!(error = %e, "database unavailable; answering 503");
+            Self::Unavailable
+        } else {
+            Self::Internal(e.into())
+        }
     }
 }
 
@@ -169,6 +197,11 @@ impl IntoResponse for ApiError {
             message: self.to_string(),
         };
         let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

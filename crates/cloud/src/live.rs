@@ -1,8 +1,14 @@
 //! Live updates: `GET /api/v1/live` is a server-sent-event stream of new
-//! fixes for the caller's watches. Each event is checked against the
-//! binding and the session as it is sent, so a revoked watch or an ended
-//! session stops at once; an idle stream re-checks its session every few seconds.
+//! fixes for the caller's watches. An event carries the account its watch
+//! was bound to when the fix was stored (in the same transaction), so a
+//! stream sends its own account's events without asking the database per
+//! fix. Every few seconds the stream re-checks its access token (revoked,
+//! expired, session ended: the stream ends, and the app reconnects with a
+//! fresh token) and forgets which watches it has checked, so a revoked
+//! watch stops within that time. A database hiccup does not end a stream:
+//! it keeps the last verdict and asks again at the next check.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -13,31 +19,49 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::app::{AppState, LiveEvent};
 use crate::error::ApiError;
+use crate::ids::now_ms;
 use crate::storage::Caller;
 
-/// How often an idle stream re-checks that its session is still signed in.
-const SESSION_CHECK: Duration = Duration::from_secs(5);
+/// How often a stream re-checks its token and its watches' bindings.
+const RECHECK: Duration = Duration::from_secs(5);
 
 #[utoipa::path(get, path = "/api/v1/live", tag = "watches",
-    responses((status = 200, description = "Server-sent events: `ready`, then `fix` (a LiveFix) for each new fix of the account's watches, `lagged` if some were skipped", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-sent events: `ready`, then `fix` (a LiveFix) for each new fix of the account's watches, `lagged` if some were skipped, `reauthenticate` just before the stream ends because its access token did", content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     State(app): State<AppState>,
     caller: Caller,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let permit = app.streams.open(&caller.account_id)?;
     let mut rx = app.live.subscribe();
     let stream = async_stream::stream! {
+        let _permit = permit;
         yield Ok(Event::default().event("ready").data("{}"));
-        let mut session_check = tokio::time::interval(SESSION_CHECK);
-        session_check.tick().await;
+        let mut recheck = tokio::time::interval(RECHECK);
+        recheck.tick().await;
+        let token_ends = tokio::time::sleep(Duration::from_millis(
+            (caller.token_expires_at - now_ms()).max(0) as u64,
+        ));
+        tokio::pin!(token_ends);
+        // Watch id → may this stream see it (bound to the account, not revoked).
+        let mut allowed: HashMap<String, bool> = HashMap::new();
         loop {
             let received = tokio::select! {
                 r = rx.recv() => r,
-                _ = session_check.tick() => {
-                    // An idle stream must still end when its session does.
-                    match app.store.session_alive(&caller.session_id).await {
-                        Ok(true) => continue,
-                        _ => break,
+                _ = &mut token_ends => {
+                    yield Ok(Event::default().event("reauthenticate").data("{}"));
+                    break;
+                }
+                _ = recheck.tick() => {
+                    allowed.clear();
+                    match app.store.token_alive(&caller).await {
+                        Ok(false) => {
+                            yield Ok(Event::default().event("reauthenticate").data("{}"));
+                            break;
+                        }
+                        Ok(true) => {}
+                        Err(e) => tracing::warn!(error = %e, "live stream could not re-check its token; will ask again"),
                     }
+                    continue;
                 }
             };
             let event = match received {
@@ -51,13 +75,21 @@ pub async fn stream(
             if event.account_id != caller.account_id {
                 continue;
             }
-            match app.store.session_alive(&caller.session_id).await {
-                Ok(true) => {}
-                _ => break,
-            }
-            match app.store.bound_watch(&caller.account_id, &event.event.watch_id).await {
-                Ok(Some(w)) if w.is_live() => {}
-                _ => continue,
+            let watch_id = &event.event.watch_id;
+            let ok = match allowed.get(watch_id) {
+                Some(ok) => *ok,
+                None => match app.store.bound_watch(&caller.account_id, watch_id).await {
+                    Ok(w) => {
+                        let ok = w.is_some_and(|w| w.is_live());
+                        allowed.insert(watch_id.clone(), ok);
+                        ok
+                    }
+                    // Bound when it was stored (the event says so); ask again next time.
+                    Err(_) => true,
+                },
+            };
+            if !ok {
+                continue;
             }
             if let Ok(data) = serde_json::to_string(&event.event) {
                 yield Ok(Event::default().event("fix").data(data));

@@ -5,7 +5,8 @@
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use waymark_protocol::report::{
-    BatchAck, DeviceStatus, Fix, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch, SignedStatus,
+    BatchAck, DeviceStatus, Fix, FixError, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch,
+    SignedStatus,
 };
 use waymark_protocol::watches::{HistoryPage, LiveFix, MAX_HISTORY_PAGE};
 
@@ -17,10 +18,13 @@ use crate::signin::Json;
 use crate::storage::Caller;
 use crate::storage::Engine;
 use crate::storage::watches::{Device, Ingest};
+use crate::streams::{CloseConnection, channel_body};
 
 const MAX_CACHED_DEVICES: usize = 2_000_000;
 
-/// A known, unrevoked device whose signature over `message` verifies.
+/// A known, unrevoked device whose signature over `message` verifies. An
+/// unknown id and a wrong signature answer alike, so the device API does
+/// not tell anyone which watch ids exist.
 async fn signed_by_device(
     app: &AppState,
     device_id: &str,
@@ -35,7 +39,7 @@ async fn signed_by_device(
         .await?
         .ok_or(ApiError::UnknownDevice)?;
     if !verify(&device.certificate) {
-        return Err(ApiError::BadSignature);
+        return Err(ApiError::UnknownDevice);
     }
     if device.revoked_at.is_some() {
         return Err(ApiError::Revoked);
@@ -52,8 +56,19 @@ pub async fn status(
         signed.verify(cert).is_ok()
     })
     .await?;
+    // The answer's `Date` header tells a watch with a wrong clock the
+    // cloud's time: it corrects and polls again, it is never stuck here.
     if (signed.status.at - now_ms()).abs() > STATUS_WINDOW_MS {
         return Err(ApiError::ClockSkew);
+    }
+    // Each poll must be newer than the last one accepted: a captured poll
+    // (which would reveal the owner's name) cannot be replayed.
+    if !app
+        .store
+        .accept_status(&device.id, signed.status.at)
+        .await?
+    {
+        return Err(ApiError::ReplayedStatus);
     }
     let owner = app.store.owner_of(&device.id).await?;
     Ok(axum::Json(DeviceStatus {
@@ -85,7 +100,7 @@ pub async fn upload(
         .and_then(|c| c.get(&batch.device_id).cloned());
     match cached {
         // Known device: verify without a database read; the writer checks revocation.
-        Some(cert) => signed.verify(&cert).map_err(|_| ApiError::BadSignature)?,
+        Some(cert) => signed.verify(&cert).map_err(|_| ApiError::UnknownDevice)?,
         None => {
             let device =
                 signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok())
@@ -101,8 +116,11 @@ pub async fn upload(
     }
     let now = now_ms();
     for fix in &batch.fixes {
-        fix.validate(now)
-            .map_err(|e| ApiError::InvalidFix(e.message()))?;
+        fix.validate(now).map_err(|e| match e {
+            // The watch's clock is fast: it corrects (from `Date`) and resends.
+            FixError::InFuture => ApiError::ClockSkew,
+            e => ApiError::InvalidFix(e.message()),
+        })?;
     }
     match app.store.ingest(batch).await? {
         (Ingest::Stored, Some(account_id)) => {
@@ -122,8 +140,11 @@ pub async fn upload(
                 acked_seq: batch.seq,
             }))
         }
+        (Ingest::AlreadyStored, _) => Ok(axum::Json(BatchAck {
+            acked_seq: batch.seq,
+        })),
         (Ingest::Stored, None) => Err(anyhow::anyhow!("stored batch without an account").into()),
-        (Ingest::Stale { .. }, _) => Err(ApiError::ReplayedBatch),
+        (Ingest::Stale { .. }, _) => Err(ApiError::SequenceReused),
         (Ingest::NotPaired, _) => Err(ApiError::NotPaired),
         (Ingest::Revoked, _) => Err(ApiError::Revoked),
         (Ingest::OverBudget, _) => Err(ApiError::IngestBudget),
@@ -238,37 +259,60 @@ pub struct RangeQuery {
 pub async fn history_stream(
     State(app): State<AppState>,
     caller: Caller,
+    close: Option<axum::Extension<CloseConnection>>,
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    use futures_util::StreamExt;
     let watch = watch_of(&app, &caller, &id).await?;
     let Query(q) = query?;
     let (from, to) = time_range(q.from, q.to)?;
-    // Whatever rows are ready go out as one chunk (up to 1,024 lines), so a
-    // long range is a few large TLS records, not a million small ones.
-    let lines = app
-        .store
-        .history_stream(&watch, from, to)
-        .ready_chunks(1024)
-        .map(|fixes| {
-            let mut out = Vec::with_capacity(fixes.len() * 80);
-            for fix in fixes {
-                let fix = fix.map_err(|e| {
+    let permit = app.streams.open(&caller.account_id)?;
+    let (chunks, body) = channel_body(close.map(|c| c.0));
+    let store = app.store.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        // Keyset chunks: each read takes a connection and gives it back
+        // before the chunk goes out, so a client that reads slowly (or not
+        // at all) holds no database connection while it dawdles.
+        let mut after = None;
+        loop {
+            let page = store
+                .history(&watch, from, to, false, after, STREAM_CHUNK)
+                .await;
+            let (fixes, next) = match page {
+                Ok(page) => page,
+                Err(e) => {
                     // The status line is sent already: the cut-off stream is the error.
                     tracing::error!(error = %e, "history stream failed");
-                    std::io::Error::other("history stream failed")
-                })?;
-                serde_json::to_writer(&mut out, &fix).map_err(std::io::Error::other)?;
+                    chunks.fail("history stream failed").await;
+                    return;
+                }
+            };
+            let mut out = Vec::with_capacity(fixes.len() * 80);
+            for fix in &fixes {
+                if serde_json::to_writer(&mut out, fix).is_err() {
+                    chunks.fail("history stream failed").await;
+                    return;
+                }
                 out.push(b'\n');
             }
-            Ok::<_, std::io::Error>(axum::body::Bytes::from(out))
-        });
+            if !out.is_empty() && !chunks.send(out.into()).await {
+                return;
+            }
+            match next {
+                Some(cursor) => after = Some(cursor),
+                None => return,
+            }
+        }
+    });
     Ok(axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
-        .body(axum::body::Body::from_stream(lines))
+        .body(body)
         .map_err(anyhow::Error::from)?)
 }
+
+/// Fixes read per database round trip of a history stream (≈ 80 KB of NDJSON).
+const STREAM_CHUNK: u32 = 1_000;
 
 /// `<time>.<row>`, each 1–18 decimal digits (so it always fits an i64),
 /// exactly as the API document's pattern says.

@@ -114,6 +114,8 @@ fn serve(dir: PathBuf, database: Option<String>) -> anyhow::Result<()> {
     if let Some(db) = database {
         config.database = waymark_cloud::config::Database::parse(&dir, &db);
     }
+    let connections = waymark_cloud::server::raise_open_file_limit();
+    tracing::info!(connections, "connection cap");
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let running = app::start(&config).await?;

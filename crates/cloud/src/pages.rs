@@ -5,7 +5,11 @@
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
-use crate::error::ApiError;
+use axum::extract::State;
+
+use crate::app::AppState;
+use crate::error::{ApiError, RETRY_AFTER_SECS};
+use crate::storage::Health;
 
 const SCRIPT: &str = include_str!("../assets/waymark.js");
 const STYLE: &str = include_str!("../assets/waymark.css");
@@ -69,6 +73,22 @@ pub async fn style() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
 }
 
-pub async fn health() -> impl IntoResponse {
-    (StatusCode::OK, "ok")
+/// `GET /healthz`: 200 only when the database takes reads and writes, so a
+/// load balancer moves traffic away from an instance whose disk is full or
+/// whose database is unreachable.
+pub async fn health(State(app): State<AppState>) -> Response {
+    match app.store.health().await {
+        Health::Ok => (StatusCode::OK, "ok").into_response(),
+        Health::ReadOnly => unavailable("database refuses writes"),
+        Health::Down => unavailable("database unreachable"),
+    }
+}
+
+fn unavailable(why: &'static str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string())],
+        why,
+    )
+        .into_response()
 }

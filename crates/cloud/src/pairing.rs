@@ -103,33 +103,41 @@ pub async fn pair(
     peer: Peer,
     Json(body): Json<PairRequest>,
 ) -> Result<(StatusCode, axum::Json<WatchInfo>), ApiError> {
+    // Each attempt is counted before the code is looked at, in one atomic
+    // step per limit; attempts that were not wrong codes are given back.
     let account_key = format!("pair:account:{}", caller.account_id);
     let source_key = format!("pair:source:{}", peer.0.ip());
-    if app
+    if !app
         .store
-        .limited(&account_key, WINDOW_MS, MAX_WRONG_PER_ACCOUNT)
+        .spend_attempt(&account_key, WINDOW_MS, MAX_WRONG_PER_ACCOUNT)
         .await?
-        || app
-            .store
-            .limited(&source_key, WINDOW_MS, MAX_WRONG_PER_SOURCE)
-            .await?
     {
         return Err(ApiError::TooManyAttempts);
     }
-    let wrong = || async {
-        app.store.count_attempt(&account_key, WINDOW_MS).await?;
-        app.store.count_attempt(&source_key, WINDOW_MS).await?;
+    if !app
+        .store
+        .spend_attempt(&source_key, WINDOW_MS, MAX_WRONG_PER_SOURCE)
+        .await?
+    {
+        app.store.refund_attempt(&account_key).await?;
+        return Err(ApiError::TooManyAttempts);
+    }
+    let not_wrong = || async {
+        app.store.refund_attempt(&account_key).await?;
+        app.store.refund_attempt(&source_key).await?;
         Ok::<_, ApiError>(())
     };
     let Some(code) = PairingCode::parse(&body.code) else {
-        wrong().await?;
         return Err(ApiError::InvalidCode);
     };
-    match app
+    let outcome = app
         .store
         .pair(&caller.account_id, &code.hash(), &caller.session_id)
-        .await?
-    {
+        .await;
+    if !matches!(outcome, Ok(Pairing::NoSuchCode)) {
+        not_wrong().await?;
+    }
+    match outcome? {
         Pairing::Paired(watch) => {
             tracing::info!("watch paired");
             let info = app
@@ -139,10 +147,7 @@ pub async fn pair(
                 .ok_or_else(|| anyhow::anyhow!("a watch just paired is missing"))?;
             Ok((StatusCode::CREATED, axum::Json(info)))
         }
-        Pairing::NoSuchCode => {
-            wrong().await?;
-            Err(ApiError::InvalidCode)
-        }
+        Pairing::NoSuchCode => Err(ApiError::InvalidCode),
         Pairing::Expired => Err(ApiError::CodeExpired),
         Pairing::Used => Err(ApiError::CodeUsed),
         Pairing::AlreadyBound => Err(ApiError::AlreadyPaired),

@@ -18,8 +18,79 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::secure_heads::SecureHeads;
+use crate::streams::CloseConnection;
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections served at once (further ones wait in the kernel's backlog),
+/// and never more than the open-file limit leaves room for.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// TLS handshakes one source address may have in progress at once; more
+/// are closed as soon as they are accepted, so idle handshakes from one
+/// place cannot use up the connections everyone else needs.
+pub const MAX_HANDSHAKES_PER_SOURCE: usize = 128;
+/// File descriptors kept back for the database, logs and files.
+const RESERVED_FDS: u64 = 128;
+
+/// Raises the soft open-file limit to the hard one (a cloud holds a socket
+/// per client) and returns how many connections fit under it.
+pub fn raise_open_file_limit() -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit.clone()) {
+            tracing::warn!(error = %e, "cannot raise the open-file limit");
+        }
+    }
+    connection_cap()
+}
+
+/// How many connections fit under the current open-file limit.
+fn connection_cap() -> usize {
+    use rustix::process::{Resource, getrlimit};
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let room = soft.saturating_sub(RESERVED_FDS).max(16);
+    (room as usize).min(MAX_CONNECTIONS)
+}
+
+/// Handshakes in progress per source address.
+#[derive(Clone, Default)]
+struct Handshakes(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
+
+struct HandshakeSlot {
+    handshakes: Handshakes,
+    ip: std::net::IpAddr,
+}
+
+impl Handshakes {
+    fn take(&self, ip: std::net::IpAddr) -> Option<HandshakeSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_default();
+        if *n >= MAX_HANDSHAKES_PER_SOURCE {
+            return None;
+        }
+        *n += 1;
+        Some(HandshakeSlot {
+            handshakes: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut map = self.handshakes.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// rustls with only TLS 1.3 and TLS 1.2 (ECDHE + AEAD suites: rustls offers no others).
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
@@ -53,23 +124,39 @@ pub async fn serve_tls(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
+    let connections = Arc::new(tokio::sync::Semaphore::new(connection_cap()));
+    let handshakes = Handshakes::default();
     loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(e) => {
+        let (permit, tcp, peer) = tokio::select! {
+            accepted = async {
+                // Take a place first: at the cap, newcomers wait in the backlog
+                // instead of failing accept() with "too many open files".
+                let permit = connections.clone().acquire_owned().await;
+                (permit, listener.accept().await)
+            } => match accepted {
+                (Ok(permit), Ok((tcp, peer))) => (permit, tcp, peer),
+                (_, Err(e)) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
+                (Err(_), _) => return Ok(()),
             },
             _ = shutdown.changed() => return Ok(()),
+        };
+        let Some(slot) = handshakes.take(peer.ip()) else {
+            tracing::debug!(%peer, "too many handshakes from one source; closed");
+            drop(tcp);
+            continue;
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+            let _permit = permit;
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+            drop(slot);
+            let tls = match handshake {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake refused");
@@ -80,16 +167,19 @@ pub async fn serve_tls(
                     return;
                 }
             };
+            let close = CloseConnection::default();
+            let closed = close.0.clone();
             let service = hyper::service::service_fn(
                 move |mut req: hyper::Request<hyper::body::Incoming>| {
                     req.extensions_mut().insert(ConnectInfo(peer));
+                    req.extensions_mut().insert(close.clone());
                     app.clone().oneshot(req.map(axum::body::Body::new))
                 },
             );
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(tls), service)
+                .serve_connection(TokioIo::new(SecureHeads::new(tls)), service)
                 .with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
@@ -98,6 +188,8 @@ pub async fn serve_tls(
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
                     }
                 }
+                // A streamed answer's client stopped reading: drop the connection.
+                _ = closed.notified() => {}
                 _ = conn_shutdown.changed() => {
                     // Requests in flight get a moment to finish; long-lived
                     // ones (the live stream) are then cut, so their clients

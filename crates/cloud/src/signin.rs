@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use waymark_protocol::account::clean_name;
 use waymark_protocol::signin::{
-    CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, check_loopback_redirect, is_s256_challenge,
+    CodeVerifier, DESKTOP_CLIENT_ID, LoopbackRedirect, TokenResponse, is_s256_challenge,
     random_token,
 };
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
+    CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, Uuid,
 };
 use webauthn_rs_proto::{
     AuthenticatorSelectionCriteria, ResidentKeyRequirement, UserVerificationPolicy,
@@ -24,10 +24,10 @@ use webauthn_rs_proto::{
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::ids::{is_id, new_id, now_ms};
+use crate::ids::{is_id, new_id, now_ms, token_hash};
 use crate::pages;
 use crate::server::Peer;
-use crate::storage::{AuthRequest, Caller, Refresh};
+use crate::storage::{AuthRequest, Caller, CodeGrant, Refresh};
 
 /// A sign-in page (and its ceremonies) lives 10 minutes.
 const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
@@ -40,6 +40,8 @@ pub const ACCESS_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// Passkey ceremonies one source address may start in [`LIMIT_WINDOW_MS`].
 pub const MAX_CEREMONIES_PER_SOURCE: i64 = 120;
+/// Sign-in pages (`GET /authorize`, each a stored request) one source address may open in [`LIMIT_WINDOW_MS`].
+pub const MAX_AUTHORIZE_PER_SOURCE: i64 = 120;
 /// Refused `/token` requests one source address may make in [`LIMIT_WINDOW_MS`].
 pub const MAX_BAD_TOKEN_REQUESTS_PER_SOURCE: i64 = 60;
 pub const LIMIT_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -47,11 +49,11 @@ pub const LIMIT_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// Counts one attempt from `peer` against `what`, refusing once the budget is spent.
 async fn spend(app: &AppState, what: &str, peer: &Peer, max: i64) -> Result<(), ApiError> {
     let key = format!("{what}:source:{}", peer.0.ip());
-    if app.store.limited(&key, LIMIT_WINDOW_MS, max).await? {
-        return Err(ApiError::RateLimited);
+    if app.store.spend_attempt(&key, LIMIT_WINDOW_MS, max).await? {
+        Ok(())
+    } else {
+        Err(ApiError::RateLimited)
     }
-    app.store.count_attempt(&key, LIMIT_WINDOW_MS).await?;
-    Ok(())
 }
 
 /// JSON body extractor whose rejections use the API's error shape.
@@ -80,12 +82,15 @@ pub struct AuthorizeParams {
 /// redirects to an address that failed validation.
 pub async fn authorize(
     State(app): State<AppState>,
+    peer: Peer,
     headers: HeaderMap,
     query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let result = async {
         let Query(p) = query?;
         let request = validate_authorize(p)?;
+        // Each page stores a row before anyone has proved anything: limited per source.
+        spend(&app, "authorize", &peer, MAX_AUTHORIZE_PER_SOURCE).await?;
         app.store.insert_auth_request(&request).await?;
         Ok::<_, ApiError>(request.id)
     }
@@ -104,7 +109,7 @@ fn validate_authorize(p: AuthorizeParams) -> Result<AuthRequest, ApiError> {
         ))
     };
     let redirect_uri = p.redirect_uri.ok_or_else(|| missing("redirect_uri"))?;
-    check_loopback_redirect(&redirect_uri).map_err(|_| ApiError::InvalidRedirectUri)?;
+    LoopbackRedirect::parse(&redirect_uri).map_err(|_| ApiError::InvalidRedirectUri)?;
     if p.client_id.as_deref() != Some(DESKTOP_CLIENT_ID) {
         return Err(ApiError::InvalidClient);
     }
@@ -149,6 +154,7 @@ fn validate_authorize(p: AuthorizeParams) -> Result<AuthRequest, ApiError> {
         session_id: None,
         verified_at: None,
         expires_at: now_ms() + REQUEST_TTL_MS,
+        confirm_hash: None,
     })
 }
 
@@ -201,6 +207,9 @@ pub struct StartBody {
     request_id: String,
     #[serde(default)]
     display_name: Option<String>,
+    /// Enrolment only: the secret the confirmation gave this browser.
+    #[serde(default)]
+    confirmation: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -208,6 +217,8 @@ pub struct StartBody {
 pub struct RegisterFinishBody {
     ceremony_id: String,
     credential: RegisterPublicKeyCredential,
+    #[serde(default)]
+    confirmation: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -228,6 +239,10 @@ pub struct Started<T> {
 pub struct Finished {
     #[serde(skip_serializing_if = "Option::is_none")]
     redirect: Option<String>,
+    /// After an enrolment confirmation: the one-time secret only this
+    /// browser holds, which adding the passkey must present (never in a URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirmation: Option<String>,
     message: String,
 }
 
@@ -252,9 +267,9 @@ pub async fn register_start(
     spend(&app, "ceremony", &peer, MAX_CEREMONIES_PER_SOURCE).await?;
     let request = live_request(&app, &body.request_id, "").await?;
     let (user_id, user_name, exclude, display_name) = if request.purpose == "enroll" {
-        if !recently_verified(&request) {
+        if !confirmed_here(&request, body.confirmation.as_deref()) {
             return Err(ApiError::InvalidRequest(
-                "Confirm with one of your passkeys first.".into(),
+                "Confirm with one of your passkeys first, in this browser window.".into(),
             ));
         }
         let account_id = request
@@ -322,6 +337,9 @@ pub async fn register_finish(
 ) -> Result<axum::Json<Finished>, ApiError> {
     let ceremony = take_ceremony(&app, &body.ceremony_id, "register").await?;
     let request = live_request(&app, &ceremony.request_id, "").await?;
+    if request.purpose == "enroll" && !confirmed_here(&request, body.confirmation.as_deref()) {
+        return Err(ApiError::CeremonyExpired);
+    }
     let state: PasskeyRegistration =
         serde_json::from_str(&ceremony.state).map_err(anyhow::Error::from)?;
     let passkey = app
@@ -334,9 +352,6 @@ pub async fn register_finish(
     let credential_id = credential_key(passkey.cred_id().as_ref());
     let passkey_json = serde_json::to_string(&passkey).map_err(anyhow::Error::from)?;
     if request.purpose == "enroll" {
-        if !recently_verified(&request) {
-            return Err(ApiError::CeremonyExpired);
-        }
         let account_id = request
             .account_id
             .as_deref()
@@ -353,6 +368,7 @@ pub async fn register_finish(
         app.store.delete_auth_request(&request.id).await?;
         return Ok(axum::Json(Finished {
             redirect: None,
+            confirmation: None,
             message: "Passkey added. You can close this window and return to Waymark.".into(),
         }));
     }
@@ -364,13 +380,19 @@ pub async fn register_finish(
         .display_name
         .as_deref()
         .ok_or(ApiError::CeremonyExpired)?;
-    let account_id = app
-        .store
-        .create_account(user_id, display_name, &credential_id, &passkey_json)
+    let (code, finished) = code_for(&request)?;
+    let grant = CodeGrant {
+        code: &code,
+        request: &request,
+        ttl_ms: CODE_TTL_MS,
+    };
+    app.store
+        .create_account(user_id, display_name, &credential_id, &passkey_json, &grant)
         .await
-        .map_err(duplicate_credential)?;
+        .map_err(duplicate_credential)?
+        .ok_or(ApiError::CeremonyExpired)?;
     tracing::info!("account created");
-    issue_code(&app, &request, &account_id).await
+    Ok(axum::Json(finished))
 }
 
 /// Discoverable sign-in (no user name) on the sign-in page; on an
@@ -383,32 +405,21 @@ pub async fn sign_in_start(
 ) -> Result<axum::Json<Started<webauthn_rs::prelude::RequestChallengeResponse>>, ApiError> {
     spend(&app, "ceremony", &peer, MAX_CEREMONIES_PER_SOURCE).await?;
     let request = live_request(&app, &body.request_id, "").await?;
-    let (options, state, kind) = if request.purpose == "enroll" {
-        let account_id = request
-            .account_id
-            .as_deref()
-            .ok_or(ApiError::CeremonyExpired)?;
-        let passkeys: Vec<Passkey> = app
-            .store
-            .passkeys_of(account_id)
-            .await?
-            .iter()
-            .filter_map(|p| serde_json::from_str(&p.passkey).ok())
-            .collect();
-        let (options, state) = app
-            .webauthn
-            .start_passkey_authentication(&passkeys)
-            .map_err(|e| anyhow::anyhow!("starting confirmation: {e:?}"))?;
-        (options, serde_json::to_string(&state), "verify")
+    // Both are discoverable: the confirmation on an enrolment page names no
+    // credential, so the page reveals nothing about the account to whoever
+    // opened the link; the account is checked when the assertion comes back.
+    let kind = if request.purpose == "enroll" {
+        "verify"
     } else {
-        let (mut options, state) = app
-            .webauthn
-            .start_discoverable_authentication()
-            .map_err(|e| anyhow::anyhow!("starting sign-in: {e:?}"))?;
-        // The page asks on a button press (modal), not through autofill.
-        options.mediation = None;
-        (options, serde_json::to_string(&state), "sign_in")
+        "sign_in"
     };
+    let (mut options, state) = app
+        .webauthn
+        .start_discoverable_authentication()
+        .map_err(|e| anyhow::anyhow!("starting sign-in: {e:?}"))?;
+    // The page asks on a button press (modal), not through autofill.
+    options.mediation = None;
+    let state = serde_json::to_string(&state);
     let state = state.map_err(anyhow::Error::from)?;
     let ceremony_id = app
         .store
@@ -440,33 +451,6 @@ pub async fn sign_in_finish(
     let request = live_request(&app, &ceremony.request_id, "").await?;
     let credential = &body.credential;
 
-    if ceremony.kind == "verify" {
-        let account_id = request
-            .account_id
-            .as_deref()
-            .ok_or(ApiError::CeremonyExpired)?;
-        let state: PasskeyAuthentication =
-            serde_json::from_str(&ceremony.state).map_err(anyhow::Error::from)?;
-        let result = app
-            .webauthn
-            .finish_passkey_authentication(credential, &state)
-            .map_err(|e| {
-                tracing::info!(reason = ?e, "passkey confirmation refused");
-                ApiError::PasskeyRejected
-            })?;
-        let stored = app
-            .store
-            .passkey_by_credential(account_id, &credential_key(result.cred_id().as_ref()))
-            .await?
-            .ok_or(ApiError::UnknownPasskey)?;
-        save_counter(&app, &stored, &result).await?;
-        app.store.mark_request_verified(&request.id).await?;
-        return Ok(axum::Json(Finished {
-            redirect: None,
-            message: "Confirmed. Now create the new passkey.".into(),
-        }));
-    }
-
     let state: DiscoverableAuthentication =
         serde_json::from_str(&ceremony.state).map_err(anyhow::Error::from)?;
     let (user_id, cred_id) = app
@@ -478,6 +462,10 @@ pub async fn sign_in_finish(
         .account_by_user_id(&user_id.to_string())
         .await?
         .ok_or(ApiError::UnknownPasskey)?;
+    if ceremony.kind == "verify" && request.account_id.as_deref() != Some(account.id.as_str()) {
+        // A passkey of another account cannot confirm this one's enrolment.
+        return Err(ApiError::UnknownPasskey);
+    }
     let stored = app
         .store
         .passkey_by_credential(&account.id, &credential_key(cred_id))
@@ -492,7 +480,27 @@ pub async fn sign_in_finish(
             ApiError::PasskeyRejected
         })?;
     save_counter(&app, &stored, &result).await?;
-    issue_code(&app, &request, &account.id).await
+    if ceremony.kind == "verify" {
+        let secret = random_token(32);
+        app.store
+            .mark_request_verified(&request.id, &token_hash(&secret))
+            .await?;
+        return Ok(axum::Json(Finished {
+            redirect: None,
+            confirmation: Some(secret),
+            message: "Confirmed. Now create the new passkey.".into(),
+        }));
+    }
+    let (code, finished) = code_for(&request)?;
+    let grant = CodeGrant {
+        code: &code,
+        request: &request,
+        ttl_ms: CODE_TTL_MS,
+    };
+    if !app.store.grant_code(&grant, &account.id).await? {
+        return Err(ApiError::CeremonyExpired);
+    }
+    Ok(axum::Json(finished))
 }
 
 async fn take_ceremony(
@@ -509,10 +517,17 @@ async fn take_ceremony(
         .ok_or(ApiError::CeremonyExpired)
 }
 
-fn recently_verified(request: &AuthRequest) -> bool {
-    request
+/// Confirmed recently, by the browser that presents `secret`.
+fn confirmed_here(request: &AuthRequest, secret: Option<&str>) -> bool {
+    let recent = request
         .verified_at
-        .is_some_and(|t| now_ms() - t < CEREMONY_TTL_MS)
+        .is_some_and(|t| now_ms() - t < CEREMONY_TTL_MS);
+    // Hashes are compared, so timing says nothing about the secret itself.
+    let holder = match (&request.confirm_hash, secret) {
+        (Some(stored), Some(secret)) => *stored == token_hash(secret),
+        _ => false,
+    };
+    recent && holder
 }
 
 async fn save_counter(
@@ -543,27 +558,20 @@ pub fn credential_key(raw: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
-/// Ends a successful sign-in ceremony: a one-time code, and the loopback
-/// address to carry it to. The request is spent.
-async fn issue_code(
-    app: &AppState,
-    request: &AuthRequest,
-    account_id: &str,
-) -> Result<axum::Json<Finished>, ApiError> {
+/// The one-time code a successful sign-in ends with, and the page's answer
+/// carrying it to the loopback address. Built before anything is written,
+/// from the same parsed URL the request was checked with, so a redirect
+/// that cannot be built fails the ceremony without a trace.
+fn code_for(request: &AuthRequest) -> Result<(String, Finished), ApiError> {
+    let redirect =
+        LoopbackRedirect::parse(&request.redirect_uri).map_err(|_| ApiError::InvalidRedirectUri)?;
     let code = random_token(32);
-    app.store
-        .insert_auth_code(&code, request, account_id, CODE_TTL_MS)
-        .await?;
-    app.store.delete_auth_request(&request.id).await?;
-    let mut redirect = url::Url::parse(&request.redirect_uri).map_err(anyhow::Error::from)?;
-    redirect
-        .query_pairs_mut()
-        .append_pair("code", &code)
-        .append_pair("state", &request.state);
-    Ok(axum::Json(Finished {
-        redirect: Some(redirect.into()),
+    let finished = Finished {
+        redirect: Some(redirect.with_code(&code, &request.state)),
+        confirmation: None,
         message: "Signed in. Returning to the Waymark app…".into(),
-    }))
+    };
+    Ok((code, finished))
 }
 
 // ---- /token and /revoke ---------------------------------------------------
@@ -587,10 +595,12 @@ pub async fn token(
     peer: Peer,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, ApiError> {
+    // Every request spends from the budget first (one atomic count, so
+    // concurrent requests cannot all slip under it); only refused ones keep it spent.
     let key = format!("token:source:{}", peer.0.ip());
-    if app
+    if !app
         .store
-        .limited(&key, LIMIT_WINDOW_MS, MAX_BAD_TOKEN_REQUESTS_PER_SOURCE)
+        .spend_attempt(&key, LIMIT_WINDOW_MS, MAX_BAD_TOKEN_REQUESTS_PER_SOURCE)
         .await?
     {
         return Err(ApiError::RateLimited);
@@ -601,12 +611,15 @@ pub async fn token(
         _ => Err(ApiError::UnsupportedGrantType),
     };
     match tokens {
-        Ok(tokens) => Ok((StatusCode::OK, axum::Json(tokens)).into_response()),
-        Err(e @ ApiError::Internal(_)) => Err(e),
-        Err(e) => {
-            app.store.count_attempt(&key, LIMIT_WINDOW_MS).await?;
+        Ok(tokens) => {
+            app.store.refund_attempt(&key).await?;
+            Ok((StatusCode::OK, axum::Json(tokens)).into_response())
+        }
+        Err(e @ (ApiError::Internal(_) | ApiError::Unavailable)) => {
+            app.store.refund_attempt(&key).await?;
             Err(e)
         }
+        Err(e) => Err(e),
     }
 }
 

@@ -83,30 +83,52 @@ pub enum RedirectError {
 /// RFC 8252 §7.3: the redirect must be `http://127.0.0.1:<port>/…` or
 /// `http://[::1]:<port>/…`. `localhost` is refused (it can be re-pointed by a
 /// hosts file or DNS), and so are user info and fragments.
+///
+/// The check and the redirect are one parsed URL (WHATWG rules, the `url`
+/// crate): a string is accepted only if that parser reads it and writes it
+/// back unchanged, so nothing can pass the check and then mean something
+/// else (or fail) when the redirect is built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoopbackRedirect(url::Url);
+
+impl LoopbackRedirect {
+    pub fn parse(raw: &str) -> Result<Self, RedirectError> {
+        let url = url::Url::parse(raw).map_err(|_| RedirectError::NotAUrl)?;
+        if url.scheme() != "http" {
+            return Err(RedirectError::NotHttp);
+        }
+        if !url.username().is_empty() || url.password().is_some() || url.fragment().is_some() {
+            return Err(RedirectError::HasCredentialsOrFragment);
+        }
+        match url.host() {
+            Some(url::Host::Ipv4(ip)) if ip == std::net::Ipv4Addr::LOCALHOST => {}
+            Some(url::Host::Ipv6(ip)) if ip == std::net::Ipv6Addr::LOCALHOST => {}
+            _ => return Err(RedirectError::NotLoopback),
+        }
+        if url.port().is_none_or(|p| p == 0) {
+            return Err(RedirectError::NoPort);
+        }
+        // Only the one spelling the parser itself writes (an empty path may be left out).
+        let written = url.as_str();
+        if raw != written && format!("{raw}/") != written {
+            return Err(RedirectError::NotAUrl);
+        }
+        Ok(Self(url))
+    }
+
+    /// The address to send the browser to: this URL plus `code` and `state`.
+    pub fn with_code(&self, code: &str, state: &str) -> String {
+        let mut url = self.0.clone();
+        url.query_pairs_mut()
+            .append_pair("code", code)
+            .append_pair("state", state);
+        url.into()
+    }
+}
+
+/// [`LoopbackRedirect::parse`], for callers that only need the verdict.
 pub fn check_loopback_redirect(raw: &str) -> Result<(), RedirectError> {
-    let rest = raw.strip_prefix("http://").ok_or(RedirectError::NotHttp)?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, path) = rest.split_at(authority_end);
-    if authority.contains('@') || path.contains('#') {
-        return Err(RedirectError::HasCredentialsOrFragment);
-    }
-    let port = if let Some(p) = authority.strip_prefix("127.0.0.1:") {
-        p
-    } else if let Some(p) = authority.strip_prefix("[::1]:") {
-        p
-    } else if authority == "127.0.0.1" || authority == "[::1]" {
-        return Err(RedirectError::NoPort);
-    } else {
-        return Err(RedirectError::NotLoopback);
-    };
-    match port.parse::<u16>() {
-        Ok(p) if p != 0 && !port.starts_with('0') => {}
-        _ => return Err(RedirectError::NoPort),
-    }
-    if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(RedirectError::NotAUrl);
-    }
-    Ok(())
+    LoopbackRedirect::parse(raw).map(|_| ())
 }
 
 #[cfg(test)]
@@ -147,7 +169,11 @@ mod tests {
             ("http://127.0.0.1.evil.example:80/", NotLoopback),
             ("http://127.0.0.1/cb", NoPort),
             ("http://127.0.0.1:0/cb", NoPort),
-            ("http://127.0.0.1:99999/cb", NoPort),
+            ("http://127.0.0.1:99999/cb", NotAUrl),
+            ("http://127.0.0.1:+4711/cb", NotAUrl),
+            ("http://127.0.0.1:04711/cb", NotAUrl),
+            ("http://127.1:4711/cb", NotAUrl),
+            ("http://127.0.0.1:80/cb", NoPort),
             ("http://me@127.0.0.1:4711/cb", HasCredentialsOrFragment),
             ("http://127.0.0.1:4711/cb#x", HasCredentialsOrFragment),
             ("http://127.0.0.1:4711/c b", NotAUrl),

@@ -4,7 +4,7 @@
 use proptest::prelude::*;
 use waymark_protocol::pairing::PairingCode;
 use waymark_protocol::report::{Batch, Fix, SignedBatch};
-use waymark_protocol::signin::{CodeVerifier, check_loopback_redirect};
+use waymark_protocol::signin::{CodeVerifier, LoopbackRedirect, check_loopback_redirect};
 
 fn fix() -> impl Strategy<Value = Fix> {
     (
@@ -39,6 +39,32 @@ proptest! {
         let _ = check_loopback_redirect(&s);
         let _ = serde_json::from_str::<SignedBatch>(&s);
         let _ = waymark_protocol::signing::unb64(&s);
+    }
+
+    /// The loopback rule agrees with the URL parser that builds the redirect:
+    /// whatever the check accepts, the parser reads as plain http to
+    /// 127.0.0.1 or [::1] on a real port, and the redirect carries the
+    /// code and state back unchanged.
+    #[test]
+    fn the_loopback_rule_agrees_with_the_url_parser(
+        raw in "http://(127\\.0\\.0\\.1|\\[::1\\]|127\\.1|localhost|[a-z]{1,3})(:[-+0-9 ]{0,7})?(/[a-z0-9+%?#@ ]{0,6})?",
+        code in "[A-Za-z0-9_-]{1,20}",
+    ) {
+        let Ok(redirect) = LoopbackRedirect::parse(&raw) else {
+            return Ok(());
+        };
+        let url = url::Url::parse(&raw).expect("accepted means parseable");
+        prop_assert_eq!(url.scheme(), "http");
+        prop_assert!(matches!(url.host_str(), Some("127.0.0.1") | Some("[::1]")), "{}", raw);
+        prop_assert!(url.port().is_some_and(|p| p != 0), "{}", raw);
+        prop_assert!(url.fragment().is_none() && url.username().is_empty());
+        let back = url::Url::parse(&redirect.with_code(&code, "st")).expect("the redirect builds");
+        prop_assert_eq!(back.host_str(), url.host_str());
+        prop_assert_eq!(back.port(), url.port());
+        prop_assert_eq!(back.path(), url.path());
+        let got: Vec<(String, String)> = back.query_pairs().into_owned().collect();
+        prop_assert!(got.contains(&("code".into(), code.clone())));
+        prop_assert!(got.contains(&("state".into(), "st".into())));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use waymark_protocol::pairing::{OfferAccepted, SignedOffer};
 use waymark_protocol::report::{BatchAck, DeviceStatus, SignedBatch, SignedStatus, StatusRequest};
 use waymark_protocol::signing::b64;
 
+use crate::clock::Clock;
 use crate::keystore::KeyStore;
 use crate::provisioning::Watch;
 
@@ -28,10 +29,20 @@ pub enum LinkError {
 pub struct CloudLink {
     http: reqwest::Client,
     base: String,
+    /// Corrected by the `Date` of every answer.
+    pub clock: std::sync::Arc<Clock>,
+    /// The `at` of the last status poll sent: each poll is newer (the cloud
+    /// refuses one that is not, so a captured poll cannot be replayed).
+    last_status_at: std::sync::atomic::AtomicI64,
 }
 
 impl CloudLink {
     pub fn new(watch: &Watch) -> anyhow::Result<Self> {
+        Self::with_clock(watch, Clock::default())
+    }
+
+    /// A link whose hardware clock reads `clock` (tests and `--clock-error-ms`).
+    pub fn with_clock(watch: &Watch, clock: Clock) -> anyhow::Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in rustls_pemfile::certs(&mut watch.cloud_ca_pem.as_slice()) {
             roots.add(cert?)?;
@@ -50,6 +61,8 @@ impl CloudLink {
         Ok(Self {
             http,
             base: watch.settings.cloud.clone(),
+            clock: std::sync::Arc::new(clock),
+            last_status_at: std::sync::atomic::AtomicI64::new(0),
         })
     }
 
@@ -65,6 +78,17 @@ impl CloudLink {
             .send()
             .await
             .map_err(|e| LinkError::Offline(e.to_string()))?;
+        if let Some(date) = res
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|d| d.to_str().ok())
+            && self.clock.observe_date(date, self.clock.hardware_ms())
+        {
+            tracing::warn!(
+                offset_ms = self.clock.offset_ms(),
+                "this watch's clock is off; correcting it by the cloud's time"
+            );
+        }
         let status = res.status();
         if status.is_success() {
             return res
@@ -99,10 +123,30 @@ impl CloudLink {
         self.post("/device/v1/pairing-offers", &signed).await
     }
 
+    /// Asks what the cloud has for this watch. A poll refused for the
+    /// watch's clock is made again at once with the time the refusal
+    /// carried, so a wrong clock never leaves the watch unable to ask.
     pub async fn status(&self, watch: &Watch) -> Result<DeviceStatus, LinkError> {
+        match self.status_once(watch).await {
+            Err(LinkError::Refused(e))
+                if e.error == "clock_skew" || e.error == "replayed_status" =>
+            {
+                self.status_once(watch).await
+            }
+            other => other,
+        }
+    }
+
+    async fn status_once(&self, watch: &Watch) -> Result<DeviceStatus, LinkError> {
+        use std::sync::atomic::Ordering;
+        let at = self
+            .clock
+            .now_ms()
+            .max(self.last_status_at.load(Ordering::Relaxed) + 1);
+        self.last_status_at.store(at, Ordering::Relaxed);
         let status = StatusRequest {
             device_id: watch.device_id.clone(),
-            at: crate::now_ms(),
+            at,
         };
         let signature = sign(watch, &status.signing_bytes())?;
         self.post("/device/v1/status", &SignedStatus { status, signature })

@@ -3,6 +3,7 @@
 //! codes, reports fixes in signed batches through an on-disk queue that
 //! survives being offline, and erases itself when its owner revokes it.
 
+pub mod clock;
 pub mod cloud_link;
 pub mod keystore;
 pub mod pairing;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use waymark_watch::clock::Clock;
 use waymark_watch::cloud_link::{CloudLink, LinkError};
 use waymark_watch::pairing;
 use waymark_watch::provisioning::{self, Watch};
@@ -77,6 +78,10 @@ enum Command {
         /// Queue capacity; when full the oldest fix is dropped and counted.
         #[arg(long, default_value_t = DEFAULT_CAPACITY)]
         queue: usize,
+        /// Simulate a hardware clock this many ms off true time (negative:
+        /// slow). The watch corrects it from the cloud's answers.
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        clock_error_ms: i64,
     },
 }
 
@@ -141,7 +146,8 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             interval,
             fixes,
             queue,
-        } => return report(&dir, &route, interval, fixes, queue).await,
+            clock_error_ms,
+        } => return report(&dir, &route, interval, fixes, queue, clock_error_ms).await,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -201,50 +207,77 @@ async fn pair(
     }
 }
 
+/// Takes a fix every `interval` and uploads beside it: a slow or hanging
+/// cloud delays uploads, never the next fix.
 async fn report(
     dir: &Path,
     route: &str,
     interval: f64,
     limit: Option<u64>,
     capacity: usize,
+    clock_error_ms: i64,
 ) -> anyhow::Result<ExitCode> {
     if !(0.05..=3600.0).contains(&interval) {
         anyhow::bail!("--interval must be between 0.05 and 3600 seconds");
     }
     let mut walker = Walker::new(Route::load(route)?, interval);
-    let mut reporter = Reporter::new(Watch::open(dir)?, capacity)?;
+    let watch = Watch::open(dir)?;
+    let link = CloudLink::with_clock(&watch, Clock::with_error(clock_error_ms))?;
+    let reporter = Reporter::with_link(watch, link, capacity)?;
     println!(
         "Reporting as device {} every {interval} s",
         reporter.watch.device_id
     );
-    let (mut backoff, mut retry_at) = (1u64, 0i64);
-    let mut made = 0u64;
-    loop {
-        if limit.is_none_or(|n| made < n) {
-            reporter.record(walker.next_fix(waymark_watch::now_ms()))?;
-            made += 1;
+    let new_fix = tokio::sync::Notify::new();
+    let finished = std::cell::Cell::new(false);
+    let made = std::cell::Cell::new(0u64);
+    let recorder = async {
+        let mut tick = tokio::time::interval(Duration::from_secs_f64(interval));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if limit.is_some_and(|n| made.get() >= n) {
+                finished.set(true);
+                new_fix.notify_one();
+                std::future::pending::<()>().await;
+            }
+            if let Err(e) = reporter.record(walker.next_fix(reporter.link.clock.now_ms())) {
+                return Err::<ExitCode, _>(e.context("cannot queue a fix"));
+            }
+            made.set(made.get() + 1);
+            new_fix.notify_one();
         }
-        if waymark_watch::now_ms() >= retry_at {
+    };
+    let uploader = async {
+        let mut backoff = 1u64;
+        loop {
             match reporter.drain().await? {
-                Drain::Done(_) => backoff = 1,
+                Drain::Done(_) => {
+                    backoff = 1;
+                    if finished.get() && reporter.queue().is_empty() {
+                        println!(
+                            "Sent {} fixes ({} dropped while offline).",
+                            made.get(),
+                            reporter.queue().dropped()
+                        );
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    new_fix.notified().await;
+                }
                 Drain::Revoked => return revoked(dir),
                 Drain::Offline | Drain::NotPaired => {
-                    retry_at = waymark_watch::now_ms() + backoff as i64 * 1000;
                     eprintln!(
                         "waymark-watch: cloud unavailable or not paired; {} fixes queued, retrying in {backoff} s",
-                        reporter.queue.len()
+                        reporter.queue().len()
                     );
+                    tokio::time::sleep(Duration::from_secs(backoff)).await;
                     backoff = (backoff * 2).min(60);
                 }
             }
         }
-        if limit.is_some_and(|n| made >= n) && reporter.queue.is_empty() {
-            println!(
-                "Sent {made} fixes ({} dropped while offline).",
-                reporter.queue.dropped()
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-        tokio::time::sleep(Duration::from_secs_f64(interval)).await;
+    };
+    tokio::select! {
+        done = uploader => done,
+        failed = recorder => failed,
     }
 }

@@ -26,14 +26,20 @@ pub async fn make_code(
     ttl_ms: i64,
 ) -> Result<ShownCode, LinkError> {
     let code = PairingCode::generate();
-    let now = crate::now_ms();
-    let offer = PairingOffer {
-        device_id: watch.device_id.clone(),
-        code_hash: code.hash(),
-        created_at: now,
-        expires_at: now + ttl_ms.clamp(1_000, MAX_OFFER_MS),
+    let offer = || {
+        let now = link.clock.now_ms();
+        PairingOffer {
+            device_id: watch.device_id.clone(),
+            code_hash: code.hash(),
+            created_at: now,
+            expires_at: now + ttl_ms.clamp(1_000, MAX_OFFER_MS),
+        }
     };
-    let accepted = link.offer(watch, offer).await?;
+    // A refusal for the watch's clock carried the cloud's time: offer again, corrected.
+    let accepted = match link.offer(watch, offer()).await {
+        Err(LinkError::Refused(e)) if e.error == "clock_skew" => link.offer(watch, offer()).await?,
+        other => other?,
+    };
     Ok(ShownCode {
         code,
         expires_at: accepted.expires_at,

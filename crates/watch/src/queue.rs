@@ -19,6 +19,12 @@ struct State {
     dropped: u64,
     pending: std::collections::VecDeque<Fix>,
     inflight: Option<Batch>,
+    /// The clock correction the pending fixes were stamped with.
+    #[serde(default)]
+    pending_offset: i64,
+    /// The clock correction the in-flight batch was stamped with.
+    #[serde(default)]
+    inflight_offset: i64,
 }
 
 pub struct Queue {
@@ -46,6 +52,74 @@ impl Queue {
         })
     }
 
+    /// Adds a fix stamped with clock correction `offset` (dropping and
+    /// counting the oldest when full), durably. Pending fixes stamped with
+    /// another correction are moved to this one first.
+    pub fn push_stamped(&mut self, fix: Fix, offset: i64) -> anyhow::Result<()> {
+        self.shift_pending(offset);
+        self.push(fix)
+    }
+
+    /// Moves every pending fix to clock correction `offset` (a newer one
+    /// the cloud's answers taught), durably.
+    pub fn adopt_offset(&mut self, offset: i64) -> anyhow::Result<()> {
+        if offset != self.state.pending_offset {
+            self.shift_pending(offset);
+            self.save()?;
+        }
+        Ok(())
+    }
+
+    /// Moves every pending fix to clock correction `offset`.
+    fn shift_pending(&mut self, offset: i64) {
+        let delta = offset - self.state.pending_offset;
+        if delta != 0 {
+            for f in &mut self.state.pending {
+                f.t += delta;
+            }
+            self.state.pending_offset = offset;
+        }
+    }
+
+    /// The cloud refused the in-flight batch for its times (never stored):
+    /// restamp it with correction `offset`, and clamp anything still ahead
+    /// of `now` (the clock jumped while it queued) to `now`. Returns whether
+    /// anything changed.
+    pub fn restamp_inflight(&mut self, offset: i64, now: i64) -> anyhow::Result<bool> {
+        let delta = offset - self.state.inflight_offset;
+        let mut changed = false;
+        if let Some(b) = self.state.inflight.as_mut() {
+            for f in &mut b.fixes {
+                let t = (f.t + delta).min(now);
+                changed |= t != f.t;
+                f.t = t;
+            }
+        }
+        self.state.inflight_offset = offset;
+        self.shift_pending(offset);
+        self.save()?;
+        Ok(changed)
+    }
+
+    /// The cloud refused fixes of the in-flight batch that no correction can
+    /// make valid (checked here with `keep`): they go, counted; the rest stay
+    /// in flight under the same number (the cloud stored none of them).
+    /// Returns how many went.
+    pub fn drop_invalid_inflight(&mut self, keep: impl Fn(&Fix) -> bool) -> anyhow::Result<usize> {
+        let Some(b) = self.state.inflight.as_mut() else {
+            return Ok(0);
+        };
+        let before = b.fixes.len();
+        b.fixes.retain(|f| keep(f));
+        let gone = before - b.fixes.len();
+        if b.fixes.is_empty() {
+            self.state.inflight = None;
+        }
+        self.state.dropped += gone as u64;
+        self.save()?;
+        Ok(gone)
+    }
+
     /// Adds a fix (dropping and counting the oldest when full), durably.
     pub fn push(&mut self, fix: Fix) -> anyhow::Result<()> {
         let inflight = self.state.inflight.as_ref().map_or(0, |b| b.fixes.len());
@@ -69,6 +143,7 @@ impl Queue {
                 seq: self.state.next_seq,
                 fixes,
             });
+            self.state.inflight_offset = self.state.pending_offset;
             self.state.next_seq += 1;
             self.save()?;
         }
@@ -84,22 +159,20 @@ impl Queue {
         Ok(())
     }
 
-    /// The cloud's counter is ahead of ours (e.g. restored from a backup):
-    /// renumber the in-flight batch after it.
+    /// The cloud holds other fixes under our number (the queue was restored
+    /// from an older copy, or lost): renumber the in-flight batch after the
+    /// cloud's last sequence, and everything after it.
     pub fn resequence_after(&mut self, last_seq: u64) -> anyhow::Result<()> {
+        let first = last_seq + 1;
         if let Some(b) = self.state.inflight.as_mut() {
-            b.seq = last_seq + 1;
+            b.seq = first;
         }
-        self.state.next_seq = last_seq + 2;
+        self.state.next_seq = self.state.next_seq.max(first + 1);
         self.save()
     }
 
-    /// Drops the in-flight batch the cloud will never accept; returns how many fixes.
-    pub fn reject_inflight(&mut self) -> anyhow::Result<usize> {
-        let n = self.state.inflight.take().map_or(0, |b| b.fixes.len());
-        self.state.dropped += n as u64;
-        self.save()?;
-        Ok(n)
+    pub fn inflight_seq(&self) -> Option<u64> {
+        self.state.inflight.as_ref().map(|b| b.seq)
     }
 
     pub fn len(&self) -> usize {
@@ -114,13 +187,19 @@ impl Queue {
         self.state.dropped
     }
 
-    /// Write to a temporary file, fsync, rename: a crash leaves the old or the new queue, never half.
+    /// Write to a temporary file, fsync, rename, fsync the directory: a
+    /// crash or power cut leaves the old or the new queue, never half, and
+    /// never the old one after the new one was reported saved (the rename
+    /// itself is only durable once the directory is synced).
     fn save(&self) -> anyhow::Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         let mut f = fs::File::create(&tmp)?;
         f.write_all(&serde_json::to_vec(&self.state)?)?;
         f.sync_all()?;
         fs::rename(&tmp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            fs::File::open(dir)?.sync_all()?;
+        }
         Ok(())
     }
 }
@@ -161,6 +240,64 @@ mod tests {
         q.acknowledged(2).unwrap();
         assert!(q.is_empty());
         assert!(q.next_batch("d", 3).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_refused_batch_is_restamped_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path(), 100).unwrap();
+        // Stamped by a clock 3 minutes fast, before any correction was known.
+        q.push_stamped(fix(1_000_000), 0).unwrap();
+        q.push_stamped(fix(1_001_000), 0).unwrap();
+        let b = q.next_batch("d", 1).unwrap().unwrap();
+        assert_eq!(b.fixes[0].t, 1_000_000);
+        // The cloud says the clock is 180 s fast.
+        assert!(q.restamp_inflight(-180_000, 10_000_000).unwrap());
+        let b = q.next_batch("d", 1).unwrap().unwrap();
+        assert_eq!(
+            (b.seq, b.fixes[0].t),
+            (1, 820_000),
+            "same number, corrected time"
+        );
+        q.acknowledged(1).unwrap();
+        let b = q.next_batch("d", 1).unwrap().unwrap();
+        assert_eq!(b.fixes[0].t, 821_000, "pending fixes were corrected too");
+        assert_eq!(q.dropped(), 0);
+        // A fix still ahead of the cloud after correction is clamped, not lost.
+        q.push_stamped(fix(50_000_000), -180_000).unwrap();
+        q.acknowledged(2).unwrap();
+        q.next_batch("d", 1).unwrap().unwrap();
+        assert!(q.restamp_inflight(-180_000, 40_000_000).unwrap());
+        assert_eq!(
+            q.next_batch("d", 1).unwrap().unwrap().fixes[0].t,
+            40_000_000
+        );
+    }
+
+    #[test]
+    fn only_invalid_fixes_leave_a_refused_batch_and_they_are_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path(), 100).unwrap();
+        for t in 0..5 {
+            q.push(fix(t)).unwrap();
+        }
+        q.next_batch("d", 5).unwrap();
+        assert_eq!(q.drop_invalid_inflight(|f| f.t != 2).unwrap(), 1);
+        let b = q.next_batch("d", 5).unwrap().unwrap();
+        assert_eq!((b.seq, b.fixes.len(), q.dropped()), (1, 4, 1));
+    }
+
+    #[test]
+    fn renumbering_moves_past_the_clouds_counter() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path(), 100).unwrap();
+        q.push(fix(1)).unwrap();
+        q.push(fix(2)).unwrap();
+        assert_eq!(q.next_batch("d", 1).unwrap().unwrap().seq, 1);
+        q.resequence_after(41).unwrap();
+        assert_eq!(q.inflight_seq(), Some(42));
+        q.acknowledged(42).unwrap();
+        assert_eq!(q.next_batch("d", 1).unwrap().unwrap().seq, 43);
     }
 
     #[test]

@@ -29,7 +29,11 @@ pub const LIVE_CHANNEL: &str = "waymark_live";
 
 #[derive(Clone)]
 pub struct Store {
+    /// Parent API and sign-in pages.
     pool: AnyPool,
+    /// Watches only (the ingest writer, device lookups, status polls), so an
+    /// upload never queues behind parent reads for a connection.
+    device_pool: AnyPool,
     engine: Engine,
     /// To the one ingest writer (see `watches::ingest_writer`).
     ingest_jobs: tokio::sync::mpsc::Sender<watches::IngestJob>,
@@ -48,6 +52,16 @@ pub struct AuthRequest {
     pub session_id: Option<String>,
     pub verified_at: Option<i64>,
     pub expires_at: i64,
+    /// SHA-256 of the secret the confirming browser holds (enrolment only).
+    pub confirm_hash: Option<String>,
+}
+
+/// A one-time sign-in code to store while the request it ends is spent,
+/// in the same transaction as whatever the ceremony wrote.
+pub struct CodeGrant<'a> {
+    pub code: &'a str,
+    pub request: &'a AuthRequest,
+    pub ttl_ms: i64,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -89,6 +103,9 @@ pub struct AuthCode {
 pub struct Caller {
     pub account_id: String,
     pub session_id: String,
+    /// The access token's hash and expiry: a long-lived stream ends with it.
+    pub token_hash: String,
+    pub token_expires_at: i64,
 }
 
 /// What presenting a refresh token led to.
@@ -144,50 +161,61 @@ impl Store {
             .replace('#', "%23")
             .replace(' ', "%20");
         let url = format!("sqlite://{escaped}?mode=rwc");
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    // WAL; FULL: an acknowledged write survives power loss (DESIGN rule 6).
-                    conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                    )
-                    .await?;
-                    Ok(())
+        // SQLite gives the -wal and -shm files the database file's mode, so
+        // the file is made owner-only before SQLite first opens it.
+        private_files(path);
+        let options = url.parse::<AnyConnectOptions>()?;
+        let sqlite_pool = |size: u32| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL; FULL: an acknowledged write survives power loss (DESIGN rule 6).
+                        // secure_delete: deleted history is overwritten, not left in free pages.
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
+                             PRAGMA secure_delete = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(url.parse::<AnyConnectOptions>()?)
-            .await?;
+                .connect_with(options.clone())
+        };
+        let pool = sqlite_pool(8).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
-        }
-        Ok(Self::with_pool(pool, Engine::Sqlite))
+        let device_pool = sqlite_pool(3).await?;
+        private_files(path);
+        Ok(Self::with_pools(pool, device_pool, Engine::Sqlite))
     }
 
     /// Connects to PostgreSQL and runs its migrations (the same steps as
     /// SQLite's, in PostgreSQL's types, with fixes partitioned by month).
     pub async fn open_postgres(url: &str) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect_with(url.parse::<AnyConnectOptions>()?)
-            .await?;
+        let options = url.parse::<AnyConnectOptions>()?;
+        let pg_pool = |size: u32| {
+            AnyPoolOptions::new()
+                .max_connections(size)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options.clone())
+        };
+        let pool = pg_pool(16).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let store = Self::with_pool(pool, Engine::Postgres);
+        let device_pool = pg_pool(6).await?;
+        let store = Self::with_pools(pool, device_pool, Engine::Postgres);
         store.make_partitions(now_ms()).await?;
         Ok(store)
     }
 
-    fn with_pool(pool: AnyPool, engine: Engine) -> Self {
+    fn with_pools(pool: AnyPool, device_pool: AnyPool, engine: Engine) -> Self {
         let (ingest_jobs, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(watches::ingest_writer(pool.clone(), engine, jobs));
+        tokio::spawn(watches::ingest_writer(device_pool.clone(), engine, jobs));
         Self {
             pool,
+            device_pool,
             engine,
             ingest_jobs,
         }
@@ -206,6 +234,7 @@ impl Store {
     /// Closes every connection (and so ends the ingest writer's).
     pub async fn close(&self) {
         self.pool.close().await;
+        self.device_pool.close().await;
     }
 
     /// A write transaction that takes the write lock up front. SQLite:
@@ -214,11 +243,11 @@ impl Store {
     /// instead of waiting its turn). PostgreSQL: a transaction-scoped
     /// advisory lock, so the account flows' read-check-write steps are
     /// serialised across every instance exactly as on SQLite.
-    async fn write_tx(&self) -> DbResult<Tx<'static>> {
+    async fn write_tx(&self) -> DbResult<Tx> {
         match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Sqlite => Tx::begin(&self.pool, "BEGIN IMMEDIATE").await,
             Engine::Postgres => {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = Tx::begin(&self.pool, "BEGIN").await?;
                 sqlx::query("SELECT pg_advisory_xact_lock(7261)")
                     .execute(&mut *tx)
                     .await?;
@@ -291,9 +320,12 @@ impl Store {
         Ok(())
     }
 
-    pub async fn mark_request_verified(&self, id: &str) -> DbResult<()> {
-        sqlx::query("UPDATE auth_requests SET verified_at = $1 WHERE id = $2")
+    /// The owner confirmed with a passkey; only the holder of the secret
+    /// whose hash is stored here may now add one.
+    pub async fn mark_request_verified(&self, id: &str, confirm_hash: &str) -> DbResult<()> {
+        sqlx::query("UPDATE auth_requests SET verified_at = $1, confirm_hash = $2 WHERE id = $3")
             .bind(now_ms())
+            .bind(confirm_hash)
             .bind(id)
             .execute(&self.pool)
             .await?;
@@ -341,14 +373,17 @@ impl Store {
 
     // ---- accounts and passkeys ------------------------------------------
 
-    /// Creates an account with its first passkey, in one transaction.
+    /// Creates an account with its first passkey and grants its first
+    /// sign-in code, in one transaction: `None` (and nothing written) if the
+    /// request was already spent.
     pub async fn create_account(
         &self,
         webauthn_user_id: &str,
         display_name: &str,
         credential_id: &str,
         passkey_json: &str,
-    ) -> DbResult<String> {
+        grant: &CodeGrant<'_>,
+    ) -> DbResult<Option<String>> {
         let now = now_ms();
         let account_id = new_id();
         let mut tx = self.write_tx().await?;
@@ -376,8 +411,11 @@ impl Store {
             "Account created with its first passkey",
         )
         .await?;
+        if !grant_code_tx(&mut tx, grant, &account_id).await? {
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(account_id)
+        Ok(Some(account_id))
     }
 
     pub async fn account(&self, id: &str) -> DbResult<Option<Account>> {
@@ -556,25 +594,15 @@ impl Store {
 
     // ---- codes, sessions and tokens -------------------------------------
 
-    pub async fn insert_auth_code(
-        &self,
-        code: &str,
-        request: &AuthRequest,
-        account_id: &str,
-        ttl_ms: i64,
-    ) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO auth_codes (code_hash, account_id, client_id, redirect_uri, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(token_hash(code))
-        .bind(account_id)
-        .bind(&request.client_id)
-        .bind(&request.redirect_uri)
-        .bind(&request.code_challenge)
-        .bind(now_ms() + ttl_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Spends the request and stores its code, atomically; false (nothing
+    /// written) if the request was already spent.
+    pub async fn grant_code(&self, grant: &CodeGrant<'_>, account_id: &str) -> DbResult<bool> {
+        let mut tx = self.write_tx().await?;
+        if !grant_code_tx(&mut tx, grant, account_id).await? {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn auth_code(&self, code: &str) -> DbResult<Option<AuthCode>> {
@@ -708,7 +736,8 @@ impl Store {
     pub async fn caller(&self, access_token: &str) -> DbResult<Option<Caller>> {
         let now = now_ms();
         let caller: Option<Caller> = sqlx::query_as(
-            "SELECT s.account_id, s.id AS session_id FROM access_tokens a JOIN sessions s ON s.id = a.session_id
+            "SELECT s.account_id, s.id AS session_id, a.token_hash, a.expires_at AS token_expires_at
+             FROM access_tokens a JOIN sessions s ON s.id = a.session_id
              WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.ended_at IS NULL",
         )
         .bind(token_hash(access_token))
@@ -744,7 +773,36 @@ impl Store {
         .await?
         .rows_affected();
         tx.commit().await?;
+        if gone > 0 {
+            self.scrub_deleted().await;
+        }
         Ok(gone)
+    }
+
+    /// Makes deleted rows unrecoverable from the database's files. SQLite:
+    /// `secure_delete` already zeroed them in the database file; a
+    /// truncating checkpoint removes the old page images from the WAL.
+    /// PostgreSQL: `VACUUM` makes the dead tuples' space reusable (in the
+    /// background: it can take a while); see the README for backups and WAL archives.
+    pub async fn scrub_deleted(&self) {
+        match self.engine {
+            Engine::Sqlite => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(&self.pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not checkpoint after deleting history");
+                }
+            }
+            Engine::Postgres => {
+                let pool = self.pool.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = sqlx::query("VACUUM fixes").execute(&pool).await {
+                        tracing::warn!(error = %e, "could not vacuum after deleting history");
+                    }
+                });
+            }
+        }
     }
 
     pub async fn retention_days(&self, account_id: &str) -> DbResult<i64> {
@@ -778,12 +836,17 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn session_alive(&self, session_id: &str) -> DbResult<bool> {
-        let row: Option<(i64,)> =
-            sqlx::query_as("SELECT 1 FROM sessions WHERE id = $1 AND ended_at IS NULL")
-                .bind(session_id)
-                .fetch_optional(&self.pool)
-                .await?;
+    /// Is the caller's access token still good (not revoked, not expired,
+    /// its session not ended)? Long-lived streams ask this as they go.
+    pub async fn token_alive(&self, caller: &Caller) -> DbResult<bool> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM access_tokens a JOIN sessions s ON s.id = a.session_id
+             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.ended_at IS NULL",
+        )
+        .bind(&caller.token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(row.is_some())
     }
 
@@ -981,8 +1044,6 @@ pub enum DeletePasskey {
     LastOne,
 }
 
-pub(crate) type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
-
 /// Year and month (1–12) of a Unix time in ms, UTC.
 fn month_of(ms: i64) -> (i64, i64) {
     let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
@@ -1006,7 +1067,7 @@ fn month_start_ms(year: i64, month: i64) -> i64 {
 }
 
 async fn insert_passkey(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     account_id: &str,
     credential_id: &str,
     name: &str,
@@ -1027,7 +1088,7 @@ async fn insert_passkey(
 }
 
 async fn insert_tokens(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     session_id: &str,
     access: &str,
     refresh: &str,
@@ -1053,7 +1114,30 @@ async fn insert_tokens(
     Ok(())
 }
 
-async fn end_session_tx(tx: &mut Tx<'_>, session_id: &str, reason: &str) -> DbResult<()> {
+async fn grant_code_tx(tx: &mut Tx, grant: &CodeGrant<'_>, account_id: &str) -> DbResult<bool> {
+    let spent: Option<(String,)> =
+        sqlx::query_as("DELETE FROM auth_requests WHERE id = $1 RETURNING id")
+            .bind(&grant.request.id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if spent.is_none() {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO auth_codes (code_hash, account_id, client_id, redirect_uri, code_challenge, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token_hash(grant.code))
+    .bind(account_id)
+    .bind(&grant.request.client_id)
+    .bind(&grant.request.redirect_uri)
+    .bind(&grant.request.code_challenge)
+    .bind(now_ms() + grant.ttl_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+async fn end_session_tx(tx: &mut Tx, session_id: &str, reason: &str) -> DbResult<()> {
     sqlx::query(
         "UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL",
     )
@@ -1070,7 +1154,7 @@ async fn end_session_tx(tx: &mut Tx<'_>, session_id: &str, reason: &str) -> DbRe
 }
 
 async fn record(
-    tx: &mut Tx<'_>,
+    tx: &mut Tx,
     account_id: &str,
     kind: &str,
     actor: Option<&str>,
@@ -1088,7 +1172,35 @@ async fn record(
     Ok(())
 }
 
+mod health;
+mod transactions;
 pub mod watches;
+
+pub use health::{Health, is_unavailable};
+pub(crate) use transactions::Tx;
+
+/// How long a request waits for a database connection before it is told
+/// to come back later (503), instead of queueing until its client gives up.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Makes the database file (and its -wal/-shm companions, if present)
+/// readable by the cloud's user only.
+fn private_files(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::set_permissions(&name, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -62,6 +62,12 @@ pub enum Pairing {
 
 pub enum Ingest {
     Stored,
+    /// This very batch (same sequence number, same fixes) was stored
+    /// before: a resend after a lost acknowledgement. Nothing new is written.
+    AlreadyStored,
+    /// The sequence number is at or below the last stored one and holds
+    /// other fixes (or none we still keep): the watch's counter went back
+    /// in time and it must renumber above `last_seq`.
     Stale {
         last_seq: i64,
     },
@@ -245,38 +251,12 @@ impl Store {
         Ok((rows.iter().map(fix_from).collect(), next))
     }
 
-    /// Every fix in `[from, to]`, oldest first, as a stream of rows read
-    /// from the database as the client takes them: a year of history never
-    /// sits in memory. The stream owns what it needs (a pool handle, the id).
-    pub fn history_stream(
-        &self,
-        watch: &BoundWatch,
-        from: i64,
-        to: i64,
-    ) -> impl futures_util::Stream<Item = DbResult<Fix>> + Send + 'static {
-        let pool = self.pool.clone();
-        let device_id = watch.device_id.clone();
-        async_stream::try_stream! {
-            use futures_util::TryStreamExt;
-            let mut rows = sqlx::query(
-                "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = $1 AND t >= $2 AND t <= $3 ORDER BY t, id",
-            )
-            .bind(device_id)
-            .bind(from)
-            .bind(to)
-            .fetch(&pool);
-            while let Some(row) = rows.try_next().await? {
-                yield fix_from(&row);
-            }
-        }
-    }
-
     // ---- devices and pairing ----------------------------------------------
 
     pub async fn device(&self, device_id: &str) -> DbResult<Option<Device>> {
         sqlx::query_as("SELECT id, certificate, last_seq, revoked_at FROM devices WHERE id = $1")
             .bind(device_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.device_pool)
             .await
     }
 
@@ -397,6 +377,20 @@ impl Store {
         }))
     }
 
+    /// Records a status poll made at `at` if it is newer than every poll
+    /// accepted before: false for a replayed (or older) poll.
+    pub async fn accept_status(&self, device_id: &str, at: i64) -> DbResult<bool> {
+        let done =
+            sqlx::query("UPDATE devices SET status_at = $1 WHERE id = $2 AND status_at < $3")
+                .bind(at)
+                .bind(device_id)
+                .bind(at)
+                .execute(&self.device_pool)
+                .await?
+                .rows_affected();
+        Ok(done == 1)
+    }
+
     /// The display name of the account a live device is bound to.
     pub async fn owner_of(&self, device_id: &str) -> DbResult<Option<String>> {
         let row: Option<(String,)> = sqlx::query_as(
@@ -404,7 +398,7 @@ impl Store {
              WHERE b.device_id = $1 AND b.revoked_at IS NULL",
         )
         .bind(device_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.device_pool)
         .await?;
         Ok(row.map(|r| r.0))
     }
@@ -483,29 +477,26 @@ impl Store {
             &format!("Revoked “{}” ({what})", watch.name),
         )
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        if !keep_history {
+            self.scrub_deleted().await;
+        }
+        Ok(())
     }
 
     // ---- rate limits --------------------------------------------------------
 
-    /// True when `key` has used up `max` attempts in the current window.
-    pub async fn limited(&self, key: &str, window_ms: i64, max: i64) -> DbResult<bool> {
-        let row: Option<(i64, i64)> =
-            sqlx::query_as("SELECT window_start, count FROM rate_limits WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.is_some_and(|(start, count)| now_ms() - start < window_ms && count >= max))
-    }
-
-    /// Counts one (failed) attempt against `key`.
-    pub async fn count_attempt(&self, key: &str, window_ms: i64) -> DbResult<()> {
+    /// Counts one attempt against `key` and says whether it is within the
+    /// `max` of the current window, in one statement: concurrent attempts
+    /// each see their own count, so exactly `max` pass, never more.
+    pub async fn spend_attempt(&self, key: &str, window_ms: i64, max: i64) -> DbResult<bool> {
         let now = now_ms();
-        sqlx::query(
+        let (count,): (i64,) = sqlx::query_as(
             "INSERT INTO rate_limits (key, window_start, count) VALUES ($1, $2, 1)
              ON CONFLICT(key) DO UPDATE SET
                count = CASE WHEN $3 - rate_limits.window_start >= $4 THEN 1 ELSE rate_limits.count + 1 END,
-               window_start = CASE WHEN $5 - rate_limits.window_start >= $6 THEN $7 ELSE rate_limits.window_start END",
+               window_start = CASE WHEN $5 - rate_limits.window_start >= $6 THEN $7 ELSE rate_limits.window_start END
+             RETURNING count",
         )
         .bind(key)
         .bind(now)
@@ -514,8 +505,18 @@ impl Store {
         .bind(now)
         .bind(window_ms)
         .bind(now)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
+        Ok(count <= max)
+    }
+
+    /// Gives back an attempt that turned out not to count (a right code, a
+    /// successful exchange).
+    pub async fn refund_attempt(&self, key: &str) -> DbResult<()> {
+        sqlx::query("UPDATE rate_limits SET count = count - 1 WHERE key = $1 AND count > 0")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -546,8 +547,8 @@ pub(super) async fn ingest_writer(
         }
         let outcome = async {
             let mut tx = match engine {
-                Engine::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await?,
-                Engine::Postgres => pool.begin().await?,
+                Engine::Sqlite => super::Tx::begin(&pool, "BEGIN IMMEDIATE").await?,
+                Engine::Postgres => super::Tx::begin(&pool, "BEGIN").await?,
             };
             let mut results = Vec::with_capacity(group.len());
             for job in &group {
@@ -564,19 +565,62 @@ pub(super) async fn ingest_writer(
                 }
             }
             Err(e) => {
-                // Nothing of the group was committed: every caller hears an error and keeps its batch.
-                let message = e.to_string();
+                // Nothing of the group was committed: every caller hears an
+                // error and keeps its batch. The error keeps its kind (a full
+                // disk stays "unavailable", a bug stays internal).
+                let unavailable = super::is_unavailable(&e);
+                tracing::warn!(error = %e, batches = group.len(), "an ingest group was not stored");
                 for job in group {
-                    let _ = job.reply.send(Err(sqlx::Error::Protocol(message.clone())));
+                    let answer = if unavailable {
+                        sqlx::Error::PoolTimedOut
+                    } else {
+                        sqlx::Error::Protocol(format!("ingest failed: {e}"))
+                    };
+                    let _ = job.reply.send(Err(answer));
                 }
             }
         }
     }
 }
 
+/// Are exactly `batch`'s fixes stored under its sequence number? Bounded by
+/// the batch's own time range, so the `(device_id, t)` index finds them.
+async fn stored_batch_is(tx: &mut super::Tx, batch: &Batch) -> DbResult<bool> {
+    let (Some(min), Some(max)) = (
+        batch.fixes.iter().map(|f| f.t).min(),
+        batch.fixes.iter().map(|f| f.t).max(),
+    ) else {
+        return Ok(false);
+    };
+    let rows = sqlx::query(
+        "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = $1 AND t >= $2 AND t <= $3 AND seq = $4 ORDER BY id",
+    )
+    .bind(&batch.device_id)
+    .bind(min)
+    .bind(max)
+    .bind(batch.seq as i64)
+    .fetch_all(&mut **tx)
+    .await?;
+    let stored: Vec<Fix> = rows.iter().map(fix_from).collect();
+    let bits = |f: &Fix| {
+        (
+            f.t,
+            f.lat.to_bits(),
+            f.lon.to_bits(),
+            f.acc.to_bits(),
+            f.bat,
+        )
+    };
+    Ok(stored.len() == batch.fixes.len()
+        && stored
+            .iter()
+            .zip(&batch.fixes)
+            .all(|(a, b)| bits(a) == bits(b)))
+}
+
 /// One batch inside the writer's transaction. Refusals write nothing.
 async fn ingest_one(
-    tx: &mut super::Tx<'_>,
+    tx: &mut super::Tx,
     engine: Engine,
     batch: &Batch,
 ) -> DbResult<(Ingest, Option<String>)> {
@@ -603,8 +647,20 @@ async fn ingest_one(
         return Ok((Ingest::NotPaired, None));
     };
     let last_seq: i64 = row.get("last_seq");
-    if batch.seq as i64 <= last_seq || batch.seq > i64::MAX as u64 {
+    if batch.seq > i64::MAX as u64 {
         return Ok((Ingest::Stale { last_seq }, None));
+    }
+    if batch.seq as i64 <= last_seq {
+        // Only the same content under the same number is "already stored":
+        // a watch whose queue went back in time reuses numbers for new fixes,
+        // and must hear that they were not stored.
+        let same = stored_batch_is(tx, batch).await?;
+        let verdict = if same {
+            Ingest::AlreadyStored
+        } else {
+            Ingest::Stale { last_seq }
+        };
+        return Ok((verdict, Some(account_id)));
     }
     // The budget is counted in the same row and transaction as the sequence
     // number: no extra round trip, and every instance sees the same count.

@@ -1,0 +1,341 @@
+//! What the outside review did to the cloud's availability, done again:
+//! slow history readers against the connection pool, a full disk, a flood
+//! of idle handshakes, answers hyper makes before routing. Each test shows
+//! the fault refused or survived and the honest request still served.
+//! Runs on SQLite and (in the PostgreSQL pass) on PostgreSQL, except the
+//! tests of the SQLite file itself.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use waymark_system_tests::*;
+use waymark_watch::reporting::Drain;
+
+/// Gives `watch` `n` fixes of history, straight into the database (setup
+/// only: uploading a million fixes would test ingest, not reads).
+async fn long_history(cloud: &TestCloud, watch: &TestWatch, n: i64) {
+    sqlx::query(
+        "INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
+         WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
+         SELECT $2, $3 + i, 52.5, 13.4, 5.0, 80, 1 FROM k",
+    )
+    .bind(n)
+    .bind(watch.id())
+    .bind(now_ms() - 3_600_000)
+    .execute(cloud.store.pool())
+    .await
+    .unwrap();
+}
+
+/// Starts a history stream and reads only its first chunk, then stops reading.
+async fn stalled_stream(
+    cloud: &TestCloud,
+    parent: &Parent,
+    watch: &TestWatch,
+) -> reqwest::Response {
+    let mut res = cloud
+        .client()
+        .get(cloud.url(&format!("/api/v1/watches/{}/history/stream", watch.id())))
+        .bearer_auth(parent.access())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.chunk().await.unwrap().is_some());
+    res
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_history_readers_freeze_nobody_and_are_ended() {
+    let cloud = TestCloud::start().await.unwrap();
+    // Three families with a long history each (more than the kernel's
+    // socket buffers hold, so a reader that stops really stalls its stream).
+    let mut readers = Vec::new();
+    for i in 0..3 {
+        let parent = Parent::sign_up(&cloud, &format!("Slow reader {i}"))
+            .await
+            .unwrap();
+        let watch = TestWatch::new(&cloud).unwrap();
+        pair(&cloud, &parent, &watch).await.unwrap();
+        long_history(&cloud, &watch, 200_000).await;
+        readers.push((parent, watch));
+    }
+    // More stalled streams than either engine's pool has connections (8 / 16).
+    let per_account = waymark_cloud::streams::MAX_STREAMS_PER_ACCOUNT;
+    let mut stalled = Vec::new();
+    for (parent, watch) in &readers {
+        for _ in 0..per_account {
+            stalled.push(stalled_stream(&cloud, parent, watch).await);
+        }
+    }
+    assert!(stalled.len() > 16);
+    // One stream more for the same account: refused, with a code.
+    let (parent, watch) = &readers[0];
+    let (s, body) = api(
+        &cloud,
+        Method::GET,
+        &format!("/api/v1/watches/{}/history/stream", watch.id()),
+        parent.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, body["error"].as_str()), (429, Some("too_many_streams")));
+
+    // Meanwhile another family reads and its watch uploads, as usual.
+    let other = Parent::sign_up(&cloud, "Another family").await.unwrap();
+    let theirs = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &other, &theirs).await.unwrap();
+    theirs.reporter.record(fix_at(now_ms(), 1)).unwrap();
+    assert_eq!(theirs.reporter.drain().await.unwrap(), Drain::Done(1));
+    let (s, list) = api(&cloud, Method::GET, "/api/v1/watches", other.access(), None)
+        .await
+        .unwrap();
+    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)));
+    let (s, _) = api(
+        &cloud,
+        Method::GET,
+        &format!("/api/v1/watches/{}/history", theirs.id()),
+        other.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200);
+
+    // The stalled streams are ended (and their connections closed) once
+    // their clients have not read for the stall limit.
+    tokio::time::sleep(waymark_cloud::streams::STALL_LIMIT + Duration::from_secs(5)).await;
+    let mut first = stalled.swap_remove(0);
+    let mut lines = 0usize;
+    let ended_early = loop {
+        match first.chunk().await {
+            Ok(Some(c)) => lines += c.iter().filter(|b| **b == b'\n').count(),
+            Ok(None) => break lines < 200_000,
+            Err(_) => break true,
+        }
+    };
+    assert!(
+        ended_early,
+        "a stalled stream was cut, not completed ({lines} lines)"
+    );
+    drop(stalled);
+    // Their places are free again: the honest reader streams the whole history.
+    let res = cloud
+        .client()
+        .get(cloud.url(&format!("/api/v1/watches/{}/history/stream", watch.id())))
+        .bearer_auth(parent.access())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body = res.bytes().await.unwrap();
+    assert_eq!(body.iter().filter(|b| **b == b'\n').count(), 200_000);
+}
+
+/// Fills a small tmpfs while the cloud's SQLite file lives on it.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "this test mounts a small tmpfs to fill it; run it as root (CI does)"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Writes a filler file until the disk refuses.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path().join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+async fn health(cloud: &TestCloud) -> (u16, Option<String>) {
+    let res = cloud
+        .client()
+        .get(cloud.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (res.status().as_u16(), retry)
+}
+
+/// Polls until the cloud says it is healthy again (bounded; no timing asserted).
+async fn until_healthy(cloud: &TestCloud) {
+    for _ in 0..60 {
+        if health(cloud).await.0 == 200 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("the cloud did not recover within 30 s of space returning");
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_503_and_the_cloud_recovers_by_itself() {
+    let disk = SmallDisk::mount("8m");
+    let mut cloud = TestCloud::start_sqlite_at(disk.path().join("waymark.db"))
+        .await
+        .unwrap();
+    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair(&cloud, &parent, &watch).await.unwrap();
+    assert_eq!(health(&cloud).await.0, 200);
+
+    disk.fill();
+    for i in 0..3 {
+        watch.reporter.record(fix_at(now_ms(), i)).unwrap();
+    }
+    let batch = watch
+        .reporter
+        .queue()
+        .next_batch(watch.id(), 50)
+        .unwrap()
+        .unwrap();
+    let (s, body) = upload(&cloud, &watch.sign(batch.seq, batch.fixes.clone())).await;
+    assert_eq!((s, body["error"].as_str()), (503, Some("unavailable")));
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Offline);
+    assert_eq!(watch.reporter.queue().len(), 3, "the watch keeps its fixes");
+    let (s, retry) = health(&cloud).await;
+    assert_eq!((s, retry.as_deref()), (503, Some("5")));
+    // A parent's write is refused the same way, and says when to retry.
+    let res = cloud
+        .client()
+        .patch(cloud.url(&format!("/api/v1/watches/{}", watch.id())))
+        .bearer_auth(parent.access())
+        .json(&json!({"name": "Mia"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "5");
+
+    // Space returns: no restart, the next tries work.
+    disk.free();
+    until_healthy(&cloud).await;
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 3);
+
+    // Restarted while the disk is full, it comes back by itself too.
+    cloud.halt().await.unwrap();
+    disk.fill();
+    cloud.resume().await.unwrap();
+    watch.reporter.record(fix_at(now_ms(), 9)).unwrap();
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Offline);
+    disk.free();
+    until_healthy(&cloud).await;
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
+    assert_eq!(cloud.store.count("fixes").await.unwrap(), 4);
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_handshakes_from_one_place_do_not_starve_everyone_else() {
+    let cloud = TestCloud::start().await.unwrap();
+    let flooder: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..600 {
+        idle.push(connect_from(cloud.addr, Some(flooder)).await.unwrap());
+    }
+    // Honest clients are served while the flood is open.
+    for _ in 0..15 {
+        assert_eq!(health(&cloud).await.0, 200);
+    }
+    // The flood got at most its per-source share of handshakes: the rest were closed at once.
+    let mut closed = 0;
+    for conn in &mut idle {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(20), conn.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= 600 - waymark_cloud::server::MAX_HANDSHAKES_PER_SOURCE,
+        "only {closed} of 600 idle connections were closed"
+    );
+}
+
+/// Reads a whole HTTP answer (the server closes the connection after it).
+async fn answer_to(cloud: &TestCloud, request: &[u8]) -> String {
+    let mut tls = raw_tls(cloud, None).await.unwrap();
+    tls.write_all(request).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).to_lowercase()
+}
+
+#[tokio::test]
+async fn answers_made_before_routing_carry_the_security_headers() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut many_headers = String::from("GET /healthz HTTP/1.1\r\nHost: localhost\r\n");
+    for i in 0..200 {
+        many_headers.push_str(&format!("X-H{i}: {i}\r\n"));
+    }
+    many_headers.push_str("\r\n");
+    for (request, status) in [
+        (many_headers.into_bytes(), "431"),
+        (b"G@T / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec(), "400"),
+    ] {
+        let answer = answer_to(&cloud, &request).await;
+        assert!(
+            answer.starts_with(&format!("http/1.1 {status}")),
+            "{answer}"
+        );
+        for header in [
+            "content-security-policy: default-src 'none'",
+            "x-frame-options: deny",
+            "x-content-type-options: nosniff",
+            "strict-transport-security:",
+            "cache-control: no-store",
+        ] {
+            assert!(answer.contains(header), "{status} lacks {header}: {answer}");
+        }
+    }
+    // An honest request is answered as always (and carries them once).
+    let answer = answer_to(
+        &cloud,
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert_eq!(answer.matches("content-security-policy:").count(), 1);
+}
