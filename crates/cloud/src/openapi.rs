@@ -57,7 +57,7 @@ pub struct ApiDoc;
 /// Adds what every operation shares instead of repeating it on each: the
 /// bearer scheme, and the error answers any `/api/v1` call can get (bad
 /// input, no token, not found, wrong method, too large, wrong media type,
-/// timeout, rate limited, our fault).
+/// timeout, rate limited, our fault, database unavailable).
 struct CommonAnswers;
 
 const COMMON_ERRORS: &[(&str, &str)] = &[
@@ -78,8 +78,15 @@ const COMMON_ERRORS: &[(&str, &str)] = &[
     ("409", "The change conflicts with the current state."),
     ("413", "The body is larger than 64 KiB (`body_too_large`)."),
     ("415", "The body is not JSON (`unsupported_media_type`)."),
-    ("429", "Too many attempts; wait, then retry."),
+    (
+        "429",
+        "Too many attempts (`rate_limited`, `too_many_attempts`) or open streams (`too_many_streams`); wait, then retry.",
+    ),
     ("500", "Something failed on the cloud's side (`internal`)."),
+    (
+        "503",
+        "The database cannot be used right now (`unavailable`); nothing changed. Retry after `Retry-After` seconds.",
+    ),
 ];
 
 fn error_answer(description: &str) -> Response {

@@ -42,7 +42,13 @@ impl Core {
                 Err(e) => emit(LiveEvent::Offline {
                     message: e.to_string(),
                 }),
-                Ok(()) => emit(LiveEvent::Offline {
+                // The stream's access token ended: reconnect at once with a
+                // fresh one (nothing to tell the parent).
+                Ok(Closed::Reauthenticate) => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+                Ok(Closed::Other) => emit(LiveEvent::Offline {
                     message: "The live connection closed. Reconnecting…".into(),
                 }),
             }
@@ -55,7 +61,7 @@ impl Core {
         &self,
         emit: &mut (impl FnMut(LiveEvent) + Send),
         backoff: &mut Duration,
-    ) -> Result<(), AppError> {
+    ) -> Result<Closed, AppError> {
         let resp = self
             .authed(
                 |token| {
@@ -69,10 +75,15 @@ impl Core {
         let mut body = resp.bytes_stream();
         let mut buf: Vec<u8> = Vec::new();
         while let Some(chunk) = body.next().await {
-            let Ok(chunk) = chunk else { return Ok(()) };
+            let Ok(chunk) = chunk else {
+                return Ok(Closed::Other);
+            };
             buf.extend_from_slice(&chunk);
             while let Some(end) = find_event_end(&buf) {
                 let raw: Vec<u8> = buf.drain(..end).collect();
+                if raw.starts_with(b"event: reauthenticate") {
+                    return Ok(Closed::Reauthenticate);
+                }
                 if let Some(event) = parse_event(&raw) {
                     if matches!(event, LiveEvent::Connected) {
                         *backoff = Duration::from_secs(1);
@@ -81,11 +92,18 @@ impl Core {
                 }
             }
             if buf.len() > MAX_EVENT_BYTES {
-                return Ok(());
+                return Ok(Closed::Other);
             }
         }
-        Ok(())
+        Ok(Closed::Other)
     }
+}
+
+/// Why a live stream ended without an error.
+enum Closed {
+    /// The cloud ended it because its access token ended (`reauthenticate`).
+    Reauthenticate,
+    Other,
 }
 
 /// Index just past the blank line that ends the first event, if complete.
