@@ -30,7 +30,8 @@ export async function startCloud(binary, { env = {} } = {}) {
     spki,
     port: Number(new URL(origin).port),
     stop: () => new Promise((r) => { child.once("exit", r); child.kill("SIGTERM"); }),
-    request: (method, path, { form, token, json } = {}) => request(origin, ca, method, path, { form, token, json }),
+    request: (method, path, { form, token, json, origin: from } = {}) =>
+      request(origin, ca, method, path, { form, token, json, origin: from }),
   };
 }
 
@@ -41,7 +42,7 @@ export function spkiOf(certPemPath) {
 }
 
 /** An HTTPS request that trusts only `ca`; resolves to { status, body }. */
-export function request(origin, ca, method, path, { form, token, json } = {}) {
+export function request(origin, ca, method, path, { form, token, json, origin: from } = {}) {
   const url = new URL(path, origin);
   const headers = {};
   let body;
@@ -53,6 +54,8 @@ export function request(origin, ca, method, path, { form, token, json } = {}) {
     headers["content-type"] = "application/json";
   }
   if (token) headers.authorization = `Bearer ${token}`;
+  // As a page on `from` would send it (the ceremony endpoints answer only their own origin).
+  if (from) headers.origin = from;
   return new Promise((resolve, reject) => {
     const req = https.request(url, { method, headers, ca, minVersion: "TLSv1.2" }, (res) => {
       let data = "";

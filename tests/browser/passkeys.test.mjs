@@ -2,7 +2,8 @@
 // the DevTools WebAuthn virtual authenticator (ctap2, internal, resident
 // keys, user verification): create an account, sign in again with no user
 // name, return to a loopback listener, exchange the code; and show that a
-// page on another origin cannot complete a ceremony.
+// page on another origin cannot complete a ceremony; add a second passkey
+// through the enrolment page, which only the confirming page can finish.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
@@ -46,6 +47,7 @@ async function exchange(lb, session) {
 }
 
 let accountId;
+let secondSession;
 
 test("create an account with a passkey through the real pages", async () => {
   const lb = await loopback();
@@ -70,6 +72,7 @@ test("sign in again without typing a user name", async () => {
   await page.goto(cloud.origin + lb.authorizePath);
   await page.click("#sign-in");
   const tokens = await exchange(lb, "Chromium again");
+  secondSession = tokens;
   await lb.close();
   const me = await cloud.request("GET", "/api/v1/me", { token: tokens.access_token });
   assert.equal(me.body.account_id, accountId, "found the account from the passkey alone");
@@ -111,4 +114,41 @@ test("a page on another origin cannot complete a ceremony", async () => {
   await page.click("#sign-in");
   await exchange(honest, "Chromium honest");
   await honest.close();
+});
+
+test("add a second passkey through the enrolment page; the link alone adds nothing", async () => {
+  assert.ok(secondSession, "needs the sign-in from an earlier test");
+  const token = secondSession.access_token;
+  const link = await cloud.request("POST", "/api/v1/passkeys/enrollments", { token });
+  assert.equal(link.status, 201, JSON.stringify(link.body));
+  const requestId = new URL(link.body.url).searchParams.get("request");
+  await page.goto(link.body.url);
+  // Confirm with the existing passkey (the page holds the secret it gets in memory).
+  await page.click("#verify");
+  await page.waitForFunction(() => document.getElementById("ceremony").dataset.verified === "true");
+  // Someone else with the same link, without the page's secret: refused.
+  const intruder = await cloud.request("POST", "/ceremony/register/start", {
+    json: { request_id: requestId },
+    origin: cloud.origin,
+  });
+  assert.equal(intruder.status, 400, JSON.stringify(intruder.body));
+  // The new passkey lives on another authenticator (this one already holds the account's).
+  const { authenticatorId: second } = await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: {
+      protocol: "ctap2",
+      transport: "usb",
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  await cdp.send("WebAuthn.removeVirtualAuthenticator", { authenticatorId });
+  await page.click("#add");
+  await page.waitForFunction(() => document.getElementById("ceremony").dataset.done === "true");
+  assert.match(await page.textContent("#status"), /Passkey added/);
+  const passkeys = await cloud.request("GET", "/api/v1/passkeys", { token });
+  assert.equal(passkeys.body.length, 2);
+  const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId: second });
+  assert.equal(credentials.length, 1);
 });

@@ -817,3 +817,20 @@ pub fn watch_binary() -> std::path::PathBuf {
     );
     bin
 }
+
+/// `GET /api/v1/watches/{id}/history/stream` (the whole history) as `parent`.
+pub async fn history_stream(
+    cloud: &impl Endpoint,
+    parent: &Parent,
+    watch: &TestWatch,
+) -> reqwest::Response {
+    let res = cloud
+        .client()
+        .get(cloud.url(&format!("/api/v1/watches/{}/history/stream", watch.id())))
+        .bearer_auth(parent.access())
+        .send()
+        .await
+        .expect("the cloud answers");
+    assert_eq!(res.status(), 200);
+    res
+}

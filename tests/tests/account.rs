@@ -18,24 +18,30 @@ async fn call(
     api(cloud, m, path, token, body.as_ref()).await.unwrap()
 }
 
-/// Runs the enrollment page: confirm with an existing passkey, then add one.
-async fn add_passkey(cloud: &TestCloud, parent: &mut Parent) -> anyhow::Result<Value> {
+/// A fresh enrolment link for `token`'s account: the link and its request id.
+async fn enrolment_link(cloud: &TestCloud, token: &str) -> (url::Url, String) {
     let (status, link) = call(
         cloud,
         Method::POST,
         "/api/v1/passkeys/enrollments",
-        parent.access(),
+        token,
         None,
     )
     .await;
     assert_eq!(status, 201);
-    let url = url::Url::parse(link["url"].as_str().unwrap())?;
+    let url = url::Url::parse(link["url"].as_str().unwrap()).unwrap();
     let request_id = url
         .query_pairs()
         .find(|(k, _)| k == "request")
         .unwrap()
         .1
         .into_owned();
+    (url, request_id)
+}
+
+/// Runs the enrollment page: confirm with an existing passkey, then add one.
+async fn add_passkey(cloud: &TestCloud, parent: &mut Parent) -> anyhow::Result<Value> {
+    let (url, request_id) = enrolment_link(cloud, parent.access()).await;
     let page = cloud.client().get(url.as_str()).send().await?;
     assert_eq!(page.status(), 200);
     let started = post_page(
@@ -81,21 +87,7 @@ async fn passkeys_can_be_added_renamed_and_removed_but_never_the_last() {
     assert_eq!((s, body["error"].as_str()), (409, Some("last_passkey")));
 
     // Enrollment without the confirmation step is refused.
-    let (_, link) = call(
-        &cloud,
-        Method::POST,
-        "/api/v1/passkeys/enrollments",
-        &token,
-        None,
-    )
-    .await;
-    let url = url::Url::parse(link["url"].as_str().unwrap()).unwrap();
-    let request_id = url
-        .query_pairs()
-        .find(|(k, _)| k == "request")
-        .unwrap()
-        .1
-        .into_owned();
+    let (_, request_id) = enrolment_link(&cloud, &token).await;
     let before = cloud.store.count("passkeys").await.unwrap();
     let err = post_page(
         &cloud,
@@ -397,21 +389,7 @@ async fn the_api_requires_a_valid_bearer_token() {
 async fn an_enrolment_link_is_worthless_without_the_confirming_browsers_secret() {
     let cloud = TestCloud::start().await.unwrap();
     let mut owner = Parent::sign_up(&cloud, "Owner").await.unwrap();
-    let (_, link) = call(
-        &cloud,
-        Method::POST,
-        "/api/v1/passkeys/enrollments",
-        owner.access(),
-        None,
-    )
-    .await;
-    let url = url::Url::parse(link["url"].as_str().unwrap()).unwrap();
-    let request_id = url
-        .query_pairs()
-        .find(|(k, _)| k == "request")
-        .unwrap()
-        .1
-        .into_owned();
+    let (url, request_id) = enrolment_link(&cloud, owner.access()).await;
     // Before confirmation the page's ceremony names no credential of the account.
     let started = post_page(
         &cloud,

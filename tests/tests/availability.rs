@@ -35,14 +35,7 @@ async fn stalled_stream(
     parent: &Parent,
     watch: &TestWatch,
 ) -> reqwest::Response {
-    let mut res = cloud
-        .client()
-        .get(cloud.url(&format!("/api/v1/watches/{}/history/stream", watch.id())))
-        .bearer_auth(parent.access())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let mut res = history_stream(cloud, parent, watch).await;
     assert!(res.chunk().await.unwrap().is_some());
     res
 }
@@ -123,15 +116,11 @@ async fn slow_history_readers_freeze_nobody_and_are_ended() {
     );
     drop(stalled);
     // Their places are free again: the honest reader streams the whole history.
-    let res = cloud
-        .client()
-        .get(cloud.url(&format!("/api/v1/watches/{}/history/stream", watch.id())))
-        .bearer_auth(parent.access())
-        .send()
+    let body = history_stream(&cloud, parent, watch)
+        .await
+        .bytes()
         .await
         .unwrap();
-    assert_eq!(res.status(), 200);
-    let body = res.bytes().await.unwrap();
     assert_eq!(body.iter().filter(|b| **b == b'\n').count(), 200_000);
 }
 

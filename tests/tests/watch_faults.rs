@@ -13,15 +13,9 @@ use waymark_watch::reporting::Drain;
 
 /// Every stored fix time of the watch, oldest first.
 async fn stored_times(cloud: &TestCloud, parent: &Parent, watch: &TestWatch) -> Vec<i64> {
-    let res = cloud
-        .client()
-        .get(cloud.url(&format!("/api/v1/watches/{}/history/stream", watch.id())))
-        .bearer_auth(parent.access())
-        .send()
+    history_stream(cloud, parent, watch)
         .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.text()
+        .text()
         .await
         .unwrap()
         .lines()
@@ -38,6 +32,34 @@ async fn paired_watch(cloud: &TestCloud, clock_error_ms: i64) -> (Parent, TestWa
     let watch = TestWatch::with_clock_error(cloud, clock_error_ms).unwrap();
     pair(cloud, &parent, &watch).await.unwrap();
     (parent, watch)
+}
+
+/// The watch's own status poll, answered.
+async fn status_of(watch: &TestWatch) -> waymark_protocol::report::DeviceStatus {
+    watch
+        .reporter
+        .link
+        .status(&watch.reporter.watch)
+        .await
+        .expect("the status poll is answered")
+}
+
+/// A status poll for `device_id`, signed by `signer`'s key.
+fn signed_poll(signer: &TestWatch, device_id: &str) -> Value {
+    use waymark_watch::keystore::KeyStore;
+    let status = waymark_protocol::report::StatusRequest {
+        device_id: device_id.to_owned(),
+        at: now_ms(),
+    };
+    let signature = waymark_protocol::signing::b64(
+        &signer
+            .reporter
+            .watch
+            .keys
+            .sign(&status.signing_bytes())
+            .unwrap(),
+    );
+    json!({"status": status, "signature": signature})
 }
 
 #[tokio::test]
@@ -172,20 +194,7 @@ async fn a_watch_minutes_slow_is_never_stuck_after_a_lost_acknowledgement() {
 async fn a_status_poll_cannot_be_replayed() {
     let cloud = TestCloud::start().await.unwrap();
     let (_parent, watch) = paired_watch(&cloud, 0).await;
-    use waymark_watch::keystore::KeyStore;
-    let status = waymark_protocol::report::StatusRequest {
-        device_id: watch.id().to_owned(),
-        at: now_ms(),
-    };
-    let signature = waymark_protocol::signing::b64(
-        &watch
-            .reporter
-            .watch
-            .keys
-            .sign(&status.signing_bytes())
-            .unwrap(),
-    );
-    let captured = json!({"status": status, "signature": signature});
+    let captured = signed_poll(&watch, watch.id());
     let post = |body: Value| {
         let client = cloud.client();
         let url = cloud.url("/device/v1/status");
@@ -203,15 +212,7 @@ async fn a_status_poll_cannot_be_replayed() {
     );
     assert!(replay["owner"].is_null(), "the replay learns nothing");
     // The watch's own next poll is newer, and answered.
-    assert!(
-        watch
-            .reporter
-            .link
-            .status(&watch.reporter.watch)
-            .await
-            .unwrap()
-            .paired
-    );
+    assert!(status_of(&watch).await.paired);
 }
 
 #[tokio::test]
@@ -219,23 +220,8 @@ async fn unknown_watch_ids_and_wrong_signatures_answer_alike() {
     let cloud = TestCloud::start().await.unwrap();
     let (_parent, watch) = paired_watch(&cloud, 0).await;
     let stranger = TestWatch::new(&cloud).unwrap();
-    use waymark_watch::keystore::KeyStore;
-    let poll = |device_id: &str| {
-        let status = waymark_protocol::report::StatusRequest {
-            device_id: device_id.to_owned(),
-            at: now_ms(),
-        };
-        // Signed by a key that is not the named watch's.
-        let signature = waymark_protocol::signing::b64(
-            &stranger
-                .reporter
-                .watch
-                .keys
-                .sign(&status.signing_bytes())
-                .unwrap(),
-        );
-        json!({"status": status, "signature": signature})
-    };
+    // Signed by a key that is not the named watch's.
+    let poll = |device_id: &str| signed_poll(&stranger, device_id);
     let mut answers = Vec::new();
     for id in [watch.id(), "0123456789abcdef0123456789abcdef"] {
         for path in ["/device/v1/status", "/device/v1/batches"] {
@@ -269,15 +255,7 @@ async fn unknown_watch_ids_and_wrong_signatures_answer_alike() {
         "batches"
     );
     // The watch itself is answered.
-    assert!(
-        watch
-            .reporter
-            .link
-            .status(&watch.reporter.watch)
-            .await
-            .unwrap()
-            .paired
-    );
+    assert!(status_of(&watch).await.paired);
 }
 
 #[tokio::test]
