@@ -308,10 +308,17 @@ impl Parent {
         name: Option<&str>,
         confirmation: Option<&str>,
     ) -> anyhow::Result<Value> {
+        // Sent only when there is one, as the page does (older clouds refuse unknown fields).
+        let with_confirmation = |mut body: Value| {
+            if let Some(c) = confirmation {
+                body["confirmation"] = json!(c);
+            }
+            body
+        };
         let started = post_page(
             cloud,
             "/ceremony/register/start",
-            &json!({"request_id": request_id, "display_name": name, "confirmation": confirmation}),
+            &with_confirmation(json!({"request_id": request_id, "display_name": name})),
         )
         .await?;
         let ceremony_id = started["ceremony_id"]
@@ -333,7 +340,7 @@ impl Parent {
         post_page(
             cloud,
             "/ceremony/register/finish",
-            &json!({"ceremony_id": ceremony_id, "credential": credential, "confirmation": confirmation}),
+            &with_confirmation(json!({"ceremony_id": ceremony_id, "credential": credential})),
         )
         .await
     }

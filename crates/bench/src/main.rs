@@ -392,9 +392,18 @@ pub(crate) async fn provision_and_pair(
     );
     let chunks: Vec<Vec<Watch>> = split(watches, connections);
     let token = parent.access().to_owned();
+    // The cloud counts each pairing against the account's wrong-code limit
+    // before it looks at the code (and gives it back when it was right), so
+    // more pairings in flight at once than that limit would be refused.
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(
+        (waymark_cloud::pairing::MAX_WRONG_PER_ACCOUNT as usize)
+            .saturating_sub(2)
+            .max(1),
+    ));
     let mut tasks = Vec::new();
     for chunk in chunks {
         let (client, origin, token) = (cloud.client(), cloud.origin.clone(), token.clone());
+        let in_flight = in_flight.clone();
         let remote = RemoteCloud {
             origin: origin.clone(),
             addr: cloud.addr,
@@ -424,6 +433,7 @@ pub(crate) async fn provision_and_pair(
                 if !res.status().is_success() {
                     bail!("offer refused: {}", res.text().await?);
                 }
+                let permit = in_flight.acquire().await?;
                 let (s, body) = api(
                     &remote,
                     reqwest::Method::POST,
@@ -432,6 +442,7 @@ pub(crate) async fn provision_and_pair(
                     Some(&json!({"code": code.display()})),
                 )
                 .await?;
+                drop(permit);
                 if s != 201 {
                     bail!("pairing refused: {body}");
                 }

@@ -217,24 +217,29 @@ impl Store {
         after: Option<(i64, i64)>,
         limit: u32,
     ) -> DbResult<(Vec<Fix>, Option<(i64, i64)>)> {
+        // The cursor narrows the time range itself (not only a row-value
+        // comparison), so every page starts its index scan at the cursor
+        // instead of at the range's start: a long range is read in linear time.
         let (cmp, order) = if newest_first {
             ("<", "DESC")
         } else {
             (">", "ASC")
         };
-        let (ct, cid) = after.unwrap_or(if newest_first {
-            (i64::MAX, i64::MAX)
-        } else {
-            (i64::MIN, i64::MIN)
-        });
+        let (lo, hi, ct, cid) = match (after, newest_first) {
+            (None, true) => (from, to, i64::MAX, i64::MAX),
+            (None, false) => (from, to, i64::MIN, i64::MIN),
+            (Some((t, id)), true) => (from, to.min(t), t, id),
+            (Some((t, id)), false) => (from.max(t), to, t, id),
+        };
         let rows = sqlx::query(&format!(
             "SELECT id, t, lat, lon, acc, bat FROM fixes
-             WHERE device_id = $1 AND t >= $2 AND t <= $3 AND (t, id) {cmp} ($4, $5)
-             ORDER BY t {order}, id {order} LIMIT $6"
+             WHERE device_id = $1 AND t >= $2 AND t <= $3 AND (t {cmp} $4 OR (t = $5 AND id {cmp} $6))
+             ORDER BY t {order}, id {order} LIMIT $7"
         ))
         .bind(&watch.device_id)
-        .bind(from)
-        .bind(to)
+        .bind(lo)
+        .bind(hi)
+        .bind(ct)
         .bind(ct)
         .bind(cid)
         .bind(limit as i64 + 1)
