@@ -76,6 +76,11 @@ export class DesktopEnv {
   async startDriver() {
     const driver = spawn("tauri-driver", ["--port", String(this.driverPort), "--native-port", String(this.driverPort + 1)], {
       stdio: ["ignore", "inherit", "inherit"],
+      // Its own process group: WebKitWebDriver and the app window it starts
+      // are in it too, so stop() ends all of them even when a WebDriver quit
+      // left the window open (an orphaned app keeps the test runner's output
+      // pipe open, and the run would never end).
+      detached: true,
       env: {
         ...process.env,
         WAYMARK_CLOUD: this.cloud.origin,
@@ -90,6 +95,7 @@ export class DesktopEnv {
       },
     });
     this.children.push(driver);
+    this.driver = driver;
     this.driverBase = `http://127.0.0.1:${this.driverPort}`;
     // tauri-driver answers /status once WebKitWebDriver is up.
     await new WebDriver(this.driverBase, null).until(
@@ -102,7 +108,14 @@ export class DesktopEnv {
   }
 
   async stop() {
-    for (const c of this.children) c.kill("SIGTERM");
+    for (const c of this.children) {
+      try {
+        if (c === this.driver) process.kill(-c.pid, "SIGTERM");
+        else c.kill("SIGTERM");
+      } catch {
+        c.kill("SIGTERM");
+      }
+    }
     if (this.cloud) await this.cloud.stop();
   }
 }

@@ -328,3 +328,30 @@ async fn answers_made_before_routing_carry_the_security_headers() {
     assert!(answer.starts_with("http/1.1 200"), "{answer}");
     assert_eq!(answer.matches("content-security-policy:").count(), 1);
 }
+
+/// Review finding: any database error ended every open live stream, and
+/// `/healthz` said 200 while the database was unreachable. With the
+/// database gone, a stream stays open (it asks again at its next check)
+/// and the health check says 503.
+#[tokio::test]
+async fn a_database_outage_does_not_end_live_streams_and_health_says_so() {
+    let cloud = TestCloud::start().await.unwrap();
+    let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let mut stream = live(&cloud, parent.access()).await;
+    assert_eq!(health(&cloud).await.0, 200);
+    // Every connection to the database goes (and no new one can be made).
+    cloud.store.close().await;
+    let (s, retry) = health(&cloud).await;
+    assert_eq!((s, retry.as_deref()), (503, Some("5")));
+    // Two re-checks of the stream's token fail; the stream is still open
+    // (its next bytes are a keep-alive, not the end).
+    let waited = tokio::time::timeout(Duration::from_secs(12), stream.chunk()).await;
+    match waited {
+        Err(_) => {}
+        Ok(Ok(Some(bytes))) => assert!(
+            !String::from_utf8_lossy(&bytes).contains("reauthenticate"),
+            "the stream was told to sign in again because the database was down"
+        ),
+        Ok(other) => panic!("the live stream ended during a database outage: {other:?}"),
+    }
+}
