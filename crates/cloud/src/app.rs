@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::HeaderValue;
 use axum::http::Method;
-use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use tokio::net::TcpListener;
@@ -19,6 +19,7 @@ use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::config::{Config, Database};
 use crate::error::ApiError;
+use crate::secure_heads::SECURITY_HEADERS;
 use crate::storage::Store;
 use crate::{
     account_api, live, locations, openapi, pages, pairing, revocation, server, signin, watches,
@@ -210,21 +211,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Headers every response carries: a CSP with no inline script, no framing,
-/// no referrer, HSTS, and no caching of anything personal. The listener adds
-/// them to the few answers hyper makes itself, before any routing.
-pub const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
-    (
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
-    ),
-    (header::REFERRER_POLICY, "no-referrer"),
-    (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
-    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-    (header::X_FRAME_OPTIONS, "DENY"),
-    (header::CACHE_CONTROL, "no-store"),
-];
-
+/// The security headers (see [`SECURITY_HEADERS`]) on every answer the router makes.
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in SECURITY_HEADERS {

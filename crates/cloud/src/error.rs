@@ -170,12 +170,45 @@ impl ApiError {
     }
 }
 
+/// True for failures that pass by themselves: the request may be retried
+/// unchanged later, so it is answered 503 with `Retry-After`, and a watch
+/// keeps its queue.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // SQLite primary result codes (extended codes keep them in the low byte).
+            if let Ok(n) = code.parse::<i32>() {
+                return matches!(
+                    n & 0xff,
+                    5 /* BUSY */ | 6 /* LOCKED */ | 7 /* NOMEM */ | 8 /* READONLY */
+                        | 10 /* IOERR */ | 13 /* FULL */ | 14 /* CANTOPEN */ | 15 /* PROTOCOL */
+                );
+            }
+            // PostgreSQL SQLSTATE classes: connection exceptions, insufficient
+            // resources (disk full), operator intervention (shutdown), and
+            // serialisation failures / deadlocks.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "40001"
+                || code == "40P01"
+        }
+        _ => false,
+    }
+}
+
 /// Seconds a client should wait after a 503 before trying again.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        if crate::storage::is_unavailable(&e) {
+        if is_unavailable(&e) {
             // Logged once here; the client hears 503 and retries unchanged.
             tracing::warn!(error = %e, "database unavailable; answering 503");
             Self::Unavailable

@@ -13,7 +13,22 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::app::SECURITY_HEADERS;
+use axum::http::{HeaderName, header};
+
+/// Headers every response carries: a CSP with no inline script, no framing,
+/// no referrer, HSTS, and no caching of anything personal. The listener adds
+/// them to the few answers hyper makes itself, before any routing.
+pub const SECURITY_HEADERS: [(HeaderName, &str); 6] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CACHE_CONTROL, "no-store"),
+];
 
 pub struct SecureHeads<T> {
     inner: T,

@@ -1,6 +1,5 @@
-//! Is the database usable right now? Which failures mean "come back later"
-//! (a full disk, a restarting server, an exhausted pool) rather than a bug,
-//! and the probe `/healthz` runs so load balancers see the difference.
+//! Is the database usable right now? The probe `/healthz` runs, so load
+//! balancers can tell a cloud whose database is down or full.
 
 use std::time::Duration;
 
@@ -19,39 +18,6 @@ pub enum Health {
 
 /// A probe that takes longer than this counts as a failure.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// True for failures that pass by themselves: the request may be retried
-/// unchanged later, so it is answered 503 with `Retry-After`, and a watch
-/// keeps its queue.
-pub fn is_unavailable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // SQLite primary result codes (extended codes keep them in the low byte).
-            if let Ok(n) = code.parse::<i32>() {
-                return matches!(
-                    n & 0xff,
-                    5 /* BUSY */ | 6 /* LOCKED */ | 7 /* NOMEM */ | 8 /* READONLY */
-                        | 10 /* IOERR */ | 13 /* FULL */ | 14 /* CANTOPEN */ | 15 /* PROTOCOL */
-                );
-            }
-            // PostgreSQL SQLSTATE classes: connection exceptions, insufficient
-            // resources (disk full), operator intervention (shutdown), and
-            // serialisation failures / deadlocks.
-            code.starts_with("08")
-                || code.starts_with("53")
-                || code.starts_with("57")
-                || code == "40001"
-                || code == "40P01"
-        }
-        _ => false,
-    }
-}
 
 impl Store {
     /// Reads one row and commits one small write, on the parent pool.

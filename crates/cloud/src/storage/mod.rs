@@ -1176,7 +1176,7 @@ mod health;
 mod transactions;
 pub mod watches;
 
-pub use health::{Health, is_unavailable};
+pub use health::Health;
 pub(crate) use transactions::Tx;
 
 /// How long a request waits for a database connection before it is told

@@ -573,7 +573,7 @@ pub(super) async fn ingest_writer(
                 // Nothing of the group was committed: every caller hears an
                 // error and keeps its batch. The error keeps its kind (a full
                 // disk stays "unavailable", a bug stays internal).
-                let unavailable = super::is_unavailable(&e);
+                let unavailable = crate::error::is_unavailable(&e);
                 tracing::warn!(error = %e, batches = group.len(), "an ingest group was not stored");
                 for job in group {
                     let answer = if unavailable {
