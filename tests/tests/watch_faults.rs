@@ -125,7 +125,7 @@ async fn a_queue_file_restored_from_an_older_copy_loses_nothing() {
 #[tokio::test]
 async fn a_watch_minutes_fast_corrects_its_clock_and_delivers_everything() {
     let cloud = TestCloud::start().await.unwrap();
-    let (parent, watch) = paired_watch(&cloud, 3 * 60_000).await;
+    let (_parent, watch) = paired_watch(&cloud, 3 * 60_000).await;
     // Pairing's answers already told it the time: fixes stamped now are right.
     let stamped_now = watch.reporter.link.clock.now_ms();
     assert!(
@@ -153,7 +153,6 @@ async fn a_watch_minutes_fast_corrects_its_clock_and_delivers_everything() {
         "times were corrected, not stored in the future"
     );
     assert_eq!(late.reporter.queue().dropped(), 0);
-    assert!(stored_times(&cloud, &parent, &watch).await.is_empty());
 }
 
 #[tokio::test]

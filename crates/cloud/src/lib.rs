@@ -12,6 +12,7 @@ pub mod ids;
 pub mod live;
 pub mod local_ca;
 pub mod locations;
+pub mod open_counts;
 pub mod openapi;
 pub mod pages;
 pub mod pairing;

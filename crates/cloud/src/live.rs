@@ -59,7 +59,11 @@ pub async fn stream(
                             break;
                         }
                         Ok(true) => {}
-                        Err(e) => tracing::warn!(error = %e, "live stream could not re-check its token; will ask again"),
+                        // A database hiccup is not a sign-out: ask again at the next check.
+                        Err(e) => tracing::warn!(
+                            unavailable = crate::error::is_unavailable(&e),
+                            "live stream re-check failed; will ask again"
+                        ),
                     }
                     continue;
                 }
@@ -84,8 +88,12 @@ pub async fn stream(
                         allowed.insert(watch_id.clone(), ok);
                         ok
                     }
-                    // Bound when it was stored (the event says so); ask again next time.
-                    Err(_) => true,
+                    // Nothing is sent without the binding check (rule 2). The
+                    // app hears it missed a fix and reloads through the API.
+                    Err(_) => {
+                        yield Ok(Event::default().event("lagged").data("{\"missed\":1}"));
+                        continue;
+                    }
                 },
             };
             if !ok {

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::open_counts::OpenCounts;
 use crate::secure_heads::SecureHeads;
 use crate::streams::CloseConnection;
 
@@ -56,42 +57,6 @@ fn connection_cap() -> usize {
     (room as usize).min(MAX_CONNECTIONS)
 }
 
-/// Handshakes in progress per source address.
-#[derive(Clone, Default)]
-struct Handshakes(Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>);
-
-struct HandshakeSlot {
-    handshakes: Handshakes,
-    ip: std::net::IpAddr,
-}
-
-impl Handshakes {
-    fn take(&self, ip: std::net::IpAddr) -> Option<HandshakeSlot> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_default();
-        if *n >= MAX_HANDSHAKES_PER_SOURCE {
-            return None;
-        }
-        *n += 1;
-        Some(HandshakeSlot {
-            handshakes: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for HandshakeSlot {
-    fn drop(&mut self) {
-        let mut map = self.handshakes.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
 /// rustls with only TLS 1.3 and TLS 1.2 (ECDHE + AEAD suites: rustls offers no others).
 pub fn tls_config(cert: &Path, key: &Path) -> anyhow::Result<Arc<ServerConfig>> {
     let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut std::io::BufReader::new(
@@ -125,7 +90,7 @@ pub async fn serve_tls(
 ) -> anyhow::Result<()> {
     let acceptor = TlsAcceptor::from(tls);
     let connections = Arc::new(tokio::sync::Semaphore::new(connection_cap()));
-    let handshakes = Handshakes::default();
+    let handshakes = OpenCounts::<std::net::IpAddr>::default();
     loop {
         let (permit, tcp, peer) = tokio::select! {
             accepted = async {
@@ -144,7 +109,7 @@ pub async fn serve_tls(
             },
             _ = shutdown.changed() => return Ok(()),
         };
-        let Some(slot) = handshakes.take(peer.ip()) else {
+        let Some(slot) = handshakes.take(&peer.ip(), MAX_HANDSHAKES_PER_SOURCE) else {
             tracing::debug!(%peer, "too many handshakes from one source; closed");
             drop(tcp);
             continue;

@@ -4,14 +4,14 @@
 //! taking it. A stream never holds a database connection while it waits
 //! on its client: it reads a chunk, lets the connection go, then sends.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use tokio::sync::{Notify, mpsc};
 
 use crate::error::ApiError;
+use crate::open_counts::{OpenCounts, OpenSlot};
 
 /// Streams (history and live together) one account may have open at once,
 /// per cloud instance: a family's computers each keep one live stream, and
@@ -24,45 +24,17 @@ pub const STALL_LIMIT: Duration = Duration::from_secs(15);
 
 /// Open streams per account.
 #[derive(Clone, Default)]
-pub struct StreamCounts(Arc<Mutex<HashMap<String, usize>>>);
+pub struct StreamCounts(OpenCounts<String>);
+
+/// Held by an open stream; dropping it (the stream ended, however) frees the place.
+pub type StreamPermit = OpenSlot<String>;
 
 impl StreamCounts {
     /// One more open stream for `account_id`, or `429 too_many_streams`.
     pub fn open(&self, account_id: &str) -> Result<StreamPermit, ApiError> {
-        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = counts.entry(account_id.to_owned()).or_default();
-        if *n >= MAX_STREAMS_PER_ACCOUNT {
-            return Err(ApiError::TooManyStreams);
-        }
-        *n += 1;
-        Ok(StreamPermit {
-            counts: self.clone(),
-            account_id: account_id.to_owned(),
-        })
-    }
-
-    /// How many `account_id` has open (for tests and diagnostics).
-    pub fn open_for(&self, account_id: &str) -> usize {
-        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        counts.get(account_id).copied().unwrap_or(0)
-    }
-}
-
-/// Held by an open stream; dropping it (the stream ended, however) frees the place.
-pub struct StreamPermit {
-    counts: StreamCounts,
-    account_id: String,
-}
-
-impl Drop for StreamPermit {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = counts.get_mut(&self.account_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                counts.remove(&self.account_id);
-            }
-        }
+        self.0
+            .take(&account_id.to_owned(), MAX_STREAMS_PER_ACCOUNT)
+            .ok_or(ApiError::TooManyStreams)
     }
 }
 
@@ -115,23 +87,4 @@ pub fn channel_body(close: Option<CloseConnection>) -> (ChunkSender, Body) {
         }
     };
     (ChunkSender { tx, close }, Body::from_stream(stream))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_account_gets_its_cap_of_streams_and_a_place_back_when_one_ends() {
-        let counts = StreamCounts::default();
-        let held: Vec<_> = (0..MAX_STREAMS_PER_ACCOUNT)
-            .map(|_| counts.open("a").unwrap())
-            .collect();
-        assert!(matches!(counts.open("a"), Err(ApiError::TooManyStreams)));
-        let other = counts.open("b").expect("another family is not affected");
-        drop(held.into_iter().next());
-        assert!(counts.open("a").is_ok());
-        drop(other);
-        assert_eq!(counts.open_for("b"), 0);
-    }
 }
