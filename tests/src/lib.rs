@@ -2,11 +2,14 @@
 //! 127.0.0.1 with a real SQLite file, a client that trusts only the cloud's
 //! generated CA, and parents whose passkeys are a software authenticator.
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
+use waymark_protocol::time::Clock;
 use waymark_cloud::app::{self, Running};
 use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
@@ -28,6 +31,8 @@ pub struct TestCloud {
     pub addr: SocketAddr,
     pub ca_pem: Vec<u8>,
     pub store: Store,
+    /// The clock the cloud reads: tests move it forward instead of rewriting rows.
+    pub clock: Clock,
     running: Option<Running>,
 }
 
@@ -62,12 +67,14 @@ impl TestCloud {
         } else if let Some(server) = test_postgres() {
             config.database = Database::Postgres(fresh_postgres_database(&server).await?);
         }
-        let running = app::start(&config).await?;
+        let clock = Clock::system();
+        let running = app::start_with_clock(&config, clock.clone()).await?;
         let ca_pem = std::fs::read(&config.ca_cert)?;
         Ok(Self {
             origin: running.origin.origin().ascii_serialization(),
             addr: running.addr,
             store: running.store.clone(),
+            clock,
             ca_pem,
             config,
             dir,
@@ -81,7 +88,7 @@ impl TestCloud {
         let mut config = self.config.clone();
         config.listen = "127.0.0.1:0".parse()?;
         config.origin = Some(url::Url::parse(&self.origin)?);
-        let running = app::start(&config).await?;
+        let running = app::start_with_clock(&config, self.clock.clone()).await?;
         Ok(Instance {
             origin: self.origin.clone(),
             addr: running.addr,
@@ -106,7 +113,7 @@ impl TestCloud {
     pub async fn resume(&mut self) -> anyhow::Result<()> {
         let mut config = self.config.clone();
         config.listen = self.addr;
-        let running = app::start(&config).await?;
+        let running = app::start_with_clock(&config, self.clock.clone()).await?;
         self.store = running.store.clone();
         self.running = Some(running);
         Ok(())
@@ -213,7 +220,7 @@ impl Endpoint for RemoteCloud {
 
 pub fn client_trusting(ca_pem: &[u8], addr: SocketAddr) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+    for cert in CertificateDer::pem_slice_iter(&ca_pem[..]) {
         roots.add(cert.expect("CA PEM")).expect("CA certificate");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -602,23 +609,11 @@ pub async fn snapshot(store: &Store) -> Vec<i64> {
     counts
 }
 
-/// Moves a table's `expires_at` into the past, as if time had passed.
-/// Writes straight to the cloud's database, like a clock jump would.
-pub async fn expire_all(cloud: &TestCloud, table: &str) -> anyhow::Result<()> {
-    assert!(
-        [
-            "ceremonies",
-            "auth_codes",
-            "access_tokens",
-            "auth_requests",
-            "pairing_offers"
-        ]
-        .contains(&table)
-    );
-    sqlx::query(&format!("UPDATE {table} SET expires_at = 1"))
-        .execute(cloud.store.pool())
-        .await?;
-    Ok(())
+impl TestCloud {
+    /// Moves the cloud's clock forward, as if `by` had passed.
+    pub fn advance(&self, by: std::time::Duration) {
+        self.clock.advance(by);
+    }
 }
 
 /// Sets every rate-limit window back to the epoch, as if an hour had passed.
@@ -627,7 +622,7 @@ pub async fn reset_rate_windows(cloud: &TestCloud) -> anyhow::Result<()> {
     sqlx::query("UPDATE rate_limits SET window_start = 0")
         .execute(pool)
         .await?;
-    sqlx::query("UPDATE devices SET budget_window_start = 0")
+    sqlx::query("UPDATE device_counters SET budget_window_start = 0")
         .execute(pool)
         .await?;
     Ok(())
@@ -745,7 +740,7 @@ pub async fn raw_tls(
     source: Option<std::net::IpAddr>,
 ) -> anyhow::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut cloud.ca_pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&cloud.ca_pem) {
         roots.add(cert?)?;
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use reqwest::Method;
 use serde_json::Value;
 use waymark_cloud::app::routes;
-use waymark_cloud::openapi::DOCUMENT_PATH;
+use waymark_cloud::parent_api::DOCUMENT_PATH;
 use waymark_system_tests::*;
 
 async fn document(cloud: &TestCloud) -> Value {

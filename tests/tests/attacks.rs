@@ -5,6 +5,8 @@
 //! ids and default credentials (Trackmageddon). Broken tokens, CORS and
 //! headers are in `account.rs` and `signin.rs`.
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::process::Stdio;
 
 use reqwest::Method;
@@ -54,7 +56,7 @@ async fn changing_the_id_in_any_request_reaches_nothing() {
     let before = snapshot(&cloud.store).await;
     let mut attacked = Vec::new();
     for r in routes().iter().filter(|r| r.path.contains("{id}")) {
-        let (kind, body) = attack_for(&r.method, r.path).unwrap_or_else(|| {
+        let (kind, body) = attack_for(&r.method, &r.path).unwrap_or_else(|| {
             panic!(
                 "{} {} takes an id but has no attack test: add it to attack_for",
                 r.method, r.path
@@ -84,7 +86,7 @@ async fn changing_the_id_in_any_request_reaches_nothing() {
             "{} {}: another family's id answers like no id",
             r.method, r.path
         );
-        attacked.push((r.method.clone(), r.path, kind, body));
+        attacked.push((r.method.clone(), r.path.clone(), kind, body));
     }
     assert!(attacked.len() >= 7, "the route table lost routes");
     assert_eq!(
@@ -246,7 +248,7 @@ async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
     let cloud = TestCloud::start().await.unwrap();
     let parent = Parent::sign_up(&cloud, "Family A").await.unwrap();
     let honest = parent.tokens.clone().unwrap().refresh;
-    for _ in 0..waymark_cloud::signin::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE {
+    for _ in 0..waymark_cloud::services::ceremonies::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE {
         let res = refresh(&cloud, "wm_rt_guess").await.unwrap();
         assert_eq!(res.status(), 400);
     }
@@ -279,7 +281,7 @@ async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
             Err(e) => break e.to_string(),
         }
         assert!(
-            started <= waymark_cloud::signin::MAX_CEREMONIES_PER_SOURCE,
+            started <= waymark_cloud::services::ceremonies::MAX_CEREMONIES_PER_SOURCE,
             "no limit on ceremonies"
         );
     };
@@ -287,7 +289,7 @@ async fn token_and_sign_in_endpoints_are_rate_limited_per_source() {
         refused.contains("429") && refused.contains("rate_limited"),
         "{refused}"
     );
-    assert!(started >= waymark_cloud::signin::MAX_CEREMONIES_PER_SOURCE - 2);
+    assert!(started >= waymark_cloud::services::ceremonies::MAX_CEREMONIES_PER_SOURCE - 2);
 }
 
 #[tokio::test]
@@ -296,7 +298,7 @@ async fn a_slow_client_is_cut_off_and_others_are_still_served() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let cloud = TestCloud::start().await.unwrap();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut cloud.ca_pem.as_slice()) {
+    for cert in CertificateDer::pem_slice_iter(&cloud.ca_pem) {
         roots.add(cert.unwrap()).unwrap();
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(

@@ -4,6 +4,8 @@
 //! `scripts/with-keychain`, which starts gnome-keyring in a private D-Bus
 //! session), refresh, reuse revocation, sign-out, and the watch flows.
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -524,7 +526,7 @@ async fn the_app_trusts_only_the_configured_certificate() {
 fn server_key_hash(cloud: &TestCloud) -> [u8; 32] {
     use sha2::Digest;
     let pem = std::fs::read(cloud.dir.path().join("cloud/tls/server.pem")).unwrap();
-    let der = rustls_pemfile::certs(&mut pem.as_slice())
+    let der = CertificateDer::pem_slice_iter(&pem)
         .next()
         .unwrap()
         .unwrap();

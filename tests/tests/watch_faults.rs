@@ -372,10 +372,10 @@ async fn rate_limits_hold_under_concurrent_attempts() {
         .count();
     assert_eq!(
         (wrong as i64, limited),
-        (waymark_cloud::pairing::MAX_WRONG_PER_ACCOUNT, 40 - 10)
+        (waymark_cloud::parent_api::pairing::MAX_WRONG_PER_ACCOUNT, 40 - 10)
     );
 
-    let max = waymark_cloud::signin::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE;
+    let max = waymark_cloud::services::ceremonies::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE;
     let tries = (0..max + 30).map(|_| refresh(&cloud, "wm_rt_guess"));
     let answers = futures_util::future::join_all(tries).await;
     let refused = answers

@@ -396,7 +396,7 @@ pub(crate) async fn provision_and_pair(
     // before it looks at the code (and gives it back when it was right), so
     // more pairings in flight at once than that limit would be refused.
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(
-        (waymark_cloud::pairing::MAX_WRONG_PER_ACCOUNT as usize)
+        (waymark_cloud::parent_api::pairing::MAX_WRONG_PER_ACCOUNT as usize)
             .saturating_sub(2)
             .max(1),
     ));

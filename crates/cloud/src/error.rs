@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::rejection::{FormRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use waymark_protocol::error::ErrorBody;
+use waymark_protocol::error::{ErrorBody, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -100,43 +100,43 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::InvalidRequest(_) => "invalid_request",
-            Self::BodyTooLarge => "body_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::WrongOrigin => "wrong_origin",
-            Self::InvalidRedirectUri => "invalid_redirect_uri",
-            Self::PasskeyRejected => "passkey_rejected",
-            Self::CeremonyExpired => "ceremony_expired",
-            Self::UnknownPasskey => "unknown_passkey",
-            Self::InvalidGrant(_) => "invalid_grant",
-            Self::UnsupportedGrantType => "unsupported_grant_type",
-            Self::InvalidClient => "invalid_client",
-            Self::Unauthenticated => "unauthenticated",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::LastPasskey => "last_passkey",
-            Self::UnknownDevice => "unknown_device",
-            Self::BadSignature => "bad_signature",
-            Self::UntrustedCertificate => "untrusted_certificate",
-            Self::Revoked => "revoked",
-            Self::NotPaired => "not_paired",
-            Self::SequenceReused => "sequence_reused",
-            Self::ReplayedStatus => "replayed_status",
-            Self::InvalidFix(_) => "invalid_fix",
-            Self::BatchTooLarge => "batch_too_large",
-            Self::InvalidCode => "invalid_code",
-            Self::CodeExpired => "code_expired",
-            Self::CodeUsed => "code_used",
-            Self::AlreadyPaired => "already_paired",
-            Self::AlreadyYours => "already_yours",
-            Self::TooManyAttempts => "too_many_attempts",
-            Self::ClockSkew => "clock_skew",
-            Self::RateLimited | Self::IngestBudget => "rate_limited",
-            Self::Unavailable => "unavailable",
-            Self::TooManyStreams => "too_many_streams",
-            Self::Internal(_) => "internal",
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::BodyTooLarge => ErrorCode::BodyTooLarge,
+            Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            Self::WrongOrigin => ErrorCode::WrongOrigin,
+            Self::InvalidRedirectUri => ErrorCode::InvalidRedirectUri,
+            Self::PasskeyRejected => ErrorCode::PasskeyRejected,
+            Self::CeremonyExpired => ErrorCode::CeremonyExpired,
+            Self::UnknownPasskey => ErrorCode::UnknownPasskey,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
+            Self::InvalidClient => ErrorCode::InvalidClient,
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::MethodNotAllowed => ErrorCode::MethodNotAllowed,
+            Self::LastPasskey => ErrorCode::LastPasskey,
+            Self::UnknownDevice => ErrorCode::UnknownDevice,
+            Self::BadSignature => ErrorCode::BadSignature,
+            Self::UntrustedCertificate => ErrorCode::UntrustedCertificate,
+            Self::Revoked => ErrorCode::Revoked,
+            Self::NotPaired => ErrorCode::NotPaired,
+            Self::SequenceReused => ErrorCode::SequenceReused,
+            Self::ReplayedStatus => ErrorCode::ReplayedStatus,
+            Self::InvalidFix(_) => ErrorCode::InvalidFix,
+            Self::BatchTooLarge => ErrorCode::BatchTooLarge,
+            Self::InvalidCode => ErrorCode::InvalidCode,
+            Self::CodeExpired => ErrorCode::CodeExpired,
+            Self::CodeUsed => ErrorCode::CodeUsed,
+            Self::AlreadyPaired => ErrorCode::AlreadyPaired,
+            Self::AlreadyYours => ErrorCode::AlreadyYours,
+            Self::TooManyAttempts => ErrorCode::TooManyAttempts,
+            Self::ClockSkew => ErrorCode::ClockSkew,
+            Self::RateLimited | Self::IngestBudget => ErrorCode::RateLimited,
+            Self::Unavailable => ErrorCode::Unavailable,
+            Self::TooManyStreams => ErrorCode::TooManyStreams,
+            Self::Internal(_) => ErrorCode::Internal,
         }
     }
 
@@ -226,7 +226,7 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let body = ErrorBody {
-            error: self.code().to_owned(),
+            error: self.code(),
             message: self.to_string(),
         };
         let mut response = (status, Json(body)).into_response();

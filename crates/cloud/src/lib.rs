@@ -1,25 +1,30 @@
 //! `waymark-cloud`: the Waymark service. Passkey accounts (webauthn-rs),
 //! the native-app sign-in, sessions, the device registry, pairing,
-//! location ingest, live updates and revocation. One module per flow.
+//! location ingest, live updates and revocation.
+//!
+//! Routes are grouped by who calls them, each group exporting its router:
+//! [`signin_pages`] (the browser), [`parent_api`] (`/api/v1`, the desktop
+//! app with a bearer token) and [`device_api`] (`/device/v1`, watches with
+//! a device signature). Handlers are thin: ceremonies live in [`services`],
+//! SQL in [`storage`] (one module per flow), and every read of a watch's
+//! data passes [`binding`].
 
-pub mod account_api;
 pub mod app;
 pub mod binding;
 pub mod config;
+pub mod device_api;
 pub mod error;
+pub mod extractors;
 pub mod factory;
 pub mod ids;
-pub mod live;
+pub mod live_bus;
 pub mod local_ca;
-pub mod locations;
 pub mod open_counts;
-pub mod openapi;
-pub mod pages;
-pub mod pairing;
-pub mod revocation;
+pub mod parent_api;
 pub mod secure_heads;
 pub mod server;
-pub mod signin;
+pub mod services;
+pub mod signin_pages;
+pub mod state;
 pub mod storage;
 pub mod streams;
-pub mod watches;

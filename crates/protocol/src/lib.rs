@@ -5,8 +5,10 @@
 pub mod account;
 pub mod device;
 pub mod error;
+pub mod ids;
 pub mod pairing;
 pub mod report;
 pub mod signin;
 pub mod signing;
+pub mod time;
 pub mod watches;

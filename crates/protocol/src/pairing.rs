@@ -86,6 +86,7 @@ impl std::fmt::Debug for PairingCode {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PairingOffer {
     pub device_id: String,
     /// Hex SHA-256 of the code (see [`PairingCode::hash`]).
@@ -108,6 +109,7 @@ impl PairingOffer {
 /// `POST /device/v1/pairing-offers`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedOffer {
     pub offer: PairingOffer,
     /// The device certificate, DER, base64url.
@@ -124,6 +126,7 @@ impl SignedOffer {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OfferAccepted {
     pub expires_at: i64,
 }

@@ -85,6 +85,7 @@ impl Fix {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Batch {
     pub device_id: String,
     /// Strictly increasing per device, starting at 1.
@@ -108,6 +109,7 @@ impl Batch {
 /// `POST /device/v1/batches`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedBatch {
     pub batch: Batch,
     pub signature: String,
@@ -121,6 +123,7 @@ impl SignedBatch {
 
 /// The cloud stored the batch durably: the watch may now forget it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchAck {
     pub acked_seq: u64,
 }
@@ -128,6 +131,7 @@ pub struct BatchAck {
 /// A signed "what is my state?" poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StatusRequest {
     pub device_id: String,
     pub at: i64,
@@ -145,6 +149,7 @@ impl StatusRequest {
 /// `POST /device/v1/status`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedStatus {
     pub status: StatusRequest,
     pub signature: String,
@@ -158,6 +163,7 @@ impl SignedStatus {
 
 /// What a watch learns from a status poll.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceStatus {
     pub paired: bool,
     /// The display name of the account it is paired to.

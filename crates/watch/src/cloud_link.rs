@@ -2,12 +2,14 @@
 //! trusting only the cloud's CA that was installed at provisioning, and the
 //! three calls a watch makes, each signed with its device key.
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use waymark_protocol::error::ErrorBody;
+use waymark_protocol::error::{ErrorBody, ErrorCode};
 use waymark_protocol::pairing::{OfferAccepted, SignedOffer};
 use waymark_protocol::report::{BatchAck, DeviceStatus, SignedBatch, SignedStatus, StatusRequest};
 use waymark_protocol::signing::b64;
@@ -44,7 +46,7 @@ impl CloudLink {
     /// A link whose hardware clock reads `clock` (tests and `--clock-error-ms`).
     pub fn with_clock(watch: &Watch, clock: Clock) -> anyhow::Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls_pemfile::certs(&mut watch.cloud_ca_pem.as_slice()) {
+        for cert in CertificateDer::pem_slice_iter(&watch.cloud_ca_pem) {
             roots.add(cert?)?;
         }
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -100,10 +102,10 @@ impl CloudLink {
             return Err(LinkError::Offline(format!("cloud answered {status}")));
         }
         let body: ErrorBody = res.json().await.unwrap_or(ErrorBody {
-            error: "unknown".into(),
+            error: ErrorCode::Unknown,
             message: format!("cloud answered {status}"),
         });
-        if body.error == "revoked" {
+        if body.error == ErrorCode::Revoked {
             return Err(LinkError::Revoked);
         }
         Err(LinkError::Refused(body))
@@ -129,7 +131,7 @@ impl CloudLink {
     pub async fn status(&self, watch: &Watch) -> Result<DeviceStatus, LinkError> {
         match self.status_once(watch).await {
             Err(LinkError::Refused(e))
-                if e.error == "clock_skew" || e.error == "replayed_status" =>
+                if matches!(e.error, ErrorCode::ClockSkew | ErrorCode::ReplayedStatus) =>
             {
                 self.status_once(watch).await
             }

@@ -37,7 +37,9 @@ pub async fn make_code(
     };
     // A refusal for the watch's clock carried the cloud's time: offer again, corrected.
     let accepted = match link.offer(watch, offer()).await {
-        Err(LinkError::Refused(e)) if e.error == "clock_skew" => link.offer(watch, offer()).await?,
+        Err(LinkError::Refused(e)) if e.error == waymark_protocol::error::ErrorCode::ClockSkew => {
+            link.offer(watch, offer()).await?
+        }
         other => other?,
     };
     Ok(ShownCode {

@@ -2,6 +2,8 @@
 //! manufacturer signs it; the watch installs the certificate after checking
 //! it is for its own key. Also the watch's settings file.
 
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -75,7 +77,7 @@ pub fn install_cert(dir: &Path, cert_pem_path: &Path) -> anyhow::Result<String> 
 }
 
 fn first_cert(pem: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let cert = rustls_pemfile::certs(&mut &pem[..])
+    let cert = CertificateDer::pem_slice_iter(&pem[..])
         .next()
         .ok_or_else(|| anyhow::anyhow!("no certificate in the file"))??;
     Ok(cert.to_vec())

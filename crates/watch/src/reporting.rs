@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::cloud_link::{CloudLink, LinkError};
 use crate::provisioning::Watch;
 use crate::queue::Queue;
+use waymark_protocol::error::ErrorCode;
 use waymark_protocol::report::{Fix, FixError};
 
 pub const BATCH_SIZE: usize = 50;
@@ -88,11 +89,11 @@ impl Reporter {
                 tracing::warn!(code = %refusal.error, "the cloud keeps refusing a batch; keeping it and retrying later");
                 return Ok(Drain::Offline);
             }
-            match refusal.error.as_str() {
-                "not_paired" => return Ok(Drain::NotPaired),
+            match refusal.error {
+                ErrorCode::NotPaired => return Ok(Drain::NotPaired),
                 // Over the cloud's budget: keep everything queued and retry with backoff, like offline.
-                "rate_limited" => return Ok(Drain::Offline),
-                "sequence_reused" => {
+                ErrorCode::RateLimited => return Ok(Drain::Offline),
+                ErrorCode::SequenceReused => {
                     // Our counter went back (a restored or lost queue file):
                     // the cloud holds other fixes under this number. Ask
                     // where its counter is and renumber after it.
@@ -107,12 +108,12 @@ impl Reporter {
                     );
                     self.queue().resequence_after(status.last_seq)?;
                 }
-                "clock_skew" => {
+                ErrorCode::ClockSkew => {
                     // The refusal's `Date` already corrected the clock: restamp and resend.
                     let (offset, now) = (self.link.clock.offset_ms(), self.link.clock.now_ms());
                     self.queue().restamp_inflight(offset, now)?;
                 }
-                "invalid_fix" => {
+                ErrorCode::InvalidFix => {
                     // Drop only what can never be valid; keep and resend the rest.
                     let now = self.link.clock.now_ms();
                     let gone = self.queue().drop_invalid_inflight(|f| {

@@ -2,6 +2,7 @@
 //! 1.2+ only, trusting exactly the configured anchor (and pin), no redirects,
 //! no plain HTTP. Refusals come back as `AppError`s with the cloud's words.
 
+use rustls_pki_types::pem::PemObject;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,7 +128,7 @@ fn tls_config(settings: &Settings) -> Result<rustls::ClientConfig, AppError> {
                 ))
             })?;
             let mut added = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|_| bad_ca(path))?;
                 roots.add(cert).map_err(|_| bad_ca(path))?;
                 added += 1;

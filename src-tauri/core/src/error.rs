@@ -3,7 +3,7 @@
 //! says what happened and what to do next.
 
 use serde::Serialize;
-use waymark_protocol::error::ErrorBody;
+use waymark_protocol::error::{ErrorBody, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -25,7 +25,7 @@ pub enum AppError {
     #[error("{message}")]
     Cloud {
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     #[error(
@@ -65,7 +65,12 @@ impl AppError {
             Self::SignedOut => "signed_out",
             Self::Offline => "offline",
             Self::Untrusted => "untrusted",
-            Self::Cloud { code, .. } => code,
+            // An answer that was not the error shape reads as `http_error`.
+            Self::Cloud {
+                code: ErrorCode::Unknown,
+                ..
+            } => "http_error",
+            Self::Cloud { code, .. } => code.as_str(),
             Self::BadAnswer => "bad_answer",
             Self::SignInCancelled => "sign_in_cancelled",
             Self::SignInTimedOut => "sign_in_timed_out",
@@ -82,7 +87,7 @@ impl AppError {
     /// Builds the error for a cloud refusal from its `{error, message}` body.
     pub(crate) fn from_cloud(status: u16, body: &[u8]) -> Self {
         match serde_json::from_slice::<ErrorBody>(body) {
-            Ok(b) if b.error == "unauthenticated" => Self::SignedOut,
+            Ok(b) if b.error == ErrorCode::Unauthenticated => Self::SignedOut,
             Ok(b) => Self::Cloud {
                 status,
                 code: b.error,
@@ -90,7 +95,7 @@ impl AppError {
             },
             Err(_) => Self::Cloud {
                 status,
-                code: "http_error".into(),
+                code: ErrorCode::Unknown,
                 message: format!(
                     "The cloud answered with an error ({status}). Try again in a moment."
                 ),

@@ -148,7 +148,10 @@ impl Tokens {
             }
             // The session is over (ended, expired or replayed): forget it
             // so the app returns cleanly to the sign-in screen.
-            Err(AppError::Cloud { code, .. }) if code == "invalid_grant" => {
+            Err(AppError::Cloud {
+                code: waymark_protocol::error::ErrorCode::InvalidGrant,
+                ..
+            }) => {
                 self.keychain.delete().await?;
                 Err(AppError::SignedOut)
             }

@@ -108,7 +108,7 @@ pub(crate) fn path_id(id: &str) -> Result<&str, AppError> {
     } else {
         Err(AppError::Cloud {
             status: 404,
-            code: "not_found".into(),
+            code: waymark_protocol::error::ErrorCode::NotFound,
             message: "Not found.".into(),
         })
     }

@@ -47,8 +47,8 @@ impl Store {
             "INSERT INTO rate_limits (key, window_start, count) VALUES ('health:probe', $1, 0)
              ON CONFLICT(key) DO UPDATE SET window_start = $2",
         )
-        .bind(crate::ids::now_ms())
-        .bind(crate::ids::now_ms())
+        .bind(self.now())
+        .bind(self.now())
         .execute(&mut *tx)
         .await?;
         tx.commit().await

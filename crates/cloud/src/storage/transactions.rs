@@ -37,6 +37,33 @@ impl Tx {
         }
     }
 
+    /// Begins on a connection the caller keeps between transactions (the
+    /// ingest writer's own, whose page cache stays warm).
+    pub async fn begin_on(mut conn: PoolConnection<Any>, begin: &str) -> DbResult<Self> {
+        match conn.execute(begin).await {
+            Ok(_) => Ok(Self { conn: Some(conn) }),
+            Err(e) => {
+                discard(conn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits and hands the connection back to keep for the next one.
+    pub async fn commit_keep(mut self) -> DbResult<PoolConnection<Any>> {
+        let mut conn = self
+            .conn
+            .take()
+            .expect("a transaction is used only until it ends");
+        match conn.execute("COMMIT").await {
+            Ok(_) => Ok(conn),
+            Err(e) => {
+                discard(conn).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Commits. On failure the connection is rolled back and closed: its
     /// state after a failed commit is the engine's guess, not ours.
     pub async fn commit(mut self) -> DbResult<()> {

@@ -1,155 +1,16 @@
-//! Location reports in and out: the watch's signed batches and status
-//! polls, and the parent's latest fix and history, each read through the
-//! binding.
+//! Location reports out: a watch's latest fix and its history (pages and a
+//! whole-range stream), each read through the binding.
 
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use waymark_protocol::report::{
-    BatchAck, DeviceStatus, Fix, FixError, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch,
-    SignedStatus,
-};
-use waymark_protocol::watches::{HistoryPage, LiveFix, MAX_HISTORY_PAGE};
+use waymark_protocol::report::Fix;
+use waymark_protocol::watches::{HistoryPage, MAX_HISTORY_PAGE};
 
-use crate::app::{AppState, LiveEvent};
 use crate::binding::watch_of;
 use crate::error::ApiError;
-use crate::ids::{is_id, now_ms};
-use crate::signin::Json;
-use crate::storage::Caller;
-use crate::storage::Engine;
-use crate::storage::watches::{Device, Ingest};
+use crate::extractors::Caller;
+use crate::state::AppState;
 use crate::streams::{CloseConnection, channel_body};
-
-const MAX_CACHED_DEVICES: usize = 2_000_000;
-
-/// A known, unrevoked device whose signature over `message` verifies. An
-/// unknown id and a wrong signature answer alike, so the device API does
-/// not tell anyone which watch ids exist.
-async fn signed_by_device(
-    app: &AppState,
-    device_id: &str,
-    verify: impl Fn(&[u8]) -> bool,
-) -> Result<Device, ApiError> {
-    if !is_id(device_id) {
-        return Err(ApiError::UnknownDevice);
-    }
-    let device = app
-        .store
-        .device(device_id)
-        .await?
-        .ok_or(ApiError::UnknownDevice)?;
-    if !verify(&device.certificate) {
-        return Err(ApiError::UnknownDevice);
-    }
-    if device.revoked_at.is_some() {
-        return Err(ApiError::Revoked);
-    }
-    Ok(device)
-}
-
-/// `POST /device/v1/status`: is the watch paired, to whom, and what did the cloud last store?
-pub async fn status(
-    State(app): State<AppState>,
-    Json(signed): Json<SignedStatus>,
-) -> Result<axum::Json<DeviceStatus>, ApiError> {
-    let device = signed_by_device(&app, &signed.status.device_id, |cert| {
-        signed.verify(cert).is_ok()
-    })
-    .await?;
-    // The answer's `Date` header tells a watch with a wrong clock the
-    // cloud's time: it corrects and polls again, it is never stuck here.
-    if (signed.status.at - now_ms()).abs() > STATUS_WINDOW_MS {
-        return Err(ApiError::ClockSkew);
-    }
-    // Each poll must be newer than the last one accepted: a captured poll
-    // (which would reveal the owner's name) cannot be replayed.
-    if !app
-        .store
-        .accept_status(&device.id, signed.status.at)
-        .await?
-    {
-        return Err(ApiError::ReplayedStatus);
-    }
-    let owner = app.store.owner_of(&device.id).await?;
-    Ok(axum::Json(DeviceStatus {
-        paired: owner.is_some(),
-        owner,
-        last_seq: device.last_seq as u64,
-    }))
-}
-
-/// `POST /device/v1/batches`: verify, validate, store durably, then acknowledge.
-pub async fn upload(
-    State(app): State<AppState>,
-    Json(signed): Json<SignedBatch>,
-) -> Result<axum::Json<BatchAck>, ApiError> {
-    let batch = &signed.batch;
-    // Cheap shape checks first, so an oversized batch costs no signature check.
-    if batch.fixes.is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "A batch holds at least one fix.".into(),
-        ));
-    }
-    if batch.fixes.len() > MAX_FIXES_PER_BATCH {
-        return Err(ApiError::BatchTooLarge);
-    }
-    let cached = app
-        .device_certificates
-        .read()
-        .ok()
-        .and_then(|c| c.get(&batch.device_id).cloned());
-    match cached {
-        // Known device: verify without a database read; the writer checks revocation.
-        Some(cert) => signed.verify(&cert).map_err(|_| ApiError::UnknownDevice)?,
-        None => {
-            let device =
-                signed_by_device(&app, &batch.device_id, |cert| signed.verify(cert).is_ok())
-                    .await?;
-            if let Ok(mut cache) = app.device_certificates.write() {
-                // Bounded: a full cache starts over rather than grow without end.
-                if cache.len() >= MAX_CACHED_DEVICES {
-                    cache.clear();
-                }
-                cache.insert(device.id, device.certificate.into());
-            }
-        }
-    }
-    let now = now_ms();
-    for fix in &batch.fixes {
-        fix.validate(now).map_err(|e| match e {
-            // The watch's clock is fast: it corrects (from `Date`) and resends.
-            FixError::InFuture => ApiError::ClockSkew,
-            e => ApiError::InvalidFix(e.message()),
-        })?;
-    }
-    match app.store.ingest(batch).await? {
-        (Ingest::Stored, Some(account_id)) => {
-            // Only after the commit: subscribers never see a fix that could be lost.
-            // On PostgreSQL the writer's NOTIFY carries them, to every instance.
-            let local = app.store.engine() == Engine::Sqlite;
-            for fix in batch.fixes.iter().filter(|_| local) {
-                let _ = app.live.send(LiveEvent {
-                    account_id: account_id.clone(),
-                    event: LiveFix {
-                        watch_id: batch.device_id.clone(),
-                        fix: *fix,
-                    },
-                });
-            }
-            Ok(axum::Json(BatchAck {
-                acked_seq: batch.seq,
-            }))
-        }
-        (Ingest::AlreadyStored, _) => Ok(axum::Json(BatchAck {
-            acked_seq: batch.seq,
-        })),
-        (Ingest::Stored, None) => Err(anyhow::anyhow!("stored batch without an account").into()),
-        (Ingest::Stale { .. }, _) => Err(ApiError::SequenceReused),
-        (Ingest::NotPaired, _) => Err(ApiError::NotPaired),
-        (Ingest::Revoked, _) => Err(ApiError::Revoked),
-        (Ingest::OverBudget, _) => Err(ApiError::IngestBudget),
-    }
-}
 
 /// `GET /api/v1/watches/{id}/latest`: the latest fix, or `null` before the first.
 #[utoipa::path(get, path = "/api/v1/watches/{id}/latest", tag = "watches",
@@ -160,7 +21,7 @@ pub async fn latest(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Option<Fix>>, ApiError> {
-    let watch = watch_of(&app, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id).await?;
     Ok(axum::Json(app.store.latest_fix(&watch).await?))
 }
 
@@ -192,7 +53,7 @@ pub async fn history(
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<HistoryPage>, ApiError> {
-    let watch = watch_of(&app, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id).await?;
     let Query(q) = query?;
     let newest_first = match q.order.as_deref() {
         None | Some("newest") => true,
@@ -263,7 +124,7 @@ pub async fn history_stream(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let watch = watch_of(&app, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id).await?;
     let Query(q) = query?;
     let (from, to) = time_range(q.from, q.to)?;
     let permit = app.streams.open(&caller.account_id)?;

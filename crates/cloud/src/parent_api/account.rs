@@ -10,14 +10,12 @@ use waymark_protocol::account::{
     Settings, clean_name,
 };
 
-use crate::app::AppState;
 use crate::error::ApiError;
-use crate::ids::{is_id, new_id, now_ms};
-use crate::signin::Json;
-use crate::storage::{AuthRequest, Caller, DeletePasskey};
-
-/// An enrollment link lives 5 minutes.
-const ENROLL_TTL_MS: i64 = 5 * 60 * 1000;
+use crate::extractors::{Caller, Json};
+use crate::ids::is_id;
+use crate::services::ceremonies;
+use crate::state::AppState;
+use crate::storage::accounts::DeletePasskey;
 
 type ApiResult<T> = Result<axum::Json<T>, ApiError>;
 
@@ -48,7 +46,7 @@ pub async fn me(State(app): State<AppState>, caller: Caller) -> ApiResult<Me> {
         account_id: account.id,
         display_name: account.display_name,
         created_at: account.created_at,
-        session_id: caller.session_id,
+        session_id: caller.session_id.to_string(),
     }))
 }
 
@@ -114,23 +112,7 @@ pub async fn start_enrollment(
     State(app): State<AppState>,
     caller: Caller,
 ) -> Result<(StatusCode, axum::Json<EnrollmentLink>), ApiError> {
-    let expires_at = now_ms() + ENROLL_TTL_MS;
-    let request = AuthRequest {
-        id: new_id(),
-        purpose: "enroll".into(),
-        client_id: String::new(),
-        redirect_uri: String::new(),
-        state: String::new(),
-        code_challenge: String::new(),
-        account_id: Some(caller.account_id),
-        session_id: Some(caller.session_id),
-        verified_at: None,
-        expires_at,
-        confirm_hash: None,
-    };
-    app.store.insert_auth_request(&request).await?;
-    let mut url = app.origin.join("/enroll").map_err(anyhow::Error::from)?;
-    url.query_pairs_mut().append_pair("request", &request.id);
+    let (url, expires_at) = ceremonies::open_enrolment(&app, &caller).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(EnrollmentLink {

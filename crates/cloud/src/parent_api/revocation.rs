@@ -5,11 +5,11 @@
 use axum::extract::{Path, State};
 use waymark_protocol::watches::{HistoryChoice, HistoryOutcome, RevokeRequest, Revoked};
 
-use crate::app::AppState;
 use crate::binding::live_watch_of;
 use crate::error::ApiError;
-use crate::signin::Json;
-use crate::storage::Caller;
+use crate::extractors::Caller;
+use crate::extractors::Json;
+use crate::state::AppState;
 
 /// `POST /api/v1/watches/{id}/revoke` `{"history": "keep" | "delete"}`.
 #[utoipa::path(post, path = "/api/v1/watches/{id}/revoke", tag = "watches",
@@ -22,7 +22,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     Json(body): Json<RevokeRequest>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
-    let watch = live_watch_of(&app, &caller, &id).await?;
+    let watch = live_watch_of(&app.store, &caller, &id).await?;
     let keep = body.history == HistoryChoice::Keep;
     app.store
         .revoke_watch(&watch, keep, &caller.session_id)

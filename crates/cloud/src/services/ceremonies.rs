@@ -1,18 +1,14 @@
-//! Signing up and signing in: the RFC 8252 `/authorize` page, the passkey
-//! ceremonies the page runs (new account, discoverable sign-in, and the
-//! confirm-then-add flow for another passkey), and the `/token` and
-//! `/revoke` endpoints that turn a one-time code into a session.
+//! The passkey ceremonies, between the sign-in page's handlers and the
+//! store: opening a sign-in request (RFC 8252), registering a new account's
+//! first passkey, discoverable sign-in, and the confirm-then-add flow for
+//! another passkey. Each ends, when it signs someone in, with a one-time
+//! code granted in the same transaction as whatever it wrote.
 
-use axum::extract::{FromRequest, FromRequestParts, Query, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use waymark_protocol::account::clean_name;
+use waymark_protocol::ids::{CeremonyId, RequestId};
 use waymark_protocol::signin::{
-    CodeVerifier, DESKTOP_CLIENT_ID, LoopbackRedirect, TokenResponse, is_s256_challenge,
-    random_token,
+    DESKTOP_CLIENT_ID, LoopbackRedirect, is_s256_challenge, random_token,
 };
 use webauthn_rs::prelude::{
     CreationChallengeResponse, DiscoverableAuthentication, Passkey, PasskeyRegistration,
@@ -22,12 +18,13 @@ use webauthn_rs_proto::{
     AuthenticatorSelectionCriteria, ResidentKeyRequirement, UserVerificationPolicy,
 };
 
-use crate::app::AppState;
 use crate::error::ApiError;
-use crate::ids::{is_id, new_id, now_ms, token_hash};
-use crate::pages;
+use crate::ids::token_hash;
 use crate::server::Peer;
-use crate::storage::{AuthRequest, Caller, CodeGrant, Refresh};
+use crate::state::AppState;
+use crate::storage::accounts::StoredPasskey;
+use crate::storage::sessions::Caller;
+use crate::storage::signin::{AuthRequest, Ceremony, CeremonyKind, CodeGrant, Purpose};
 
 /// A sign-in page (and its ceremonies) lives 10 minutes.
 const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
@@ -35,8 +32,6 @@ const REQUEST_TTL_MS: i64 = 10 * 60 * 1000;
 const CEREMONY_TTL_MS: i64 = 5 * 60 * 1000;
 /// Authorization codes live 60 seconds and are single-use.
 const CODE_TTL_MS: i64 = 60 * 1000;
-/// Access tokens live 10 minutes; the app refreshes them silently.
-pub const ACCESS_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// Passkey ceremonies one source address may start in [`LIMIT_WINDOW_MS`].
 pub const MAX_CEREMONIES_PER_SOURCE: i64 = 120;
@@ -56,18 +51,6 @@ async fn spend(app: &AppState, what: &str, peer: &Peer, max: i64) -> Result<(), 
     }
 }
 
-/// JSON body extractor whose rejections use the API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct Json<T>(pub T);
-
-/// Form body extractor whose rejections use the API's error shape.
-#[derive(FromRequest)]
-#[from_request(via(axum::Form), rejection(ApiError))]
-pub struct Form<T>(pub T);
-
-// ---- /authorize -----------------------------------------------------------
-
 #[derive(Deserialize)]
 pub struct AuthorizeParams {
     response_type: Option<String>,
@@ -78,31 +61,53 @@ pub struct AuthorizeParams {
     code_challenge_method: Option<String>,
 }
 
-/// Validates an RFC 8252 request and shows the passkey page. Nothing ever
-/// redirects to an address that failed validation.
-pub async fn authorize(
-    State(app): State<AppState>,
-    peer: Peer,
-    headers: HeaderMap,
-    query: Result<Query<AuthorizeParams>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let result = async {
-        let Query(p) = query?;
-        let request = validate_authorize(p)?;
-        // Each page stores a row before anyone has proved anything: limited per source.
-        spend(&app, "authorize", &peer, MAX_AUTHORIZE_PER_SOURCE).await?;
-        app.store.insert_auth_request(&request).await?;
-        Ok::<_, ApiError>(request.id)
-    }
-    .await;
-    match result {
-        Ok(request_id) => pages::ceremony_page(pages::PageMode::SignIn, &request_id),
-        Err(e) if wants_html(&headers) => pages::error_page(&e),
-        Err(e) => e.into_response(),
-    }
+/// Checks an RFC 8252 request and stores it: the id the sign-in page
+/// carries. Nothing ever redirects to an address that failed validation.
+pub async fn open_sign_in_request(
+    app: &AppState,
+    peer: &Peer,
+    p: AuthorizeParams,
+) -> Result<RequestId, ApiError> {
+    let request = validate_authorize(p, app.store.now())?;
+    // Each page stores a row before anyone has proved anything: limited per source.
+    spend(app, "authorize", peer, MAX_AUTHORIZE_PER_SOURCE).await?;
+    app.store.insert_auth_request(&request).await?;
+    Ok(request.id)
 }
 
-fn validate_authorize(p: AuthorizeParams) -> Result<AuthRequest, ApiError> {
+/// An enrollment link lives 5 minutes.
+const ENROLL_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// A one-time link (and its expiry) to add another passkey to the
+/// caller's account. The link alone grants nothing: the page first asks
+/// for one of the account's passkeys.
+pub async fn open_enrolment(app: &AppState, caller: &Caller) -> Result<(String, i64), ApiError> {
+    let expires_at = app.store.now() + ENROLL_TTL_MS;
+    let request = AuthRequest {
+        id: RequestId::random(),
+        purpose: Purpose::Enroll,
+        client_id: String::new(),
+        redirect_uri: String::new(),
+        state: String::new(),
+        code_challenge: String::new(),
+        account_id: Some(caller.account_id.to_string()),
+        session_id: Some(caller.session_id.to_string()),
+        verified_at: None,
+        expires_at,
+        confirm_hash: None,
+    };
+    app.store.insert_auth_request(&request).await?;
+    let mut url = app.origin.join("/enroll").map_err(anyhow::Error::from)?;
+    url.query_pairs_mut().append_pair("request", &request.id);
+    Ok((url.into(), expires_at))
+}
+
+/// The enrolment link's request, if it is still live.
+pub async fn enrolment_request(app: &AppState, raw_id: &str) -> Result<AuthRequest, ApiError> {
+    live_request(app, raw_id, Some(Purpose::Enroll)).await
+}
+
+fn validate_authorize(p: AuthorizeParams, now: i64) -> Result<AuthRequest, ApiError> {
     let missing = |name: &str| {
         ApiError::InvalidRequest(format!(
             "The sign-in link is missing `{name}`. Start again from the app."
@@ -144,8 +149,8 @@ fn validate_authorize(p: AuthorizeParams) -> Result<AuthRequest, ApiError> {
         ));
     }
     Ok(AuthRequest {
-        id: new_id(),
-        purpose: "sign_in".into(),
+        id: RequestId::random(),
+        purpose: Purpose::SignIn,
         client_id: DESKTOP_CLIENT_ID.into(),
         redirect_uri,
         state,
@@ -153,52 +158,9 @@ fn validate_authorize(p: AuthorizeParams) -> Result<AuthRequest, ApiError> {
         account_id: None,
         session_id: None,
         verified_at: None,
-        expires_at: now_ms() + REQUEST_TTL_MS,
+        expires_at: now + REQUEST_TTL_MS,
         confirm_hash: None,
     })
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"))
-}
-
-#[derive(Deserialize)]
-pub struct EnrollParams {
-    request: String,
-}
-
-/// The page a one-time enrollment link opens (see `account_api::start_enrollment`).
-pub async fn enroll_page(State(app): State<AppState>, Query(p): Query<EnrollParams>) -> Response {
-    match live_request(&app, &p.request, "enroll").await {
-        Ok(_) => pages::ceremony_page(pages::PageMode::Enroll, &p.request),
-        Err(e) => pages::error_page(&e),
-    }
-}
-
-// ---- ceremonies -----------------------------------------------------------
-
-/// Ceremony endpoints answer only the sign-in page itself: a page on any
-/// other origin is refused here, before webauthn-rs also refuses its
-/// client data.
-pub struct SameOrigin;
-
-impl FromRequestParts<AppState> for SameOrigin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let origin = parts
-            .headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok());
-        if origin == Some(app.origin_str().as_str()) {
-            Ok(SameOrigin)
-        } else {
-            Err(ApiError::WrongOrigin)
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -230,7 +192,7 @@ pub struct SignInFinishBody {
 
 #[derive(Serialize)]
 pub struct Started<T> {
-    ceremony_id: String,
+    ceremony_id: CeremonyId,
     options: T,
 }
 
@@ -246,12 +208,15 @@ pub struct Finished {
     message: String,
 }
 
-async fn live_request(app: &AppState, id: &str, purpose: &str) -> Result<AuthRequest, ApiError> {
-    if !is_id(id) {
-        return Err(ApiError::CeremonyExpired);
-    }
-    match app.store.auth_request(id).await? {
-        Some(r) if r.purpose == purpose || purpose.is_empty() => Ok(r),
+/// The live request `raw_id` names, for `purpose` (any if `None`).
+async fn live_request(
+    app: &AppState,
+    raw_id: &str,
+    purpose: Option<Purpose>,
+) -> Result<AuthRequest, ApiError> {
+    let id = RequestId::parse(raw_id).ok_or(ApiError::CeremonyExpired)?;
+    match app.store.auth_request(&id).await? {
+        Some(r) if purpose.is_none_or(|p| p == r.purpose) => Ok(r),
         _ => Err(ApiError::CeremonyExpired),
     }
 }
@@ -259,15 +224,14 @@ async fn live_request(app: &AppState, id: &str, purpose: &str) -> Result<AuthReq
 /// New account (from the sign-in page) or another passkey (from an
 /// enrollment link, after the parent confirmed with an existing passkey).
 pub async fn register_start(
-    State(app): State<AppState>,
-    _: SameOrigin,
-    peer: Peer,
-    Json(body): Json<StartBody>,
-) -> Result<axum::Json<Started<CreationChallengeResponse>>, ApiError> {
-    spend(&app, "ceremony", &peer, MAX_CEREMONIES_PER_SOURCE).await?;
-    let request = live_request(&app, &body.request_id, "").await?;
-    let (user_id, user_name, exclude, display_name) = if request.purpose == "enroll" {
-        if !confirmed_here(&request, body.confirmation.as_deref()) {
+    app: &AppState,
+    peer: &Peer,
+    body: StartBody,
+) -> Result<Started<CreationChallengeResponse>, ApiError> {
+    spend(app, "ceremony", peer, MAX_CEREMONIES_PER_SOURCE).await?;
+    let request = live_request(app, &body.request_id, None).await?;
+    let (user_id, user_name, exclude, display_name) = if request.purpose == Purpose::Enroll {
+        if !confirmed_here(&request, body.confirmation.as_deref(), app.store.now()) {
             return Err(ApiError::InvalidRequest(
                 "Confirm with one of your passkeys first, in this browser window.".into(),
             ));
@@ -316,7 +280,7 @@ pub async fn register_start(
     let ceremony_id = app
         .store
         .insert_ceremony(
-            "register",
+            CeremonyKind::Register,
             &request.id,
             &state,
             display_name.as_deref(),
@@ -324,20 +288,21 @@ pub async fn register_start(
             CEREMONY_TTL_MS,
         )
         .await?;
-    Ok(axum::Json(Started {
+    Ok(Started {
         ceremony_id,
         options,
-    }))
+    })
 }
 
 pub async fn register_finish(
-    State(app): State<AppState>,
-    _: SameOrigin,
-    Json(body): Json<RegisterFinishBody>,
-) -> Result<axum::Json<Finished>, ApiError> {
-    let ceremony = take_ceremony(&app, &body.ceremony_id, "register").await?;
-    let request = live_request(&app, &ceremony.request_id, "").await?;
-    if request.purpose == "enroll" && !confirmed_here(&request, body.confirmation.as_deref()) {
+    app: &AppState,
+    body: RegisterFinishBody,
+) -> Result<Finished, ApiError> {
+    let ceremony = take_ceremony(app, &body.ceremony_id, CeremonyKind::Register).await?;
+    let request = live_request(app, &ceremony.request_id, None).await?;
+    if request.purpose == Purpose::Enroll
+        && !confirmed_here(&request, body.confirmation.as_deref(), app.store.now())
+    {
         return Err(ApiError::CeremonyExpired);
     }
     let state: PasskeyRegistration =
@@ -351,7 +316,7 @@ pub async fn register_finish(
         })?;
     let credential_id = credential_key(passkey.cred_id().as_ref());
     let passkey_json = serde_json::to_string(&passkey).map_err(anyhow::Error::from)?;
-    if request.purpose == "enroll" {
+    if request.purpose == Purpose::Enroll {
         let account_id = request
             .account_id
             .as_deref()
@@ -366,11 +331,11 @@ pub async fn register_finish(
             .await
             .map_err(duplicate_credential)?;
         app.store.delete_auth_request(&request.id).await?;
-        return Ok(axum::Json(Finished {
+        return Ok(Finished {
             redirect: None,
             confirmation: None,
             message: "Passkey added. You can close this window and return to Waymark.".into(),
-        }));
+        });
     }
     let user_id = ceremony
         .user_id
@@ -392,26 +357,25 @@ pub async fn register_finish(
         .map_err(duplicate_credential)?
         .ok_or(ApiError::CeremonyExpired)?;
     tracing::info!("account created");
-    Ok(axum::Json(finished))
+    Ok(finished)
 }
 
 /// Discoverable sign-in (no user name) on the sign-in page; on an
 /// enrollment page, a confirmation with one of the account's own passkeys.
 pub async fn sign_in_start(
-    State(app): State<AppState>,
-    _: SameOrigin,
-    peer: Peer,
-    Json(body): Json<StartBody>,
-) -> Result<axum::Json<Started<webauthn_rs::prelude::RequestChallengeResponse>>, ApiError> {
-    spend(&app, "ceremony", &peer, MAX_CEREMONIES_PER_SOURCE).await?;
-    let request = live_request(&app, &body.request_id, "").await?;
+    app: &AppState,
+    peer: &Peer,
+    body: StartBody,
+) -> Result<Started<webauthn_rs::prelude::RequestChallengeResponse>, ApiError> {
+    spend(app, "ceremony", peer, MAX_CEREMONIES_PER_SOURCE).await?;
+    let request = live_request(app, &body.request_id, None).await?;
     // Both are discoverable: the confirmation on an enrolment page names no
     // credential, so the page reveals nothing about the account to whoever
     // opened the link; the account is checked when the assertion comes back.
-    let kind = if request.purpose == "enroll" {
-        "verify"
+    let kind = if request.purpose == Purpose::Enroll {
+        CeremonyKind::Verify
     } else {
-        "sign_in"
+        CeremonyKind::SignIn
     };
     let (mut options, state) = app
         .webauthn
@@ -425,30 +389,20 @@ pub async fn sign_in_start(
         .store
         .insert_ceremony(kind, &request.id, &state, None, None, CEREMONY_TTL_MS)
         .await?;
-    Ok(axum::Json(Started {
+    Ok(Started {
         ceremony_id,
         options,
-    }))
+    })
 }
 
-pub async fn sign_in_finish(
-    State(app): State<AppState>,
-    _: SameOrigin,
-    Json(body): Json<SignInFinishBody>,
-) -> Result<axum::Json<Finished>, ApiError> {
-    if !is_id(&body.ceremony_id) {
-        return Err(ApiError::CeremonyExpired);
-    }
+pub async fn sign_in_finish(app: &AppState, body: SignInFinishBody) -> Result<Finished, ApiError> {
+    let id = CeremonyId::parse(&body.ceremony_id).ok_or(ApiError::CeremonyExpired)?;
     // The ceremony kind follows from what was started; try both.
-    let ceremony = match app
-        .store
-        .take_ceremony(&body.ceremony_id, "sign_in")
-        .await?
-    {
+    let ceremony = match app.store.take_ceremony(&id, CeremonyKind::SignIn).await? {
         Some(c) => c,
-        None => take_ceremony(&app, &body.ceremony_id, "verify").await?,
+        None => take_ceremony(app, &body.ceremony_id, CeremonyKind::Verify).await?,
     };
-    let request = live_request(&app, &ceremony.request_id, "").await?;
+    let request = live_request(app, &ceremony.request_id, None).await?;
     let credential = &body.credential;
 
     let state: DiscoverableAuthentication =
@@ -462,7 +416,9 @@ pub async fn sign_in_finish(
         .account_by_user_id(&user_id.to_string())
         .await?
         .ok_or(ApiError::UnknownPasskey)?;
-    if ceremony.kind == "verify" && request.account_id.as_deref() != Some(account.id.as_str()) {
+    if ceremony.kind == CeremonyKind::Verify
+        && request.account_id.as_deref() != Some(account.id.as_str())
+    {
         // A passkey of another account cannot confirm this one's enrolment.
         return Err(ApiError::UnknownPasskey);
     }
@@ -479,17 +435,17 @@ pub async fn sign_in_finish(
             tracing::info!(reason = ?e, "passkey sign-in refused");
             ApiError::PasskeyRejected
         })?;
-    save_counter(&app, &stored, &result).await?;
-    if ceremony.kind == "verify" {
+    save_counter(app, &stored, &result).await?;
+    if ceremony.kind == CeremonyKind::Verify {
         let secret = random_token(32);
         app.store
             .mark_request_verified(&request.id, &token_hash(&secret))
             .await?;
-        return Ok(axum::Json(Finished {
+        return Ok(Finished {
             redirect: None,
             confirmation: Some(secret),
             message: "Confirmed. Now create the new passkey.".into(),
-        }));
+        });
     }
     let (code, finished) = code_for(&request)?;
     let grant = CodeGrant {
@@ -500,28 +456,26 @@ pub async fn sign_in_finish(
     if !app.store.grant_code(&grant, &account.id).await? {
         return Err(ApiError::CeremonyExpired);
     }
-    Ok(axum::Json(finished))
+    Ok(finished)
 }
 
 async fn take_ceremony(
     app: &AppState,
-    id: &str,
-    kind: &str,
-) -> Result<crate::storage::Ceremony, ApiError> {
-    if !is_id(id) {
-        return Err(ApiError::CeremonyExpired);
-    }
+    raw_id: &str,
+    kind: CeremonyKind,
+) -> Result<Ceremony, ApiError> {
+    let id = CeremonyId::parse(raw_id).ok_or(ApiError::CeremonyExpired)?;
     app.store
-        .take_ceremony(id, kind)
+        .take_ceremony(&id, kind)
         .await?
         .ok_or(ApiError::CeremonyExpired)
 }
 
 /// Confirmed recently, by the browser that presents `secret`.
-fn confirmed_here(request: &AuthRequest, secret: Option<&str>) -> bool {
+fn confirmed_here(request: &AuthRequest, secret: Option<&str>, now: i64) -> bool {
     let recent = request
         .verified_at
-        .is_some_and(|t| now_ms() - t < CEREMONY_TTL_MS);
+        .is_some_and(|t| now - t < CEREMONY_TTL_MS);
     // Hashes are compared, so timing says nothing about the secret itself.
     let holder = match (&request.confirm_hash, secret) {
         (Some(stored), Some(secret)) => *stored == token_hash(secret),
@@ -532,7 +486,7 @@ fn confirmed_here(request: &AuthRequest, secret: Option<&str>) -> bool {
 
 async fn save_counter(
     app: &AppState,
-    stored: &crate::storage::StoredPasskey,
+    stored: &StoredPasskey,
     result: &webauthn_rs::prelude::AuthenticationResult,
 ) -> Result<(), ApiError> {
     let mut passkey: Passkey =
@@ -572,195 +526,4 @@ fn code_for(request: &AuthRequest) -> Result<(String, Finished), ApiError> {
         message: "Signed in. Returning to the Waymark app…".into(),
     };
     Ok((code, finished))
-}
-
-// ---- /token and /revoke ---------------------------------------------------
-
-#[derive(Deserialize)]
-pub struct TokenForm {
-    grant_type: Option<String>,
-    code: Option<String>,
-    redirect_uri: Option<String>,
-    client_id: Option<String>,
-    code_verifier: Option<String>,
-    refresh_token: Option<String>,
-    /// The name this computer shows in the account's list (host name by default).
-    session_name: Option<String>,
-}
-
-/// `POST /token`. Refused requests are counted per source address, so codes
-/// and refresh tokens cannot be tried at speed.
-pub async fn token(
-    State(app): State<AppState>,
-    peer: Peer,
-    Form(form): Form<TokenForm>,
-) -> Result<Response, ApiError> {
-    // Every request spends from the budget first (one atomic count, so
-    // concurrent requests cannot all slip under it); only refused ones keep it spent.
-    let key = format!("token:source:{}", peer.0.ip());
-    if !app
-        .store
-        .spend_attempt(&key, LIMIT_WINDOW_MS, MAX_BAD_TOKEN_REQUESTS_PER_SOURCE)
-        .await?
-    {
-        return Err(ApiError::RateLimited);
-    }
-    let tokens = match form.grant_type.as_deref() {
-        Some("authorization_code") => exchange_code(&app, form).await,
-        Some("refresh_token") => refresh(&app, form).await,
-        _ => Err(ApiError::UnsupportedGrantType),
-    };
-    match tokens {
-        Ok(tokens) => {
-            app.store.refund_attempt(&key).await?;
-            Ok((StatusCode::OK, axum::Json(tokens)).into_response())
-        }
-        Err(e @ (ApiError::Internal(_) | ApiError::Unavailable)) => {
-            app.store.refund_attempt(&key).await?;
-            Err(e)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-async fn exchange_code(app: &AppState, form: TokenForm) -> Result<TokenResponse, ApiError> {
-    if form.client_id.as_deref() != Some(DESKTOP_CLIENT_ID) {
-        return Err(ApiError::InvalidClient);
-    }
-    let code = form
-        .code
-        .ok_or(ApiError::InvalidGrant("The sign-in code is missing."))?;
-    let verifier = form
-        .code_verifier
-        .as_deref()
-        .and_then(CodeVerifier::parse)
-        .ok_or(ApiError::InvalidGrant(
-            "The PKCE code_verifier is missing or malformed.",
-        ))?;
-    let stored = app
-        .store
-        .auth_code(&code)
-        .await?
-        .ok_or(ApiError::InvalidGrant(
-            "This sign-in code is not valid. Sign in again.",
-        ))?;
-    if let Some(session_id) = stored.session_id {
-        // A code used twice: whoever holds it is not to be trusted.
-        app.store.end_session_of_replayed_code(&session_id).await?;
-        tracing::warn!("authorization code replayed; its session was ended");
-        return Err(ApiError::InvalidGrant(
-            "This sign-in code was already used. Sign in again.",
-        ));
-    }
-    if stored.expires_at <= now_ms() {
-        return Err(ApiError::InvalidGrant(
-            "This sign-in code has expired. Sign in again.",
-        ));
-    }
-    if stored.client_id != DESKTOP_CLIENT_ID
-        || form.redirect_uri.as_deref() != Some(stored.redirect_uri.as_str())
-    {
-        return Err(ApiError::InvalidGrant(
-            "redirect_uri does not match the sign-in request.",
-        ));
-    }
-    if verifier.s256_challenge() != stored.code_challenge {
-        return Err(ApiError::InvalidGrant(
-            "The PKCE code_verifier does not match.",
-        ));
-    }
-    let session_name = form
-        .session_name
-        .as_deref()
-        .and_then(clean_name)
-        .unwrap_or_else(|| "Unnamed computer".into());
-    let (access, refresh) = (access_token(), refresh_token());
-    app.store
-        .exchange_code(&code, &session_name, &access, &refresh, ACCESS_TTL_MS)
-        .await?
-        .ok_or(ApiError::InvalidGrant(
-            "This sign-in code is not valid. Sign in again.",
-        ))?;
-    tracing::info!("session opened");
-    Ok(token_response(access, refresh))
-}
-
-async fn refresh(app: &AppState, form: TokenForm) -> Result<TokenResponse, ApiError> {
-    let presented = form
-        .refresh_token
-        .ok_or(ApiError::InvalidGrant("The refresh_token is missing."))?;
-    let (access, refresh) = (access_token(), refresh_token());
-    match app
-        .store
-        .refresh(&presented, &access, &refresh, ACCESS_TTL_MS)
-        .await?
-    {
-        Refresh::Rotated { .. } => Ok(token_response(access, refresh)),
-        Refresh::ReuseDetected => {
-            tracing::warn!("a spent sign-in credential was presented again; its session was ended");
-            Err(ApiError::InvalidGrant(
-                "This sign-in was ended because an old token was used again. Sign in again.",
-            ))
-        }
-        Refresh::Invalid => Err(ApiError::InvalidGrant(
-            "This sign-in has ended. Sign in again.",
-        )),
-    }
-}
-
-fn access_token() -> String {
-    format!("wm_at_{}", random_token(32))
-}
-
-fn refresh_token() -> String {
-    format!("wm_rt_{}", random_token(32))
-}
-
-fn token_response(access_token: String, refresh_token: String) -> TokenResponse {
-    TokenResponse {
-        access_token,
-        token_type: "Bearer".into(),
-        expires_in: (ACCESS_TTL_MS / 1000) as u64,
-        refresh_token,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct RevokeForm {
-    token: Option<String>,
-    #[allow(dead_code)]
-    token_type_hint: Option<String>,
-}
-
-/// RFC 7009: always 200 for a well-formed request, known token or not.
-pub async fn revoke(
-    State(app): State<AppState>,
-    Form(form): Form<RevokeForm>,
-) -> Result<Response, ApiError> {
-    let token = form
-        .token
-        .filter(|t| !t.is_empty() && t.len() <= 512)
-        .ok_or_else(|| ApiError::InvalidRequest("`token` is required.".into()))?;
-    app.store.revoke_token(&token).await?;
-    Ok(axum::Json(json!({ "revoked": true })).into_response())
-}
-
-// ---- bearer authentication --------------------------------------------------
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .filter(|t| t.len() <= 128)
-            .ok_or(ApiError::Unauthenticated)?;
-        app.store
-            .caller(token)
-            .await?
-            .ok_or(ApiError::Unauthenticated)
-    }
 }

@@ -17,10 +17,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::app::{AppState, LiveEvent};
 use crate::error::ApiError;
-use crate::ids::now_ms;
-use crate::storage::Caller;
+use crate::extractors::Caller;
+use crate::state::AppState;
 
 /// How often a stream re-checks its token and its watches' bindings.
 const RECHECK: Duration = Duration::from_secs(5);
@@ -39,7 +38,7 @@ pub async fn stream(
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.tick().await;
         let token_ends = tokio::time::sleep(Duration::from_millis(
-            (caller.token_expires_at - now_ms()).max(0) as u64,
+            (caller.token_expires_at - app.clock.now().ms()).max(0) as u64,
         ));
         tokio::pin!(token_ends);
         // Watch id → may this stream see it (bound to the account, not revoked).
@@ -82,7 +81,15 @@ pub async fn stream(
             let watch_id = &event.event.watch_id;
             let ok = match allowed.get(watch_id) {
                 Some(ok) => *ok,
-                None => match app.store.bound_watch(&caller.account_id, watch_id).await {
+                None => match async {
+                    // A fix's watch id came from a verified batch; parse it all the same.
+                    match waymark_protocol::ids::WatchId::parse(watch_id) {
+                        Some(id) => app.store.bound_watch(&caller.account_id, &id).await,
+                        None => Ok(None),
+                    }
+                }
+                .await
+                {
                     Ok(w) => {
                         let ok = w.is_some_and(|w| w.is_live());
                         allowed.insert(watch_id.clone(), ok);
@@ -105,42 +112,4 @@ pub async fn stream(
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
-}
-
-/// PostgreSQL: follows the `NOTIFY`s every instance's ingest writer sends at
-/// commit and hands them to this instance's live streams, so a parent sees a
-/// watch that reported to another instance. Listening starts before this
-/// returns; a lost connection is re-established by `PgListener` (fixes sent
-/// meanwhile are not replayed: the app re-reads latest fixes on reconnect).
-pub async fn follow_postgres(
-    url: &str,
-    live: tokio::sync::broadcast::Sender<LiveEvent>,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    let mut listener = sqlx::postgres::PgListener::connect(url)
-        .await
-        .context("cannot listen for live updates on PostgreSQL")?;
-    listener
-        .listen(crate::storage::LIVE_CHANNEL)
-        .await
-        .context("cannot listen for live updates on PostgreSQL")?;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                n = listener.recv() => match n {
-                    Ok(n) => match serde_json::from_str::<LiveEvent>(n.payload()) {
-                        Ok(event) => { let _ = live.send(event); }
-                        Err(e) => tracing::warn!(error = %e, "unreadable live notice"),
-                    },
-                    Err(e) => {
-                        tracing::warn!(error = %e, "live notices interrupted; reconnecting");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
-                _ = shutdown.changed() => return,
-            }
-        }
-    });
-    Ok(())
 }

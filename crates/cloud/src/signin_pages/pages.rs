@@ -7,13 +7,13 @@ use axum::response::{Html, IntoResponse, Response};
 
 use axum::extract::State;
 
-use crate::app::AppState;
 use crate::error::{ApiError, RETRY_AFTER_SECS};
+use crate::state::AppState;
 use crate::storage::Health;
 
-const SCRIPT: &str = include_str!("../assets/waymark.js");
-const STYLE: &str = include_str!("../assets/waymark.css");
-const CEREMONY_PAGE: &str = include_str!("../assets/ceremony.html");
+const SCRIPT: &str = include_str!("../../assets/waymark.js");
+const STYLE: &str = include_str!("../../assets/waymark.css");
+const CEREMONY_PAGE: &str = include_str!("../../assets/ceremony.html");
 
 #[derive(Debug, Clone, Copy)]
 pub enum PageMode {

@@ -5,11 +5,11 @@ use axum::http::StatusCode;
 use waymark_protocol::account::{Rename, clean_name};
 use waymark_protocol::watches::WatchInfo;
 
-use crate::app::AppState;
 use crate::binding::watch_of;
 use crate::error::ApiError;
-use crate::signin::Json;
-use crate::storage::Caller;
+use crate::extractors::Caller;
+use crate::extractors::Json;
+use crate::state::AppState;
 
 /// `GET /api/v1/watches`: only the caller's watches, by construction.
 #[utoipa::path(get, path = "/api/v1/watches", tag = "watches",
@@ -34,7 +34,7 @@ pub async fn rename(
     Path(id): Path<String>,
     Json(body): Json<Rename>,
 ) -> Result<StatusCode, ApiError> {
-    let watch = watch_of(&app, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id).await?;
     let name = clean_name(&body.name).ok_or_else(|| {
         ApiError::InvalidRequest("A name is 1–64 characters with no control characters.".into())
     })?;

@@ -1,8 +1,8 @@
-//! The parent API's document: an OpenAPI 3.1 description of every
-//! `/api/v1` route, generated from the handlers' own annotations and the
-//! protocol crate's types, served at `GET /openapi.json`. The attack suite
-//! checks it lists exactly the routes the router serves, and schemathesis
-//! tests the live cloud against it.
+//! The parent API, `/api/v1`: what the desktop app asks with a bearer
+//! token. This module builds the group's router and its OpenAPI 3.1
+//! document together (utoipa-axum), so every route served is documented
+//! and every documented route is served; the document is served at
+//! `GET /openapi.json`, and schemathesis tests the live cloud against it.
 
 use std::sync::OnceLock;
 
@@ -14,7 +14,19 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use waymark_protocol::account::NAME_PATTERN;
 use waymark_protocol::error::ErrorBody;
 
-use crate::{account_api, live, locations, pairing, revocation, watches};
+use axum::Router;
+use axum::http::Method;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::state::AppState;
+
+pub mod account;
+pub mod live;
+pub mod locations;
+pub mod pairing;
+pub mod revocation;
+pub mod watches;
 
 /// Where the document is served. Outside `/api/v1`, so every route under
 /// that prefix keeps needing a token.
@@ -27,29 +39,7 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
         description = "What the Waymark desktop app asks the cloud. Every call needs `Authorization: Bearer <access token>` from the passkey sign-in. Every error is `{\"error\": code, \"message\": text}`; an id that belongs to another account answers exactly like one that does not exist (404 `not_found`).",
         version = "1"
     ),
-    paths(
-        account_api::me,
-        account_api::list_passkeys,
-        account_api::start_enrollment,
-        account_api::rename_passkey,
-        account_api::delete_passkey,
-        account_api::list_sessions,
-        account_api::end_other_sessions,
-        account_api::end_session,
-        account_api::activity,
-        account_api::settings,
-        account_api::update_settings,
-        pairing::pair,
-        watches::list,
-        watches::rename,
-        locations::latest,
-        locations::history,
-        locations::history_stream,
-        revocation::revoke,
-        live::stream,
-    ),
     components(schemas(ErrorBody)),
-    modifiers(&CommonAnswers),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -137,17 +127,55 @@ impl Modify for CommonAnswers {
     }
 }
 
+/// The group's router and its document, from the same list of handlers.
+fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(account::me))
+        .routes(routes!(account::list_passkeys))
+        .routes(routes!(account::start_enrollment))
+        .routes(routes!(account::rename_passkey, account::delete_passkey))
+        .routes(routes!(account::list_sessions))
+        .routes(routes!(account::end_other_sessions))
+        .routes(routes!(account::end_session))
+        .routes(routes!(account::activity))
+        .routes(routes!(account::settings, account::update_settings))
+        .routes(routes!(pairing::pair))
+        .routes(routes!(watches::list))
+        .routes(routes!(watches::rename))
+        .routes(routes!(locations::latest))
+        .routes(routes!(locations::history))
+        .routes(routes!(locations::history_stream))
+        .routes(routes!(revocation::revoke))
+        .routes(routes!(live::stream))
+        .split_for_parts()
+}
+
+pub fn router() -> Router<AppState> {
+    split().0
+}
+
+/// This group's routes, as the document lists them (and so as served).
+pub fn routes() -> Vec<(Method, String)> {
+    crate::app::operations(&document_value())
+}
+
+fn document_value() -> utoipa::openapi::OpenApi {
+    let mut doc = split().1;
+    CommonAnswers.modify(&mut doc);
+    doc
+}
+
 /// The document as JSON, built once.
 pub fn document() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| {
-        ApiDoc::openapi()
+        document_value()
             .to_pretty_json()
             .expect("the API document serialises")
     })
 }
 
 /// `GET /openapi.json`.
-pub async fn serve() -> impl IntoResponse {
+pub async fn serve_document() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], document())
 }

@@ -1,0 +1,89 @@
+//! The cloud's shared state, handed to every handler: the store, the
+//! passkey relying party, the trusted manufacturer CAs, the live bus, the
+//! verified-certificate cache, the open-stream counts and the clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use url::Url;
+use waymark_protocol::time::Clock;
+use webauthn_rs::{Webauthn, WebauthnBuilder};
+
+use crate::live_bus::LiveBus;
+use crate::storage::Store;
+use crate::streams::StreamCounts;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub webauthn: Arc<Webauthn>,
+    /// The origin browsers see; its host is the relying-party ID.
+    pub origin: Url,
+    /// Manufacturer CA certificates (DER) that device certificates must chain to.
+    pub manufacturers: Arc<Vec<Vec<u8>>>,
+    /// Stored fixes, published after their commit, for live streams.
+    pub live: LiveBus,
+    /// Device certificates already verified against a manufacturer CA (at
+    /// pairing, or at a watch's first upload), by device id.
+    pub device_certificates: DeviceCertificates,
+    /// Open history and live streams per account (capped).
+    pub streams: StreamCounts,
+    /// What time it is (tests move it).
+    pub clock: Clock,
+}
+
+/// Certificates of devices whose chain to a manufacturer CA was verified.
+/// A certificate never changes for an id (the id is its key's hash);
+/// revocation is still checked in the database on every upload.
+#[derive(Clone, Default)]
+pub struct DeviceCertificates(Arc<RwLock<HashMap<String, Arc<[u8]>>>>);
+
+/// Bounded: a full cache starts over rather than grow without end.
+const MAX_CACHED_DEVICES: usize = 2_000_000;
+
+impl DeviceCertificates {
+    pub fn get(&self, device_id: &str) -> Option<Arc<[u8]>> {
+        self.0.read().ok()?.get(device_id).cloned()
+    }
+
+    pub fn insert(&self, device_id: &str, certificate: &[u8]) {
+        if let Ok(mut cache) = self.0.write() {
+            if cache.len() >= MAX_CACHED_DEVICES {
+                cache.clear();
+            }
+            cache.insert(device_id.to_owned(), certificate.into());
+        }
+    }
+}
+
+impl AppState {
+    pub fn new(
+        store: Store,
+        origin: Url,
+        manufacturers: Vec<Vec<u8>>,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        let rp_id = origin.host_str().context("origin has no host")?.to_owned();
+        let webauthn = WebauthnBuilder::new(&rp_id, &origin)
+            .context("the origin cannot be a WebAuthn relying party")?
+            .rp_name("Waymark")
+            .build()
+            .context("cannot build the WebAuthn relying party")?;
+        Ok(Self {
+            live: LiveBus::new(store.engine()),
+            store,
+            webauthn: Arc::new(webauthn),
+            origin,
+            manufacturers: Arc::new(manufacturers),
+            device_certificates: DeviceCertificates::default(),
+            streams: StreamCounts::default(),
+            clock,
+        })
+    }
+
+    /// `https://host:port` with no trailing slash, as browsers send in `Origin`.
+    pub fn origin_str(&self) -> String {
+        self.origin.origin().ascii_serialization()
+    }
+}

@@ -1,0 +1,407 @@
+//! Watches as the registry knows them: devices (from verified
+//! certificates), pairing offers, bindings to accounts, status polls and
+//! revocation.
+//!
+//! Rule 2 lives here as a type: every query of one watch's data takes a
+//! [`BoundWatch`], and the only way to get one is [`Store::bound_watch`],
+//! which asks whether the watch is bound to the caller's account.
+
+use sqlx::Row;
+use waymark_protocol::ids::{AccountId, SessionId, WatchId};
+use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
+
+use super::fixes::fix_from;
+use super::{DbResult, LockScope, Store, record};
+
+/// Proof that the binding check passed: this watch is bound to this account.
+/// Constructed only by [`Store::bound_watch`] and [`Store::list_watches`].
+#[derive(Debug, Clone)]
+pub struct BoundWatch {
+    device_id: WatchId,
+    account_id: AccountId,
+    pub name: String,
+    pub model: String,
+    pub bound_at: i64,
+    /// Set when the parent revoked it and kept its history.
+    pub revoked_at: Option<i64>,
+}
+
+impl BoundWatch {
+    pub fn id(&self) -> &WatchId {
+        &self.device_id
+    }
+
+    pub fn account_id(&self) -> &AccountId {
+        &self.account_id
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// A device the cloud knows (from a verified certificate).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Device {
+    pub id: String,
+    pub certificate: Vec<u8>,
+    pub last_seq: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub enum Pairing {
+    /// Bound now; the certificate was verified when its offer was stored.
+    Paired {
+        watch: BoundWatch,
+        certificate: Vec<u8>,
+    },
+    NoSuchCode,
+    Expired,
+    Used,
+    AlreadyBound,
+    /// Already bound to the same account: nothing to do.
+    AlreadyYours,
+    Revoked,
+}
+
+const BINDING_COLUMNS: &str =
+    "b.device_id, b.account_id, b.name, d.model, b.bound_at, b.revoked_at";
+
+/// A row read from the database is checked like any other input: a
+/// malformed id there is an error, never a watch.
+fn bound_from(r: &sqlx::any::AnyRow) -> DbResult<BoundWatch> {
+    let decode = |e: waymark_protocol::ids::InvalidId| sqlx::Error::Decode(Box::new(e));
+    Ok(BoundWatch {
+        device_id: WatchId::try_from(r.try_get::<String, _>("device_id")?).map_err(decode)?,
+        account_id: AccountId::try_from(r.try_get::<String, _>("account_id")?).map_err(decode)?,
+        name: r.get("name"),
+        model: r.get("model"),
+        bound_at: r.get("bound_at"),
+        revoked_at: r.get("revoked_at"),
+    })
+}
+
+impl Store {
+    /// The one decision of rule 2: is `device_id` bound to `account_id`?
+    /// `None` for a watch of another account and for one that does not exist alike.
+    pub async fn bound_watch(
+        &self,
+        account_id: &AccountId,
+        device_id: &WatchId,
+    ) -> DbResult<Option<BoundWatch>> {
+        let row = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings b JOIN devices d ON d.id = b.device_id
+             WHERE b.account_id = $1 AND b.device_id = $2"
+        ))
+        .bind(account_id.as_str())
+        .bind(device_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(bound_from).transpose()
+    }
+
+    /// Every watch bound to the account, with its latest fix.
+    pub async fn list_watches(&self, account_id: &str) -> DbResult<Vec<WatchInfo>> {
+        self.watch_infos(account_id, None).await
+    }
+
+    /// One bound watch as the list shows it.
+    pub async fn watch_info(&self, watch: &BoundWatch) -> DbResult<Option<WatchInfo>> {
+        Ok(self
+            .watch_infos(&watch.account_id, Some(watch.device_id.as_str()))
+            .await?
+            .pop())
+    }
+
+    async fn watch_infos(&self, account_id: &str, only: Option<&str>) -> DbResult<Vec<WatchInfo>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS}, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
+             JOIN devices d ON d.id = b.device_id
+             LEFT JOIN fixes f ON f.id = (SELECT id FROM fixes WHERE device_id = b.device_id ORDER BY t DESC, id DESC LIMIT 1)
+             WHERE b.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR b.device_id = $3) ORDER BY b.bound_at, b.device_id"
+        ))
+        .bind(account_id)
+        .bind(only)
+        .bind(only)
+        .fetch_all(&self.pool)
+        .await?;
+        let now = self.now();
+        rows.iter()
+            .map(|r| {
+                let w = bound_from(r)?;
+                let latest = r.get::<Option<i64>, _>("t").map(|_| fix_from(r));
+                let state = if w.revoked_at.is_some() {
+                    WatchState::Revoked
+                } else if latest.is_some_and(|f| now - f.t <= REPORTING_WINDOW_MS) {
+                    WatchState::Reporting
+                } else {
+                    WatchState::Quiet
+                };
+                Ok(WatchInfo {
+                    id: w.device_id.to_string(),
+                    name: w.name,
+                    model: w.model,
+                    paired_at: w.bound_at,
+                    battery: latest.map(|f| f.bat),
+                    last_seen: latest.map(|f| f.t),
+                    latest,
+                    state,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn rename_watch(&self, watch: &BoundWatch, name: &str, actor: &str) -> DbResult<()> {
+        let mut tx = self
+            .write_tx(LockScope::Account(watch.account_id()))
+            .await?;
+        sqlx::query("UPDATE bindings SET name = $1 WHERE device_id = $2 AND account_id = $3")
+            .bind(name)
+            .bind(watch.device_id.as_str())
+            .bind(watch.account_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        record(
+            &mut tx,
+            self.now(),
+            &watch.account_id,
+            "watch.renamed",
+            Some(actor),
+            &format!("Renamed “{}” to “{name}”", watch.name),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn device(&self, device_id: &str) -> DbResult<Option<Device>> {
+        sqlx::query_as(
+            "SELECT d.id, d.certificate, c.last_seq, d.revoked_at FROM devices d
+             JOIN device_counters c ON c.device_id = d.id WHERE d.id = $1",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.device_pool)
+        .await
+    }
+
+    /// Registers the device if new, and stores its offer, replacing any
+    /// unspent earlier offers of the same device. False if it was revoked.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn store_offer(
+        &self,
+        device_id: &str,
+        serial: &str,
+        model: &str,
+        certificate: &[u8],
+        code_hash: &str,
+        created_at: i64,
+        expires_at: i64,
+    ) -> DbResult<bool> {
+        let mut tx = self.write_tx(LockScope::Device(device_id)).await?;
+        sqlx::query("INSERT INTO devices (id, serial, model, certificate, registered_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(id) DO NOTHING")
+            .bind(device_id)
+            .bind(serial)
+            .bind(model)
+            .bind(certificate)
+            .bind(self.now())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO device_counters (device_id) VALUES ($1) ON CONFLICT(device_id) DO NOTHING",
+        )
+        .bind(device_id)
+        .execute(&mut *tx)
+        .await?;
+        let revoked: (Option<i64>,) =
+            sqlx::query_as("SELECT revoked_at FROM devices WHERE id = $1")
+                .bind(device_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if revoked.0.is_some() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM pairing_offers WHERE device_id = $1 AND spent_at IS NULL")
+            .bind(device_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO pairing_offers (code_hash, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(code_hash)
+            .bind(device_id)
+            .bind(created_at)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Spends the offer matching `code_hash` and binds its watch to the
+    /// account, all in one transaction.
+    pub async fn pair(
+        &self,
+        account_id: &AccountId,
+        code_hash: &str,
+        actor: &SessionId,
+    ) -> DbResult<Pairing> {
+        let now = self.now();
+        let mut tx = self.write_tx(LockScope::Secret(code_hash)).await?;
+        let offer = sqlx::query(
+            "SELECT o.device_id, o.expires_at, o.spent_at, d.revoked_at, d.model, d.certificate FROM pairing_offers o
+             JOIN devices d ON d.id = o.device_id WHERE o.code_hash = $1",
+        )
+        .bind(code_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(offer) = offer else {
+            return Ok(Pairing::NoSuchCode);
+        };
+        let device_id = WatchId::try_from(offer.try_get::<String, _>("device_id")?)
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        if offer.get::<Option<i64>, _>("revoked_at").is_some() {
+            return Ok(Pairing::Revoked);
+        }
+        if offer.get::<Option<i64>, _>("spent_at").is_some() {
+            return Ok(Pairing::Used);
+        }
+        if offer.get::<i64, _>("expires_at") <= now {
+            return Ok(Pairing::Expired);
+        }
+        let bound: Option<(String,)> =
+            sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = $1")
+                .bind(device_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        match bound {
+            Some((owner,)) if owner == account_id.as_str() => return Ok(Pairing::AlreadyYours),
+            Some(_) => return Ok(Pairing::AlreadyBound),
+            None => {}
+        }
+        let model: String = offer.get("model");
+        let name = format!("{model} {}", &device_id[..4].to_uppercase());
+        sqlx::query(
+            "UPDATE pairing_offers SET spent_at = $1 WHERE code_hash = $2 AND spent_at IS NULL",
+        )
+        .bind(now)
+        .bind(code_hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(device_id.as_str())
+        .bind(account_id.as_str())
+        .bind(&name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        record(
+            &mut tx,
+            self.now(),
+            account_id,
+            "watch.paired",
+            Some(actor.as_str()),
+            &format!("Paired “{name}”"),
+        )
+        .await?;
+        let certificate: Vec<u8> = offer.get("certificate");
+        tx.commit().await?;
+        Ok(Pairing::Paired {
+            watch: BoundWatch {
+                device_id,
+                account_id: account_id.clone(),
+                name,
+                model,
+                bound_at: now,
+                revoked_at: None,
+            },
+            certificate,
+        })
+    }
+
+    /// Records a status poll made at `at` if it is newer than every poll
+    /// accepted before: false for a replayed (or older) poll.
+    pub async fn accept_status(&self, device_id: &str, at: i64) -> DbResult<bool> {
+        let done =
+            sqlx::query("UPDATE devices SET status_at = $1 WHERE id = $2 AND status_at < $3")
+                .bind(at)
+                .bind(device_id)
+                .bind(at)
+                .execute(&self.device_pool)
+                .await?
+                .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// The display name of the account a live device is bound to.
+    pub async fn owner_of(&self, device_id: &str) -> DbResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT a.display_name FROM bindings b JOIN accounts a ON a.id = b.account_id
+             WHERE b.device_id = $1 AND b.revoked_at IS NULL",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.device_pool)
+        .await?;
+        Ok(row.map(|r| r.0))
+    }
+
+    /// Refuses the watch's key from now on; keeps its history (readable by
+    /// the same account, marked revoked) or deletes it with the binding.
+    pub async fn revoke_watch(
+        &self,
+        watch: &BoundWatch,
+        keep_history: bool,
+        actor: &str,
+    ) -> DbResult<()> {
+        let now = self.now();
+        let mut tx = self
+            .write_tx(LockScope::Account(watch.account_id()))
+            .await?;
+        sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(watch.device_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM pairing_offers WHERE device_id = $1")
+            .bind(watch.device_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if keep_history {
+            sqlx::query(
+                "UPDATE bindings SET revoked_at = $1 WHERE device_id = $2 AND account_id = $3",
+            )
+            .bind(now)
+            .bind(watch.device_id.as_str())
+            .bind(watch.account_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query("DELETE FROM fixes WHERE device_id = $1")
+                .bind(watch.device_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM bindings WHERE device_id = $1 AND account_id = $2")
+                .bind(watch.device_id.as_str())
+                .bind(watch.account_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let what = if keep_history {
+            "history kept"
+        } else {
+            "history deleted"
+        };
+        record(
+            &mut tx,
+            self.now(),
+            &watch.account_id,
+            "watch.revoked",
+            Some(actor),
+            &format!("Revoked “{}” ({what})", watch.name),
+        )
+        .await?;
+        tx.commit().await?;
+        if !keep_history {
+            self.scrub_deleted().await;
+        }
+        Ok(())
+    }
+}
