@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
-use waymark_protocol::time::Clock;
 use waymark_cloud::app::{self, Running};
 use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
@@ -17,6 +16,7 @@ use waymark_cloud::storage::Store;
 use waymark_protocol::report::{Batch, SignedBatch};
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
 use waymark_protocol::signing::b64;
+use waymark_protocol::time::Clock;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
@@ -285,6 +285,16 @@ impl Parent {
 
     pub fn access(&self) -> &str {
         &self.tokens.as_ref().expect("signed in").access
+    }
+
+    /// New tokens through the refresh token, as the app does once its
+    /// access token has expired (e.g. after the test moved the clock).
+    pub async fn renew(&mut self, cloud: &impl Endpoint) -> anyhow::Result<()> {
+        let presented = self.tokens.as_ref().context("signed in")?.refresh.clone();
+        let res = refresh(cloud, &presented).await?;
+        anyhow::ensure!(res.status() == 200, "refresh refused: {}", res.status());
+        self.tokens = Some(res.json::<TokenResponse>().await?.into());
+        Ok(())
     }
 
     /// Create an account through the real pages and exchange the code.
@@ -835,4 +845,21 @@ pub async fn history_stream(
         .expect("the cloud answers");
     assert_eq!(res.status(), 200);
     res
+}
+
+/// A client for the app's plain-HTTP loopback listener. reqwest still
+/// wants a TLS configuration (it is built without a default crypto
+/// provider): this one trusts nothing, so it can reach no HTTPS server.
+pub fn loopback_client() -> reqwest::Client {
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .expect("a loopback client")
 }

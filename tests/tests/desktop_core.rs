@@ -72,7 +72,7 @@ async fn visit(
         post_page(cloud, "/ceremony/sign-in/finish", &body).await?
     };
     let back = url::Url::parse(finished["redirect"].as_str().context("no redirect")?)?;
-    let plain = reqwest::Client::new();
+    let plain = loopback_client();
     if forge_first {
         let mut forged = back.clone();
         let code = back

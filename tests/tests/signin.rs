@@ -643,7 +643,7 @@ async fn pages_are_hardened() {
 #[tokio::test]
 async fn there_is_no_plaintext_listener() {
     let cloud = TestCloud::start().await.unwrap();
-    let plain = reqwest::Client::new();
+    let plain = loopback_client();
     let res = plain
         .get(format!("http://127.0.0.1:{}/healthz", cloud.addr.port()))
         .send()

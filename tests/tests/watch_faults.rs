@@ -372,7 +372,10 @@ async fn rate_limits_hold_under_concurrent_attempts() {
         .count();
     assert_eq!(
         (wrong as i64, limited),
-        (waymark_cloud::parent_api::pairing::MAX_WRONG_PER_ACCOUNT, 40 - 10)
+        (
+            waymark_cloud::parent_api::pairing::MAX_WRONG_PER_ACCOUNT,
+            40 - 10
+        )
     );
 
     let max = waymark_cloud::services::ceremonies::MAX_BAD_TOKEN_REQUESTS_PER_SOURCE;

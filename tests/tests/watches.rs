@@ -91,7 +91,7 @@ async fn a_watch_that_floods_hits_its_ingest_budget_and_keeps_what_it_could_not_
 async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
     let cloud = TestCloud::start().await.unwrap();
     let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
-    let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let mut b = Parent::sign_up(&cloud, "Family B").await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
 
     let status = watch.reporter.link.status(&watch.reporter.watch).await;
@@ -139,6 +139,8 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
     let other = TestWatch::new(&cloud).unwrap();
     let late = other.show_code().await.unwrap();
     cloud.advance(std::time::Duration::from_secs(11 * 60));
+    // The parent's app renews its access token, which expired meanwhile too.
+    b.renew(&cloud).await.unwrap();
     let (s, body) = pair_code(&cloud, &b, &late).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("code_expired")));
     assert!(

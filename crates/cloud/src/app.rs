@@ -47,25 +47,6 @@ pub fn routes() -> Vec<Route> {
         .collect()
 }
 
-/// `(method, path)` of every operation an OpenAPI document lists.
-pub(crate) fn operations(doc: &utoipa::openapi::OpenApi) -> Vec<(Method, String)> {
-    let mut out = Vec::new();
-    for (path, item) in &doc.paths.paths {
-        for (method, op) in [
-            (Method::GET, &item.get),
-            (Method::POST, &item.post),
-            (Method::PATCH, &item.patch),
-            (Method::PUT, &item.put),
-            (Method::DELETE, &item.delete),
-        ] {
-            if op.is_some() {
-                out.push((method, path.clone()));
-            }
-        }
-    }
-    out
-}
-
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(signin_pages::router())

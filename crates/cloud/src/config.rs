@@ -57,6 +57,15 @@ pub struct Config {
     pub manufacturer_cas: Vec<PathBuf>,
 }
 
+/// Which SQL engine is behind the pool: the queries are the same (`$N`
+/// placeholders, portable SQL); only taking the write lock and the live
+/// fan-out differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
 /// Where the cloud keeps its data.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Database {

@@ -21,6 +21,7 @@ pub mod live_bus;
 pub mod local_ca;
 pub mod open_counts;
 pub mod parent_api;
+pub mod route_table;
 pub mod secure_heads;
 pub mod server;
 pub mod services;

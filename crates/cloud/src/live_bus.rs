@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use waymark_protocol::ids::AccountId;
 use waymark_protocol::watches::LiveFix;
 
-use crate::storage::Engine;
+use crate::config::Engine;
 
 /// The channel PostgreSQL announces stored fixes on.
 pub const LIVE_CHANNEL: &str = "waymark_live";

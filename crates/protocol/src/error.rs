@@ -10,10 +10,11 @@ macro_rules! error_codes {
         /// Why the cloud refused a request. Stable: clients switch on it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(rename_all = "snake_case")]
         pub enum ErrorCode {
-            $($(#[$doc])* #[serde(rename = $code)] $variant,)*
+            $($(#[$doc])* $variant,)*
             /// A code this build does not know (from a newer cloud).
-            #[serde(other, rename = "unknown")]
+            #[serde(other)]
             Unknown,
         }
 

@@ -41,13 +41,19 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// The group's routes, and its document at [`DOCUMENT_PATH`].
 pub fn router() -> Router<AppState> {
-    split().0
+    split()
+        .0
+        .route(DOCUMENT_PATH, axum::routing::get(serve_document))
 }
 
-/// This group's routes, as the document lists them (and so as served).
+/// This group's routes, as the document lists them (and so as served), and
+/// the document itself.
 pub fn routes() -> Vec<(Method, String)> {
-    crate::app::operations(&split().1)
+    let mut routes = crate::route_table::operations(&split().1);
+    routes.push((Method::GET, DOCUMENT_PATH.to_owned()));
+    routes
 }
 
 /// `GET /openapi/device.json`.

@@ -150,13 +150,19 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// The group's routes, and its document at [`DOCUMENT_PATH`].
 pub fn router() -> Router<AppState> {
-    split().0
+    split()
+        .0
+        .route(DOCUMENT_PATH, axum::routing::get(serve_document))
 }
 
-/// This group's routes, as the document lists them (and so as served).
+/// This group's routes, as the document lists them (and so as served), and
+/// the document itself.
 pub fn routes() -> Vec<(Method, String)> {
-    crate::app::operations(&document_value())
+    let mut routes = crate::route_table::operations(&document_value());
+    routes.push((Method::GET, DOCUMENT_PATH.to_owned()));
+    routes
 }
 
 fn document_value() -> utoipa::openapi::OpenApi {

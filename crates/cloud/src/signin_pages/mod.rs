@@ -1,14 +1,12 @@
 //! What a browser calls: the home page, the passkey pages (sign-in and
 //! enrolment) with their script, style and ceremony calls, the OAuth-style
-//! `/token` and `/revoke` the app calls around them, the API documents and
-//! the health probe. No bearer token is taken here.
+//! `/token` and `/revoke` the app calls around them, and the health probe. No bearer token is taken here.
 
 use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
 
 use crate::state::AppState;
-use crate::{device_api, parent_api};
 
 pub mod pages;
 pub mod signin;
@@ -20,16 +18,6 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     vec![
         (M::GET, "/", get(pages::home)),
         (M::GET, "/healthz", get(pages::health)),
-        (
-            M::GET,
-            parent_api::DOCUMENT_PATH,
-            get(parent_api::serve_document),
-        ),
-        (
-            M::GET,
-            device_api::DOCUMENT_PATH,
-            get(device_api::serve_document),
-        ),
         (M::GET, "/static/waymark.js", get(pages::script)),
         (M::GET, "/static/waymark.css", get(pages::style)),
         (M::GET, "/authorize", get(signin::authorize)),

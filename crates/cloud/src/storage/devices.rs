@@ -10,7 +10,7 @@ use sqlx::Row;
 use waymark_protocol::ids::{AccountId, SessionId, WatchId};
 use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
 
-use super::fixes::fix_from;
+use super::rows::fix_from;
 use super::{DbResult, LockScope, Store, record};
 
 /// Proof that the binding check passed: this watch is bound to this account.

@@ -5,17 +5,8 @@ use sqlx::Row;
 use waymark_protocol::report::Fix;
 
 use super::devices::BoundWatch;
+use super::rows::fix_from;
 use super::{DbResult, Store};
-
-pub(super) fn fix_from(r: &sqlx::any::AnyRow) -> Fix {
-    Fix {
-        t: r.get("t"),
-        lat: r.get("lat"),
-        lon: r.get("lon"),
-        acc: r.get("acc"),
-        bat: r.get::<i64, _>("bat") as u8,
-    }
-}
 
 impl Store {
     pub async fn latest_fix(&self, watch: &BoundWatch) -> DbResult<Option<Fix>> {

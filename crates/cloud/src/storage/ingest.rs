@@ -20,8 +20,9 @@ use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::time::Clock;
 use waymark_protocol::watches::LiveFix;
 
-use super::fixes::fix_from;
-use super::{DbResult, Engine, Store, Tx};
+use super::rows::fix_from;
+use super::transactions::{DbResult, Tx};
+use crate::config::Engine;
 use crate::live_bus::{LIVE_CHANNEL, LiveEvent};
 
 pub enum Ingest {
@@ -50,13 +51,23 @@ pub const INGEST_BUDGET_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// What storing one batch led to, and the account its watch is bound to.
 pub type IngestOutcome = (Ingest, Option<AccountId>);
 
-impl Store {
-    /// Stores a verified batch if its sequence is new, durably, before the
-    /// caller acknowledges it. Returns the account it belongs to on success.
-    pub async fn ingest(&self, batch: &Batch) -> DbResult<IngestOutcome> {
+/// Where batches queue for the writer.
+#[derive(Clone)]
+pub(super) struct IngestQueue(mpsc::Sender<IngestJob>);
+
+impl IngestQueue {
+    /// Starts the instance's one writer on `pool` (it keeps one connection of it).
+    pub(super) fn start(pool: AnyPool, engine: Engine, clock: Clock) -> Self {
+        let (jobs, rx) = mpsc::channel(1024);
+        tokio::spawn(ingest_writer(pool, engine, clock, rx));
+        Self(jobs)
+    }
+
+    /// Hands `batch` to the writer and waits for the commit that holds it.
+    pub(super) async fn submit(&self, batch: &Batch) -> DbResult<IngestOutcome> {
         let (reply, answer) = oneshot::channel();
         let closed = || sqlx::Error::PoolClosed;
-        self.ingest_jobs
+        self.0
             .send(IngestJob {
                 batch: batch.clone(),
                 reply,
@@ -82,7 +93,7 @@ pub(super) struct IngestJob {
 }
 
 /// The single ingest writer (one per cloud instance).
-pub(super) async fn ingest_writer(
+async fn ingest_writer(
     pool: AnyPool,
     engine: Engine,
     clock: Clock,

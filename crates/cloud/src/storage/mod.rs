@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
+use waymark_protocol::report::Batch;
 use waymark_protocol::time::Clock;
 
 use crate::config::Database;
@@ -21,6 +22,7 @@ mod health;
 pub mod ingest;
 pub mod limits;
 pub mod retention;
+mod rows;
 pub mod sessions;
 pub mod signin;
 mod transactions;
@@ -28,7 +30,8 @@ mod transactions;
 pub use health::Health;
 pub(crate) use transactions::Tx;
 
-pub type DbResult<T> = Result<T, sqlx::Error>;
+pub use crate::config::Engine;
+pub use transactions::DbResult;
 
 /// What a write transaction serialises on (PostgreSQL advisory lock).
 #[derive(Debug, Clone, Copy)]
@@ -54,15 +57,6 @@ impl LockScope<'_> {
     }
 }
 
-/// Which SQL engine is behind the pool: the queries are the same (`$N`
-/// placeholders, portable SQL); only taking the write lock and the live
-/// fan-out differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Engine {
-    Sqlite,
-    Postgres,
-}
-
 #[derive(Clone)]
 pub struct Store {
     /// Parent API and sign-in pages.
@@ -72,7 +66,7 @@ pub struct Store {
     device_pool: AnyPool,
     engine: Engine,
     /// To the one ingest writer (see `ingest`).
-    ingest_jobs: tokio::sync::mpsc::Sender<ingest::IngestJob>,
+    ingest: ingest::IngestQueue,
     clock: Clock,
 }
 
@@ -166,18 +160,12 @@ impl Store {
     }
 
     fn with_pools(pool: AnyPool, device_pool: AnyPool, engine: Engine, clock: Clock) -> Self {
-        let (ingest_jobs, jobs) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(ingest::ingest_writer(
-            device_pool.clone(),
-            engine,
-            clock.clone(),
-            jobs,
-        ));
+        let ingest = ingest::IngestQueue::start(device_pool.clone(), engine, clock.clone());
         Self {
             pool,
             device_pool,
             engine,
-            ingest_jobs,
+            ingest,
             clock,
         }
     }
@@ -189,6 +177,13 @@ impl Store {
 
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// Stores a verified batch if its sequence is new, durably, before the
+    /// caller acknowledges it, through the one ingest writer. Returns the
+    /// account it belongs to on success.
+    pub async fn ingest(&self, batch: &Batch) -> DbResult<ingest::IngestOutcome> {
+        self.ingest.submit(batch).await
     }
 
     pub fn engine(&self) -> Engine {

@@ -15,7 +15,9 @@ use sqlx::AnyConnection;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Executor};
 
-use super::DbResult;
+/// What every storage call returns: sqlx's error is kept whole, so
+/// `error::is_unavailable` can tell a full disk from a bug.
+pub type DbResult<T> = Result<T, sqlx::Error>;
 
 /// An open write transaction. `commit` ends it; dropping it rolls it back.
 pub struct Tx {
