@@ -220,7 +220,7 @@ impl Endpoint for RemoteCloud {
 
 pub fn client_trusting(ca_pem: &[u8], addr: SocketAddr) -> reqwest::Client {
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&ca_pem[..]) {
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(cert.expect("CA PEM")).expect("CA certificate");
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());

@@ -77,7 +77,7 @@ pub fn install_cert(dir: &Path, cert_pem_path: &Path) -> anyhow::Result<String> 
 }
 
 fn first_cert(pem: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let cert = CertificateDer::pem_slice_iter(&pem[..])
+    let cert = CertificateDer::pem_slice_iter(pem)
         .next()
         .ok_or_else(|| anyhow::anyhow!("no certificate in the file"))??;
     Ok(cert.to_vec())

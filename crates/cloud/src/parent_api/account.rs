@@ -115,10 +115,7 @@ pub async fn start_enrollment(
     let (url, expires_at) = ceremonies::open_enrolment(&app, &caller).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(EnrollmentLink {
-            url: url.into(),
-            expires_at,
-        }),
+        axum::Json(EnrollmentLink { url, expires_at }),
     ))
 }
 
