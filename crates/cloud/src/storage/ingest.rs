@@ -113,7 +113,17 @@ async fn ingest_writer(
         let outcome = async {
             let conn = match own.take() {
                 Some(conn) => conn,
-                None => pool.acquire().await?,
+                None => {
+                    let mut conn = pool.acquire().await?;
+                    if engine == Engine::Sqlite {
+                        // The pages every group touches (counters, the newest
+                        // fixes, their index) stay in this connection's cache.
+                        sqlx::query("PRAGMA cache_size = -16384")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    conn
+                }
             };
             let begin = match engine {
                 Engine::Sqlite => "BEGIN IMMEDIATE",
