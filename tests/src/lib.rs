@@ -203,6 +203,7 @@ impl Endpoint for Instance {
 }
 
 /// A cloud running elsewhere on this machine (e.g. a `waymark-cloud serve` process).
+#[derive(Clone)]
 pub struct RemoteCloud {
     pub origin: String,
     pub addr: SocketAddr,

@@ -4,7 +4,7 @@
 //! `ingest`: a swarm of simulated watches (real P-256 keys and factory
 //! certificates, paired to one account through the real API) sends signed
 //! batches over real TLS with keep-alive to a `waymark-cloud serve` process
-//! with a SQLite file; it reports acknowledged fixes per second, latency,
+//! with a SQLite file (or on PostgreSQL, one or more instances); it reports acknowledged fixes per second, latency,
 //! the cloud's CPU and peak memory, and this machine's P-256 verification
 //! rate for comparison.
 
@@ -53,6 +53,14 @@ enum Bench {
         /// The cloud binary (default: next to this one).
         #[arg(long)]
         cloud_bin: Option<PathBuf>,
+        /// Store in this PostgreSQL database instead of a SQLite file
+        /// (e.g. the URL `scripts/with-postgres` puts in WAYMARK_TEST_POSTGRES).
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Cloud instances on the one database (PostgreSQL only), the
+        /// connections spread over them as a load balancer would.
+        #[arg(long, default_value_t = 1)]
+        instances: usize,
     },
     /// Reads at scale: a family's latest fixes and a year of one watch's
     /// history streamed, with many other watches and fixes stored.
@@ -102,13 +110,20 @@ async fn main() -> anyhow::Result<()> {
             batches_per_watch,
             connections,
             cloud_bin,
+            postgres,
+            instances,
         } => {
+            if instances > 1 && postgres.is_none() {
+                bail!("--instances above 1 needs --postgres: SQLite has one instance");
+            }
             ingest(
                 watches,
                 fixes_per_batch.clamp(1, 500),
                 batches_per_watch.max(1),
                 connections.max(1),
                 cloud_bin,
+                postgres,
+                instances.clamp(1, 8),
             )
             .await
         }
@@ -139,6 +154,8 @@ async fn main() -> anyhow::Result<()> {
 /// A `waymark-cloud serve` process on a fresh data directory (SQLite, TLS),
 /// trusting a fresh factory's manufacturer CA. Killed when dropped.
 pub(crate) struct CloudProcess {
+    /// More instances on the same data directory and database (PostgreSQL).
+    pub others: Vec<CloudProcess>,
     pub child: std::process::Child,
     pub pid: u32,
     pub cloud: RemoteCloud,
@@ -156,6 +173,16 @@ impl Drop for CloudProcess {
 
 impl CloudProcess {
     pub fn start(cloud_bin: Option<PathBuf>) -> anyhow::Result<Self> {
+        Self::start_on(cloud_bin, None, 1)
+    }
+
+    /// `instances` processes on one fresh data directory, on `postgres` (a
+    /// database URL) or else a SQLite file. The first one's address is `cloud`.
+    pub fn start_on(
+        cloud_bin: Option<PathBuf>,
+        postgres: Option<&str>,
+        instances: usize,
+    ) -> anyhow::Result<Self> {
         let cloud_bin = match cloud_bin {
             Some(p) => p,
             None => std::env::current_exe()?.with_file_name("waymark-cloud"),
@@ -170,17 +197,71 @@ impl CloudProcess {
         let (data, factory) = (tmp.path().join("cloud"), tmp.path().join("factory"));
         waymark_cloud::local_ca::init(&data, false, Some("127.0.0.1:0"))?;
         waymark_cloud::factory::init(&factory, false)?;
-        let mut child = Command::new(&cloud_bin)
-            .args(["serve", "--dir"])
-            .arg(&data)
-            .env(
-                "WAYMARK_MANUFACTURER_CAS",
-                factory.join("manufacturer-ca.pem"),
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .context("starting the cloud")?;
+        let spawn = || {
+            let mut command = Command::new(&cloud_bin);
+            command
+                .args(["serve", "--dir"])
+                .arg(&data)
+                .env(
+                    "WAYMARK_MANUFACTURER_CAS",
+                    factory.join("manufacturer-ca.pem"),
+                )
+                .env("RUST_LOG", "warn")
+                .env_remove("WAYMARK_DATABASE")
+                .stdout(Stdio::piped());
+            if let Some(url) = postgres {
+                command.env("WAYMARK_DATABASE", url);
+            }
+            command.spawn().context("starting the cloud")
+        };
+        let mut others = Vec::new();
+        for _ in 1..instances {
+            let mut child = spawn()?;
+            let (pid, cloud) = serving(&mut child, &data)?;
+            others.push(CloudProcess {
+                others: Vec::new(),
+                child,
+                pid,
+                cloud,
+                factory: factory.clone(),
+                data: data.clone(),
+                _tmp: tempfile::tempdir()?,
+            });
+        }
+        let mut child = spawn()?;
+        let (pid, cloud) = serving(&mut child, &data)?;
+        Ok(Self {
+            others,
+            child,
+            pid,
+            cloud,
+            factory,
+            data,
+            _tmp: tmp,
+        })
+    }
+
+    /// Every instance's address, the first one first.
+    pub fn endpoints(&self) -> Vec<RemoteCloud> {
+        std::iter::once(&self.cloud)
+            .chain(self.others.iter().map(|o| &o.cloud))
+            .cloned()
+            .collect()
+    }
+
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.pid)
+            .chain(self.others.iter().map(|o| o.pid))
+            .collect()
+    }
+}
+
+/// Waits for a started cloud's "serving" line: its pid and address.
+fn serving(
+    child: &mut std::process::Child,
+    data: &std::path::Path,
+) -> anyhow::Result<(u32, RemoteCloud)> {
+    {
         let pid = child.id();
         let mut line = String::new();
         BufReader::new(child.stdout.take().context("cloud stdout")?).read_line(&mut line)?;
@@ -194,14 +275,7 @@ impl CloudProcess {
             addr: addr.parse()?,
             ca_pem: std::fs::read(data.join("ca/ca.pem"))?,
         };
-        Ok(Self {
-            child,
-            pid,
-            cloud,
-            factory,
-            data,
-            _tmp: tmp,
-        })
+        Ok((pid, cloud))
     }
 }
 
@@ -225,32 +299,42 @@ async fn ingest(
     rounds: u64,
     connections: usize,
     cloud_bin: Option<PathBuf>,
+    postgres: Option<String>,
+    instances: usize,
 ) -> anyhow::Result<()> {
-    let proc = CloudProcess::start(cloud_bin)?;
+    let proc = CloudProcess::start_on(cloud_bin, postgres.as_deref(), instances)?;
+    let engine = match (&postgres, instances) {
+        (None, _) => "SQLite".to_owned(),
+        (Some(_), 1) => "PostgreSQL, 1 instance".to_owned(),
+        (Some(_), n) => format!("PostgreSQL, {n} instances"),
+    };
     run_swarm(
-        &proc.cloud,
+        &proc.endpoints(),
         &proc.factory,
         n,
         per_batch,
         rounds,
         connections,
-        proc.pid,
+        &proc.pids(),
         cores(),
+        &engine,
     )
     .await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn run_swarm(
-    cloud: &RemoteCloud,
+    instances: &[RemoteCloud],
     factory: &std::path::Path,
     n: usize,
     per_batch: usize,
     rounds: u64,
     connections: usize,
-    pid: u32,
+    pids: &[u32],
     cores: usize,
+    engine: &str,
 ) -> anyhow::Result<()> {
+    let cloud = &instances[0];
     eprintln!("signing up a parent and provisioning {n} watches…");
     let parent = Parent::sign_up(cloud, "Bench family").await?;
     let chunks = provision_and_pair(cloud, factory, &parent, n, connections).await?;
@@ -286,11 +370,14 @@ async fn run_swarm(
         .collect();
 
     eprintln!("sending…");
-    let cpu_before = cpu_ticks(pid)?;
+    let cpu_ticks_all = || -> anyhow::Result<u64> { pids.iter().map(|pid| cpu_ticks(*pid)).sum() };
+    let cpu_before = cpu_ticks_all()?;
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for batches in signed {
-        let (client, url) = (cloud.client(), cloud.url("/device/v1/batches"));
+    for (i, batches) in signed.into_iter().enumerate() {
+        // Connections spread over the instances, as behind a load balancer.
+        let target = &instances[i % instances.len()];
+        let (client, url) = (target.client(), target.url("/device/v1/batches"));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(batches.len());
             let mut acked = 0u64;
@@ -314,15 +401,18 @@ async fn run_swarm(
         acked += a;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_s = (cpu_ticks(pid)? - cpu_before) as f64 / clock_ticks_per_second();
-    let peak_rss_mb = peak_rss_kb(pid)? as f64 / 1024.0;
+    let cpu_s = (cpu_ticks_all()? - cpu_before) as f64 / clock_ticks_per_second();
+    let mut peak_rss_mb = 0f64;
+    for pid in pids {
+        peak_rss_mb = peak_rss_mb.max(peak_rss_kb(*pid)? as f64 / 1024.0);
+    }
     lat.sort_unstable();
     let pct = |p: f64| quantile_ms(&lat, p);
     let verify = p256_verifies_per_core(Duration::from_secs(2));
     let rate = acked as f64 / elapsed;
     let sent = lat.len();
 
-    println!("\nwaymark-bench ingest ({cores} cores, SQLite, TLS 1.3, keep-alive)");
+    println!("\nwaymark-bench ingest ({cores} cores, {engine}, TLS 1.3, keep-alive)");
     println!("| measure | value |");
     println!("|---|---|");
     println!("| watches | {n} |");
@@ -341,7 +431,7 @@ async fn run_swarm(
         "| cloud CPU | {:.2} cores busy on average ({cpu_s:.1} CPU-s) |",
         cpu_s / elapsed
     );
-    println!("| cloud peak RSS | {peak_rss_mb:.0} MB |");
+    println!("| cloud peak RSS (largest instance) | {peak_rss_mb:.0} MB |");
     println!("| P-256 verifications/s (one core, ring) | {verify:.0} |");
     println!(
         "| P-256 verifications/s (all {cores} cores) | {:.0} |",
