@@ -629,6 +629,20 @@ async fn a_long_range_streams_every_fix_once_in_order_only_to_the_owner() {
         "{} fixes streamed, want 1500 in order",
         times.len()
     );
+    // Every value exactly as the watch sent it (the database packs a chunk
+    // as text; floats must read back to the same bits).
+    let streamed: Vec<Fix> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (i, got) in streamed.iter().enumerate() {
+        let sent = fix_at(base + i as i64 * 1000, i as u32);
+        assert_eq!(
+            (got.lat.to_bits(), got.lon.to_bits(), got.acc.to_bits(), got.bat),
+            (sent.lat.to_bits(), sent.lon.to_bits(), sent.acc.to_bits(), sent.bat),
+            "fix {i}"
+        );
+    }
     // A range.
     let (_, _, body) = stream(
         a.access().into(),

@@ -77,29 +77,32 @@ pub async fn run(
     let list = time("/api/v1/watches".into()).await?;
     let latest = time(format!("/api/v1/watches/{}/latest", family[0])).await?;
 
-    eprintln!("streaming the year…");
+    eprintln!("streaming the year {STREAM_RUNS} times…");
     let rss_before = peak_rss_kb(proc.pid)?;
     let now = waymark_watch_now();
-    let started = Instant::now();
-    let mut res = client
-        .get(cloud.url(&format!(
-            "/api/v1/watches/{}/history/stream?from={}&to={now}",
-            family[0],
-            now - 366 * DAY_MS
-        )))
-        .bearer_auth(&token)
-        .timeout(Duration::from_secs(600))
-        .send()
-        .await?;
-    anyhow::ensure!(res.status() == 200, "history stream: {}", res.status());
-    let (mut lines, mut bytes) = (0u64, 0u64);
-    let mut first_byte = None;
-    while let Some(chunk) = res.chunk().await? {
-        first_byte.get_or_insert_with(|| started.elapsed());
-        lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
-        bytes += chunk.len() as u64;
+    let mut runs = Vec::new();
+    for _ in 0..STREAM_RUNS {
+        let started = Instant::now();
+        let mut res = client
+            .get(cloud.url(&format!(
+                "/api/v1/watches/{}/history/stream?from={}&to={now}",
+                family[0],
+                now - 366 * DAY_MS
+            )))
+            .bearer_auth(&token)
+            .timeout(Duration::from_secs(600))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == 200, "history stream: {}", res.status());
+        let (mut lines, mut bytes) = (0u64, 0u64);
+        let mut first_byte = None;
+        while let Some(chunk) = res.chunk().await? {
+            first_byte.get_or_insert_with(|| started.elapsed());
+            lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
+            bytes += chunk.len() as u64;
+        }
+        runs.push((lines, bytes, started.elapsed().as_secs_f64(), first_byte.unwrap_or_default()));
     }
-    let stream_s = started.elapsed().as_secs_f64();
     let rss_after = peak_rss_kb(proc.pid)?;
 
     println!(
@@ -123,12 +126,20 @@ pub async fn run(
         quantile_ms(&latest, 0.5),
         quantile_ms(&latest, 0.99)
     );
-    println!(
-        "| a year of history streamed | {lines} fixes, {:.1} MB in {stream_s:.2} s = {:.0} fixes/s (first byte {:.1} ms) |",
-        bytes as f64 / 1e6,
-        lines as f64 / stream_s,
-        first_byte.unwrap_or_default().as_secs_f64() * 1000.0
-    );
+    for (k, (lines, bytes, stream_s, first_byte)) in runs.iter().enumerate() {
+        println!(
+            "| a year of history streamed, run {} | {lines} fixes, {:.1} MB in {stream_s:.2} s = {:.0} fixes/s (first byte {:.1} ms) |",
+            k + 1,
+            *bytes as f64 / 1e6,
+            *lines as f64 / stream_s,
+            first_byte.as_secs_f64() * 1000.0
+        );
+    }
+    let slowest = runs
+        .iter()
+        .map(|(lines, _, s, _)| *lines as f64 / s)
+        .fold(f64::INFINITY, f64::min);
+    println!("| slowest of {STREAM_RUNS} runs | {slowest:.0} fixes/s ({:.2} of the 1,000,000 fixes/s target) |", slowest / 1e6);
     println!(
         "| cloud peak RSS before / after the stream | {:.0} / {:.0} MB |",
         rss_before as f64 / 1024.0,
@@ -137,6 +148,9 @@ pub async fn run(
     println!("| targets | latest p99 < 5 ms; a year of history < 1 s |");
     Ok(())
 }
+
+/// How many times the year is streamed (the target must hold in every run).
+const STREAM_RUNS: usize = 5;
 
 /// Fills the running cloud's SQLite file: other families' watches with
 /// recent fixes, a year of fixes for `family[0]`, and 100 recent fixes for

@@ -138,7 +138,7 @@ pub async fn history_stream(
         let mut after = None;
         loop {
             let page = store
-                .history(&watch, from, to, false, after, STREAM_CHUNK)
+                .history_chunk(&watch, from, to, after, STREAM_CHUNK)
                 .await;
             let (fixes, next) = match page {
                 Ok(page) => page,
