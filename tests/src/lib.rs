@@ -627,18 +627,6 @@ impl TestCloud {
     }
 }
 
-/// Sets every rate-limit window back to the epoch, as if an hour had passed.
-pub async fn reset_rate_windows(cloud: &TestCloud) -> anyhow::Result<()> {
-    let pool = cloud.store.pool();
-    sqlx::query("UPDATE rate_limits SET window_start = 0")
-        .execute(pool)
-        .await?;
-    sqlx::query("UPDATE device_counters SET budget_window_start = 0")
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 /// A real watch (the `waymark-watch` library) in its own directory:
 /// provisioned, its CSR signed by `factory`, its certificate installed.
 pub struct TestWatch {

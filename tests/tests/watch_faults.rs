@@ -350,7 +350,7 @@ async fn fixes_keep_coming_while_an_upload_hangs() {
 #[tokio::test]
 async fn rate_limits_hold_under_concurrent_attempts() {
     let cloud = TestCloud::start().await.unwrap();
-    let guesser = Parent::sign_up(&cloud, "Guesser").await.unwrap();
+    let mut guesser = Parent::sign_up(&cloud, "Guesser").await.unwrap();
     let wrong_code = json!({"code": "2222-3333-44"});
     let tries = (0..40).map(|_| {
         api(
@@ -392,7 +392,10 @@ async fn rate_limits_hold_under_concurrent_attempts() {
     assert_eq!((refused as i64, limited), (max, 30));
 
     // When the window has passed, honest requests go through.
-    reset_rate_windows(&cloud).await.unwrap();
+    // An hour: the pairing limit's window (the token limit's is ten minutes).
+    cloud.advance(std::time::Duration::from_secs(61 * 60));
+    // Its access token expired meanwhile too: the app renews it first.
+    guesser.renew(&cloud).await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &guesser, &watch).await.unwrap();
     let res = refresh(&cloud, &guesser.tokens.clone().unwrap().refresh)

@@ -33,7 +33,7 @@ fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedBatch {
 async fn a_watch_that_floods_hits_its_ingest_budget_and_keeps_what_it_could_not_send() {
     use waymark_cloud::storage::ingest::INGEST_BUDGET_FIXES;
     let cloud = TestCloud::start().await.unwrap();
-    let parent = Parent::sign_up(&cloud, "Family").await.unwrap();
+    let mut parent = Parent::sign_up(&cloud, "Family").await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &parent, &watch).await.unwrap();
     // The watch's key spends its whole budget in full batches of 500.
@@ -63,17 +63,19 @@ async fn a_watch_that_floods_hits_its_ingest_budget_and_keeps_what_it_could_not_
         "a refused batch wrote nothing"
     );
     // The next window takes the same signed batch.
-    reset_rate_windows(&cloud).await.unwrap();
+    cloud.advance(std::time::Duration::from_secs(11 * 60));
     assert_eq!(upload(&cloud, &over).await.0, 200);
+    parent.renew(&cloud).await.unwrap();
 
     // The watch program, over its budget (spent as above), keeps its fix
     // queued as if offline, and delivers it in the next window.
     let other = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &parent, &other).await.unwrap();
+    // Setup, not a clock move: its budget spent now, by the cloud's clock.
     sqlx::query(
         "UPDATE device_counters SET budget_window_start = $1, budget_window_fixes = $2 WHERE device_id = $3",
     )
-    .bind(now_ms())
+    .bind(cloud.clock.now().ms())
     .bind(INGEST_BUDGET_FIXES)
     .bind(other.id())
     .execute(cloud.store.pool())
@@ -82,7 +84,7 @@ async fn a_watch_that_floods_hits_its_ingest_budget_and_keeps_what_it_could_not_
     other.reporter.record(fix_at(now_ms(), 2)).unwrap();
     assert_eq!(other.reporter.drain().await.unwrap(), Drain::Offline);
     assert_eq!(other.reporter.queue().len(), 1, "the watch kept the fix");
-    reset_rate_windows(&cloud).await.unwrap();
+    cloud.advance(std::time::Duration::from_secs(11 * 60));
     assert_eq!(other.reporter.drain().await.unwrap(), Drain::Done(1));
     assert!(other.reporter.queue().is_empty());
 }
@@ -179,15 +181,18 @@ async fn guessing_codes_hits_the_limit_per_account_and_per_source() {
             assert_eq!(pair_code(&cloud, &p, "2222-3333-44").await.0, 400);
         }
     }
-    let fresh = Parent::sign_up(&cloud, "Fresh account").await.unwrap();
+    let mut fresh = Parent::sign_up(&cloud, "Fresh account").await.unwrap();
     assert_eq!(
         pair_code(&cloud, &fresh, &code).await.0,
         429,
         "the source is limited"
     );
 
-    // When the window has passed, the honest request succeeds.
-    reset_rate_windows(&cloud).await.unwrap();
+    // When the window (an hour) has passed, the honest request succeeds:
+    // with a new code (the old one expired) and a renewed access token.
+    cloud.advance(std::time::Duration::from_secs(61 * 60));
+    fresh.renew(&cloud).await.unwrap();
+    let code = watch.show_code().await.unwrap();
     let (s, _) = pair_code(&cloud, &fresh, &code).await;
     assert_eq!(s, 201);
 }
@@ -638,8 +643,18 @@ async fn a_long_range_streams_every_fix_once_in_order_only_to_the_owner() {
     for (i, got) in streamed.iter().enumerate() {
         let sent = fix_at(base + i as i64 * 1000, i as u32);
         assert_eq!(
-            (got.lat.to_bits(), got.lon.to_bits(), got.acc.to_bits(), got.bat),
-            (sent.lat.to_bits(), sent.lon.to_bits(), sent.acc.to_bits(), sent.bat),
+            (
+                got.lat.to_bits(),
+                got.lon.to_bits(),
+                got.acc.to_bits(),
+                got.bat
+            ),
+            (
+                sent.lat.to_bits(),
+                sent.lon.to_bits(),
+                sent.acc.to_bits(),
+                sent.bat
+            ),
             "fix {i}"
         );
     }

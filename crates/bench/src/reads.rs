@@ -101,7 +101,12 @@ pub async fn run(
             lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
             bytes += chunk.len() as u64;
         }
-        runs.push((lines, bytes, started.elapsed().as_secs_f64(), first_byte.unwrap_or_default()));
+        runs.push((
+            lines,
+            bytes,
+            started.elapsed().as_secs_f64(),
+            first_byte.unwrap_or_default(),
+        ));
     }
     let rss_after = peak_rss_kb(proc.pid)?;
 
@@ -139,7 +144,10 @@ pub async fn run(
         .iter()
         .map(|(lines, _, s, _)| *lines as f64 / s)
         .fold(f64::INFINITY, f64::min);
-    println!("| slowest of {STREAM_RUNS} runs | {slowest:.0} fixes/s ({:.2} of the 1,000,000 fixes/s target) |", slowest / 1e6);
+    println!(
+        "| slowest of {STREAM_RUNS} runs | {slowest:.0} fixes/s ({:.2} of the 1,000,000 fixes/s target) |",
+        slowest / 1e6
+    );
     println!(
         "| cloud peak RSS before / after the stream | {:.0} / {:.0} MB |",
         rss_before as f64 / 1024.0,

@@ -119,14 +119,23 @@ impl Store {
         let body: Option<String> = row.try_get("body")?;
         let mut fixes = Vec::with_capacity(limit as usize);
         let mut last = None;
-        for line in body.as_deref().unwrap_or("").split('\n').filter(|l| !l.is_empty()) {
+        for line in body
+            .as_deref()
+            .unwrap_or("")
+            .split('\n')
+            .filter(|l| !l.is_empty())
+        {
             let (id, fix) = parse_line(line).ok_or_else(|| {
                 sqlx::Error::Decode("a history line the database wrote is not readable".into())
             })?;
             last = Some((fix.t, id));
             fixes.push(fix);
         }
-        let next = if fixes.len() == limit as usize { last } else { None };
+        let next = if fixes.len() == limit as usize {
+            last
+        } else {
+            None
+        };
         Ok((fixes, next))
     }
 }
