@@ -51,15 +51,27 @@ pub const INGEST_BUDGET_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// What storing one batch led to, and the account its watch is bound to.
 pub type IngestOutcome = (Ingest, Option<AccountId>);
 
+/// What the writer writes to. SQLite: its own connection on a thread of
+/// its own (see `ingest_sqlite`). PostgreSQL: a connection of this pool.
+pub(super) enum WriterTarget {
+    Sqlite(std::path::PathBuf),
+    Postgres(AnyPool),
+}
+
 /// Where batches queue for the writer.
 #[derive(Clone)]
 pub(super) struct IngestQueue(mpsc::Sender<IngestJob>);
 
 impl IngestQueue {
     /// Starts the instance's one writer on `pool` (it keeps one connection of it).
-    pub(super) fn start(pool: AnyPool, engine: Engine, clock: Clock) -> Self {
+    pub(super) fn start(target: WriterTarget, clock: Clock) -> Self {
         let (jobs, rx) = mpsc::channel(1024);
-        tokio::spawn(ingest_writer(pool, engine, clock, rx));
+        match target {
+            WriterTarget::Sqlite(path) => super::ingest_sqlite::spawn(path, clock, rx),
+            WriterTarget::Postgres(pool) => {
+                tokio::spawn(ingest_writer(pool, Engine::Postgres, clock, rx));
+            }
+        }
         Self(jobs)
     }
 
@@ -79,7 +91,7 @@ impl IngestQueue {
 }
 
 /// At most this many batches share one commit.
-const GROUP_MAX: usize = 256;
+pub(super) const GROUP_MAX: usize = 256;
 
 /// Rows per multi-row statement, largest first: a group's rows are split
 /// into these sizes, so only a handful of distinct statements are ever
@@ -88,8 +100,8 @@ const GROUP_MAX: usize = 256;
 const CHUNKS: [usize; 4] = [256, 32, 4, 1];
 
 pub(super) struct IngestJob {
-    batch: Batch,
-    reply: oneshot::Sender<DbResult<IngestOutcome>>,
+    pub(super) batch: Batch,
+    pub(super) reply: oneshot::Sender<DbResult<IngestOutcome>>,
 }
 
 /// The single ingest writer (one per cloud instance).
@@ -162,62 +174,63 @@ async fn ingest_writer(
 }
 
 /// A device's counters as the group sees them (read once, updated in memory).
-struct Counters {
-    last_seq: i64,
-    window_start: i64,
-    used: i64,
-    revoked: bool,
-    account: Option<AccountId>,
-    changed: bool,
+pub(super) struct Counters {
+    pub(super) last_seq: i64,
+    pub(super) window_start: i64,
+    pub(super) used: i64,
+    pub(super) revoked: bool,
+    pub(super) account: Option<AccountId>,
+    pub(super) changed: bool,
 }
 
-/// One group inside the writer's transaction. Refusals write nothing.
-async fn store_group(
-    tx: &mut Tx,
-    engine: Engine,
-    batches: &[&Batch],
+/// What a group will write, decided from its devices' counters alone.
+pub(super) struct Plan<'a> {
+    /// Per batch, in order; `None` where the content check decides.
+    pub(super) results: Vec<Option<IngestOutcome>>,
+    /// Batches at or below their device's last sequence: "already stored"
+    /// only if exactly their fixes are stored under their number (checked
+    /// after this group's rows are in, so a resend within it is seen too).
+    pub(super) checks: Vec<(usize, i64, AccountId)>,
+    pub(super) rows: Vec<(&'a Batch, &'a Fix)>,
+    /// PostgreSQL only: the live events its `NOTIFY`s carry.
+    pub(super) events: Vec<LiveEvent>,
+}
+
+/// The group's verdicts, in memory: sequence, revocation, binding, budget.
+/// Refusals write nothing; `devices` ends with the counters to store.
+pub(super) fn decide<'a>(
+    batches: &[&'a Batch],
+    devices: &mut HashMap<String, Counters>,
     now: i64,
-) -> DbResult<Vec<IngestOutcome>> {
-    let mut devices = read_counters(tx, engine, batches).await?;
-    let mut rows: Vec<(&Batch, &Fix)> = Vec::new();
-    let mut notices: Vec<String> = Vec::new();
-    let mut results = Vec::with_capacity(batches.len());
-    for batch in batches {
+    events: bool,
+) -> Plan<'a> {
+    let mut plan = Plan {
+        results: Vec::with_capacity(batches.len()),
+        checks: Vec::new(),
+        rows: Vec::new(),
+        events: Vec::new(),
+    };
+    for (k, batch) in batches.iter().enumerate() {
         let Some(c) = devices.get_mut(batch.device_id.as_str()) else {
-            results.push((Ingest::NotPaired, None));
+            plan.results.push(Some((Ingest::NotPaired, None)));
             continue;
         };
         if c.revoked {
-            results.push((Ingest::Revoked, None));
+            plan.results.push(Some((Ingest::Revoked, None)));
             continue;
         }
         let Some(account) = c.account.clone() else {
-            results.push((Ingest::NotPaired, None));
+            plan.results.push(Some((Ingest::NotPaired, None)));
             continue;
         };
         if batch.seq > i64::MAX as u64 {
-            results.push((
-                Ingest::Stale {
-                    last_seq: c.last_seq,
-                },
-                None,
-            ));
+            let last_seq = c.last_seq;
+            plan.results.push(Some((Ingest::Stale { last_seq }, None)));
             continue;
         }
         if batch.seq as i64 <= c.last_seq {
-            // Only the same content under the same number is "already
-            // stored": a watch whose queue went back in time reuses numbers
-            // for new fixes, and must hear that they were not stored. Rows
-            // of this group go in first, so a resend within it is seen too.
-            let last_seq = c.last_seq;
-            insert_fixes(tx, &rows).await?;
-            rows.clear();
-            let verdict = if stored_batch_is(tx, batch).await? {
-                Ingest::AlreadyStored
-            } else {
-                Ingest::Stale { last_seq }
-            };
-            results.push((verdict, Some(account)));
+            plan.checks.push((k, c.last_seq, account));
+            plan.results.push(None);
             continue;
         }
         if now - c.window_start >= INGEST_BUDGET_WINDOW_MS {
@@ -225,31 +238,64 @@ async fn store_group(
         }
         let used = c.used + batch.fixes.len() as i64;
         if used > INGEST_BUDGET_FIXES {
-            results.push((Ingest::OverBudget, None));
+            plan.results.push(Some((Ingest::OverBudget, None)));
             continue;
         }
         (c.used, c.last_seq, c.changed) = (used, batch.seq as i64, true);
-        rows.extend(batch.fixes.iter().map(|f| (*batch, f)));
-        if engine == Engine::Postgres {
-            for fix in &batch.fixes {
-                let notice = serde_json::to_string(&LiveEvent {
-                    account_id: account.clone(),
-                    event: LiveFix {
-                        watch_id: batch.device_id.clone(),
-                        fix: *fix,
-                    },
-                })
-                .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-                notices.push(notice);
-            }
-        }
-        results.push((Ingest::Stored, Some(account)));
+        plan.rows.extend(batch.fixes.iter().map(|f| (*batch, f)));
+        plan.events
+            .extend(batch.fixes.iter().filter(|_| events).map(|fix| LiveEvent {
+                account_id: account.clone(),
+                event: LiveFix {
+                    watch_id: batch.device_id.clone(),
+                    fix: *fix,
+                },
+            }));
+        plan.results.push(Some((Ingest::Stored, Some(account))));
     }
-    insert_fixes(tx, &rows).await?;
+    plan
+}
+
+/// The verdicts of a group whose content checks came back as `same`.
+pub(super) fn finish(plan: Plan<'_>, same: Vec<bool>) -> Vec<IngestOutcome> {
+    let mut results = plan.results;
+    for ((k, last_seq, account), same) in plan.checks.into_iter().zip(same) {
+        let verdict = if same {
+            Ingest::AlreadyStored
+        } else {
+            Ingest::Stale { last_seq }
+        };
+        results[k] = Some((verdict, Some(account)));
+    }
+    results
+        .into_iter()
+        .map(|r| r.expect("every batch has a verdict"))
+        .collect()
+}
+
+/// One group inside the PostgreSQL writer's transaction.
+async fn store_group(
+    tx: &mut Tx,
+    engine: Engine,
+    batches: &[&Batch],
+    now: i64,
+) -> DbResult<Vec<IngestOutcome>> {
+    let mut devices = read_counters(tx, engine, batches).await?;
+    let plan = decide(batches, &mut devices, now, true);
+    insert_fixes(tx, &plan.rows).await?;
+    let mut same = Vec::with_capacity(plan.checks.len());
+    for (k, _, _) in &plan.checks {
+        same.push(stored_batch_is(tx, batches[*k]).await?);
+    }
     update_counters(tx, &devices).await?;
     // PostgreSQL delivers these at commit, to every instance's live streams.
+    let mut notices = Vec::with_capacity(plan.events.len());
+    for event in &plan.events {
+        notices
+            .push(serde_json::to_string(event).map_err(|e| sqlx::Error::Protocol(e.to_string()))?);
+    }
     notify(tx, &notices).await?;
-    Ok(results)
+    Ok(finish(plan, same))
 }
 
 /// Every device of the group with its counters, binding and revocation, in
@@ -431,6 +477,11 @@ async fn stored_batch_is(tx: &mut Tx, batch: &Batch) -> DbResult<bool> {
     .fetch_all(&mut **tx)
     .await?;
     let stored: Vec<Fix> = rows.iter().map(fix_from).collect();
+    Ok(same_fixes(&stored, &batch.fixes))
+}
+
+/// The same fixes, bit for bit, in the same order.
+pub(super) fn same_fixes(stored: &[Fix], sent: &[Fix]) -> bool {
     let bits = |f: &Fix| {
         (
             f.t,
@@ -440,11 +491,7 @@ async fn stored_batch_is(tx: &mut Tx, batch: &Batch) -> DbResult<bool> {
             f.bat,
         )
     };
-    Ok(stored.len() == batch.fixes.len()
-        && stored
-            .iter()
-            .zip(&batch.fixes)
-            .all(|(a, b)| bits(a) == bits(b)))
+    stored.len() == sent.len() && stored.iter().zip(sent).all(|(a, b)| bits(a) == bits(b))
 }
 
 #[cfg(test)]

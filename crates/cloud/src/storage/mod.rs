@@ -20,6 +20,7 @@ pub mod devices;
 pub mod fixes;
 mod health;
 pub mod ingest;
+mod ingest_sqlite;
 pub mod limits;
 pub mod retention;
 mod rows;
@@ -137,7 +138,14 @@ impl Store {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let device_pool = sqlite_pool(3).await?;
         private_files(path);
-        Ok(Self::with_pools(pool, device_pool, Engine::Sqlite, clock))
+        let writer = ingest::WriterTarget::Sqlite(path.to_owned());
+        Ok(Self::with_pools(
+            pool,
+            device_pool,
+            Engine::Sqlite,
+            writer,
+            clock,
+        ))
     }
 
     /// Connects to PostgreSQL and runs its migrations (the same steps as
@@ -154,13 +162,20 @@ impl Store {
         let pool = pg_pool(16).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let device_pool = pg_pool(6).await?;
-        let store = Self::with_pools(pool, device_pool, Engine::Postgres, clock);
+        let writer = ingest::WriterTarget::Postgres(device_pool.clone());
+        let store = Self::with_pools(pool, device_pool, Engine::Postgres, writer, clock);
         store.make_partitions(store.now()).await?;
         Ok(store)
     }
 
-    fn with_pools(pool: AnyPool, device_pool: AnyPool, engine: Engine, clock: Clock) -> Self {
-        let ingest = ingest::IngestQueue::start(device_pool.clone(), engine, clock.clone());
+    fn with_pools(
+        pool: AnyPool,
+        device_pool: AnyPool,
+        engine: Engine,
+        writer: ingest::WriterTarget,
+        clock: Clock,
+    ) -> Self {
+        let ingest = ingest::IngestQueue::start(writer, clock.clone());
         Self {
             pool,
             device_pool,

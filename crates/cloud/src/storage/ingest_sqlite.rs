@@ -1,0 +1,215 @@
+//! SQLite's ingest writer: one thread that owns its own connection (not a
+//! pool's), with prepared statements, so storing a group costs SQLite's own
+//! work and one fsync, and no round trip to another thread per statement.
+//!
+//! It takes every batch waiting (up to [`GROUP_MAX`]), reads the counters
+//! of their devices, decides every verdict in memory ([`decide`]), inserts
+//! the fixes, checks resends, updates the counters and commits, all in one
+//! `BEGIN IMMEDIATE` transaction; each caller hears back only after that
+//! commit. After any failure the connection is closed and opened afresh for
+//! the next group, so no half-finished state is carried over.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::mpsc;
+use waymark_protocol::ids::AccountId;
+use waymark_protocol::report::{Batch, Fix};
+use waymark_protocol::time::Clock;
+
+use super::ingest::{Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, finish, same_fixes};
+
+/// Starts the writer thread; it ends when every sender of `jobs` is gone.
+pub(super) fn spawn(path: PathBuf, clock: Clock, mut jobs: mpsc::Receiver<IngestJob>) {
+    std::thread::Builder::new()
+        .name("waymark-ingest".into())
+        .spawn(move || {
+            let mut own: Option<Connection> = None;
+            while let Some(first) = jobs.blocking_recv() {
+                let mut group = vec![first];
+                while group.len() < GROUP_MAX {
+                    match jobs.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+                let outcome = (|| {
+                    let conn = match own.take() {
+                        Some(conn) => conn,
+                        None => open(&path)?,
+                    };
+                    match store_group(&conn, &batches, clock.now().ms()) {
+                        Ok(results) => Ok((results, conn)),
+                        // The connection is dropped (closed): the next group opens a fresh one.
+                        Err(e) => {
+                            let _ = conn.execute_batch("ROLLBACK");
+                            Err(e)
+                        }
+                    }
+                })();
+                match outcome {
+                    Ok((results, conn)) => {
+                        own = Some(conn);
+                        for (job, result) in group.into_iter().zip(results) {
+                            let _ = job.reply.send(Ok(result));
+                        }
+                    }
+                    Err(e) => {
+                        let unavailable = is_unavailable(&e);
+                        tracing::warn!(error = %e, batches = group.len(), "an ingest group was not stored");
+                        for job in group {
+                            // Nothing of the group was committed: every caller keeps its batch.
+                            let answer = if unavailable {
+                                sqlx::Error::PoolTimedOut
+                            } else {
+                                sqlx::Error::Protocol(format!("ingest failed: {e}"))
+                            };
+                            let _ = job.reply.send(Err(answer));
+                        }
+                    }
+                }
+            }
+        })
+        .expect("the ingest writer thread starts");
+}
+
+/// The writer's connection, set up like the pool's (DESIGN rule 6: WAL with
+/// `synchronous = FULL`, so an acknowledged batch survives power loss).
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -16384;",
+    )?;
+    Ok(conn)
+}
+
+/// Failures that pass by themselves (busy, locked, a full or failing disk):
+/// the watch hears 503 and keeps its batch.
+fn is_unavailable(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode as C;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::OutOfMemory
+                | C::ReadOnly
+                | C::SystemIoFailure
+                | C::DiskFull
+                | C::CannotOpen
+                | C::FileLockingProtocolFailed
+        )
+    )
+}
+
+fn store_group(
+    conn: &Connection,
+    batches: &[&Batch],
+    now: i64,
+) -> rusqlite::Result<Vec<IngestOutcome>> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut devices = read_counters(conn, batches)?;
+    let plan = decide(batches, &mut devices, now, false);
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for (batch, f) in &plan.rows {
+            insert.execute(params![
+                batch.device_id,
+                f.t,
+                f.lat,
+                f.lon,
+                f.acc,
+                i64::from(f.bat),
+                batch.seq as i64
+            ])?;
+        }
+    }
+    let mut same = Vec::with_capacity(plan.checks.len());
+    for (k, _, _) in &plan.checks {
+        same.push(stored_batch_is(conn, batches[*k])?);
+    }
+    {
+        let mut update = conn.prepare_cached(
+            "UPDATE device_counters SET last_seq = ?1, budget_window_start = ?2, budget_window_fixes = ?3
+             WHERE device_id = ?4",
+        )?;
+        for (id, c) in devices.iter().filter(|(_, c)| c.changed) {
+            update.execute(params![c.last_seq, c.window_start, c.used, id])?;
+        }
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(finish(plan, same))
+}
+
+/// Every device of the group with its counters, binding and revocation.
+fn read_counters(
+    conn: &Connection,
+    batches: &[&Batch],
+) -> rusqlite::Result<HashMap<String, Counters>> {
+    let mut read = conn.prepare_cached(
+        "SELECT c.last_seq, c.budget_window_start, c.budget_window_fixes, d.revoked_at, b.account_id
+         FROM device_counters c JOIN devices d ON d.id = c.device_id
+         LEFT JOIN bindings b ON b.device_id = c.device_id WHERE c.device_id = ?1",
+    )?;
+    let mut devices = HashMap::with_capacity(batches.len());
+    for batch in batches {
+        if devices.contains_key(&batch.device_id) {
+            continue;
+        }
+        let row = read
+            .query_row([&batch.device_id], |r| {
+                let account: Option<String> = r.get(4)?;
+                Ok(Counters {
+                    last_seq: r.get(0)?,
+                    window_start: r.get(1)?,
+                    used: r.get(2)?,
+                    revoked: r.get::<_, Option<i64>>(3)?.is_some(),
+                    // A malformed stored id reads as "not bound", never as someone's.
+                    account: account.and_then(|a| AccountId::parse(&a)),
+                    changed: false,
+                })
+            })
+            .map(Some)
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                e => Err(e),
+            })?;
+        if let Some(counters) = row {
+            devices.insert(batch.device_id.clone(), counters);
+        }
+    }
+    Ok(devices)
+}
+
+/// Are exactly `batch`'s fixes stored under its sequence number?
+fn stored_batch_is(conn: &Connection, batch: &Batch) -> rusqlite::Result<bool> {
+    let (Some(min), Some(max)) = (
+        batch.fixes.iter().map(|f| f.t).min(),
+        batch.fixes.iter().map(|f| f.t).max(),
+    ) else {
+        return Ok(false);
+    };
+    let mut read = conn.prepare_cached(
+        "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = ?1 AND t >= ?2 AND t <= ?3 AND seq = ?4 ORDER BY id",
+    )?;
+    let stored = read
+        .query_map(params![batch.device_id, min, max, batch.seq as i64], |r| {
+            Ok(Fix {
+                t: r.get(0)?,
+                lat: r.get(1)?,
+                lon: r.get(2)?,
+                acc: r.get(3)?,
+                bat: r.get::<_, i64>(4)? as u8,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<Fix>>>()?;
+    Ok(same_fixes(&stored, &batch.fixes))
+}
