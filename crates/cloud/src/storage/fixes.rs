@@ -6,7 +6,7 @@ use waymark_protocol::report::Fix;
 
 use super::devices::BoundWatch;
 use super::rows::fix_from;
-use super::{DbResult, Engine, Store};
+use super::{DbResult, Store};
 
 impl Store {
     pub async fn latest_fix(&self, watch: &BoundWatch) -> DbResult<Option<Fix>> {
@@ -69,12 +69,10 @@ impl Store {
 
     /// One chunk of a history stream, oldest first after `after`: up to
     /// `limit` fixes in `[from, to]`, and the `(t, id)` to continue after
-    /// when more may follow. The database packs the chunk into one text
-    /// value (a line per fix, floats written so they parse back to the same
-    /// bits), so a chunk crosses from the database in one row instead of
-    /// thousands: per-row handoffs between the database thread and the
-    /// runtime were what made streams slow, and slow by a different amount
-    /// from run to run.
+    /// when more may follow. A chunk comes back whole, never row by row:
+    /// SQLite reads it on the store's own connection off the runtime
+    /// (`sqlite_reads`); PostgreSQL packs it into one text value (a line per
+    /// fix, floats in their shortest exact form).
     pub async fn history_chunk(
         &self,
         watch: &BoundWatch,
@@ -87,20 +85,20 @@ impl Store {
             None => (from, i64::MIN, i64::MIN),
             Some((t, id)) => (from.max(t), t, id),
         };
-        let line = match self.engine {
-            // 17 significant digits: every f64 reads back exactly.
-            Engine::Sqlite => {
-                "id || ' ' || t || ' ' || printf('%!.17g', lat) || ' ' || printf('%!.17g', lon) || ' ' || printf('%!.17g', acc) || ' ' || bat"
-            }
-            // PostgreSQL writes float8 in its shortest exact form.
-            Engine::Postgres => {
-                "id::text || ' ' || t::text || ' ' || lat::text || ' ' || lon::text || ' ' || acc::text || ' ' || bat::text"
-            }
-        };
-        let join = match self.engine {
-            Engine::Sqlite => "group_concat(line, char(10) ORDER BY t, id)",
-            Engine::Postgres => "string_agg(line, E'\\n' ORDER BY t, id)",
-        };
+        if let Some(reads) = &self.sqlite_reads {
+            let rows = reads
+                .history_chunk(watch.id().to_string(), (lo, to), (ct, cid), limit)
+                .await?;
+            let next = if rows.len() == limit as usize {
+                rows.last().map(|(id, f)| (f.t, *id))
+            } else {
+                None
+            };
+            return Ok((rows.into_iter().map(|(_, f)| f).collect(), next));
+        }
+        // PostgreSQL writes float8 in its shortest exact form.
+        let line = "id::text || ' ' || t::text || ' ' || lat::text || ' ' || lon::text || ' ' || acc::text || ' ' || bat::text";
+        let join = "string_agg(line, E'\\n' ORDER BY t, id)";
         let row = sqlx::query(&format!(
             "SELECT {join} AS body, COUNT(*) AS n FROM (
                SELECT {line} AS line, t, id FROM fixes

@@ -26,6 +26,7 @@ pub mod retention;
 mod rows;
 pub mod sessions;
 pub mod signin;
+mod sqlite_reads;
 mod transactions;
 
 pub use health::Health;
@@ -68,6 +69,8 @@ pub struct Store {
     engine: Engine,
     /// To the one ingest writer (see `ingest`).
     ingest: ingest::IngestQueue,
+    /// SQLite only: history chunks read on connections of our own.
+    sqlite_reads: Option<sqlite_reads::SqliteReads>,
     clock: Clock,
 }
 
@@ -139,13 +142,9 @@ impl Store {
         let device_pool = sqlite_pool(3).await?;
         private_files(path);
         let writer = ingest::WriterTarget::Sqlite(path.to_owned());
-        Ok(Self::with_pools(
-            pool,
-            device_pool,
-            Engine::Sqlite,
-            writer,
-            clock,
-        ))
+        let mut store = Self::with_pools(pool, device_pool, Engine::Sqlite, writer, clock);
+        store.sqlite_reads = Some(sqlite_reads::SqliteReads::new(path.to_owned()));
+        Ok(store)
     }
 
     /// Connects to PostgreSQL and runs its migrations (the same steps as
@@ -181,6 +180,7 @@ impl Store {
             device_pool,
             engine,
             ingest,
+            sqlite_reads: None,
             clock,
         }
     }

@@ -1,0 +1,106 @@
+//! SQLite reads that return many rows (history streams) on connections of
+//! the store's own, on a blocking thread: a chunk of 5,000 fixes is read
+//! with one prepared statement and comes back as one vector, instead of
+//! crossing from sqlx's worker thread to the runtime one row at a time
+//! (those per-row handoffs were what made streams slow, and slow by a
+//! different amount from run to run).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, params};
+use waymark_protocol::report::Fix;
+
+use super::transactions::DbResult;
+
+/// Idle read connections kept for the next chunk.
+const MAX_IDLE: usize = 4;
+
+#[derive(Clone)]
+pub(super) struct SqliteReads {
+    path: Arc<PathBuf>,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteReads {
+    pub(super) fn new(path: PathBuf) -> Self {
+        Self {
+            path: Arc::new(path),
+            idle: Arc::default(),
+        }
+    }
+
+    /// Up to `limit` fixes of `device_id` with `lo ≤ t ≤ hi` after `(ct, cid)`,
+    /// oldest first, each with its row id (the stream's cursor).
+    pub(super) async fn history_chunk(
+        &self,
+        device_id: String,
+        (lo, hi): (i64, i64),
+        (ct, cid): (i64, i64),
+        limit: u32,
+    ) -> DbResult<Vec<(i64, Fix)>> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match this.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+                Some(conn) => conn,
+                None => Connection::open_with_flags(
+                    &*this.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .and_then(|c| {
+                    c.busy_timeout(std::time::Duration::from_secs(10))?;
+                    Ok(c)
+                })
+                .map_err(to_sqlx)?,
+            };
+            let rows =
+                read_chunk(&conn, &device_id, (lo, hi), (ct, cid), limit).map_err(to_sqlx)?;
+            if let Ok(mut idle) = this.idle.lock()
+                && idle.len() < MAX_IDLE
+            {
+                idle.push(conn);
+            }
+            Ok(rows)
+        })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("history read stopped: {e}")))?
+    }
+}
+
+fn read_chunk(
+    conn: &Connection,
+    device_id: &str,
+    (lo, hi): (i64, i64),
+    (ct, cid): (i64, i64),
+    limit: u32,
+) -> rusqlite::Result<Vec<(i64, Fix)>> {
+    let mut read = conn.prepare_cached(
+        "SELECT id, t, lat, lon, acc, bat FROM fixes
+         WHERE device_id = ?1 AND t >= ?2 AND t <= ?3 AND (t > ?4 OR (t = ?4 AND id > ?5))
+         ORDER BY t, id LIMIT ?6",
+    )?;
+    let rows = read.query_map(params![device_id, lo, hi, ct, cid, limit], |r| {
+        Ok((
+            r.get(0)?,
+            Fix {
+                t: r.get(1)?,
+                lat: r.get(2)?,
+                lon: r.get(3)?,
+                acc: r.get(4)?,
+                bat: r.get::<_, i64>(5)? as u8,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// A failure that passes by itself stays "unavailable" (503); others are errors.
+fn to_sqlx(e: rusqlite::Error) -> sqlx::Error {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked | C::SystemIoFailure | C::CannotOpen) => {
+            sqlx::Error::PoolTimedOut
+        }
+        _ => sqlx::Error::Protocol(format!("history read failed: {e}")),
+    }
+}
