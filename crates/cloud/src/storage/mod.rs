@@ -20,6 +20,7 @@ pub mod devices;
 pub mod fixes;
 mod health;
 pub mod ingest;
+mod ingest_postgres;
 mod ingest_sqlite;
 pub mod limits;
 pub mod retention;
@@ -57,6 +58,13 @@ impl LockScope<'_> {
             Self::Nothing => None,
         }
     }
+}
+
+/// What the ingest writer writes to. SQLite: the file, on a connection of
+/// its own (see `ingest_sqlite`). PostgreSQL: a connection of this pool.
+enum WriterTarget {
+    Sqlite(std::path::PathBuf),
+    Postgres(AnyPool),
 }
 
 #[derive(Clone)]
@@ -141,7 +149,7 @@ impl Store {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         let device_pool = sqlite_pool(3).await?;
         private_files(path);
-        let writer = ingest::WriterTarget::Sqlite(path.to_owned());
+        let writer = WriterTarget::Sqlite(path.to_owned());
         let mut store = Self::with_pools(pool, device_pool, Engine::Sqlite, writer, clock);
         store.sqlite_reads = Some(sqlite_reads::SqliteReads::new(path.to_owned()));
         Ok(store)
@@ -161,7 +169,7 @@ impl Store {
         let pool = pg_pool(16).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         let device_pool = pg_pool(6).await?;
-        let writer = ingest::WriterTarget::Postgres(device_pool.clone());
+        let writer = WriterTarget::Postgres(device_pool.clone());
         let store = Self::with_pools(pool, device_pool, Engine::Postgres, writer, clock);
         store.make_partitions(store.now()).await?;
         Ok(store)
@@ -171,10 +179,16 @@ impl Store {
         pool: AnyPool,
         device_pool: AnyPool,
         engine: Engine,
-        writer: ingest::WriterTarget,
+        writer: WriterTarget,
         clock: Clock,
     ) -> Self {
-        let ingest = ingest::IngestQueue::start(writer, clock.clone());
+        let (ingest, jobs) = ingest::IngestQueue::channel();
+        match writer {
+            WriterTarget::Sqlite(path) => ingest_sqlite::spawn(path, clock.clone(), jobs),
+            WriterTarget::Postgres(pool) => {
+                tokio::spawn(ingest_postgres::writer(pool, clock.clone(), jobs));
+            }
+        }
         Self {
             pool,
             device_pool,

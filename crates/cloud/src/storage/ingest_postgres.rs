@@ -1,0 +1,285 @@
+//! PostgreSQL's ingest writer: a task with one connection kept from the
+//! device pool, storing each group with a fixed number of multi-row
+//! statements (one read of the counters, locked in id order; `INSERT`s of
+//! all fixes; one `UPDATE … FROM (VALUES …)`; the live `NOTIFY`s, which
+//! PostgreSQL delivers at commit), then one commit.
+
+use std::collections::HashMap;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, Row};
+use tokio::sync::mpsc;
+use waymark_protocol::ids::AccountId;
+use waymark_protocol::report::{Batch, Fix};
+use waymark_protocol::time::Clock;
+
+use super::ingest::{Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, finish, same_fixes};
+use super::rows::fix_from;
+use super::transactions::{DbResult, Tx};
+use crate::live_bus::LIVE_CHANNEL;
+
+/// Rows per multi-row statement, largest first: a group's rows are split
+/// into these sizes, so only a handful of distinct statements are ever
+/// prepared (each stays in the connection's statement cache). 7 values a
+/// fix row × 256 = 1,792 parameters, within both engines' limits.
+const CHUNKS: [usize; 4] = [256, 32, 4, 1];
+
+/// The single ingest writer (one per cloud instance).
+pub(super) async fn writer(pool: AnyPool, clock: Clock, mut jobs: mpsc::Receiver<IngestJob>) {
+    // The writer's own connection, kept between groups; taken again after a failure.
+    let mut own: Option<PoolConnection<Any>> = None;
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP_MAX {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+        let outcome = async {
+            let conn = match own.take() {
+                Some(conn) => conn,
+                None => pool.acquire().await?,
+            };
+            let mut tx = Tx::begin_on(conn, "BEGIN").await?;
+            let results = store_group(&mut tx, &batches, clock.now().ms()).await?;
+            let conn = tx.commit_keep().await?;
+            Ok::<_, sqlx::Error>((results, conn))
+        }
+        .await;
+        match outcome {
+            Ok((results, conn)) => {
+                own = Some(conn);
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                // Nothing of the group was committed: every caller hears an
+                // error and keeps its batch. The error keeps its kind (a full
+                // disk stays "unavailable", a bug stays internal).
+                let unavailable = crate::error::is_unavailable(&e);
+                tracing::warn!(error = %e, batches = group.len(), "an ingest group was not stored");
+                for job in group {
+                    let answer = if unavailable {
+                        sqlx::Error::PoolTimedOut
+                    } else {
+                        sqlx::Error::Protocol(format!("ingest failed: {e}"))
+                    };
+                    let _ = job.reply.send(Err(answer));
+                }
+            }
+        }
+    }
+}
+
+/// One group inside the PostgreSQL writer's transaction.
+async fn store_group(tx: &mut Tx, batches: &[&Batch], now: i64) -> DbResult<Vec<IngestOutcome>> {
+    let mut devices = read_counters(tx, batches).await?;
+    let plan = decide(batches, &mut devices, now, true);
+    insert_fixes(tx, &plan.rows).await?;
+    let mut same = Vec::with_capacity(plan.checks.len());
+    for (k, _, _) in &plan.checks {
+        same.push(stored_batch_is(tx, batches[*k]).await?);
+    }
+    update_counters(tx, &devices).await?;
+    // PostgreSQL delivers these at commit, to every instance's live streams.
+    let mut notices = Vec::with_capacity(plan.events.len());
+    for event in &plan.events {
+        notices
+            .push(serde_json::to_string(event).map_err(|e| sqlx::Error::Protocol(e.to_string()))?);
+    }
+    notify(tx, &notices).await?;
+    Ok(finish(plan, same))
+}
+
+/// Every device of the group with its counters, binding and revocation, in
+/// one query. PostgreSQL: the counter rows stay locked until commit (in id
+/// order, so two instances' writers never deadlock); SQLite's one writer
+/// already holds the database's write lock.
+async fn read_counters(tx: &mut Tx, batches: &[&Batch]) -> DbResult<HashMap<String, Counters>> {
+    let mut ids: Vec<&str> = batches.iter().map(|b| b.device_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut devices = HashMap::with_capacity(ids.len());
+    for chunk in chunked(&ids) {
+        let marks = placeholders(chunk.len(), 1, 1);
+        let sql = format!(
+            "SELECT c.device_id, c.last_seq, c.budget_window_start, c.budget_window_fixes, d.revoked_at, b.account_id
+             FROM device_counters c JOIN devices d ON d.id = c.device_id
+             LEFT JOIN bindings b ON b.device_id = c.device_id
+             WHERE c.device_id IN ({marks}) ORDER BY c.device_id FOR UPDATE OF c"
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for r in query.fetch_all(&mut **tx).await? {
+            let account = r
+                .try_get::<Option<String>, _>("account_id")?
+                .map(AccountId::try_from)
+                .transpose()
+                .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+            devices.insert(
+                r.try_get::<String, _>("device_id")?,
+                Counters {
+                    last_seq: r.try_get("last_seq")?,
+                    window_start: r.try_get("budget_window_start")?,
+                    used: r.try_get("budget_window_fixes")?,
+                    revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
+                    account,
+                    changed: false,
+                },
+            );
+        }
+    }
+    Ok(devices)
+}
+
+/// All rows in multi-row `INSERT`s.
+async fn insert_fixes(tx: &mut Tx, rows: &[(&Batch, &Fix)]) -> DbResult<()> {
+    for chunk in chunked(rows) {
+        let sql = format!(
+            "INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES {}",
+            placeholders(chunk.len(), 7, 1)
+        );
+        let mut query = sqlx::query(&sql);
+        for (batch, f) in chunk {
+            query = query
+                .bind(batch.device_id.as_str())
+                .bind(f.t)
+                .bind(f.lat)
+                .bind(f.lon)
+                .bind(f.acc)
+                .bind(f.bat as i64)
+                .bind(batch.seq as i64);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The changed counters in multi-row `UPDATE … FROM (VALUES …)`
+/// (SQLite ≥ 3.33 and PostgreSQL both name a VALUES list's columns `column1`…).
+async fn update_counters(tx: &mut Tx, devices: &HashMap<String, Counters>) -> DbResult<()> {
+    let changed: Vec<(&String, &Counters)> = devices.iter().filter(|(_, c)| c.changed).collect();
+    for chunk in chunked(&changed) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = i * 4;
+                format!(
+                    "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4
+                )
+            })
+            .collect();
+        let sql = format!(
+            "UPDATE device_counters SET last_seq = v.column2, budget_window_start = v.column3,
+               budget_window_fixes = v.column4
+             FROM (VALUES {}) AS v WHERE device_counters.device_id = v.column1",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (id, c) in chunk {
+            query = query
+                .bind(id.as_str())
+                .bind(c.last_seq)
+                .bind(c.window_start)
+                .bind(c.used);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// PostgreSQL: the group's live notices, several `pg_notify` a statement.
+async fn notify(tx: &mut Tx, notices: &[String]) -> DbResult<()> {
+    for chunk in chunked(notices) {
+        let calls: Vec<String> = (0..chunk.len())
+            .map(|i| format!("pg_notify($1, ${})", i + 2))
+            .collect();
+        let sql = format!("SELECT {}", calls.join(", "));
+        let mut query = sqlx::query(&sql).bind(LIVE_CHANNEL);
+        for notice in chunk {
+            query = query.bind(notice.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `items` in chunks of the sizes in [`CHUNKS`], largest first.
+fn chunked<T>(mut items: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    while !items.is_empty() {
+        let size = CHUNKS
+            .iter()
+            .copied()
+            .find(|&s| s <= items.len())
+            .unwrap_or(1);
+        let (head, rest) = items.split_at(size);
+        out.push(head);
+        items = rest;
+    }
+    out
+}
+
+/// `($1, $2), ($3, $4)` for `rows` rows of `width` values, numbered from `first`
+/// (one row of width 1 is written `$1, $2` for an `IN` list).
+fn placeholders(rows: usize, width: usize, first: usize) -> String {
+    let row = |r: usize| {
+        (0..width)
+            .map(|c| format!("${}", first + r * width + c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if width == 1 {
+        return (0..rows).map(row).collect::<Vec<_>>().join(", ");
+    }
+    (0..rows)
+        .map(|r| format!("({})", row(r)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Are exactly `batch`'s fixes stored under its sequence number? Bounded by
+/// the batch's own time range, so the `(device_id, t)` index finds them.
+async fn stored_batch_is(tx: &mut Tx, batch: &Batch) -> DbResult<bool> {
+    let (Some(min), Some(max)) = (
+        batch.fixes.iter().map(|f| f.t).min(),
+        batch.fixes.iter().map(|f| f.t).max(),
+    ) else {
+        return Ok(false);
+    };
+    let rows = sqlx::query(
+        "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = $1 AND t >= $2 AND t <= $3 AND seq = $4 ORDER BY id",
+    )
+    .bind(&batch.device_id)
+    .bind(min)
+    .bind(max)
+    .bind(batch.seq as i64)
+    .fetch_all(&mut **tx)
+    .await?;
+    let stored: Vec<Fix> = rows.iter().map(fix_from).collect();
+    Ok(same_fixes(&stored, &batch.fixes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_split_into_few_statement_shapes() {
+        let items: Vec<u32> = (0..293).collect();
+        let sizes: Vec<usize> = chunked(&items).iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, vec![256, 32, 4, 1]);
+        assert_eq!(sizes.iter().sum::<usize>(), 293);
+        assert!(chunked::<u32>(&[]).is_empty());
+        assert_eq!(placeholders(2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(3, 1, 1), "$1, $2, $3");
+    }
+}
