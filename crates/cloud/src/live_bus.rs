@@ -3,8 +3,8 @@
 //! still be lost. One implementation per engine:
 //! - SQLite (one instance): the writer's caller hands the events to this
 //!   process's streams after the commit ([`LiveBus::published`]).
-//! - PostgreSQL (several instances): the ingest writer queues a `NOTIFY` in
-//!   the storing transaction, which PostgreSQL delivers exactly at commit to
+//! - PostgreSQL (several instances): the ingest writer sends a `NOTIFY` for
+//!   each stored fix right after its commit, which PostgreSQL delivers to
 //!   every instance; [`LiveBus::follow_postgres`] hands them to this one's streams.
 
 use std::time::Duration;
@@ -44,8 +44,8 @@ impl LiveBus {
         self.local.subscribe()
     }
 
-    /// Called after the commit that stored `events`. On PostgreSQL they were
-    /// sent as `NOTIFY`s in that commit already, so nothing is done here.
+    /// Called after the commit that stored `events`. On PostgreSQL the
+    /// writer has sent them as `NOTIFY`s already, so nothing is done here.
     pub fn published(&self, events: impl IntoIterator<Item = LiveEvent>) {
         if self.engine == Engine::Sqlite {
             for event in events {

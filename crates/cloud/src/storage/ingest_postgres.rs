@@ -1,14 +1,16 @@
-//! PostgreSQL's ingest writer: a task with one connection kept from the
-//! device pool, storing each group with a fixed number of multi-row
+//! PostgreSQL's ingest writers: a few tasks (one group each at a time), each
+//! with one connection kept from the device pool, storing each group with a fixed number of multi-row
 //! statements (one read of the counters, locked in id order; `INSERT`s of
-//! all fixes; one `UPDATE … FROM (VALUES …)`; the live `NOTIFY`s, which
-//! PostgreSQL delivers at commit), then one commit.
+//! all fixes; one `UPDATE … FROM (VALUES …)`), one commit, then the live
+//! `NOTIFY`s for what was committed.
 
 use std::collections::HashMap;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyPool, Row};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc};
 use waymark_protocol::ids::AccountId;
 use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::time::Clock;
@@ -25,17 +27,37 @@ use crate::live_bus::LIVE_CHANNEL;
 const CHUNKS: [usize; 4] = [256, 32, 4, 1];
 
 /// The single ingest writer (one per cloud instance).
-pub(super) async fn writer(pool: AnyPool, clock: Clock, mut jobs: mpsc::Receiver<IngestJob>) {
+/// Writers per instance. PostgreSQL commits one transaction while it runs
+/// the next, so a second writer stores a group while the first one's commit
+/// is in flight; the counter rows' locks (taken in id order) keep any two
+/// groups of one device in turn.
+pub(super) const WRITERS: usize = 3;
+
+/// Starts the instance's [`WRITERS`], taking groups from one queue.
+pub(super) fn spawn(pool: AnyPool, clock: Clock, jobs: mpsc::Receiver<IngestJob>) {
+    let jobs = Arc::new(Mutex::new(jobs));
+    for _ in 0..WRITERS {
+        tokio::spawn(writer(pool.clone(), clock.clone(), jobs.clone()));
+    }
+}
+
+/// The next group: the first job to come, and every one waiting behind it.
+async fn next_group(jobs: &Mutex<mpsc::Receiver<IngestJob>>) -> Option<Vec<IngestJob>> {
+    let mut jobs = jobs.lock().await;
+    let mut group = vec![jobs.recv().await?];
+    while group.len() < GROUP_MAX {
+        match jobs.try_recv() {
+            Ok(job) => group.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(group)
+}
+
+async fn writer(pool: AnyPool, clock: Clock, jobs: Arc<Mutex<mpsc::Receiver<IngestJob>>>) {
     // The writer's own connection, kept between groups; taken again after a failure.
     let mut own: Option<PoolConnection<Any>> = None;
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP_MAX {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
+    while let Some(group) = next_group(&jobs).await {
         let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
         let outcome = async {
             let conn = match own.take() {
@@ -43,17 +65,26 @@ pub(super) async fn writer(pool: AnyPool, clock: Clock, mut jobs: mpsc::Receiver
                 None => pool.acquire().await?,
             };
             let mut tx = Tx::begin_on(conn, "BEGIN").await?;
-            let results = store_group(&mut tx, &batches, clock.now().ms()).await?;
+            let (results, notices) = store_group(&mut tx, &batches, clock.now().ms()).await?;
             let conn = tx.commit_keep().await?;
-            Ok::<_, sqlx::Error>((results, conn))
+            Ok::<_, sqlx::Error>((results, notices, conn))
         }
         .await;
         match outcome {
-            Ok((results, conn)) => {
-                own = Some(conn);
+            Ok((results, notices, mut conn)) => {
                 for (job, result) in group.into_iter().zip(results) {
                     let _ = job.reply.send(Ok(result));
                 }
+                // After the commit, in a transaction of their own: a NOTIFY
+                // inside the storing transaction would hold PostgreSQL's
+                // database-wide notify lock through that commit's flush, and
+                // every writer of every instance would commit one at a time.
+                // A lost notice only delays a live update (the app re-reads on
+                // reconnect).
+                if let Err(e) = notify(&mut conn, &notices).await {
+                    tracing::warn!(error = %e, "live notices for a stored group were not sent");
+                }
+                own = Some(conn);
             }
             Err(e) => {
                 // Nothing of the group was committed: every caller hears an
@@ -75,7 +106,12 @@ pub(super) async fn writer(pool: AnyPool, clock: Clock, mut jobs: mpsc::Receiver
 }
 
 /// One group inside the PostgreSQL writer's transaction.
-async fn store_group(tx: &mut Tx, batches: &[&Batch], now: i64) -> DbResult<Vec<IngestOutcome>> {
+/// Returns the verdicts and the live notices to send once it has committed.
+async fn store_group(
+    tx: &mut Tx,
+    batches: &[&Batch],
+    now: i64,
+) -> DbResult<(Vec<IngestOutcome>, Vec<String>)> {
     let mut devices = read_counters(tx, batches).await?;
     let plan = decide(batches, &mut devices, now, true);
     insert_fixes(tx, &plan.rows).await?;
@@ -84,14 +120,12 @@ async fn store_group(tx: &mut Tx, batches: &[&Batch], now: i64) -> DbResult<Vec<
         same.push(stored_batch_is(tx, batches[*k]).await?);
     }
     update_counters(tx, &devices).await?;
-    // PostgreSQL delivers these at commit, to every instance's live streams.
     let mut notices = Vec::with_capacity(plan.events.len());
     for event in &plan.events {
         notices
             .push(serde_json::to_string(event).map_err(|e| sqlx::Error::Protocol(e.to_string()))?);
     }
-    notify(tx, &notices).await?;
-    Ok(finish(plan, same))
+    Ok((finish(plan, same), notices))
 }
 
 /// Every device of the group with its counters, binding and revocation, in
@@ -197,7 +231,7 @@ async fn update_counters(tx: &mut Tx, devices: &HashMap<String, Counters>) -> Db
 }
 
 /// PostgreSQL: the group's live notices, several `pg_notify` a statement.
-async fn notify(tx: &mut Tx, notices: &[String]) -> DbResult<()> {
+async fn notify(conn: &mut PoolConnection<Any>, notices: &[String]) -> DbResult<()> {
     for chunk in chunked(notices) {
         let calls: Vec<String> = (0..chunk.len())
             .map(|i| format!("pg_notify($1, ${})", i + 2))
@@ -207,7 +241,7 @@ async fn notify(tx: &mut Tx, notices: &[String]) -> DbResult<()> {
         for notice in chunk {
             query = query.bind(notice.as_str());
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut **conn).await?;
     }
     Ok(())
 }

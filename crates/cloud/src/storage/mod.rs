@@ -168,7 +168,8 @@ impl Store {
         };
         let pool = pg_pool(16).await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        let device_pool = pg_pool(6).await?;
+        // The ingest writers keep one connection each; lookups and status polls use the rest.
+        let device_pool = pg_pool(6 + ingest_postgres::WRITERS as u32).await?;
         let writer = WriterTarget::Postgres(device_pool.clone());
         let store = Self::with_pools(pool, device_pool, Engine::Postgres, writer, clock);
         store.make_partitions(store.now()).await?;
@@ -186,7 +187,7 @@ impl Store {
         match writer {
             WriterTarget::Sqlite(path) => ingest_sqlite::spawn(path, clock.clone(), jobs),
             WriterTarget::Postgres(pool) => {
-                tokio::spawn(ingest_postgres::writer(pool, clock.clone(), jobs));
+                ingest_postgres::spawn(pool, clock.clone(), jobs);
             }
         }
         Self {
