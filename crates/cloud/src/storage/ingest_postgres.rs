@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, Row};
+use sqlx::{Any, AnyPool, Executor, Row};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc};
@@ -231,7 +231,22 @@ async fn update_counters(tx: &mut Tx, devices: &HashMap<String, Counters>) -> Db
 }
 
 /// PostgreSQL: the group's live notices, several `pg_notify` a statement.
+/// They go in a transaction of their own that does not wait for its flush
+/// (`synchronous_commit = off`): a notice is not data, and losing one in a
+/// crash only delays a live update.
 async fn notify(conn: &mut PoolConnection<Any>, notices: &[String]) -> DbResult<()> {
+    if notices.is_empty() {
+        return Ok(());
+    }
+    conn.execute("BEGIN; SET LOCAL synchronous_commit = off")
+        .await?;
+    let sent = send_notices(conn, notices).await;
+    let end = if sent.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    conn.execute(end).await?;
+    sent
+}
+
+async fn send_notices(conn: &mut PoolConnection<Any>, notices: &[String]) -> DbResult<()> {
     for chunk in chunked(notices) {
         let calls: Vec<String> = (0..chunk.len())
             .map(|i| format!("pg_notify($1, ${})", i + 2))
