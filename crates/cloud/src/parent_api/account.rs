@@ -10,22 +10,19 @@ use waymark_protocol::account::{
     Settings, clean_name,
 };
 
+use waymark_protocol::ids::{PasskeyId, SessionId};
+
 use crate::error::ApiError;
 use crate::extractors::{Caller, Json};
-use crate::ids::is_id;
 use crate::services::ceremonies;
 use crate::state::AppState;
 use crate::storage::accounts::DeletePasskey;
 
 type ApiResult<T> = Result<axum::Json<T>, ApiError>;
 
-/// Ids we never issued cannot match anything: refuse them like unknown ones.
-fn known_shape(id: &str) -> Result<&str, ApiError> {
-    if is_id(id) {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound)
-    }
+/// An id we never issued cannot match anything: refused like an unknown one.
+fn known<T>(parsed: Option<T>) -> Result<T, ApiError> {
+    parsed.ok_or(ApiError::NotFound)
 }
 
 fn valid_name(rename: &Rename) -> Result<String, ApiError> {
@@ -72,10 +69,10 @@ pub async fn rename_passkey(
     Json(body): Json<Rename>,
 ) -> Result<StatusCode, ApiError> {
     let name = valid_name(&body)?;
-    let id = known_shape(&id)?;
+    let id = known(PasskeyId::parse(&id))?;
     if app
         .store
-        .rename_passkey(&caller.account_id, id, &name, &caller.session_id)
+        .rename_passkey(&caller.account_id, &id, &name, &caller.session_id)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -92,10 +89,10 @@ pub async fn delete_passkey(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = known_shape(&id)?;
+    let id = known(PasskeyId::parse(&id))?;
     match app
         .store
-        .delete_passkey(&caller.account_id, id, &caller.session_id)
+        .delete_passkey(&caller.account_id, &id, &caller.session_id)
         .await?
     {
         DeletePasskey::Deleted => Ok(StatusCode::NO_CONTENT),
@@ -140,10 +137,10 @@ pub async fn end_session(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = known_shape(&id)?;
+    let id = known(SessionId::parse(&id))?;
     if app
         .store
-        .end_session(&caller.account_id, id, &caller.session_id)
+        .end_session(&caller.account_id, &id, &caller.session_id)
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

@@ -1,6 +1,7 @@
 //! Accounts and their passkeys, settings and activity log.
 
 use waymark_protocol::account::{ActivityEntry, PasskeyInfo};
+use waymark_protocol::ids::{AccountId, PasskeyId, SessionId};
 
 use super::signin::{CodeGrant, grant_code_tx};
 use super::{DbResult, LockScope, Store, Tx, record};
@@ -112,11 +113,11 @@ impl Store {
         .await
     }
 
-    pub async fn list_passkeys(&self, account_id: &str) -> DbResult<Vec<PasskeyInfo>> {
+    pub async fn list_passkeys(&self, account_id: &AccountId) -> DbResult<Vec<PasskeyInfo>> {
         let rows = sqlx::query(
             "SELECT id, name, created_at, last_used_at FROM passkeys WHERE account_id = $1 ORDER BY created_at, id",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -180,16 +181,16 @@ impl Store {
     /// Renames one of the account's passkeys; false if it has no such passkey.
     pub async fn rename_passkey(
         &self,
-        account_id: &str,
-        passkey_id: &str,
+        account_id: &AccountId,
+        passkey_id: &PasskeyId,
         name: &str,
-        actor: &str,
+        actor: &SessionId,
     ) -> DbResult<bool> {
         let mut tx = self.write_tx(LockScope::Account(account_id)).await?;
         let done = sqlx::query("UPDATE passkeys SET name = $1 WHERE id = $2 AND account_id = $3")
             .bind(name)
-            .bind(passkey_id)
-            .bind(account_id)
+            .bind(passkey_id.as_str())
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected()
@@ -212,15 +213,15 @@ impl Store {
     /// Deletes one of the account's passkeys unless it is the last one.
     pub async fn delete_passkey(
         &self,
-        account_id: &str,
-        passkey_id: &str,
-        actor: &str,
+        account_id: &AccountId,
+        passkey_id: &PasskeyId,
+        actor: &SessionId,
     ) -> DbResult<DeletePasskey> {
         let mut tx = self.write_tx(LockScope::Account(account_id)).await?;
         let name: Option<(String,)> =
             sqlx::query_as("SELECT name FROM passkeys WHERE id = $1 AND account_id = $2")
-                .bind(passkey_id)
-                .bind(account_id)
+                .bind(passkey_id.as_str())
+                .bind(account_id.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some((name,)) = name else {
@@ -228,15 +229,15 @@ impl Store {
         };
         let (count,): (i64,) =
             sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE account_id = $1")
-                .bind(account_id)
+                .bind(account_id.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         if count <= 1 {
             return Ok(DeletePasskey::LastOne);
         }
         sqlx::query("DELETE FROM passkeys WHERE id = $1 AND account_id = $2")
-            .bind(passkey_id)
-            .bind(account_id)
+            .bind(passkey_id.as_str())
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         record(
@@ -252,9 +253,9 @@ impl Store {
         Ok(DeletePasskey::Deleted)
     }
 
-    pub async fn retention_days(&self, account_id: &str) -> DbResult<i64> {
+    pub async fn retention_days(&self, account_id: &AccountId) -> DbResult<i64> {
         let (days,): (i64,) = sqlx::query_as("SELECT retention_days FROM accounts WHERE id = $1")
-            .bind(account_id)
+            .bind(account_id.as_str())
             .fetch_one(&self.pool)
             .await?;
         Ok(days)
@@ -262,14 +263,14 @@ impl Store {
 
     pub async fn set_retention_days(
         &self,
-        account_id: &str,
+        account_id: &AccountId,
         days: i64,
-        actor: &str,
+        actor: &SessionId,
     ) -> DbResult<()> {
         let mut tx = self.write_tx(LockScope::Account(account_id)).await?;
         sqlx::query("UPDATE accounts SET retention_days = $1 WHERE id = $2")
             .bind(days)
-            .bind(account_id)
+            .bind(account_id.as_str())
             .execute(&mut *tx)
             .await?;
         record(
@@ -284,13 +285,17 @@ impl Store {
         tx.commit().await
     }
 
-    pub async fn activity(&self, account_id: &str, limit: i64) -> DbResult<Vec<ActivityEntry>> {
+    pub async fn activity(
+        &self,
+        account_id: &AccountId,
+        limit: i64,
+    ) -> DbResult<Vec<ActivityEntry>> {
         let rows = sqlx::query(
             "SELECT a.at, a.kind, a.actor_session_id, s.name AS actor_name, a.detail FROM activity a
              LEFT JOIN sessions s ON s.id = a.actor_session_id
              WHERE a.account_id = $1 ORDER BY a.at DESC, a.id LIMIT $2",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -231,13 +231,13 @@ impl Store {
 
     pub async fn list_sessions(
         &self,
-        account_id: &str,
-        current: &str,
+        account_id: &AccountId,
+        current: &SessionId,
     ) -> DbResult<Vec<SessionInfo>> {
         let rows = sqlx::query(
             "SELECT id, name, created_at, last_used_at FROM sessions WHERE account_id = $1 AND ended_at IS NULL ORDER BY created_at, id",
         )
-        .bind(account_id)
+        .bind(account_id.as_str())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -245,7 +245,7 @@ impl Store {
             .map(|r| {
                 let id: String = r.get("id");
                 SessionInfo {
-                    current: id == current,
+                    current: id == current.as_str(),
                     id,
                     name: r.get("name"),
                     created_at: r.get("created_at"),
@@ -258,16 +258,16 @@ impl Store {
     /// Ends one of the account's live sessions; false if it has no such session.
     pub async fn end_session(
         &self,
-        account_id: &str,
-        session_id: &str,
-        actor: &str,
+        account_id: &AccountId,
+        session_id: &SessionId,
+        actor: &SessionId,
     ) -> DbResult<bool> {
         let mut tx = self.write_tx(LockScope::Account(account_id)).await?;
         let name: Option<(String,)> = sqlx::query_as(
             "SELECT name FROM sessions WHERE id = $1 AND account_id = $2 AND ended_at IS NULL",
         )
-        .bind(session_id)
-        .bind(account_id)
+        .bind(session_id.as_str())
+        .bind(account_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some((name,)) = name else {
@@ -287,13 +287,17 @@ impl Store {
         Ok(true)
     }
 
-    pub async fn end_other_sessions(&self, account_id: &str, keep: &str) -> DbResult<u64> {
+    pub async fn end_other_sessions(
+        &self,
+        account_id: &AccountId,
+        keep: &SessionId,
+    ) -> DbResult<u64> {
         let mut tx = self.write_tx(LockScope::Account(account_id)).await?;
         let others: Vec<(String,)> = sqlx::query_as(
             "SELECT id FROM sessions WHERE account_id = $1 AND id != $2 AND ended_at IS NULL",
         )
-        .bind(account_id)
-        .bind(keep)
+        .bind(account_id.as_str())
+        .bind(keep.as_str())
         .fetch_all(&mut *tx)
         .await?;
         for (id,) in &others {
