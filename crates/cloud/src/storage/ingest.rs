@@ -183,6 +183,22 @@ pub(super) fn finish(plan: Plan<'_>, same: Vec<bool>) -> Vec<IngestOutcome> {
         .collect()
 }
 
+/// Tells every caller of a group that was not committed, keeping the
+/// error's kind: a failure that passes by itself (a full disk, a busy or
+/// unreachable database) answers 503 and the watch keeps its batch; others
+/// are internal errors.
+pub(super) fn fail_group(group: Vec<IngestJob>, unavailable: bool, error: &dyn std::fmt::Display) {
+    tracing::warn!(error = %error, batches = group.len(), "an ingest group was not stored");
+    for job in group {
+        let answer = if unavailable {
+            sqlx::Error::PoolTimedOut
+        } else {
+            sqlx::Error::Protocol(format!("ingest failed: {error}"))
+        };
+        let _ = job.reply.send(Err(answer));
+    }
+}
+
 /// The same fixes, bit for bit, in the same order.
 pub(super) fn same_fixes(stored: &[Fix], sent: &[Fix]) -> bool {
     let bits = |f: &Fix| {

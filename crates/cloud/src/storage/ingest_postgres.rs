@@ -15,7 +15,9 @@ use waymark_protocol::ids::AccountId;
 use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::time::Clock;
 
-use super::ingest::{Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, finish, same_fixes};
+use super::ingest::{
+    Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, fail_group, finish, same_fixes,
+};
 use super::rows::fix_from;
 use super::transactions::{DbResult, Tx};
 use crate::live_bus::LIVE_CHANNEL;
@@ -86,21 +88,8 @@ async fn writer(pool: AnyPool, clock: Clock, jobs: Arc<Mutex<mpsc::Receiver<Inge
                 }
                 own = Some(conn);
             }
-            Err(e) => {
-                // Nothing of the group was committed: every caller hears an
-                // error and keeps its batch. The error keeps its kind (a full
-                // disk stays "unavailable", a bug stays internal).
-                let unavailable = crate::error::is_unavailable(&e);
-                tracing::warn!(error = %e, batches = group.len(), "an ingest group was not stored");
-                for job in group {
-                    let answer = if unavailable {
-                        sqlx::Error::PoolTimedOut
-                    } else {
-                        sqlx::Error::Protocol(format!("ingest failed: {e}"))
-                    };
-                    let _ = job.reply.send(Err(answer));
-                }
-            }
+            // Nothing of the group was committed: every caller keeps its batch.
+            Err(e) => fail_group(group, crate::error::is_unavailable(&e), &e),
         }
     }
 }

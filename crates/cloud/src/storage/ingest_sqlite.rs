@@ -18,7 +18,9 @@ use waymark_protocol::ids::AccountId;
 use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::time::Clock;
 
-use super::ingest::{Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, finish, same_fixes};
+use super::ingest::{
+    Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, fail_group, finish, same_fixes,
+};
 
 /// Starts the writer thread; it ends when every sender of `jobs` is gone.
 pub(super) fn spawn(path: PathBuf, clock: Clock, mut jobs: mpsc::Receiver<IngestJob>) {
@@ -56,19 +58,8 @@ pub(super) fn spawn(path: PathBuf, clock: Clock, mut jobs: mpsc::Receiver<Ingest
                             let _ = job.reply.send(Ok(result));
                         }
                     }
-                    Err(e) => {
-                        let unavailable = is_unavailable(&e);
-                        tracing::warn!(error = %e, batches = group.len(), "an ingest group was not stored");
-                        for job in group {
-                            // Nothing of the group was committed: every caller keeps its batch.
-                            let answer = if unavailable {
-                                sqlx::Error::PoolTimedOut
-                            } else {
-                                sqlx::Error::Protocol(format!("ingest failed: {e}"))
-                            };
-                            let _ = job.reply.send(Err(answer));
-                        }
-                    }
+                    // Nothing of the group was committed: every caller keeps its batch.
+                    Err(e) => fail_group(group, is_unavailable(&e), &e),
                 }
             }
         })
