@@ -74,34 +74,11 @@ async fn common_headers(State(app): State<AppState>, mut response: Response) -> 
     for (name, value) in SECURITY_HEADERS {
         headers.insert(name, HeaderValue::from_static(value));
     }
-    let now = std::time::UNIX_EPOCH + Duration::from_millis(app.clock.now().ms().max(0) as u64);
-    if let Ok(date) = HeaderValue::from_str(&httpdate(now)) {
+    let now = std::time::UNIX_EPOCH + Duration::from_millis(app.store.now().max(0) as u64);
+    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(now)) {
         headers.insert(header::DATE, date);
     }
     response
-}
-
-/// An IMF-fixdate (RFC 9110), e.g. `Thu, 26 Nov 2026 08:00:00 GMT`.
-fn httpdate(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let dt =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let weekday = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-        [dt.weekday().number_days_from_monday() as usize];
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][u8::from(dt.month()) as usize - 1];
-    format!(
-        "{weekday}, {:02} {month} {} {:02}:{:02}:{:02} GMT",
-        dt.day(),
-        dt.year(),
-        dt.hour(),
-        dt.minute(),
-        dt.second()
-    )
 }
 
 /// A running cloud: where it listens and how to stop it.
@@ -109,8 +86,6 @@ pub struct Running {
     pub addr: std::net::SocketAddr,
     pub origin: Url,
     pub store: Store,
-    /// The clock the whole cloud reads (tests move it).
-    pub clock: Clock,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -131,7 +106,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
 /// [`start`] with a given clock (tests move it forward).
 pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<Running> {
     let tls = server::tls_config(&config.tls_cert, &config.tls_key)?;
-    let store = Store::open(&config.database, clock.clone())
+    let store = Store::open(&config.database, clock)
         .await
         .with_context(|| format!("cannot open the database ({})", config.database))?;
     let listener = TcpListener::bind(config.listen)
@@ -156,7 +131,7 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
     if manufacturers.is_empty() {
         tracing::warn!("no manufacturer CA configured: no watch can pair (set manufacturer_cas)");
     }
-    let state = AppState::new(store.clone(), origin.clone(), manufacturers, clock.clone())?;
+    let state = AppState::new(store.clone(), origin.clone(), manufacturers)?;
     let (shutdown, rx) = watch::channel(false);
     if let Database::Postgres(url) = &config.database {
         state.live.follow_postgres(url, rx.clone()).await?;
@@ -184,7 +159,6 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
         addr,
         origin,
         store,
-        clock,
         shutdown,
         task,
     })

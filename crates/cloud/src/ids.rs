@@ -19,5 +19,3 @@ pub fn token_hash(secret: &str) -> String {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
-
-pub use waymark_protocol::ids::is_id;

@@ -1,13 +1,13 @@
 //! The cloud's shared state, handed to every handler: the store, the
 //! passkey relying party, the trusted manufacturer CAs, the live bus, the
-//! verified-certificate cache, the open-stream counts and the clock.
+//! verified-certificate cache and the open-stream counts. Time comes
+//! from the store's clock (`store.now()`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use url::Url;
-use waymark_protocol::time::Clock;
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
 use crate::live_bus::LiveBus;
@@ -29,8 +29,6 @@ pub struct AppState {
     pub device_certificates: DeviceCertificates,
     /// Open history and live streams per account (capped).
     pub streams: StreamCounts,
-    /// What time it is (tests move it).
-    pub clock: Clock,
 }
 
 /// Certificates of devices whose chain to a manufacturer CA was verified.
@@ -58,12 +56,7 @@ impl DeviceCertificates {
 }
 
 impl AppState {
-    pub fn new(
-        store: Store,
-        origin: Url,
-        manufacturers: Vec<Vec<u8>>,
-        clock: Clock,
-    ) -> anyhow::Result<Self> {
+    pub fn new(store: Store, origin: Url, manufacturers: Vec<Vec<u8>>) -> anyhow::Result<Self> {
         let rp_id = origin.host_str().context("origin has no host")?.to_owned();
         let webauthn = WebauthnBuilder::new(&rp_id, &origin)
             .context("the origin cannot be a WebAuthn relying party")?
@@ -78,7 +71,6 @@ impl AppState {
             manufacturers: Arc::new(manufacturers),
             device_certificates: DeviceCertificates::default(),
             streams: StreamCounts::default(),
-            clock,
         })
     }
 

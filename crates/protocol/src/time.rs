@@ -12,21 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Timestamp(i64);
 
 impl Timestamp {
-    pub const fn from_ms(ms: i64) -> Self {
-        Self(ms)
-    }
-
     pub const fn ms(self) -> i64 {
         self.0
-    }
-
-    /// Whole seconds (for certificate validity checks).
-    pub fn secs(self) -> u64 {
-        (self.0.max(0) / 1000) as u64
-    }
-
-    pub fn plus_ms(self, ms: i64) -> Self {
-        Self(self.0.saturating_add(ms))
     }
 }
 

@@ -28,7 +28,7 @@ pub async fn offer(
     Json(signed): Json<SignedOffer>,
 ) -> Result<(StatusCode, axum::Json<OfferAccepted>), ApiError> {
     let der = unb64(&signed.certificate).ok_or(ApiError::UntrustedCertificate)?;
-    let now = app.clock.now().ms();
+    let now = app.store.now();
     let cert =
         verify_device_certificate(&der, &app.manufacturers, (now / 1000) as u64).map_err(|e| {
             match e {

@@ -58,7 +58,7 @@ pub async fn status(
     let device = signed_by_device(&app, &device_id, |cert| signed.verify(cert).is_ok()).await?;
     // The answer's `Date` header tells a watch with a wrong clock the
     // cloud's time: it corrects and polls again, it is never stuck here.
-    if (signed.status.at - app.clock.now().ms()).abs() > STATUS_WINDOW_MS {
+    if (signed.status.at - app.store.now()).abs() > STATUS_WINDOW_MS {
         return Err(ApiError::ClockSkew);
     }
     // Each poll must be newer than the last one accepted: a captured poll
@@ -115,7 +115,7 @@ pub async fn upload(
                 .insert(device_id.as_str(), &device.certificate);
         }
     }
-    let now = app.clock.now().ms();
+    let now = app.store.now();
     for fix in &batch.fixes {
         fix.validate(now).map_err(|e| match e {
             // The watch's clock is fast: it corrects (from `Date`) and resends.

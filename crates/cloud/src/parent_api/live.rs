@@ -38,7 +38,7 @@ pub async fn stream(
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.tick().await;
         let token_ends = tokio::time::sleep(Duration::from_millis(
-            (caller.token_expires_at - app.clock.now().ms()).max(0) as u64,
+            (caller.token_expires_at - app.store.now()).max(0) as u64,
         ));
         tokio::pin!(token_ends);
         // Watch id → may this stream see it (bound to the account, not revoked).
