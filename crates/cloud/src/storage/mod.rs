@@ -45,6 +45,8 @@ pub(crate) enum LockScope<'a> {
     Device(&'a str),
     /// One secret (a code or token, by its hash or value) being spent.
     Secret(&'a str),
+    /// One session being ended (its account not yet known).
+    Session(&'a str),
     /// Nothing read before written can race (e.g. a new account).
     Nothing,
 }
@@ -55,6 +57,7 @@ impl LockScope<'_> {
             Self::Account(id) => Some(format!("account:{id}")),
             Self::Device(id) => Some(format!("device:{id}")),
             Self::Secret(s) => Some(format!("secret:{}", crate::ids::token_hash(s))),
+            Self::Session(id) => Some(format!("session:{id}")),
             Self::Nothing => None,
         }
     }

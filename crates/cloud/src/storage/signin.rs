@@ -223,7 +223,7 @@ impl Store {
 
     /// Ends the session a replayed authorization code opened (RFC 6749 §4.1.2).
     pub async fn end_session_of_replayed_code(&self, session_id: &str) -> DbResult<()> {
-        let mut tx = self.write_tx(LockScope::Secret(session_id)).await?;
+        let mut tx = self.write_tx(LockScope::Session(session_id)).await?;
         let account: Option<(String,)> =
             sqlx::query_as("SELECT account_id FROM sessions WHERE id = $1 AND ended_at IS NULL")
                 .bind(session_id)
