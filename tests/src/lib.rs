@@ -2,6 +2,8 @@
 //! 127.0.0.1 with a real SQLite file, a client that trusts only the cloud's
 //! generated CA, and parents whose passkeys are a software authenticator.
 
+pub mod swtpm;
+
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;

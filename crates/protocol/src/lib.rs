@@ -3,6 +3,7 @@
 //! this crate, so nothing about the protocol is written twice.
 
 pub mod account;
+pub mod attestation;
 pub mod device;
 pub mod error;
 pub mod ids;
