@@ -19,6 +19,7 @@ use waymark_protocol::report::{Batch, SignedBatch};
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
 use waymark_protocol::signing::b64;
 use waymark_protocol::time::Clock;
+use waymark_watch::keystore::KeyStoreChoice;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
@@ -629,6 +630,17 @@ impl TestCloud {
     }
 }
 
+/// Provisions a watch in `w` for `cloud` (trusting its CA) with its key in `keystore`.
+pub fn provision(
+    cloud: &TestCloud,
+    w: &std::path::Path,
+    keystore: &KeyStoreChoice,
+) -> anyhow::Result<waymark_watch::provisioning::Provisioned> {
+    let ca = w.with_extension("ca.pem");
+    std::fs::write(&ca, &cloud.ca_pem)?;
+    waymark_watch::provisioning::provision(w, cloud.origin(), &ca, keystore)
+}
+
 /// A real watch (the `waymark-watch` library) in its own directory:
 /// provisioned, its CSR signed by `factory`, its certificate installed.
 pub struct TestWatch {
@@ -643,19 +655,53 @@ impl TestWatch {
 
     pub fn made_by(cloud: &TestCloud, factory: &std::path::Path) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let ca = dir.path().join("ca.pem");
-        std::fs::write(&ca, &cloud.ca_pem)?;
         let w = dir.path().join("watch");
-        let csr = waymark_watch::provisioning::provision(&w, cloud.origin(), &ca)?;
-        let serial = format!("WM-{}", random_token(4));
+        let made = provision(cloud, &w, &KeyStoreChoice::File)?;
         let cert = waymark_cloud::factory::sign(
             factory,
-            &std::fs::read_to_string(csr)?,
-            &serial,
+            &std::fs::read_to_string(made.csr)?,
+            &format!("WM-{}", random_token(4)),
             "Waymark Kids 1",
         )?;
+        Self::certified(dir, &cert)
+    }
+
+    /// A watch whose key is in `tpm`, certified by the cloud's factory with
+    /// `--require-tpm` (after `factory::trust_tpm_vendor` for `tpm`'s maker);
+    /// `station` is the factory station's own TPM.
+    pub fn with_tpm(
+        cloud: &TestCloud,
+        tpm: &swtpm::SoftTpm,
+        station: &swtpm::SoftTpm,
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let w = dir.path().join("watch");
+        let made = provision(cloud, &w, &KeyStoreChoice::Tpm { tcti: tpm.tcti() })?;
+        let factory = cloud.factory_dir();
+        let challenge = waymark_cloud::factory::challenge(
+            &factory,
+            &std::fs::read(made.attestation_request.context("a TPM watch's request")?)?,
+            &station.tcti(),
+            now_ms(),
+        )?;
+        let challenge_path = dir.path().join("challenge.json");
+        std::fs::write(&challenge_path, serde_json::to_vec(&challenge)?)?;
+        let answer = waymark_watch::provisioning::attest(&w, &challenge_path)?;
+        let cert = waymark_cloud::factory::sign_tpm_attested(
+            &factory,
+            &std::fs::read_to_string(made.csr)?,
+            &format!("WM-{}", random_token(4)),
+            "Waymark Kids 1 TPM",
+            &answer,
+            now_ms(),
+        )?;
+        Self::certified(dir, &cert)
+    }
+
+    fn certified(dir: tempfile::TempDir, cert: &str) -> anyhow::Result<Self> {
         let cert_path = dir.path().join("cert.pem");
         std::fs::write(&cert_path, cert)?;
+        let w = dir.path().join("watch");
         waymark_watch::provisioning::install_cert(&w, &cert_path)?;
         let watch = waymark_watch::provisioning::Watch::open(&w)?;
         let reporter = waymark_watch::reporting::Reporter::new(watch, 1000)?;
@@ -687,7 +733,6 @@ impl TestWatch {
 
     /// `seq` and `fixes` as a batch signed with this watch's key.
     pub fn sign(&self, seq: u64, fixes: Vec<waymark_protocol::report::Fix>) -> SignedBatch {
-        use waymark_watch::keystore::KeyStore;
         let batch = Batch {
             device_id: self.id().to_owned(),
             seq,
@@ -807,15 +852,20 @@ pub fn now_ms() -> i64 {
 
 /// The `waymark-watch` program next to the test binary.
 pub fn watch_binary() -> std::path::PathBuf {
+    binary("waymark-watch")
+}
+
+/// A program of this workspace, built beside the test binary.
+pub fn binary(name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let bin = exe
         .parent()
         .and_then(|p| p.parent())
         .expect("target/<profile>/deps")
-        .join("waymark-watch");
+        .join(name);
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p waymark-watch` (scripts/test does)",
+        "{} is missing: run `cargo build --workspace --bins` (scripts/test does)",
         bin.display()
     );
     bin

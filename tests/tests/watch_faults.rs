@@ -46,7 +46,6 @@ async fn status_of(watch: &TestWatch) -> waymark_protocol::report::DeviceStatus 
 
 /// A status poll for `device_id`, signed by `signer`'s key.
 fn signed_poll(signer: &TestWatch, device_id: &str) -> Value {
-    use waymark_watch::keystore::KeyStore;
     let status = waymark_protocol::report::StatusRequest {
         device_id: device_id.to_owned(),
         at: now_ms(),

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use waymark_protocol::report::{Fix, SignedBatch};
 use waymark_protocol::signing::b64;
 use waymark_system_tests::*;
-use waymark_watch::keystore::KeyStore;
 use waymark_watch::reporting::Drain;
 
 async fn pair_code(cloud: &TestCloud, parent: &Parent, code: &str) -> (u16, Value) {

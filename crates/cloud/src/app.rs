@@ -131,7 +131,8 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
     if manufacturers.is_empty() {
         tracing::warn!("no manufacturer CA configured: no watch can pair (set manufacturer_cas)");
     }
-    let state = AppState::new(store.clone(), origin.clone(), manufacturers)?;
+    let mut state = AppState::new(store.clone(), origin.clone(), manufacturers)?;
+    state.require_hardware_keys = config.require_hardware_keys;
     let (shutdown, rx) = watch::channel(false);
     if let Database::Postgres(url) = &config.database {
         state.live.follow_postgres(url, rx.clone()).await?;

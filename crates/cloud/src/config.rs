@@ -27,6 +27,10 @@ pub struct FileConfig {
     /// PEM files of the watch manufacturer CAs whose device certificates are trusted.
     #[serde(default)]
     pub manufacturer_cas: Vec<String>,
+    /// Accept only watches whose device certificate says the key is in a
+    /// TPM (`waymark-cloud factory sign --require-tpm`).
+    #[serde(default)]
+    pub require_hardware_keys: bool,
 }
 
 impl FileConfig {
@@ -39,6 +43,7 @@ impl FileConfig {
             tls_key: "tls/server.key".into(),
             ca_cert: "ca/ca.pem".into(),
             manufacturer_cas: Vec::new(),
+            require_hardware_keys: false,
         }
     }
 }
@@ -55,6 +60,7 @@ pub struct Config {
     pub tls_key: PathBuf,
     pub ca_cert: PathBuf,
     pub manufacturer_cas: Vec<PathBuf>,
+    pub require_hardware_keys: bool,
 }
 
 /// Which SQL engine is behind the pool: the queries are the same (`$N`
@@ -152,6 +158,18 @@ impl Config {
                 .map(str::to_owned)
                 .collect();
         }
+        if let Some(v) = env("WAYMARK_REQUIRE_HARDWARE_KEYS") {
+            file.require_hardware_keys = match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ConfigError::BadValue {
+                        name: "WAYMARK_REQUIRE_HARDWARE_KEYS".into(),
+                        message: "must be true or false".into(),
+                    });
+                }
+            };
+        }
         Self::resolve(dir, file)
     }
 
@@ -185,6 +203,7 @@ impl Config {
             tls_key: path(&file.tls_key),
             ca_cert: path(&file.ca_cert),
             manufacturer_cas: file.manufacturer_cas.iter().map(|p| path(p)).collect(),
+            require_hardware_keys: file.require_hardware_keys,
         })
     }
 }

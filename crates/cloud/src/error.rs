@@ -51,6 +51,10 @@ pub enum ApiError {
     BadSignature,
     #[error("The watch's certificate is not from a manufacturer this cloud trusts.")]
     UntrustedCertificate,
+    #[error(
+        "This cloud accepts only watches whose key is in a TPM (a hardware key), and this watch's certificate does not say so. Use a watch certified with `waymark-cloud factory sign --require-tpm`."
+    )]
+    HardwareKeyRequired,
     #[error("This watch was revoked by its owner. Erase its data and stop.")]
     Revoked,
     #[error("This watch is not paired with an account yet.")]
@@ -120,6 +124,7 @@ impl ApiError {
             Self::UnknownDevice => ErrorCode::UnknownDevice,
             Self::BadSignature => ErrorCode::BadSignature,
             Self::UntrustedCertificate => ErrorCode::UntrustedCertificate,
+            Self::HardwareKeyRequired => ErrorCode::HardwareKeyRequired,
             Self::Revoked => ErrorCode::Revoked,
             Self::NotPaired => ErrorCode::NotPaired,
             Self::SequenceReused => ErrorCode::SequenceReused,
@@ -151,6 +156,7 @@ impl ApiError {
             | Self::BadSignature
             | Self::UntrustedCertificate => StatusCode::UNAUTHORIZED,
             Self::Revoked => StatusCode::GONE,
+            Self::HardwareKeyRequired => StatusCode::FORBIDDEN,
             Self::NotPaired
             | Self::SequenceReused
             | Self::ReplayedStatus

@@ -56,6 +56,28 @@ enum Factory {
         #[arg(long)]
         force: bool,
     },
+    /// Trust a TPM maker: add its CA certificates (PEM) to those TPM endorsement certificates must chain to.
+    TrustTpmVendor {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The TPM maker's CA certificate(s), PEM.
+        #[arg(long)]
+        ca: PathBuf,
+    },
+    /// Check a TPM watch's attestation request and write the challenge its TPM must answer.
+    Challenge {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The watch's attestation-request.json (from `waymark-watch provision --keystore tpm`).
+        #[arg(long)]
+        request: PathBuf,
+        /// Where to write the challenge.
+        #[arg(long)]
+        out: PathBuf,
+        /// The factory station's own TPM, which computes TPM2_MakeCredential.
+        #[arg(long, default_value = "device:/dev/tpmrm0")]
+        tcti: String,
+    },
     /// Sign a watch's certificate request (from `waymark-watch provision`).
     Sign {
         #[arg(long)]
@@ -72,15 +94,27 @@ enum Factory {
         /// Where to write the certificate (PEM); default: print it.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Certify only a key shown to live in a genuine TPM; the certificate then says "hardware key".
+        #[arg(long, requires = "attestation")]
+        require_tpm: bool,
+        /// The watch's answer to this factory's challenge (from `waymark-watch attest`).
+        #[arg(long, requires = "require_tpm")]
+        attestation: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The TSS library logs its own errors to stderr; ours say the cause in
+    // one line, so its log is off unless asked for (TSS2_LOG=all+debug).
+    if std::env::var_os("TSS2_LOG").is_none() {
+        // SAFETY: no other thread exists yet to read the environment.
+        unsafe { std::env::set_var("TSS2_LOG", "all+none") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+                .unwrap_or_else(|_| "info,sqlx=warn,tss_esapi=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -98,7 +132,13 @@ fn main() -> ExitCode {
         Command::Factory(Factory::Init { dir, force }) => factory::init(&dir, force)
             .map(|()| println!("Manufacturer CA: {}", dir.join("manufacturer-ca.pem").display()))
             .map_err(anyhow::Error::from),
-        Command::Factory(Factory::Sign { dir, csr, serial, model, out }) => sign(&dir, &csr, &serial, &model, out.as_deref()),
+        Command::Factory(Factory::TrustTpmVendor { dir, ca }) => factory::trust_tpm_vendor(&dir, &ca)
+            .map(|n| println!("Trusting {n} more TPM maker certificate(s) in {}", dir.join(factory::TPM_VENDOR_CAS).display()))
+            .map_err(anyhow::Error::from),
+        Command::Factory(Factory::Challenge { dir, request, out, tcti }) => challenge(&dir, &request, &out, &tcti),
+        Command::Factory(Factory::Sign { dir, csr, serial, model, out, require_tpm: _, attestation }) => {
+            sign(&dir, &csr, &serial, &model, out.as_deref(), attestation.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -138,16 +178,50 @@ async fn wait_for_signal() {
     }
 }
 
+fn now_ms() -> i64 {
+    waymark_protocol::time::Clock::system().now().ms()
+}
+
+fn challenge(
+    dir: &std::path::Path,
+    request: &std::path::Path,
+    out: &std::path::Path,
+    tcti: &str,
+) -> anyhow::Result<()> {
+    let json = std::fs::read(request)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", request.display()))?;
+    let challenge = factory::challenge(dir, &json, tcti, now_ms())?;
+    std::fs::write(out, serde_json::to_vec_pretty(&challenge)?)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    println!(
+        "Challenge written to {}; answer it within 10 minutes: waymark-watch attest --challenge {}",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
 fn sign(
     dir: &std::path::Path,
     csr: &std::path::Path,
     serial: &str,
     model: &str,
     out: Option<&std::path::Path>,
+    attestation: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let csr_pem = std::fs::read_to_string(csr)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", csr.display()))?;
-    let cert = factory::sign(dir, &csr_pem, serial, model)?;
+    let cert = match attestation {
+        None => factory::sign(dir, &csr_pem, serial, model)?,
+        Some(path) => {
+            let answer = serde_json::from_slice(
+                &std::fs::read(path)
+                    .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{} is not an attestation answer: {e}", path.display()))?;
+            factory::sign_tpm_attested(dir, &csr_pem, serial, model, &answer, now_ms())?
+        }
+    };
     match out {
         Some(path) => {
             std::fs::write(path, cert)

@@ -22,6 +22,8 @@ pub struct AppState {
     pub origin: Url,
     /// Manufacturer CA certificates (DER) that device certificates must chain to.
     pub manufacturers: Arc<Vec<Vec<u8>>>,
+    /// Accept only watches whose certificate says their key is in a TPM.
+    pub require_hardware_keys: bool,
     /// Stored fixes, published after their commit, for live streams.
     pub live: LiveBus,
     /// Device certificates already verified against a manufacturer CA (at
@@ -69,6 +71,7 @@ impl AppState {
             webauthn: Arc::new(webauthn),
             origin,
             manufacturers: Arc::new(manufacturers),
+            require_hardware_keys: false,
             device_certificates: DeviceCertificates::default(),
             streams: StreamCounts::default(),
         })

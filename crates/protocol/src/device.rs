@@ -28,6 +28,27 @@ pub fn device_id_from_spki(spki_der: &[u8]) -> String {
         .collect()
 }
 
+/// The certificate extension by which a factory says "this key was made in,
+/// and cannot leave, a genuine TPM" (it saw the TPM's evidence first).
+/// Waymark's development arc; a production factory uses its own registered
+/// enterprise number. Its value is the DER UTF8String [`HARDWARE_KEY_VALUE`].
+pub const HARDWARE_KEY_OID: &[u64] = &[1, 3, 6, 1, 4, 1, 61212, 1, 1];
+pub const HARDWARE_KEY_VALUE: &str = "tpm2";
+
+/// Whether the certificate carries the factory's hardware-key extension.
+/// Means something only for a certificate already verified to chain to a
+/// trusted manufacturer.
+pub fn hardware_key(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    cert.extensions().iter().any(|ext| {
+        ext.oid
+            .iter()
+            .is_some_and(|arcs| arcs.eq(HARDWARE_KEY_OID.iter().copied()))
+    })
+}
+
 /// What the cloud learns from a verified device certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceCertificate {
@@ -36,6 +57,8 @@ pub struct DeviceCertificate {
     pub serial: String,
     /// The model (subject OU).
     pub model: String,
+    /// The factory certified the key as TPM-resident ([`HARDWARE_KEY_OID`]).
+    pub hardware_key: bool,
     pub der: Vec<u8>,
 }
 
@@ -79,6 +102,7 @@ pub fn verify_device_certificate(
         device_id: device_id_from_spki(parsed.public_key().raw),
         serial: first(&mut subject.iter_common_name()),
         model: first(&mut subject.iter_organizational_unit()),
+        hardware_key: hardware_key(der),
         der: der.to_vec(),
     })
 }

@@ -51,6 +51,8 @@ error_codes! {
     UnknownDevice = "unknown_device",
     BadSignature = "bad_signature",
     UntrustedCertificate = "untrusted_certificate",
+    /// This cloud accepts only watches whose key a factory certified as TPM-resident.
+    HardwareKeyRequired = "hardware_key_required",
     Revoked = "revoked",
     NotPaired = "not_paired",
     SequenceReused = "sequence_reused",

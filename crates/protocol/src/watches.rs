@@ -29,6 +29,9 @@ pub struct WatchInfo {
     pub last_seen: Option<i64>,
     pub latest: Option<Fix>,
     pub state: WatchState,
+    /// The watch's key is in a TPM (its factory saw the TPM's evidence), so it
+    /// cannot be copied off the watch.
+    pub hardware_key: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -58,7 +58,9 @@ pub(crate) fn public_b64(public: &Public) -> Result<String, TpmError> {
 /// of its own (the TSS context may not be shared between threads), and
 /// callers on any thread hand it work in turn.
 pub struct TpmKey {
-    jobs: mpsc::Sender<Job>,
+    /// `None` only while dropping.
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
     pub(crate) public: Public,
     point: [u8; 65],
     tcti: String,
@@ -96,7 +98,7 @@ impl TpmKey {
         let (jobs, queue) = mpsc::channel::<Job>();
         let (ready_tx, ready) = mpsc::sync_channel(1);
         let owned = (tcti.to_owned(), public.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("tpm".into())
             .spawn(move || {
                 let (tcti, public) = owned;
@@ -120,7 +122,8 @@ impl TpmKey {
             .map_err(|e| TpmError::Invalid(format!("cannot start the TPM thread: {e}")))?;
         ready.recv().map_err(|_| gone())??;
         Ok(Self {
-            jobs,
+            jobs: Some(jobs),
+            thread: Some(thread),
             public,
             point,
             tcti: tcti.to_owned(),
@@ -134,6 +137,8 @@ impl TpmKey {
     ) -> Result<R, TpmError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.jobs
+            .as_ref()
+            .ok_or_else(gone)?
             .send(Box::new(move |loaded| {
                 let _ = tx.send(job(loaded));
             }))
@@ -246,5 +251,17 @@ impl PublicKeyData for TpmKey {
 impl SigningKey for TpmKey {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         TpmKey::sign(self, msg).map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
+
+impl Drop for TpmKey {
+    /// Waits for the key's thread to flush the key: a TPM reached without
+    /// a resource manager (swtpm's socket) keeps an object loaded after its
+    /// process ends, and has room for only three.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

@@ -15,7 +15,6 @@ use waymark_protocol::report::{BatchAck, DeviceStatus, SignedBatch, SignedStatus
 use waymark_protocol::signing::b64;
 
 use crate::clock::Clock;
-use crate::keystore::KeyStore;
 use crate::provisioning::Watch;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
-//! Where the device key lives. A small trait so a TPM-backed store can
-//! replace the file store; the simulator keeps a PKCS#8 PEM file, 0600,
-//! created on the watch and never copied anywhere.
+//! Where the device key lives, behind one trait: a PKCS#8 PEM file (0600,
+//! the simulator's default, made on the watch and never copied anywhere),
+//! or a TPM 2.0, where the key is made and used and from which it cannot be
+//! copied. The choice is recorded in the watch's settings.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -8,8 +9,47 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use rcgen::{KeyPair, PublicKeyData, SigningKey};
+use serde::{Deserialize, Serialize};
+use waymark_tpm::{KeyBlob, TpmKey};
 
-pub trait KeyStore {
+/// Which key store a watch uses, as `watch.toml` records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum KeyStoreChoice {
+    /// `device.key`, a PEM file readable only by the watch's user.
+    #[default]
+    File,
+    /// A TPM 2.0 reached through `tcti` (e.g. `device:/dev/tpmrm0`).
+    Tpm { tcti: String },
+}
+
+impl KeyStoreChoice {
+    /// Makes the watch's key in this store (refuses to replace one).
+    pub fn generate(&self, dir: &Path) -> anyhow::Result<Box<dyn KeyStore>> {
+        Ok(match self {
+            Self::File => Box::new(FileKeyStore::generate(dir)?),
+            Self::Tpm { tcti } => Box::new(TpmKeyStore::generate(dir, tcti)?),
+        })
+    }
+
+    /// Opens the key made earlier.
+    pub fn open(&self, dir: &Path) -> anyhow::Result<Box<dyn KeyStore>> {
+        Ok(match self {
+            Self::File => Box::new(FileKeyStore::open(dir)?),
+            Self::Tpm { tcti } => Box::new(TpmKeyStore::open(dir, tcti)?),
+        })
+    }
+
+    /// For people: where the key is.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::File => format!("file ({KEY_FILE}, 0600)"),
+            Self::Tpm { tcti } => format!("TPM 2.0 at {tcti} (the key cannot leave the TPM)"),
+        }
+    }
+}
+
+pub trait KeyStore: Send + Sync {
     /// The public key as DER SubjectPublicKeyInfo.
     fn public_key_spki(&self) -> Vec<u8>;
     /// ECDSA P-256 SHA-256, DER-encoded signature.
@@ -18,6 +58,10 @@ pub trait KeyStore {
     fn csr_pem(&self) -> anyhow::Result<String>;
     /// Destroys the key for good.
     fn destroy(&self) -> anyhow::Result<()>;
+    /// The key inside a TPM, for the factory's attestation; `None` for a file key.
+    fn tpm_key(&self) -> Option<&TpmKey> {
+        None
+    }
 }
 
 pub struct FileKeyStore {
@@ -32,19 +76,8 @@ impl FileKeyStore {
     pub fn generate(dir: &Path) -> anyhow::Result<Self> {
         let path = dir.join(KEY_FILE);
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot create {}: {e} (is this watch already provisioned?)",
-                    path.display()
-                )
-            })?;
-        file.write_all(key.serialize_pem().as_bytes())?;
-        file.sync_all()?;
+        write_private(&path, key.serialize_pem().as_bytes())
+            .map_err(|e| anyhow::anyhow!("{e} (is this watch already provisioned?)"))?;
         Ok(Self { path, key })
     }
 
@@ -90,6 +123,95 @@ impl KeyStore for FileKeyStore {
             _ => Ok(()),
         }
     }
+}
+
+/// The TPM's blob of the device key: its public area and its private part
+/// wrapped by the TPM's storage key. Only that TPM can load it.
+pub const TPM_KEY_FILE: &str = "device.tpmkey";
+/// The attestation key's blob, kept between the factory's request and answer.
+pub const ATTESTATION_KEY_FILE: &str = "attestation-key.tpmkey";
+
+/// The device key inside a TPM; only the TPM's blob of it is on disk.
+pub struct TpmKeyStore {
+    dir: PathBuf,
+    key: TpmKey,
+}
+
+impl TpmKeyStore {
+    /// Makes a new key inside the TPM and writes its blob (refuses to replace one).
+    pub fn generate(dir: &Path, tcti: &str) -> anyhow::Result<Self> {
+        let path = dir.join(TPM_KEY_FILE);
+        if path.exists() {
+            anyhow::bail!(
+                "{} exists (is this watch already provisioned?)",
+                path.display()
+            );
+        }
+        let (key, blob) = TpmKey::create(tcti)?;
+        write_private(&path, &serde_json::to_vec(&blob)?)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            key,
+        })
+    }
+
+    pub fn open(dir: &Path, tcti: &str) -> anyhow::Result<Self> {
+        let path = dir.join(TPM_KEY_FILE);
+        let blob: KeyBlob = serde_json::from_slice(&fs::read(&path).map_err(|e| {
+            anyhow::anyhow!(
+                "no TPM key blob at {}: {e} (run `waymark-watch provision --keystore tpm`)",
+                path.display()
+            )
+        })?)
+        .map_err(|e| anyhow::anyhow!("{} is damaged: {e}", path.display()))?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            key: TpmKey::load(tcti, &blob)?,
+        })
+    }
+}
+
+impl KeyStore for TpmKeyStore {
+    fn public_key_spki(&self) -> Vec<u8> {
+        self.key.subject_public_key_info()
+    }
+
+    fn sign(&self, message: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Ok(self.key.sign(message)?)
+    }
+
+    fn csr_pem(&self) -> anyhow::Result<String> {
+        let params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        Ok(params.serialize_request(&self.key)?.pem()?)
+    }
+
+    fn tpm_key(&self) -> Option<&TpmKey> {
+        Some(&self.key)
+    }
+
+    fn destroy(&self) -> anyhow::Result<()> {
+        // The blobs are useless without this TPM; removing them ends the key's use.
+        for f in [TPM_KEY_FILE, ATTESTATION_KEY_FILE] {
+            match fs::remove_file(self.dir.join(f)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a new file readable only by this user.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
-//! The `waymark-watch` command: provision, install-cert, pair, run.
+//! The `waymark-watch` command: provision, attest, install-cert, info, pair, run.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use waymark_watch::clock::Clock;
 use waymark_watch::cloud_link::{CloudLink, LinkError};
+use waymark_watch::keystore::KeyStoreChoice;
 use waymark_watch::pairing;
 use waymark_watch::provisioning::{self, Watch};
 use waymark_watch::queue::DEFAULT_CAPACITY;
@@ -28,9 +29,17 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum KeyStoreKind {
+    /// A PEM file in DIR, 0600 (the simulator's default).
+    File,
+    /// Inside a TPM 2.0: the key cannot be copied off the watch.
+    Tpm,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Make this watch's P-256 key (it never leaves DIR) and a certificate request DIR/device.csr.
+    /// Make this watch's P-256 key (it never leaves the watch) and a certificate request DIR/device.csr.
     Provision {
         #[arg(long)]
         dir: PathBuf,
@@ -40,6 +49,27 @@ enum Command {
         /// The CA certificate the cloud's TLS certificate must chain to.
         #[arg(long)]
         cloud_ca: PathBuf,
+        /// Where the key lives.
+        #[arg(long, value_enum, default_value = "file")]
+        keystore: KeyStoreKind,
+        /// How to reach the TPM (with --keystore tpm), e.g. `swtpm:host=127.0.0.1,port=2321`.
+        #[arg(long, default_value = "device:/dev/tpmrm0")]
+        tcti: String,
+    },
+    /// Answer the factory's TPM challenge (TPM watches): writes the answer for `factory sign --require-tpm`.
+    Attest {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The challenge from `waymark-cloud factory challenge`.
+        #[arg(long)]
+        challenge: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Show this watch's id, where its key lives, its certificate and its owner.
+    Info {
+        #[arg(long)]
+        dir: PathBuf,
     },
     /// Install the certificate the manufacturer signed for this watch's key.
     InstallCert {
@@ -87,9 +117,16 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The TSS library logs its own errors to stderr; ours say the cause in
+    // one line, so its log is off unless asked for (TSS2_LOG=all+debug).
+    if std::env::var_os("TSS2_LOG").is_none() {
+        // SAFETY: no other thread exists yet to read the environment.
+        unsafe { std::env::set_var("TSS2_LOG", "all+none") };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,tss_esapi=off".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -118,17 +155,51 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             dir,
             cloud,
             cloud_ca,
+            keystore,
+            tcti,
         } => {
-            let csr = provisioning::provision(&dir, &cloud, &cloud_ca)?;
+            let choice = match keystore {
+                KeyStoreKind::File => KeyStoreChoice::File,
+                KeyStoreKind::Tpm => KeyStoreChoice::Tpm { tcti },
+            };
+            let made = provisioning::provision(&dir, &cloud, &cloud_ca, &choice)?;
             println!(
-                "Key made in {}. Certificate request: {}",
-                dir.display(),
-                csr.display()
+                "Key made: {}. Certificate request: {}",
+                choice.describe(),
+                made.csr.display()
             );
+            match made.attestation_request {
+                None => println!(
+                    "Have it signed: waymark-cloud factory sign --dir FACTORY --csr {} --serial SERIAL --model MODEL --out cert.pem",
+                    made.csr.display()
+                ),
+                Some(request) => {
+                    println!("Attestation request for the factory: {}", request.display());
+                    println!(
+                        "Next: waymark-cloud factory challenge --dir FACTORY --request {} --out challenge.json, then waymark-watch attest",
+                        request.display()
+                    );
+                }
+            }
+        }
+        Command::Attest {
+            dir,
+            challenge,
+            out,
+        } => {
+            let answer = provisioning::attest(&dir, &challenge)?;
+            std::fs::write(&out, serde_json::to_vec_pretty(&answer)?)?;
             println!(
-                "Have it signed: waymark-cloud factory sign --dir FACTORY --csr {} --serial SERIAL --model MODEL --out cert.pem",
-                csr.display()
+                "Answer written to {}. Next: waymark-cloud factory sign --require-tpm --attestation {} --csr {}",
+                out.display(),
+                out.display(),
+                dir.join(provisioning::CSR_FILE).display()
             );
+        }
+        Command::Info { dir } => {
+            for (what, value) in provisioning::describe(&dir)? {
+                println!("{what:<12} {value}");
+            }
         }
         Command::InstallCert { dir, cert } => {
             let id = provisioning::install_cert(&dir, &cert)?;

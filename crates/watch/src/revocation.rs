@@ -5,18 +5,23 @@
 use std::fs;
 use std::path::Path;
 
-use crate::keystore::{FileKeyStore, KeyStore};
+use crate::keystore::{ATTESTATION_KEY_FILE, FileKeyStore, KeyStore, TPM_KEY_FILE};
 use crate::{pairing, provisioning, queue};
 
 pub fn wipe(dir: &Path) -> anyhow::Result<()> {
     if let Ok(keys) = FileKeyStore::open(dir) {
         keys.destroy()?;
     }
+    // A TPM key's blobs go without the TPM: it may be unreachable, and
+    // without its blob the key can never be loaded again.
     for f in [
         queue::QUEUE_FILE,
         pairing::PAIRED_FILE,
         provisioning::CERT_FILE,
         provisioning::CSR_FILE,
+        provisioning::ATTESTATION_REQUEST_FILE,
+        TPM_KEY_FILE,
+        ATTESTATION_KEY_FILE,
         "queue.json.tmp",
     ] {
         match fs::remove_file(dir.join(f)) {

@@ -22,6 +22,8 @@ export interface WatchInfo {
   last_seen: number | null;
   latest: Fix | null;
   state: WatchState;
+  /** The watch's key is in a TPM: it cannot be copied off the watch. */
+  hardware_key: boolean;
 }
 
 export interface Trail {

@@ -21,6 +21,7 @@ use crate::state::AppState;
         (status = 201, description = "The offer is stored; the code may be shown", body = OfferAccepted),
         (status = 400, description = "Not a valid offer, or the watch's clock is off (`clock_skew`)", body = ErrorBody),
         (status = 401, description = "Certificate not from a trusted manufacturer, or a bad signature", body = ErrorBody),
+        (status = 403, description = "This cloud accepts only TPM-resident keys and the certificate does not say so (`hardware_key_required`)", body = ErrorBody),
         (status = 410, description = "This watch was revoked (`revoked`)", body = ErrorBody),
     ))]
 pub async fn offer(
@@ -46,6 +47,9 @@ pub async fn offer(
     signed
         .verify(&cert.der)
         .map_err(|_| ApiError::BadSignature)?;
+    if app.require_hardware_keys && !cert.hardware_key {
+        return Err(ApiError::HardwareKeyRequired);
+    }
     if offer.code_hash.len() != 64 || !offer.code_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::InvalidRequest(
             "code_hash must be 64 hex characters.".into(),

@@ -3,6 +3,7 @@
 //! acknowledged, and only then published to live streams.
 
 use axum::extract::State;
+use waymark_protocol::device::hardware_key;
 use waymark_protocol::error::ErrorBody;
 use waymark_protocol::ids::WatchId;
 use waymark_protocol::report::{
@@ -37,6 +38,10 @@ async fn signed_by_device(
     if device.revoked_at.is_some() {
         return Err(ApiError::Revoked);
     }
+    // Also for watches paired before the policy was switched on.
+    if app.require_hardware_keys && !hardware_key(&device.certificate) {
+        return Err(ApiError::HardwareKeyRequired);
+    }
     Ok(device)
 }
 
@@ -47,6 +52,7 @@ async fn signed_by_device(
         (status = 200, description = "The watch's state as the cloud sees it", body = DeviceStatus),
         (status = 400, description = "The watch's clock is off (`clock_skew`); the `Date` header has the cloud's time", body = ErrorBody),
         (status = 401, description = "Unknown watch or bad signature (`unknown_device`)", body = ErrorBody),
+        (status = 403, description = "This cloud accepts only TPM-resident keys (`hardware_key_required`)", body = ErrorBody),
         (status = 409, description = "Not newer than the last poll (`replayed_status`)", body = ErrorBody),
         (status = 410, description = "This watch was revoked (`revoked`)", body = ErrorBody),
     ))]
@@ -85,6 +91,7 @@ pub async fn status(
         (status = 200, description = "Stored durably (or stored before): the watch may forget it", body = BatchAck),
         (status = 400, description = "A fix is not valid (`invalid_fix`), the batch is too large, or the clock is off (`clock_skew`)", body = ErrorBody),
         (status = 401, description = "Unknown watch or bad signature (`unknown_device`)", body = ErrorBody),
+        (status = 403, description = "This cloud accepts only TPM-resident keys (`hardware_key_required`)", body = ErrorBody),
         (status = 409, description = "Not paired (`not_paired`), or the sequence number holds other fixes (`sequence_reused`)", body = ErrorBody),
         (status = 410, description = "This watch was revoked (`revoked`)", body = ErrorBody),
         (status = 429, description = "Over the watch's budget (`rate_limited`)", body = ErrorBody),

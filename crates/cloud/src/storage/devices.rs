@@ -115,7 +115,7 @@ impl Store {
 
     async fn watch_infos(&self, account_id: &str, only: Option<&str>) -> DbResult<Vec<WatchInfo>> {
         let rows = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS}, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
+            "SELECT {BINDING_COLUMNS}, d.certificate, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
              JOIN devices d ON d.id = b.device_id
              LEFT JOIN fixes f ON f.id = (SELECT id FROM fixes WHERE device_id = b.device_id ORDER BY t DESC, id DESC LIMIT 1)
              WHERE b.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR b.device_id = $3) ORDER BY b.bound_at, b.device_id"
@@ -146,6 +146,7 @@ impl Store {
                     last_seen: latest.map(|f| f.t),
                     latest,
                     state,
+                    hardware_key: waymark_protocol::device::hardware_key(r.get("certificate")),
                 })
             })
             .collect()
