@@ -7,6 +7,9 @@
 //! with a SQLite file (or on PostgreSQL, one or more instances); it reports acknowledged fixes per second, latency,
 //! the cloud's CPU and peak memory, and this machine's P-256 verification
 //! rate for comparison.
+//!
+//! `tpm-signing`: signatures per second with the key in a TPM (swtpm)
+//! against the same signature in software, in one run.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -25,6 +28,7 @@ use waymark_system_tests::{Endpoint, Parent, RemoteCloud, api};
 
 mod live;
 mod reads;
+mod tpm_signing;
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +84,11 @@ enum Bench {
         #[arg(long)]
         cloud_bin: Option<PathBuf>,
     },
+    /// Signing inside a TPM (a swtpm started for the run) beside software signing.
+    TpmSigning {
+        #[arg(long, default_value_t = 500)]
+        signatures: usize,
+    },
     /// Live latency: from a watch's upload to the fix arriving on the
     /// parent's live stream, while a swarm of watches uploads.
     Live {
@@ -127,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Bench::TpmSigning { signatures } => tpm_signing::run(signatures.clamp(1, 100_000)),
         Bench::Reads {
             watches,
             fixes,
