@@ -164,13 +164,16 @@ fn the_production_line_runs_with_the_real_commands() {
     assert!(ok, "{err}");
 
     let answer = tmp.path().join("answer.json");
-    let (ok, _, err) = run(watch()
-        .args(["attest", "--dir"])
-        .arg(&w)
-        .arg("--challenge")
-        .arg(&challenge)
-        .arg("--out")
-        .arg(&answer));
+    let attest = |dir: &Path, out: &Path| {
+        run(watch()
+            .args(["attest", "--dir"])
+            .arg(dir)
+            .arg("--challenge")
+            .arg(&challenge)
+            .arg("--out")
+            .arg(out))
+    };
+    let (ok, _, err) = attest(&w, &answer);
     assert!(ok, "{err}");
 
     let cert = tmp.path().join("cert.pem");
@@ -221,13 +224,7 @@ fn the_production_line_runs_with_the_real_commands() {
     // Sign once more with a fresh challenge, then install and look.
     let (ok, _, err) = challenge_cmd(&mut cloud());
     assert!(ok, "{err}");
-    let (ok, _, err) = run(watch()
-        .args(["attest", "--dir"])
-        .arg(&w)
-        .arg("--challenge")
-        .arg(&challenge)
-        .arg("--out")
-        .arg(&answer));
+    let (ok, _, err) = attest(&w, &answer);
     assert!(ok, "{err}");
     let (ok, _, err) = sign(&mut cloud());
     assert!(ok, "{err}");
@@ -254,13 +251,7 @@ fn the_production_line_runs_with_the_real_commands() {
             .arg(&ca))
         .0
     );
-    let (ok, _, err) = run(watch()
-        .args(["attest", "--dir"])
-        .arg(&file_watch)
-        .arg("--challenge")
-        .arg(&challenge)
-        .arg("--out")
-        .arg(tmp.path().join("x.json")));
+    let (ok, _, err) = attest(&file_watch, &tmp.path().join("x.json"));
     assert!(!ok && err.contains("not a TPM"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
     let (_, info, _) = run(watch().args(["info", "--dir"]).arg(&file_watch));

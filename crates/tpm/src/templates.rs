@@ -14,16 +14,22 @@ use tss_esapi::traits::Marshall;
 
 use crate::TpmError;
 
-/// The storage key (SRK) the device key lives under: an ECC P-256 primary in
-/// the owner hierarchy, derived again from the TPM's seed at every start, so
-/// nothing of it is stored.
-pub(crate) fn storage_key() -> Result<Public, TpmError> {
-    let attributes = ObjectAttributesBuilder::new()
+/// Attributes of a key made inside this TPM that can never leave it, used
+/// with an empty password (the TPM, not a secret, is what protects it).
+fn bound_to_tpm() -> ObjectAttributesBuilder {
+    ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
         .with_fixed_parent(true)
         .with_sensitive_data_origin(true)
         .with_user_with_auth(true)
         .with_no_da(true)
+}
+
+/// The storage key (SRK) the device key lives under: an ECC P-256 primary in
+/// the owner hierarchy, derived again from the TPM's seed at every start, so
+/// nothing of it is stored.
+pub(crate) fn storage_key() -> Result<Public, TpmError> {
+    let attributes = bound_to_tpm()
         .with_restricted(true)
         .with_decrypt(true)
         .build()
@@ -49,12 +55,7 @@ pub(crate) fn storage_key() -> Result<Public, TpmError> {
 /// (`sensitiveDataOrigin`) and bound to it and to its parent (`fixedTPM`,
 /// `fixedParent`), so the TPM will never export it.
 pub(crate) fn device_key() -> Result<Public, TpmError> {
-    let attributes = ObjectAttributesBuilder::new()
-        .with_fixed_tpm(true)
-        .with_fixed_parent(true)
-        .with_sensitive_data_origin(true)
-        .with_user_with_auth(true)
-        .with_no_da(true)
+    let attributes = bound_to_tpm()
         .with_sign_encrypt(true)
         .build()
         .map_err(invalid)?;

@@ -107,8 +107,7 @@ impl KeyStore for FileKeyStore {
     }
 
     fn csr_pem(&self) -> anyhow::Result<String> {
-        let params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        Ok(params.serialize_request(&self.key)?.pem()?)
+        csr_pem(&self.key)
     }
 
     fn destroy(&self) -> anyhow::Result<()> {
@@ -181,8 +180,7 @@ impl KeyStore for TpmKeyStore {
     }
 
     fn csr_pem(&self) -> anyhow::Result<String> {
-        let params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-        Ok(params.serialize_request(&self.key)?.pem()?)
+        csr_pem(&self.key)
     }
 
     fn tpm_key(&self) -> Option<&TpmKey> {
@@ -199,6 +197,13 @@ impl KeyStore for TpmKeyStore {
         }
         Ok(())
     }
+}
+
+/// A certificate request with an empty subject (the factory writes the
+/// subject), signed by `key` wherever it lives.
+fn csr_pem(key: &impl SigningKey) -> anyhow::Result<String> {
+    let params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    Ok(params.serialize_request(key)?.pem()?)
 }
 
 /// Writes a new file readable only by this user.

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod cloud_link;
+pub mod info;
 pub mod keystore;
 pub mod pairing;
 pub mod provisioning;

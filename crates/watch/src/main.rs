@@ -197,7 +197,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             );
         }
         Command::Info { dir } => {
-            for (what, value) in provisioning::describe(&dir)? {
+            for (what, value) in waymark_watch::info::describe(&dir)? {
                 println!("{what:<12} {value}");
             }
         }

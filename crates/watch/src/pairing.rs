@@ -61,6 +61,13 @@ pub fn is_paired(dir: &Path) -> bool {
     dir.join(PAIRED_FILE).exists()
 }
 
+/// The owner's display name remembered at pairing, if paired.
+pub fn remembered_owner(dir: &Path) -> Option<String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join(PAIRED_FILE)).ok()?).ok()?;
+    json["owner"].as_str().map(str::to_owned)
+}
+
 /// The QR code for the terminal: two modules per character cell, with a quiet zone.
 pub fn qr_text(code: &PairingCode) -> anyhow::Result<String> {
     let qr = QrCode::new(code.qr_payload().as_bytes())?;
