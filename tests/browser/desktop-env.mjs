@@ -3,11 +3,12 @@
 // passkey pages, and tauri-driver to open the real app window. Used by the
 // desktop end-to-end test and the app benchmark.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, existsSync } from "node:fs";
+import { mkdtempSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startCloud } from "./cloud.mjs";
 import { setUpFamily } from "./family.mjs";
+import { startTpm, tpmMaker } from "./swtpm.mjs";
 import { WebDriver } from "./webdriver.mjs";
 
 const here = import.meta.dirname;
@@ -31,15 +32,18 @@ export class DesktopEnv {
     return execFileSync(cmd, args, { encoding: "utf8" });
   }
 
-  /** Cloud, factory, `watchCount` watches; the family owns the first `paired` of them. */
-  async start({ watchCount, paired, family = "Rivera family" }) {
+  /** Cloud, factory, `watchCount` watches; the family owns the first `paired` of them.
+   *  The watches numbered in `tpm` keep their key in a software TPM, certified with --require-tpm. */
+  async start({ watchCount, paired, family = "Rivera family", tpm = [] }) {
     this.factory = join(this.work, "factory");
     this.run(this.cloudBin, ["factory", "init", "--dir", this.factory]);
     this.cloud = await startCloud(this.cloudBin, { env: { WAYMARK_MANUFACTURER_CAS: join(this.factory, "manufacturer-ca.pem") } });
     this.caPath = join(this.cloud.dir, "ca/ca.pem");
     this.serverCert = join(this.cloud.dir, "tls/server.pem");
     this.passkeyFile = join(this.work, "family-passkey.json");
-    for (let n = 1; n <= watchCount; n++) this.watches.push(this.makeWatch(n));
+    for (let n = 1; n <= watchCount; n++) {
+      this.watches.push(tpm.includes(n) ? await this.makeTpmWatch(n) : this.makeWatch(n));
+    }
     const codes = this.watches.slice(0, paired).map((dir) => this.pairingCode(dir));
     return setUpFamily({
       origin: this.cloud.origin, caPath: this.caPath, serverCert: this.serverCert,
@@ -53,6 +57,33 @@ export class DesktopEnv {
     this.run(this.watchBin, ["provision", "--dir", dir, "--cloud", this.cloud.origin, "--cloud-ca", this.caPath]);
     this.run(this.cloudBin, ["factory", "sign", "--dir", this.factory, "--csr", join(dir, "device.csr"),
       "--serial", `E2E-${String(n).padStart(4, "0")}`, "--model", "Waymark Kids 1", "--out", join(this.work, `cert-${n}.pem`)]);
+    this.run(this.watchBin, ["install-cert", "--dir", dir, "--cert", join(this.work, `cert-${n}.pem`)]);
+    return dir;
+  }
+
+  /** A watch whose key is made in its own TPM, attested to the factory, certified "hardware key". */
+  async makeTpmWatch(n) {
+    if (!this.tpmMaker) {
+      this.tpmMaker = tpmMaker(join(this.work, "tpm-maker"));
+      this.station = await startTpm(this.tpmMaker, join(this.work, "tpm-station"));
+      this.children.push(this.station.child);
+    }
+    const tpm = await startTpm(this.tpmMaker, join(this.work, `tpm-${n}`));
+    this.children.push(tpm.child);
+    const dir = join(this.work, `watch-${n}`);
+    this.run(this.watchBin, ["provision", "--dir", dir, "--keystore", "tpm", "--tcti", tpm.tcti,
+      "--cloud", this.cloud.origin, "--cloud-ca", this.caPath]);
+    const makerPem = join(this.work, "tpm-maker.pem");
+    writeFileSync(makerPem, this.tpmMaker.bundle());
+    this.run(this.cloudBin, ["factory", "trust-tpm-vendor", "--dir", this.factory, "--ca", makerPem]);
+    const challenge = join(this.work, `challenge-${n}.json`);
+    const answer = join(this.work, `answer-${n}.json`);
+    this.run(this.cloudBin, ["factory", "challenge", "--dir", this.factory, "--request", join(dir, "attestation-request.json"),
+      "--out", challenge, "--tcti", this.station.tcti]);
+    this.run(this.watchBin, ["attest", "--dir", dir, "--challenge", challenge, "--out", answer]);
+    this.run(this.cloudBin, ["factory", "sign", "--dir", this.factory, "--require-tpm", "--attestation", answer,
+      "--csr", join(dir, "device.csr"), "--serial", `E2E-${String(n).padStart(4, "0")}`, "--model", "Waymark Kids 1 TPM",
+      "--out", join(this.work, `cert-${n}.pem`)]);
     this.run(this.watchBin, ["install-cert", "--dir", dir, "--cert", join(this.work, `cert-${n}.pem`)]);
     return dir;
   }

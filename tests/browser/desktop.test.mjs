@@ -22,8 +22,9 @@ async function shot(name) {
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
-  // The family exists with two watches before the app is first opened.
-  const family = await env.start({ watchCount: 3, paired: 2 });
+  // The family exists with two watches before the app is first opened; the
+  // second keeps its key in a (software) TPM.
+  const family = await env.start({ watchCount: 3, paired: 2, tpm: [2] });
   assert.equal(family.length, 2);
   env.walk(env.watches[0], "builtin:park-loop");
   env.walk(env.watches[1], "builtin:school-run");
@@ -66,6 +67,12 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.until(async () => (await app.count("li.watch")) === 2, { what: "two watches in the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 2, { what: "two markers on the map" });
   await app.until(async () => (await app.count("li.watch[data-state='reporting']")) === 2, { what: "both reporting" });
+  // The TPM watch, and only it, is shown with a hardware key.
+  const hardware = await app.exec(
+    "return [...document.querySelectorAll('li.watch')].map(e => [e.dataset.watchId, !!e.querySelector('.hardware')]);");
+  const tpmId = execFileSync(env.watchBin, ["info", "--dir", env.watches[1]], { encoding: "utf8" }).match(/^Device id\s+(\S+)$/m)[1];
+  assert.deepEqual(Object.fromEntries(hardware)[tpmId], true, JSON.stringify(hardware));
+  assert.equal(hardware.filter(([, hw]) => hw).length, 1, JSON.stringify(hardware));
   const names = await app.exec("return [...document.querySelectorAll('li.watch .name')].map(e => e.textContent);");
   assert.equal(names.length, 2);
   await shot("02-watches-map");

@@ -16,7 +16,7 @@ use waymark_protocol::attestation::{AttestationAnswer, AttestationChallenge, Att
 use waymark_protocol::signing::{b64, unb64};
 
 use crate::connection::refused;
-use crate::device_key::{KeyBlob, Loaded, public_b64};
+use crate::device_key::{KeyBlob, public_b64};
 use crate::{Tpm, TpmError, TpmKey};
 
 /// The endorsement key Waymark uses: the TCG default RSA 2048 EK, whose
@@ -30,7 +30,7 @@ impl TpmKey {
     /// the watch until it answers).
     pub fn attestation_request(&self) -> Result<(AttestationRequest, KeyBlob), TpmError> {
         let device_key = public_b64(&self.public)?;
-        self.run(move |loaded| request_in(&mut loaded.tpm, device_key))?
+        request_in(&mut Tpm::open(self.tcti())?, device_key)
     }
 
     /// Answers the factory's challenge: recovers its secret (which only
@@ -41,8 +41,7 @@ impl TpmKey {
         attestation_key: &KeyBlob,
         challenge: &AttestationChallenge,
     ) -> Result<AttestationAnswer, TpmError> {
-        let (ak, challenge) = (attestation_key.clone(), challenge.clone());
-        self.run(move |loaded| answer_in(loaded, &ak, &challenge))?
+        self.with_loaded(|tpm, device| answer_in(tpm, device, attestation_key, challenge))
     }
 }
 
@@ -78,7 +77,8 @@ fn request_in(
 }
 
 fn answer_in(
-    loaded: &mut Loaded,
+    tpm: &mut Tpm,
+    device: KeyHandle,
     attestation_key: &KeyBlob,
     challenge: &AttestationChallenge,
 ) -> Result<AttestationAnswer, TpmError> {
@@ -93,8 +93,6 @@ fn answer_in(
         .map_err(|_| bad("nonce"))?;
     let (ak_public, ak_private) = attestation_key.parts()?;
 
-    let device = loaded.handle;
-    let tpm = &mut loaded.tpm;
     let ek = endorsement_key(tpm)?;
     let ak = ak::load_ak(&mut tpm.ctx, ek, None, ak_private, ak_public);
     let ak = match ak {

@@ -2,8 +2,6 @@
 //! and the private part as the TPM wrapped it under its storage key, which
 //! only the same TPM can load. Every signature is made inside the TPM.
 
-use std::sync::mpsc;
-
 use rcgen::{PublicKeyData, SignatureAlgorithm, SigningKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -54,28 +52,20 @@ pub(crate) fn public_b64(public: &Public) -> Result<String, TpmError> {
     })?))
 }
 
-/// The device key, loaded in its TPM. The TPM connection lives on a thread
-/// of its own (the TSS context may not be shared between threads), and
-/// callers on any thread hand it work in turn.
+/// The device key. Each operation connects to the TPM, loads the key, uses
+/// it and flushes it again: no connection is held between signatures, so
+/// other programs can use the TPM in between (swtpm serves one connection at
+/// a time and has no resource manager), and nothing stays loaded when a
+/// program ends, however it ends.
 pub struct TpmKey {
-    /// `None` only while dropping.
-    jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    pub(crate) public: Public,
-    point: [u8; 65],
     tcti: String,
+    pub(crate) public: Public,
+    private: Private,
+    point: [u8; 65],
 }
-
-/// The TPM connection and the loaded key, owned by the key's thread.
-pub(crate) struct Loaded {
-    pub(crate) tpm: Tpm,
-    pub(crate) handle: KeyHandle,
-}
-
-type Job = Box<dyn FnOnce(&mut Loaded) + Send>;
 
 impl TpmKey {
-    /// Makes a new device key inside the TPM at `tcti` and loads it.
+    /// Makes a new device key inside the TPM at `tcti`.
     pub fn create(tcti: &str) -> Result<(Self, KeyBlob), TpmError> {
         let mut tpm = Tpm::open(tcti)?;
         let template = templates::device_key()?;
@@ -90,60 +80,45 @@ impl TpmKey {
         Ok((Self::load(tcti, &blob)?, blob))
     }
 
-    /// Loads the key from its blob. Only the TPM that made it can: any
-    /// other TPM (or this one after a clear) fails the blob's integrity check.
+    /// Opens the key from its blob and checks that this TPM can load it.
+    /// Only the TPM that made it can: any other TPM (or this one after a
+    /// clear) fails the blob's integrity check.
     pub fn load(tcti: &str, blob: &KeyBlob) -> Result<Self, TpmError> {
         let (public, private) = blob.parts()?;
         let point = templates::check_signing_key(&public, false).map_err(TpmError::Invalid)?;
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let (ready_tx, ready) = mpsc::sync_channel(1);
-        let owned = (tcti.to_owned(), public.clone());
-        let thread = std::thread::Builder::new()
-            .name("tpm".into())
-            .spawn(move || {
-                let (tcti, public) = owned;
-                let mut loaded = match load_in(&tcti, public, private) {
-                    Ok(l) => {
-                        let _ = ready_tx.send(Ok(()));
-                        l
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                // Ends when the last `TpmKey` handle is dropped.
-                while let Ok(job) = queue.recv() {
-                    job(&mut loaded);
-                }
-                // Transient objects are few (three on swtpm): give the slot back.
-                let _ = loaded.tpm.ctx.flush_context(loaded.handle.into());
-            })
-            .map_err(|e| TpmError::Invalid(format!("cannot start the TPM thread: {e}")))?;
-        ready.recv().map_err(|_| gone())??;
-        Ok(Self {
-            jobs: Some(jobs),
-            thread: Some(thread),
-            public,
-            point,
+        let key = Self {
             tcti: tcti.to_owned(),
-        })
+            public,
+            private,
+            point,
+        };
+        key.with_loaded(|_, _| Ok(()))?;
+        Ok(key)
     }
 
-    /// Runs `job` on the key's thread and waits for its result.
-    pub(crate) fn run<R: Send + 'static>(
+    /// Connects, loads the key, runs `f` with it, and flushes it whatever `f` did.
+    pub(crate) fn with_loaded<R>(
         &self,
-        job: impl FnOnce(&mut Loaded) -> R + Send + 'static,
+        f: impl FnOnce(&mut Tpm, KeyHandle) -> Result<R, TpmError>,
     ) -> Result<R, TpmError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.jobs
-            .as_ref()
-            .ok_or_else(gone)?
-            .send(Box::new(move |loaded| {
-                let _ = tx.send(job(loaded));
-            }))
-            .map_err(|_| gone())?;
-        rx.recv().map_err(|_| gone())
+        let mut tpm = Tpm::open(&self.tcti)?;
+        let srk = storage_key(&mut tpm)?;
+        let (private, public) = (self.private.clone(), self.public.clone());
+        let loaded = tpm
+            .ctx
+            .execute_with_nullauth_session(|ctx| ctx.load(srk, private, public));
+        let _ = tpm.ctx.flush_context(srk.into());
+        let handle = loaded.map_err(|source| {
+            TpmError::Invalid(format!(
+                "the TPM at {} cannot load this watch's key ({source}): the key was made by \
+                 another TPM, or this TPM was cleared. A key made in a TPM works only there; \
+                 this watch needs its own TPM, or to be provisioned again",
+                self.tcti
+            ))
+        })?;
+        let result = f(&mut tpm, handle);
+        let _ = tpm.ctx.flush_context(handle.into());
+        result
     }
 
     /// The TPM this key lives in.
@@ -160,32 +135,11 @@ impl TpmKey {
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, TpmError> {
         let digest = Digest::try_from(Sha256::digest(message).to_vec())
             .map_err(|e| TpmError::Invalid(e.to_string()))?;
-        self.run(move |loaded| sign_digest(loaded, digest))?
+        self.with_loaded(|tpm, handle| sign_digest(tpm, handle, digest))
     }
 }
 
-fn gone() -> TpmError {
-    TpmError::Invalid("the TPM thread has stopped".into())
-}
-
-fn load_in(tcti: &str, public: Public, private: Private) -> Result<Loaded, TpmError> {
-    let mut tpm = Tpm::open(tcti)?;
-    let srk = storage_key(&mut tpm)?;
-    let loaded = tpm
-        .ctx
-        .execute_with_nullauth_session(|ctx| ctx.load(srk, private, public));
-    let _ = tpm.ctx.flush_context(srk.into());
-    let handle = loaded.map_err(|source| {
-        TpmError::Invalid(format!(
-            "the TPM at {tcti} cannot load this watch's key ({source}): the key was made by \
-             another TPM, or this TPM was cleared. A key made in a TPM works only there; \
-             this watch needs its own TPM, or to be provisioned again"
-        ))
-    })?;
-    Ok(Loaded { tpm, handle })
-}
-
-fn sign_digest(loaded: &mut Loaded, digest: Digest) -> Result<Vec<u8>, TpmError> {
+fn sign_digest(tpm: &mut Tpm, handle: KeyHandle, digest: Digest) -> Result<Vec<u8>, TpmError> {
     // The null ticket: this key is unrestricted, so the TPM need not
     // have hashed the message itself.
     let ticket = TPMT_TK_HASHCHECK {
@@ -195,9 +149,7 @@ fn sign_digest(loaded: &mut Loaded, digest: Digest) -> Result<Vec<u8>, TpmError>
     }
     .try_into()
     .map_err(|e: tss_esapi::Error| TpmError::Invalid(e.to_string()))?;
-    let handle = loaded.handle;
-    let signature = loaded
-        .tpm
+    let signature = tpm
         .ctx
         .execute_with_nullauth_session(|ctx| {
             ctx.sign(handle, digest, SignatureScheme::Null, ticket)
@@ -251,17 +203,5 @@ impl PublicKeyData for TpmKey {
 impl SigningKey for TpmKey {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         TpmKey::sign(self, msg).map_err(|_| rcgen::Error::RemoteKeyError)
-    }
-}
-
-impl Drop for TpmKey {
-    /// Waits for the key's thread to flush the key: a TPM reached without
-    /// a resource manager (swtpm's socket) keeps an object loaded after its
-    /// process ends, and has room for only three.
-    fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

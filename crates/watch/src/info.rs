@@ -54,7 +54,9 @@ pub fn describe(dir: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
         match pairing::remembered_owner(dir) {
             Some(owner) => format!("yes, with {owner}"),
             None if pairing::is_paired(dir) => "yes".into(),
-            None => "no".into(),
+            None => {
+                "not as far as this watch knows (it learns its owner from a status poll)".into()
+            }
         },
     ));
     Ok(lines)
