@@ -43,6 +43,11 @@ fn main() {
     context.config_mut().app.security.csp = Some(window::content_policy(core.settings()));
 
     let result = tauri::Builder::default()
+        // First, so a second launch hands over before anything else starts:
+        // it shows the running window and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            window::show_main(app);
+        }))
         .plugin(tauri_plugin_opener::init())
         .setup(move |app| {
             let browser: Box<dyn Browser> = match &core.settings().browser {

@@ -3,7 +3,7 @@
 //! links opened in the system browser instead.
 
 use tauri::utils::config::Csp;
-use tauri::{App, AppHandle, WebviewUrl, WebviewWindowBuilder};
+use tauri::{App, AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
 use waymark_app_core::{AppError, Browser, Settings};
 
@@ -31,6 +31,15 @@ pub fn open_main(app: &mut App) -> tauri::Result<()> {
         })
         .build()?;
     Ok(())
+}
+
+/// Brings the window to the front (a second launch of the app asked for it).
+pub fn show_main(app: &AppHandle) {
+    if let Some(window) = app.get_webview_window("main") {
+        let _ = window.unminimize();
+        let _ = window.show();
+        let _ = window.set_focus();
+    }
 }
 
 /// Opens sign-in and passkey pages in the person's default browser.

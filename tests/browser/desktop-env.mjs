@@ -112,18 +112,7 @@ export class DesktopEnv {
       // left the window open (an orphaned app keeps the test runner's output
       // pipe open, and the run would never end).
       detached: true,
-      env: {
-        ...process.env,
-        WAYMARK_CLOUD: this.cloud.origin,
-        WAYMARK_CA: this.caPath,
-        WAYMARK_BROWSER: `node ${join(here, "sign-in-browser.mjs")}`,
-        WAYMARK_PASSKEY_FILE: this.passkeyFile,
-        WAYMARK_SERVER_CERT: this.serverCert,
-        WAYMARK_BROWSER_LOG: join(this.work, "browser.log"),
-        WAYMARK_KEYCHAIN_SERVICE: "waymark-e2e",
-        WAYMARK_SESSION_NAME: "Kitchen laptop",
-        // No WEBKIT_DISABLE_COMPOSITING_MODE: with it, WebKitWebDriver's screenshots never return.
-      },
+      env: this.appEnv(),
     });
     this.children.push(driver);
     this.driver = driver;
@@ -131,6 +120,22 @@ export class DesktopEnv {
     // tauri-driver answers /status once WebKitWebDriver is up.
     await new WebDriver(this.driverBase, null).until(
       async () => (await fetch(`${this.driverBase}/status`)).ok, { what: "tauri-driver", timeout: 30_000 });
+  }
+
+  /** The environment the app runs with: this cloud, its CA, the test browser and keychain service. */
+  appEnv() {
+    return {
+      ...process.env,
+      WAYMARK_CLOUD: this.cloud.origin,
+      WAYMARK_CA: this.caPath,
+      WAYMARK_BROWSER: `node ${join(here, "sign-in-browser.mjs")}`,
+      WAYMARK_PASSKEY_FILE: this.passkeyFile,
+      WAYMARK_SERVER_CERT: this.serverCert,
+      WAYMARK_BROWSER_LOG: join(this.work, "browser.log"),
+      WAYMARK_KEYCHAIN_SERVICE: "waymark-e2e",
+      WAYMARK_SESSION_NAME: "Kitchen laptop",
+      // No WEBKIT_DISABLE_COMPOSITING_MODE: with it, WebKitWebDriver's screenshots never return.
+    };
   }
 
   /** Opens the app window; returns its WebDriver session. */

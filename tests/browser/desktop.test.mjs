@@ -6,7 +6,7 @@
 // Run through scripts/test-desktop, which provides the display and keychain.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DesktopEnv } from "./desktop-env.mjs";
@@ -15,6 +15,12 @@ const here = import.meta.dirname;
 const shots = resolve(process.env.WAYMARK_SCREENSHOTS || join(here, "../../screenshots/desktop"));
 const env = new DesktopEnv({ driverPort: Number(process.env.WAYMARK_DRIVER_PORT || 4444) });
 let app;
+
+/** Pids of running `waymark` app processes. */
+function runningApps() {
+  const out = spawnSync("pgrep", ["-x", "waymark"], { encoding: "utf8" }).stdout;
+  return out.split("\n").filter(Boolean);
+}
 
 async function shot(name) {
   writeFileSync(join(shots, `${name}.png`), await app.screenshot());
@@ -67,6 +73,15 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.until(async () => (await app.count("li.watch")) === 2, { what: "two watches in the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 2, { what: "two markers on the map" });
   await app.until(async () => (await app.count("li.watch[data-state='reporting']")) === 2, { what: "both reporting" });
+  // One running copy: a second launch hands over to this window and exits,
+  // so the refresh token is only ever spent by this process.
+  const appsBefore = runningApps();
+  assert.equal(appsBefore.length, 1, `one app process: ${appsBefore}`);
+  const second = spawnSync(env.appBin, [], { env: env.appEnv(), timeout: 30_000, encoding: "utf8" });
+  assert.equal(second.status, 0, `the second copy exits at once: ${second.error || second.stderr}`);
+  assert.deepEqual(runningApps(), appsBefore, "still the one first process");
+  assert.equal(await app.exec("return document.querySelectorAll('li.watch').length;"), 2, "the first window still works");
+
   // The TPM watch, and only it, is shown with a hardware key.
   const hardware = await app.exec(
     "return [...document.querySelectorAll('li.watch')].map(e => [e.dataset.watchId, !!e.querySelector('.hardware')]);");
@@ -124,6 +139,10 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.waitFor("#sessions tr[data-current='true']", { what: "the session list" });
   const sessionName = await app.text("#sessions tr[data-current='true'] td");
   assert.match(sessionName, /Kitchen laptop/);
+  // The second launch opened no session of its own.
+  const laptops = await app.exec(
+    "return [...document.querySelectorAll('#sessions tr')].filter(r => /Kitchen laptop/.test(r.textContent)).length;");
+  assert.equal(laptops, 1, "one session for this computer at the cloud");
   await app.waitFor("#activity li[data-kind='watch.revoked']", { what: "the revocation in the activity log" });
   assert.match(await app.text("#activity li[data-kind='watch.revoked']"), /by Kitchen laptop/);
   await shot("08-account");
