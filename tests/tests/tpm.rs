@@ -314,6 +314,18 @@ fn a_copied_watch_directory_cannot_sign_without_its_tpm() {
     assert!(original.sign(b"x").is_ok());
     drop(original);
 
+    // Revocation's wipe takes the TPM blobs: the key can never be loaded again.
+    waymark_watch::revocation::wipe(&copy).unwrap();
+    assert!(!copy.join("device.tpmkey").exists() && !copy.join("attestation-key.tpmkey").exists());
+    let gone = format!(
+        "{:#}",
+        KeyStoreChoice::Tpm { tcti: tpm.tcti() }
+            .open(&copy)
+            .err()
+            .unwrap()
+    );
+    assert!(gone.contains("no TPM key blob"), "{gone}");
+
     // With its TPM gone, the watch cannot sign either, and says why.
     tpm.stop();
     let err = KeyStoreChoice::Tpm { tcti: tpm.tcti() }
