@@ -26,7 +26,6 @@ pub enum TpmError {
 /// A TPM session-less connection; every command goes through it in turn.
 pub struct Tpm {
     pub(crate) ctx: Context,
-    tcti: String,
 }
 
 impl Tpm {
@@ -40,14 +39,7 @@ impl Tpm {
         let conf = TctiNameConf::from_str(tcti).map_err(unreachable)?;
         let mut ctx = Context::new(conf).map_err(unreachable)?;
         ctx.get_random(1).map_err(unreachable)?;
-        Ok(Self {
-            ctx,
-            tcti: tcti.to_owned(),
-        })
-    }
-
-    pub fn tcti(&self) -> &str {
-        &self.tcti
+        Ok(Self { ctx })
     }
 }
 

@@ -34,21 +34,13 @@ pub(crate) fn storage_key() -> Result<Public, TpmError> {
         .with_decrypt(true)
         .build()
         .map_err(invalid)?;
-    PublicBuilder::new()
-        .with_public_algorithm(PublicAlgorithm::Ecc)
-        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-        .with_object_attributes(attributes)
-        .with_ecc_parameters(
-            PublicEccParametersBuilder::new_restricted_decryption_key(
-                SymmetricDefinitionObject::AES_128_CFB,
-                EccCurve::NistP256,
-            )
-            .build()
-            .map_err(invalid)?,
-        )
-        .with_ecc_unique_identifier(EccPoint::default())
-        .build()
-        .map_err(invalid)
+    p256(
+        attributes,
+        PublicEccParametersBuilder::new_restricted_decryption_key(
+            SymmetricDefinitionObject::AES_128_CFB,
+            EccCurve::NistP256,
+        ),
+    )
 }
 
 /// The device key: P-256 ECDSA/SHA-256, sign-only, made inside the TPM
@@ -59,22 +51,29 @@ pub(crate) fn device_key() -> Result<Public, TpmError> {
         .with_sign_encrypt(true)
         .build()
         .map_err(invalid)?;
+    p256(
+        attributes,
+        PublicEccParametersBuilder::new()
+            .with_ecc_scheme(EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)))
+            .with_curve(EccCurve::NistP256)
+            .with_is_signing_key(true)
+            .with_is_decryption_key(false)
+            .with_restricted(false)
+            .with_key_derivation_function_scheme(KeyDerivationFunctionScheme::Null)
+            .with_symmetric(SymmetricDefinitionObject::Null),
+    )
+}
+
+/// A P-256 public area template with SHA-256 names: the TPM fills in the point.
+fn p256(
+    attributes: tss_esapi::attributes::ObjectAttributes,
+    parameters: PublicEccParametersBuilder,
+) -> Result<Public, TpmError> {
     PublicBuilder::new()
         .with_public_algorithm(PublicAlgorithm::Ecc)
         .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
         .with_object_attributes(attributes)
-        .with_ecc_parameters(
-            PublicEccParametersBuilder::new()
-                .with_ecc_scheme(EccScheme::EcDsa(HashScheme::new(HashingAlgorithm::Sha256)))
-                .with_curve(EccCurve::NistP256)
-                .with_is_signing_key(true)
-                .with_is_decryption_key(false)
-                .with_restricted(false)
-                .with_key_derivation_function_scheme(KeyDerivationFunctionScheme::Null)
-                .with_symmetric(SymmetricDefinitionObject::Null)
-                .build()
-                .map_err(invalid)?,
-        )
+        .with_ecc_parameters(parameters.build().map_err(invalid)?)
         .with_ecc_unique_identifier(EccPoint::default())
         .build()
         .map_err(invalid)
