@@ -24,6 +24,9 @@ fn main() {
             "end_other_sessions",
             "activity",
             "start_live",
+            "settings",
+            "save_settings",
+            "restart",
         ]),
     ))
     .expect("tauri build step");

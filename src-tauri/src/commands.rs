@@ -6,6 +6,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
 use tokio::sync::Mutex;
+use waymark_app_core::family_watch::FamilyWatch;
+use waymark_app_core::settings::{Editable, Saved, SettingsStore, SettingsView};
 use waymark_app_core::watches::Trail;
 use waymark_app_core::{AppError, Browser, Core, Start};
 use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
@@ -15,14 +17,27 @@ pub struct AppState {
     core: Arc<Core>,
     browser: Box<dyn Browser>,
     live: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    pub family: Arc<FamilyWatch>,
+    pub settings: SettingsStore,
+    /// Present once the first-close hint has been shown.
+    pub first_close_marker: std::path::PathBuf,
 }
 
 impl AppState {
-    pub fn new(core: Arc<Core>, browser: Box<dyn Browser>) -> Self {
+    pub fn new(
+        core: Arc<Core>,
+        browser: Box<dyn Browser>,
+        family: Arc<FamilyWatch>,
+        settings: SettingsStore,
+        first_close_marker: std::path::PathBuf,
+    ) -> Self {
         Self {
             core,
             browser,
             live: Mutex::new(None),
+            family,
+            settings,
+            first_close_marker,
         }
     }
 }
@@ -67,6 +82,23 @@ pub fn cancel_sign_in(s: S<'_>) {
 pub async fn sign_out(s: S<'_>) -> Result<()> {
     stop_live(&s).await;
     s.core.sign_out().await
+}
+
+#[tauri::command]
+pub fn settings(s: S<'_>) -> SettingsView {
+    s.settings.view()
+}
+
+/// Saves the Settings screen; alerts, tray and login changes apply at once.
+#[tauri::command]
+pub fn save_settings(app: AppHandle, s: S<'_>, edit: Editable) -> Result<Saved> {
+    crate::background::save_settings(&app, &s, edit)
+}
+
+/// Restarts the app (after a change of cloud or map).
+#[tauri::command]
+pub fn restart(app: AppHandle) {
+    app.restart()
 }
 
 #[tauri::command]
@@ -144,13 +176,16 @@ pub async fn activity(s: S<'_>) -> Result<Vec<ActivityEntry>> {
     s.core.activity().await
 }
 
-/// Follows the cloud's live stream, forwarding each event to the UI as `live`.
-/// Starting again replaces the previous follower.
+/// Follows the family (live stream and alerts), forwarding each live event
+/// to the UI as `live`; it goes on with the window closed. Starting again
+/// replaces the previous follower.
 #[tauri::command]
 pub async fn start_live(app: AppHandle, s: S<'_>) -> Result<()> {
     let core = s.core.clone();
+    let family = s.family.clone();
     let follower = tokio::spawn(async move {
-        core.follow_live(move |event| drop(app.emit("live", event)))
+        family
+            .follow(&core, move |event| drop(app.emit("live", event)))
             .await
     });
     if let Some(old) = s.live.lock().await.replace(follower) {
@@ -163,4 +198,5 @@ async fn stop_live(s: &S<'_>) {
     if let Some(old) = s.live.lock().await.take() {
         old.abort();
     }
+    s.family.signed_out();
 }

@@ -5,25 +5,32 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod alerts;
+mod background;
 mod commands;
+mod logs;
+mod tray;
 mod window;
 
 use std::sync::Arc;
 
 use tauri::Manager;
 
+use waymark_app_core::family_watch::{FamilyWatch, system_clock};
+use waymark_app_core::settings::SettingsStore;
 use waymark_app_core::{Browser, CommandBrowser, Core, Settings};
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "waymark=info,warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-
-    let settings = match Settings::load() {
+    logs::init_tracing();
+    let context = tauri::generate_context!();
+    // Tauri's `app_config_dir` (the platform's config directory and the app's
+    // identifier), found before the app starts because the settings decide
+    // the window's content policy.
+    let Some(config_dir) = dirs::config_dir().map(|d| d.join(&context.config().identifier)) else {
+        eprintln!("waymark: this computer has no configuration folder (is HOME set?)");
+        std::process::exit(2);
+    };
+    let settings = match Settings::load(&config_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("waymark: {e}");
@@ -38,7 +45,8 @@ fn main() {
         }
     };
 
-    let mut context = tauri::generate_context!();
+    let mut context = context;
+    let in_tray = background::started_in_tray();
     // Map images may come from the configured tile server and nowhere else.
     context.config_mut().app.security.csp = Some(window::content_policy(core.settings()));
 
@@ -48,14 +56,45 @@ fn main() {
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
             window::show_main(app);
         }))
+        .plugin(logs::plugin())
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(
+            tauri_plugin_window_state::Builder::default()
+                .with_state_flags(background::window_state_flags())
+                .build(),
+        )
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .args([background::IN_TRAY_ARG])
+                .app_name("Waymark")
+                .build(),
+        )
         .setup(move |app| {
+            if app.path().app_config_dir().ok().as_ref() != Some(&config_dir) {
+                tracing::warn!("the settings folder differs from Tauri's app_config_dir");
+            }
             let browser: Box<dyn Browser> = match &core.settings().browser {
                 Some(command) => Box::new(CommandBrowser(command.clone())),
                 None => Box::new(window::SystemBrowser(app.handle().clone())),
             };
-            app.manage(commands::AppState::new(core.clone(), browser));
-            window::open_main(app)?;
+            app.manage(tray::build(app)?);
+            let family = Arc::new(FamilyWatch::new(
+                core.settings().alerts.clone(),
+                Box::new(alerts::Desktop(app.handle().clone())),
+                system_clock(),
+            ));
+            let store = SettingsStore::new(core.settings().clone());
+            background::apply_start_at_login(app.handle(), store.start_at_login());
+            app.manage(commands::AppState::new(
+                core.clone(),
+                browser,
+                family,
+                store,
+                config_dir.join("first-close-hint-shown"),
+            ));
+            let window = window::open_main(app, !in_tray)?;
+            background::on_close_keep_running(&window);
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -80,6 +119,9 @@ fn main() {
             commands::end_other_sessions,
             commands::activity,
             commands::start_live,
+            commands::settings,
+            commands::save_settings,
+            commands::restart,
         ])
         .run(context);
     if let Err(e) = result {

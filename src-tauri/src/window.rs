@@ -3,7 +3,7 @@
 //! links opened in the system browser instead.
 
 use tauri::utils::config::Csp;
-use tauri::{App, AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
+use tauri::{App, AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
 use tauri_plugin_opener::OpenerExt;
 use waymark_app_core::{AppError, Browser, Settings};
 
@@ -18,9 +18,11 @@ pub fn content_policy(settings: &Settings) -> Csp {
     ))
 }
 
-pub fn open_main(app: &mut App) -> tauri::Result<()> {
+/// Opens the main window (hidden when the app started in the tray).
+pub fn open_main(app: &mut App, visible: bool) -> tauri::Result<WebviewWindow> {
     WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
         .title("Waymark")
+        .visible(visible)
         .inner_size(1200.0, 780.0)
         .min_inner_size(720.0, 480.0)
         // Stay on the bundled app: any other address is refused here.
@@ -29,8 +31,7 @@ pub fn open_main(app: &mut App) -> tauri::Result<()> {
                 || url.host_str() == Some("tauri.localhost")
                 || url.as_str() == "about:blank"
         })
-        .build()?;
-    Ok(())
+        .build()
 }
 
 /// Brings the window to the front (a second launch of the app asked for it).

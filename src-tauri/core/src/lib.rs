@@ -4,11 +4,14 @@
 //!
 //! One module per flow: `signin` (system browser + loopback + PKCE),
 //! `tokens` (memory + OS keychain), `watches`, `live`, `account`,
-//! `pairing_picture`; `cloud` is the HTTPS client they all share.
+//! `pairing_picture`, `alerts` and `family_watch` (what the parent is told,
+//! also with the window closed); `cloud` is the HTTPS client they all share.
 
 pub mod account;
+pub mod alerts;
 pub mod cloud;
 pub mod error;
+pub mod family_watch;
 pub mod live;
 pub mod pairing_picture;
 pub mod settings;

@@ -1,15 +1,21 @@
 //! How the app is configured: which cloud, which certificate to trust, which
-//! map tiles, which browser signs in. Read once at start from an optional
-//! TOML file and then the environment (the environment wins).
+//! map tiles, which browser signs in, the tray and the alerts. Read at start
+//! from `app.toml` in the platform's app config directory (Tauri's
+//! `app_config_dir`) and then the environment (the environment wins); the
+//! Settings screen writes the file back.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::alerts::{AlertPrefs, QUIET_MINUTES_RANGE};
 use crate::error::AppError;
+
+/// The settings file's name inside the app config directory.
+pub const FILE_NAME: &str = "app.toml";
 
 pub const DEFAULT_CLOUD: &str = "https://localhost:8443";
 pub const DEFAULT_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
@@ -42,37 +48,138 @@ pub struct Settings {
     /// How this computer is named in the account's session list.
     pub session_name: String,
     pub sign_in_timeout: Duration,
+    /// Closing the window keeps the app in the tray, following the family.
+    pub close_to_tray: bool,
+    /// Start (in the tray) when the parent logs in to the computer.
+    pub start_at_login: bool,
+    pub alerts: AlertPrefs,
+    /// How often the family's watch list and activity are checked for alerts.
+    pub alert_poll: Duration,
+    /// Where the Settings screen writes (`<app_config_dir>/app.toml`, or
+    /// `WAYMARK_APP_CONFIG`).
+    pub file: PathBuf,
+    /// The file's own values, which the Settings screen edits.
+    pub saved: Editable,
+    /// Settings the environment overrides (their `WAYMARK_*` names).
+    pub from_environment: Vec<&'static str>,
+    saved_file: File,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    #[serde(skip_serializing_if = "Option::is_none")]
     cloud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     ca: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pin_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tiles: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     tile_attribution: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     browser: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     keychain_service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     session_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     sign_in_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    close_to_tray: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_at_login: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerts: Option<AlertPrefs>,
+}
+
+/// What the Settings screen shows and saves: the file's values (with the
+/// defaults filled in). `ca` empty means the public WebPKI roots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Editable {
+    pub cloud: String,
+    pub ca: String,
+    pub tiles: String,
+    pub tile_attribution: String,
+    pub session_name: String,
+    pub close_to_tray: bool,
+    pub start_at_login: bool,
+    pub alerts: AlertPrefs,
+}
+
+/// Which edits take effect only after a restart (the window's content
+/// policy and the cloud connection are fixed at start).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Saved {
+    pub restart_needed: bool,
 }
 
 impl Settings {
-    /// Reads `WAYMARK_APP_CONFIG` (or `~/.config/waymark/app.toml` when it
+    /// Reads `WAYMARK_APP_CONFIG` (or `app.toml` in `config_dir` when it
     /// exists), then the `WAYMARK_*` environment variables.
-    pub fn load() -> Result<Self, AppError> {
-        let explicit = std::env::var_os("WAYMARK_APP_CONFIG").map(PathBuf::from);
-        let default = std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".config/waymark/app.toml"))
-            .filter(|p| p.exists());
-        let file = match explicit.or(default) {
-            Some(path) => read_file(&path)?,
-            None => File::default(),
+    pub fn load(config_dir: &Path) -> Result<Self, AppError> {
+        let path = std::env::var_os("WAYMARK_APP_CONFIG")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| config_dir.join(FILE_NAME));
+        let file = if path.exists() {
+            read_file(&path)?
+        } else {
+            File::default()
         };
-        Self::from_parts(file, |name| {
+        let mut settings = Self::from_parts(file, |name| {
             std::env::var(name).ok().filter(|v| !v.is_empty())
-        })
+        })?;
+        settings.file = path;
+        Ok(settings)
+    }
+
+    /// Checks `edit` and writes it to the settings file (nothing is written
+    /// when a value is refused). Says whether a restart is needed.
+    pub fn save(&mut self, edit: Editable) -> Result<Saved, AppError> {
+        let file = File::from_editable(&edit, self.saved_file.clone());
+        let checked = Self::from_parts(file.clone(), |_| None)?;
+        if waymark_protocol::account::clean_name(&edit.session_name).is_none() {
+            return Err(AppError::Settings(
+                "The computer's name must be 1 to 64 characters, without control characters."
+                    .into(),
+            ));
+        }
+        if let TrustAnchor::CaFile(ca) = &checked.anchor
+            && !ca.is_file()
+        {
+            return Err(AppError::Settings(format!(
+                "The certificate file {} does not exist. Leave it empty to trust the public certificate authorities.",
+                ca.display()
+            )));
+        }
+        if !QUIET_MINUTES_RANGE.contains(&edit.alerts.quiet_minutes) {
+            return Err(AppError::Settings(format!(
+                "A watch can be called quiet after {} to {} minutes.",
+                QUIET_MINUTES_RANGE.start(),
+                QUIET_MINUTES_RANGE.end()
+            )));
+        }
+        let text = toml::to_string(&file)
+            .map_err(|e| AppError::Settings(format!("The settings could not be written: {e}")))?;
+        write_atomically(&self.file, text.as_bytes()).map_err(|e| {
+            AppError::Settings(format!(
+                "Could not write the settings file {}: {e}. Check that the folder is writable.",
+                self.file.display()
+            ))
+        })?;
+        let restart_needed = checked.saved.cloud != self.saved.cloud
+            || checked.saved.ca != self.saved.ca
+            || checked.saved.tiles != self.saved.tiles
+            || checked.saved.tile_attribution != self.saved.tile_attribution
+            || checked.saved.session_name != self.saved.session_name;
+        self.saved = checked.saved;
+        self.saved_file = file;
+        self.close_to_tray = edit.close_to_tray;
+        self.start_at_login = edit.start_at_login;
+        self.alerts = edit.alerts;
+        Ok(Saved { restart_needed })
     }
 
     /// Settings for a given cloud and CA, everything else default (tests, tools).
@@ -86,6 +193,13 @@ impl Settings {
     }
 
     fn from_parts(file: File, env: impl Fn(&str) -> Option<String>) -> Result<Self, AppError> {
+        let saved_file = file.clone();
+        let saved = file.editable();
+        let from_environment: Vec<&'static str> = ENVIRONMENT
+            .iter()
+            .copied()
+            .filter(|name| env(name).is_some())
+            .collect();
         let cloud_raw = env("WAYMARK_CLOUD")
             .or(file.cloud)
             .unwrap_or_else(|| DEFAULT_CLOUD.into());
@@ -108,7 +222,7 @@ impl Settings {
             .filter(|b| !b.is_empty());
         let session_name = env("WAYMARK_SESSION_NAME")
             .or(file.session_name)
-            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned());
+            .unwrap_or_else(default_session_name);
         Ok(Self {
             cloud,
             anchor,
@@ -123,6 +237,19 @@ impl Settings {
                 .unwrap_or_else(|| "waymark".into()),
             session_name,
             sign_in_timeout: Duration::from_secs(file.sign_in_timeout_secs.unwrap_or(300)),
+            close_to_tray: file.close_to_tray.unwrap_or(true),
+            start_at_login: file.start_at_login.unwrap_or(false),
+            alerts: file.alerts.unwrap_or_default(),
+            alert_poll: Duration::from_secs(
+                env("WAYMARK_ALERT_POLL_SECS")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(30)
+                    .max(1),
+            ),
+            file: PathBuf::from(FILE_NAME),
+            saved,
+            saved_file,
+            from_environment,
         })
     }
 
@@ -132,6 +259,128 @@ impl Settings {
         let rest = self.tiles.trim_start_matches("https://");
         let host = rest.split('/').next().unwrap_or_default();
         format!("https://{}", host.replace("{s}", "*"))
+    }
+}
+
+/// The environment variables that override the file.
+const ENVIRONMENT: &[&str] = &[
+    "WAYMARK_CLOUD",
+    "WAYMARK_CA",
+    "WAYMARK_PIN",
+    "WAYMARK_TILES",
+    "WAYMARK_TILE_ATTRIBUTION",
+    "WAYMARK_BROWSER",
+    "WAYMARK_KEYCHAIN_SERVICE",
+    "WAYMARK_SESSION_NAME",
+];
+
+impl File {
+    fn editable(&self) -> Editable {
+        Editable {
+            cloud: self.cloud.clone().unwrap_or_else(|| DEFAULT_CLOUD.into()),
+            ca: self
+                .ca
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            tiles: self.tiles.clone().unwrap_or_else(|| DEFAULT_TILES.into()),
+            tile_attribution: self
+                .tile_attribution
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ATTRIBUTION.into()),
+            session_name: self
+                .session_name
+                .clone()
+                .unwrap_or_else(default_session_name),
+            close_to_tray: self.close_to_tray.unwrap_or(true),
+            start_at_login: self.start_at_login.unwrap_or(false),
+            alerts: self.alerts.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The file with the screen's values; what the screen does not show
+    /// (pin, browser, keychain service, timeout) is kept as it was.
+    fn from_editable(edit: &Editable, kept: File) -> File {
+        let ca = edit.ca.trim();
+        File {
+            cloud: Some(edit.cloud.trim().to_owned()),
+            ca: (!ca.is_empty()).then(|| PathBuf::from(ca)),
+            tiles: Some(edit.tiles.trim().to_owned()),
+            tile_attribution: Some(edit.tile_attribution.trim().to_owned()),
+            session_name: Some(edit.session_name.trim().to_owned()),
+            close_to_tray: Some(edit.close_to_tray),
+            start_at_login: Some(edit.start_at_login),
+            alerts: Some(edit.alerts.clone()),
+            ..kept
+        }
+    }
+}
+
+fn default_session_name() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Writes through a temporary file and a rename, so a crash leaves the old
+/// file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// What the Settings screen gets: the file's values, where the file is,
+/// which settings the environment overrides, and what is in use now.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub values: Editable,
+    pub file: String,
+    pub from_environment: Vec<&'static str>,
+    pub cloud_in_use: String,
+    pub tiles_in_use: String,
+}
+
+/// The settings as the running app holds them: the Settings screen reads and
+/// saves them here, the tray reads `close_to_tray`.
+#[derive(Debug)]
+pub struct SettingsStore(std::sync::Mutex<Settings>);
+
+impl SettingsStore {
+    pub fn new(settings: Settings) -> Self {
+        Self(std::sync::Mutex::new(settings))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Settings> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn view(&self) -> SettingsView {
+        let s = self.lock();
+        SettingsView {
+            values: s.saved.clone(),
+            file: s.file.display().to_string(),
+            from_environment: s.from_environment.clone(),
+            cloud_in_use: s.cloud.origin().ascii_serialization(),
+            tiles_in_use: s.tiles.clone(),
+        }
+    }
+
+    pub fn save(&self, edit: Editable) -> Result<Saved, AppError> {
+        self.lock().save(edit)
+    }
+
+    pub fn close_to_tray(&self) -> bool {
+        self.lock().close_to_tray
+    }
+
+    pub fn start_at_login(&self) -> bool {
+        self.lock().start_at_login
+    }
+
+    pub fn alerts(&self) -> AlertPrefs {
+        self.lock().alerts.clone()
     }
 }
 
@@ -256,5 +505,82 @@ mod tests {
         );
         let s = with(&[("WAYMARK_TILES", "https://{s}.tiles.example/{z}/{x}/{y}.png")]);
         assert_eq!(s.unwrap().tile_source(), "https://*.tiles.example");
+    }
+
+    #[test]
+    fn the_settings_screen_saves_to_the_config_dir_and_bad_values_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "not read here").unwrap();
+        let mut s = Settings::from_parts(File::default(), |_| None).unwrap();
+        s.file = dir.path().join("conf").join(FILE_NAME);
+        assert!(s.close_to_tray && !s.start_at_login);
+        assert_eq!(s.alerts.quiet_minutes, 15);
+
+        let mut edit = s.saved.clone();
+        edit.alerts.quiet_minutes = 5;
+        edit.alerts.battery = false;
+        edit.close_to_tray = false;
+        assert!(!s.save(edit.clone()).unwrap().restart_needed);
+        assert_eq!(s.alerts.quiet_minutes, 5);
+        edit.cloud = "https://cloud.example:9443".into();
+        edit.ca = ca.display().to_string();
+        assert!(s.save(edit.clone()).unwrap().restart_needed);
+
+        // What was written is what is read back at the next start.
+        let text = std::fs::read_to_string(&s.file).unwrap();
+        let again = Settings::from_parts(toml::from_str(&text).unwrap(), |_| None).unwrap();
+        assert_eq!(again.saved, edit);
+        assert_eq!(again.cloud.as_str(), "https://cloud.example:9443/");
+        assert!(!again.close_to_tray && !again.alerts.battery);
+
+        for bad in [
+            Editable {
+                cloud: "http://plain.example".into(),
+                ..edit.clone()
+            },
+            Editable {
+                tiles: "https://t.example/{z}.png".into(),
+                ..edit.clone()
+            },
+            Editable {
+                session_name: " ".into(),
+                ..edit.clone()
+            },
+            Editable {
+                ca: "/nowhere/ca.pem".into(),
+                ..edit.clone()
+            },
+            Editable {
+                alerts: AlertPrefs {
+                    quiet_minutes: 0,
+                    ..edit.alerts.clone()
+                },
+                ..edit.clone()
+            },
+        ] {
+            let err = s.save(bad).unwrap_err();
+            assert_eq!(err.code(), "settings", "{err}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(&s.file).unwrap(),
+            text,
+            "nothing written"
+        );
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_says_so() {
+        let file = File {
+            cloud: Some("https://from-file.example".into()),
+            ..File::default()
+        };
+        let s = Settings::from_parts(file, |name| {
+            (name == "WAYMARK_CLOUD").then(|| "https://from-env.example".to_string())
+        })
+        .unwrap();
+        assert_eq!(s.cloud.as_str(), "https://from-env.example/");
+        assert_eq!(s.saved.cloud, "https://from-file.example");
+        assert_eq!(s.from_environment, ["WAYMARK_CLOUD"]);
     }
 }

@@ -3,7 +3,20 @@
 
 import { invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
-import type { ActivityEntry, AppConfig, AppError, LiveEvent, Me, PasskeyInfo, SessionInfo, Trail, WatchInfo } from "./types";
+import type {
+  ActivityEntry,
+  AppConfig,
+  AppError,
+  EditableSettings,
+  LiveEvent,
+  Me,
+  PasskeyInfo,
+  Saved,
+  SessionInfo,
+  SettingsView,
+  Trail,
+  WatchInfo,
+} from "./types";
 
 /** Turns whatever a command threw into an AppError with a sentence for a person. */
 export function asAppError(e: unknown): AppError {
@@ -44,6 +57,9 @@ export const api = {
   endOtherSessions: () => call<number>("end_other_sessions"),
   activity: () => call<ActivityEntry[]>("activity"),
   startLive: () => call<null>("start_live"),
+  settings: () => call<SettingsView>("settings"),
+  saveSettings: (edit: EditableSettings) => call<Saved>("save_settings", { edit }),
+  restart: () => call<null>("restart"),
 };
 
 export function onLive(handler: (e: LiveEvent) => void): Promise<UnlistenFn> {

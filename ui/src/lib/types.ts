@@ -80,3 +80,39 @@ export interface ActivityEntry {
   actor_session_name: string | null;
   detail: string;
 }
+
+/** Which alerts the parent wants (src-tauri/core/src/alerts.rs `AlertPrefs`). */
+export interface AlertPrefs {
+  quiet_minutes: number;
+  quiet: boolean;
+  battery: boolean;
+  new_computer: boolean;
+  watch_changes: boolean;
+}
+
+/** What the Settings screen edits: the settings file's values (`Editable`). */
+export interface EditableSettings {
+  cloud: string;
+  /** Empty: the public certificate authorities. */
+  ca: string;
+  tiles: string;
+  tile_attribution: string;
+  session_name: string;
+  close_to_tray: boolean;
+  start_at_login: boolean;
+  alerts: AlertPrefs;
+}
+
+export interface SettingsView {
+  values: EditableSettings;
+  /** Where the settings are written. */
+  file: string;
+  /** `WAYMARK_*` variables that override the file on this computer. */
+  from_environment: string[];
+  cloud_in_use: string;
+  tiles_in_use: string;
+}
+
+export interface Saved {
+  restart_needed: boolean;
+}
