@@ -9,9 +9,11 @@ EVENTS as one JSON line.
 `tray-menu ITEM`: prints the labels of the tray item's menu (over its
 com.canonical.dbusmenu interface), one JSON list.
 `tray-click ITEM LABEL`: clicks the menu entry with that label.
+`close-window TITLE`: what a window manager's close button does: sends
+WM_DELETE_WINDOW to the top-level X window with that title.
 
 ITEM is the registered service as written to EVENTS ("bus-name/object-path").
-Uses Debian's python3-dbus and python3-gi.
+Uses Debian's python3-dbus, python3-gi and python3-xlib.
 """
 import json
 import sys
@@ -129,7 +131,8 @@ def menu(item):
 
     def walk(node):
         nid, props, children = node
-        if "label" in props:
+        # Node 0 is the menu itself, not an entry.
+        if nid != 0 and "label" in props:
             entries.append({"id": int(nid), "label": str(props["label"]).replace("_", ""),
                             "enabled": bool(props.get("enabled", True))})
         for child in children:
@@ -137,6 +140,30 @@ def menu(item):
 
     walk(layout)
     return dbusmenu, entries
+
+
+def close_window(title):
+    from Xlib import X, display, protocol
+
+    d = display.Display()
+    wm_protocols = d.intern_atom("WM_PROTOCOLS")
+    delete = d.intern_atom("WM_DELETE_WINDOW")
+
+    def find(window):
+        if window.get_wm_name() == title:
+            return window
+        for child in window.query_tree().children:
+            found = find(child)
+            if found:
+                return found
+        return None
+
+    target = find(d.screen().root)
+    if target is None:
+        sys.exit(f"no window titled {title!r}")
+    event = protocol.event.ClientMessage(window=target, client_type=wm_protocols, data=(32, [delete, X.CurrentTime, 0, 0, 0]))
+    target.send_event(event, event_mask=X.NoEventMask)
+    d.flush()
 
 
 def main():
@@ -152,6 +179,8 @@ def main():
         if not target:
             sys.exit(f"no menu entry labelled {sys.argv[3]!r}: {[e['label'] for e in entries]}")
         dbusmenu.Event(target[0]["id"], "clicked", dbus.Int32(0, variant_level=1), dbus.UInt32(int(time.time())))
+    elif cmd == "close-window":
+        close_window(sys.argv[2])
     else:
         sys.exit(f"unknown command {cmd}")
 

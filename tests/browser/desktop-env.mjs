@@ -3,7 +3,7 @@
 // passkey pages, and tauri-driver to open the real app window. Used by the
 // desktop end-to-end test and the app benchmark.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, existsSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startCloud } from "./cloud.mjs";
@@ -21,6 +21,10 @@ export class DesktopEnv {
     this.appBin = join(bin, "waymark");
     this.driverPort = driverPort;
     this.work = mkdtempSync(join(tmpdir(), "waymark-desktop-"));
+    // The app's own home: its settings (app_config_dir), window state and
+    // login entry are this test's, not the machine's.
+    this.home = join(this.work, "home");
+    mkdirSync(this.home);
     this.children = [];
     this.watches = [];
     for (const p of [this.cloudBin, this.watchBin, this.appBin]) {
@@ -97,8 +101,9 @@ export class DesktopEnv {
   }
 
   /** The watch walks `route`, reporting every second, until stopped. */
-  walk(dir, route) {
-    const child = spawn(this.watchBin, ["run", "--dir", dir, "--route", route, "--interval", "1"], { stdio: "ignore" });
+  walk(dir, route, { battery = 100 } = {}) {
+    const child = spawn(this.watchBin, ["run", "--dir", dir, "--route", route, "--interval", "1", "--battery", String(battery)],
+      { stdio: "ignore" });
     this.children.push(child);
     return child;
   }
@@ -134,8 +139,51 @@ export class DesktopEnv {
       WAYMARK_BROWSER_LOG: join(this.work, "browser.log"),
       WAYMARK_KEYCHAIN_SERVICE: "waymark-e2e",
       WAYMARK_SESSION_NAME: "Kitchen laptop",
+      HOME: this.home,
+      XDG_CONFIG_HOME: join(this.home, ".config"),
+      // Alerts look at the cloud every 2 s instead of 30 s.
+      WAYMARK_ALERT_POLL_SECS: "2",
       // No WEBKIT_DISABLE_COMPOSITING_MODE: with it, WebKitWebDriver's screenshots never return.
     };
+  }
+
+  /** The desktop's notification server and tray host on this D-Bus session
+   *  (desktop-bus.py); what they receive is read with `busEvents`. */
+  async startDesktopBus() {
+    this.busLog = join(this.work, "desktop-bus.jsonl");
+    const bus = spawn("/usr/bin/python3", [join(here, "desktop-bus.py"), "serve", this.busLog], { stdio: ["ignore", "inherit", "inherit"] });
+    this.children.push(bus);
+    await new WebDriver(null, null).until(async () => this.busEvents("ready").length > 0, { what: "the desktop bus", timeout: 15_000 });
+  }
+
+  busEvents(kind) {
+    if (!existsSync(this.busLog)) return [];
+    return readFileSync(this.busLog, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)).filter((e) => e.kind === kind);
+  }
+
+  /** The notifications shown so far: {summary, body}. */
+  notifications() {
+    return this.busEvents("notification");
+  }
+
+  /** The newest tray item registered (bus name + object path). */
+  trayItem() {
+    return this.busEvents("tray").at(-1)?.item;
+  }
+
+  /** The tray menu's entries, read over D-Bus (com.canonical.dbusmenu). */
+  trayMenu() {
+    const out = execFileSync("/usr/bin/python3", [join(here, "desktop-bus.py"), "tray-menu", this.trayItem()], { encoding: "utf8" });
+    return JSON.parse(out);
+  }
+
+  trayClick(label) {
+    execFileSync("/usr/bin/python3", [join(here, "desktop-bus.py"), "tray-click", this.trayItem(), label]);
+  }
+
+  /** Closes the app's window as its close button would (WM_DELETE_WINDOW). */
+  closeWindow() {
+    execFileSync("/usr/bin/python3", [join(here, "desktop-bus.py"), "close-window", "Waymark"]);
   }
 
   /** Opens the app window; returns its WebDriver session. */

@@ -7,14 +7,28 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DesktopEnv } from "./desktop-env.mjs";
+import { setUpFamily } from "./family.mjs";
 
 const here = import.meta.dirname;
 const shots = resolve(process.env.WAYMARK_SCREENSHOTS || join(here, "../../screenshots/desktop"));
 const env = new DesktopEnv({ driverPort: Number(process.env.WAYMARK_DRIVER_PORT || 4444) });
 let app;
+let walkers;
+
+/** Coordinates as the demo routes have them (e.g. 51.5074 or -0.1278). */
+const COORDINATE = /-?\d{1,3}\.\d{3,}/;
+
+/** Waits for a notification whose summary matches; returns it. */
+function notification(summary, what) {
+  return app.until(async () => env.notifications().find((n) => summary.test(n.summary)), { timeout: 30_000, what });
+}
+
+function trayStatus() {
+  return env.trayMenu().find((e) => !e.enabled)?.label;
+}
 
 /** Pids of running `waymark` app processes. */
 function runningApps() {
@@ -32,8 +46,9 @@ before(async () => {
   // second keeps its key in a (software) TPM.
   const family = await env.start({ watchCount: 3, paired: 2, tpm: [2] });
   assert.equal(family.length, 2);
-  env.walk(env.watches[0], "builtin:park-loop");
-  env.walk(env.watches[1], "builtin:school-run");
+  walkers = [env.walk(env.watches[0], "builtin:park-loop"), env.walk(env.watches[1], "builtin:school-run")];
+  // The desktop the app lives in: a notification server and a tray host.
+  await env.startDesktopBus();
   await env.startDriver();
   app = await env.openApp();
 });
@@ -92,6 +107,47 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.equal(names.length, 2);
   await shot("02-watches-map");
 
+  // The tray: an AppIndicator item on the test's D-Bus session, whose menu
+  // has the family's state and the app's commands.
+  await app.until(() => env.trayItem(), { what: "the tray icon to register" });
+  await app.until(() => trayStatus() === "All watches reporting", { what: "the tray to say all watches report" });
+  assert.deepEqual(env.trayMenu().filter((e) => e.enabled).map((e) => e.label), ["Open Waymark", "Pause alerts for 1 hour", "Quit"]);
+
+  // Settings: saved in the app's config folder; a bad value is refused and writes nothing.
+  const settingsFile = join(env.home, ".config/app.waymark.desktop/app.toml");
+  const autostart = join(env.home, ".config/autostart/Waymark.desktop");
+  await app.click("#tab-settings");
+  await app.waitFor("#settings-save", { what: "the Settings screen" });
+  assert.equal(await app.text("#settings-file"), settingsFile);
+  await app.type("#alert-quiet-minutes", "0");
+  await app.click("#settings-save");
+  await app.waitFor("#settings-error", { what: "the refusal of 0 minutes" });
+  assert.match(await app.text("#settings-error"), /quiet after 1 to 1440 minutes/);
+  assert.ok(!existsSync(settingsFile), "nothing written for a refused value");
+  await app.type("#alert-quiet-minutes", "1");
+  await app.click("#start-at-login");
+  await app.click("#settings-save");
+  await app.waitFor("#settings-saved", { what: "the settings saved" });
+  assert.match(readFileSync(settingsFile, "utf8"), /quiet_minutes = 1\b/);
+  assert.match(readFileSync(autostart, "utf8"), /Exec=.*waymark.* --in-tray/, "a login entry that starts in the tray");
+  await shot("03-settings");
+  await app.click("#start-at-login");
+  await app.click("#settings-save");
+  await app.until(async () => !existsSync(autostart), { what: "the login entry to go when switched off" });
+  await app.click("#tab-watches");
+
+  // The first watch stops reporting: with a 1-minute threshold it is "quiet" later in this test.
+  walkers[0].kill("SIGTERM");
+  const quietName = await app.exec(
+    "return document.querySelector(`li.watch[data-watch-id='${arguments[0]}'] .name`).textContent;",
+    Object.keys(Object.fromEntries(hardware)).find((id) => id !== tpmId));
+
+  // Another computer signs in to the family's account: a notification names it.
+  await setUpFamily({ origin: env.cloud.origin, caPath: env.caPath, serverCert: env.serverCert,
+    passkeyFile: env.passkeyFile, name: "Rivera family", codes: [] });
+  const newComputer = await notification(/^A new computer signed in$/, "the new-computer notification");
+  assert.match(newComputer.body, /“Set-up script” signed in/);
+
   // 3. Pair the third watch with the code it printed, typed loosely.
   const third = env.watches[2];
   const ids = () => app.exec("return [...document.querySelectorAll('li.watch')].map(l => l.dataset.watchId);");
@@ -101,21 +157,21 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.type("#pair-code", code.toLowerCase().replaceAll("-", " "));
   await app.click("#pair-submit");
   await app.waitFor("#pair-done", { what: "the pairing confirmation" });
-  await shot("03-paired");
+  await shot("04-paired");
   // 4. The watch starts walking; its fix appears live on the map.
   const walker = env.walk(third, "builtin:harbour-walk");
   await app.waitFor("li.watch", { what: "the watch list" });
   await app.until(async () => (await app.count("li.watch")) === 3, { what: "three watches in the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 3, { timeout: 45_000, what: "the third marker (a live fix)" });
   await app.until(async () => (await app.count("li.watch[data-state='reporting']")) === 3, { what: "three reporting" });
-  await shot("04-third-watch-live");
+  await shot("05-third-watch-live");
 
   // 5. History of the first watch: a trail with a scrubber.
   const firstId = await app.exec("return document.querySelector('li.watch').dataset.watchId;");
   await app.click(`li.watch[data-watch-id='${firstId}'] .actions button:first-child`);
   await app.waitFor("#history-summary", { what: "a trail" });
   await app.until(async () => (await app.count("path.leaflet-interactive")) >= 1, { what: "the trail line" });
-  await shot("05-history");
+  await shot("06-history");
   await app.click("#tab-watches");
 
   // 6. Revoke the third watch, deleting its history: it leaves the list, the watch erases itself.
@@ -127,12 +183,38 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   const question = await app.text("#revoke-title");
   assert.match(question, /^Revoke .+\?$/);
   await app.click("#revoke-delete-history");
-  await shot("06-revoke-confirm");
+  await shot("07-revoke-confirm");
   await app.click("#confirm-revoke");
   await app.until(async () => (await app.count("li.watch")) === 2, { what: "the revoked watch to leave the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 2, { what: "its marker to go" });
   assert.equal(await exited, 3, "the revoked watch stops with exit code 3");
-  await shot("07-revoked");
+  await shot("08-revoked");
+  // This computer's own pairing and revocation raise no notification.
+  assert.ok(!env.notifications().some((n) => /paired|revoked/.test(n.summary)), JSON.stringify(env.notifications()));
+
+  // The stopped watch is now quiet: a notification and the tray say so.
+  const quiet = await app.until(async () => env.notifications().find((n) => n.summary === `${quietName} is quiet`),
+    { timeout: 120_000, what: "the quiet-watch notification" });
+  assert.match(quiet.body, /No report for more than 1 minutes/);
+  assert.match(trayStatus(), new RegExp(`^(Alert: ${quietName} is quiet|Quiet: ${quietName})`));
+
+  // Closing the window keeps the app in the tray, following the live stream.
+  await app.setRect({ width: 1000, height: 700 });
+  const rect = await app.rect();
+  const pid = runningApps();
+  env.closeWindow();
+  await app.until(async () => !(await app.visible().catch(() => false)), { what: "the window to hide" });
+  assert.deepEqual(runningApps(), pid, "the app is still running");
+  const hint = await notification(/^Waymark is still running$/, "the first-close hint");
+  assert.match(hint.body, /tray/);
+  // A fix arriving with the window closed raises a notification.
+  walkers[1].kill("SIGTERM");
+  walkers[1] = env.walk(env.watches[1], "builtin:school-run", { battery: 12 });
+  const low = await notification(/'s battery is low$/, "the low-battery notification");
+  assert.match(low.body, /^12 % left/);
+  // "Open Waymark" in the tray brings the window back.
+  env.trayClick("Open Waymark");
+  await app.until(() => app.visible(), { what: "the window to show again" });
 
   // 7. Account: this computer's session is listed; ending it returns to sign-in.
   await app.click("#tab-account");
@@ -145,10 +227,10 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.equal(laptops, 1, "one session for this computer at the cloud");
   await app.waitFor("#activity li[data-kind='watch.revoked']", { what: "the revocation in the activity log" });
   assert.match(await app.text("#activity li[data-kind='watch.revoked']"), /by Kitchen laptop/);
-  await shot("08-account");
+  await shot("09-account");
   await app.click("#sessions tr[data-current='true'] .end-session");
   await app.waitFor("#sign-in", { what: "the sign-in screen after ending the session" });
-  await shot("09-signed-out");
+  await shot("10-signed-out");
 
   // The keychain entry is gone (real Secret Service, looked up with secret-tool).
   let kept = "";
@@ -158,4 +240,22 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
     kept = "";
   }
   assert.equal(kept, "", "no refresh token is left in the keychain");
+
+  // No notification carried a location.
+  for (const n of env.notifications()) assert.doesNotMatch(`${n.summary} ${n.body}`, COORDINATE, JSON.stringify(n));
+  // The file log (rotated, in the platform's log folder) has the app's
+  // messages and no coordinate or token.
+  const logDir = join(process.env.XDG_DATA_HOME || join(env.home, ".local/share"), "app.waymark.desktop/logs");
+  const logs = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), "utf8")).join("\n");
+  assert.doesNotMatch(logs, COORDINATE);
+  assert.doesNotMatch(logs, /access_token|refresh_token|Bearer /i);
+
+  // "Quit" in the tray ends the app; it comes back at the size it had.
+  env.trayClick("Quit");
+  await app.until(async () => runningApps().length === 0, { what: "the app to quit from the tray" });
+  await app.quit().catch(() => {}); // WebKitWebDriver holds one session: end the old one.
+  app = await env.openApp();
+  await app.waitFor("#sign-in", { what: "the app started again" });
+  const again = await app.rect();
+  assert.deepEqual([again.width, again.height], [rect.width, rect.height], "the window's size is remembered");
 });

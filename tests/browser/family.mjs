@@ -37,10 +37,9 @@ export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, nam
       client_id: "waymark-desktop", code_verifier: lb.verifier, session_name: "Set-up script" } });
     if (tokens.status !== 200) throw new Error(`token exchange failed: ${JSON.stringify(tokens.body)}`);
     const token = tokens.body.access_token;
-    if (!known) {
-      const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
-      writeFileSync(passkeyFile, JSON.stringify(credentials[0]), { mode: 0o600 });
-    }
+    // Saved after every use: the passkey's signature counter moved (see sign-in-browser.mjs).
+    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+    writeFileSync(passkeyFile, JSON.stringify(credentials[0]), { mode: 0o600 });
     for (const code of codes) {
       const r = await call("POST", "/api/v1/pairings", { json: { code }, token });
       log(r.status === 201 ? `paired ${r.body.name} (${r.body.id})` : `pairing ${code} refused: ${r.body.message}`);

@@ -51,10 +51,13 @@ try {
     await page.waitForLoadState("load");
     say(`returned to the app: ${await page.textContent("h1")}`);
   }
-  if (!known) {
-    const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
-    writeFileSync(passkeyFile, JSON.stringify(credentials[0]), { mode: 0o600 });
-  }
+  // Saved after every use, as an authenticator keeps its signature counter:
+  // a passkey that comes back with an old counter looks cloned, and the
+  // cloud refuses it.
+  const saved = known ? JSON.parse(readFileSync(passkeyFile, "utf8")).credentialId : null;
+  const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
+  const mine = credentials.find((c) => c.credentialId === saved) || credentials[0];
+  writeFileSync(passkeyFile, JSON.stringify(mine), { mode: 0o600 });
 } catch (e) {
   say(`sign-in browser failed: ${e.message}`);
   process.exitCode = 1;

@@ -85,6 +85,20 @@ export class WebDriver {
     return Buffer.from(await this.cmd("GET", "/screenshot"), "base64");
   }
 
+  /** The window's {x, y, width, height}. */
+  rect() {
+    return this.cmd("GET", "/window/rect");
+  }
+
+  setRect(rect) {
+    return this.cmd("POST", "/window/rect", rect);
+  }
+
+  /** Whether the page is shown (false while the window is hidden). */
+  visible() {
+    return this.exec("return document.visibilityState === 'visible';");
+  }
+
   quit() {
     return this.cmd("DELETE", "");
   }

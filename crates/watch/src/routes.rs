@@ -106,6 +106,7 @@ pub struct Walker {
     route: Route,
     tick: u64,
     step_m: f64,
+    battery: u8,
 }
 
 impl Walker {
@@ -114,13 +115,21 @@ impl Walker {
             route,
             tick: 0,
             step_m: 1.4 * interval_s,
+            battery: 100,
         }
+    }
+
+    /// Starts with the battery at `percent` instead of full.
+    pub fn with_battery(mut self, percent: u8) -> Self {
+        self.battery = percent.min(100);
+        self
     }
 
     pub fn next_fix(&mut self, now_ms: i64) -> Fix {
         let (lat, lon) = self.route.position(self.tick as f64 * self.step_m);
         let acc = 4.0 + (self.tick * 7 % 13) as f64;
-        let bat = 100u64.saturating_sub(self.tick / 60).max(5) as u8;
+        let start = u64::from(self.battery);
+        let bat = start.saturating_sub(self.tick / 60).max(start.min(5)) as u8;
         self.tick += 1;
         Fix {
             t: now_ms,
@@ -181,6 +190,19 @@ mod tests {
         assert_eq!(parse_gpx(gpx), vec![(1.0, 2.0), (1.5, 2.5)]);
         let gj = r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"LineString","coordinates":[[2.0,1.0],[2.5,1.5]]}}]}"#;
         assert_eq!(parse_geojson(gj).unwrap(), vec![(1.0, 2.0), (1.5, 2.5)]);
+    }
+
+    #[test]
+    fn the_battery_starts_where_asked_and_drains_to_five() {
+        let route = || Route::load("builtin:park-loop").unwrap();
+        let mut full = Walker::new(route(), 1.0);
+        assert_eq!(full.next_fix(0).bat, 100);
+        let mut low = Walker::new(route(), 1.0).with_battery(12);
+        assert_eq!(low.next_fix(0).bat, 12);
+        let last = (0..1000).map(|_| low.next_fix(0).bat).last().unwrap();
+        assert_eq!(last, 5);
+        let mut tiny = Walker::new(route(), 1.0).with_battery(3);
+        assert_eq!(tiny.next_fix(0).bat, 3);
     }
 
     #[test]
