@@ -10,6 +10,7 @@
 //   - installed size: the app is one binary (the UI is embedded); WebKitGTK
 //     is the system's.
 // Run through scripts/bench-app.
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { DesktopEnv } from "./desktop-env.mjs";
 
@@ -96,7 +97,14 @@ try {
   }
   await new Promise((r) => setTimeout(r, 3000));
   const withWatches = memory(env.appBin);
+  // Closed to the tray, still following the live stream.
+  env.closeWindow();
+  await app.until(async () => !(await app.visible()), { what: "the window to close to the tray" });
+  await new Promise((r) => setTimeout(r, 3000));
+  const inTray = memory(env.appBin);
   await app.quit();
+  const deb = process.env.WAYMARK_BENCH_DEB;
+  const debSize = deb ? Number(execFileSync("dpkg-deb", ["-f", deb, "Installed-Size"], { encoding: "utf8" })) / 1024 : null;
 
   console.log(`\nWaymark desktop app (${env.appBin})`);
   console.log(`  start to sign-in screen       : ${fmt(starts)}`);
@@ -104,7 +112,9 @@ try {
   console.log(`  fix taken to shown in window  : ${lags.length ? fmt(lags) : "none seen in 60 s"} (polled every ~10 ms)`);
   console.log(`  memory at sign-in screen      : RSS ${atSignIn.rss.toFixed(0)} MB, PSS ${atSignIn.pss.toFixed(0)} MB (${atSignIn.names.join(", ")})`);
   console.log(`  memory with ${watchCount} live watches    : RSS ${withWatches.rss.toFixed(0)} MB, PSS ${withWatches.pss.toFixed(0)} MB`);
+  console.log(`  memory closed to the tray     : RSS ${inTray.rss.toFixed(0)} MB, PSS ${inTray.pss.toFixed(0)} MB (live stream and alerts still running)`);
   console.log(`  installed size                : ${(statSync(env.appBin).size / 1e6).toFixed(1)} MB (one binary, UI embedded; WebKitGTK from the system)`);
+  if (debSize !== null) console.log(`  .deb installed size           : ${debSize.toFixed(1)} MB (${deb})`);
 } finally {
   await env.stop();
 }

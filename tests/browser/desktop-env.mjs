@@ -18,7 +18,8 @@ export class DesktopEnv {
     const bin = resolve(binDir);
     this.cloudBin = join(bin, "waymark-cloud");
     this.watchBin = join(bin, "waymark-watch");
-    this.appBin = join(bin, "waymark");
+    // The installed app (scripts/test-desktop installs the .deb) or the build.
+    this.appBin = process.env.WAYMARK_APP_BIN || join(bin, "waymark");
     this.driverPort = driverPort;
     this.work = mkdtempSync(join(tmpdir(), "waymark-desktop-"));
     // The app's own home: its settings (app_config_dir), window state and

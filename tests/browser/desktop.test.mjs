@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DesktopEnv } from "./desktop-env.mjs";
 import { setUpFamily } from "./family.mjs";
@@ -92,6 +92,8 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   // so the refresh token is only ever spent by this process.
   const appsBefore = runningApps();
   assert.equal(appsBefore.length, 1, `one app process: ${appsBefore}`);
+  // The program driven is the one under test (the installed package in scripts/test-desktop).
+  assert.equal(realpathSync(`/proc/${appsBefore[0]}/exe`), env.appBin);
   const second = spawnSync(env.appBin, [], { env: env.appEnv(), timeout: 30_000, encoding: "utf8" });
   assert.equal(second.status, 0, `the second copy exits at once: ${second.error || second.stderr}`);
   assert.deepEqual(runningApps(), appsBefore, "still the one first process");
