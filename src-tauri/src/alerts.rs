@@ -2,12 +2,11 @@
 //! each (tauri-plugin-notification, the desktop's notification server over
 //! D-Bus on Linux) and the tray's state line.
 
-use tauri::{AppHandle, Manager};
+use tauri::AppHandle;
 use tauri_plugin_notification::NotificationExt;
 use waymark_app_core::alerts::{Alert, FamilyState};
 use waymark_app_core::family_watch::Surface;
 
-use crate::commands::AppState;
 use crate::tray;
 
 pub struct Desktop(pub AppHandle);
@@ -28,15 +27,5 @@ impl Surface for Desktop {
 pub fn notify(app: &AppHandle, title: &str, body: &str) {
     if let Err(e) = app.notification().builder().title(title).body(body).show() {
         tracing::warn!(error = %e, "a desktop notification could not be shown");
-    }
-}
-
-/// The tray's "Pause alerts for 1 hour" / "Resume alerts".
-pub fn toggle_pause(app: &AppHandle) {
-    let state = app.state::<AppState>();
-    if state.family.paused() {
-        state.family.resume();
-    } else {
-        state.family.pause_for_an_hour();
     }
 }

@@ -9,7 +9,7 @@ use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
 use crate::alerts;
-use crate::commands::AppState;
+use crate::state::AppState;
 
 /// Passed by the login entry: start in the tray, without the window.
 pub const IN_TRAY_ARG: &str = "--in-tray";

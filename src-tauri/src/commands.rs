@@ -1,46 +1,15 @@
 //! The Tauri commands: each is a one-line delegation to the core. The UI
 //! gets account and watch data and `{code, message}` errors, never a token.
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
-use tokio::sync::Mutex;
-use waymark_app_core::family_watch::FamilyWatch;
-use waymark_app_core::settings::{Editable, Saved, SettingsStore, SettingsView};
+use waymark_app_core::settings::{Editable, Saved, SettingsView};
 use waymark_app_core::watches::Trail;
-use waymark_app_core::{AppError, Browser, Core, Start};
+use waymark_app_core::{AppError, Start};
+
+use crate::state::AppState;
 use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
 use waymark_protocol::watches::WatchInfo;
-
-pub struct AppState {
-    core: Arc<Core>,
-    browser: Box<dyn Browser>,
-    live: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    pub family: Arc<FamilyWatch>,
-    pub settings: SettingsStore,
-    /// Present once the first-close hint has been shown.
-    pub first_close_marker: std::path::PathBuf,
-}
-
-impl AppState {
-    pub fn new(
-        core: Arc<Core>,
-        browser: Box<dyn Browser>,
-        family: Arc<FamilyWatch>,
-        settings: SettingsStore,
-        first_close_marker: std::path::PathBuf,
-    ) -> Self {
-        Self {
-            core,
-            browser,
-            live: Mutex::new(None),
-            family,
-            settings,
-            first_close_marker,
-        }
-    }
-}
 
 type Result<T> = std::result::Result<T, AppError>;
 type S<'a> = State<'a, AppState>;

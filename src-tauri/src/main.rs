@@ -9,6 +9,7 @@ mod alerts;
 mod background;
 mod commands;
 mod logs;
+mod state;
 mod tray;
 mod window;
 
@@ -86,7 +87,7 @@ fn main() {
             ));
             let store = SettingsStore::new(core.settings().clone());
             background::apply_start_at_login(app.handle(), store.start_at_login());
-            app.manage(commands::AppState::new(
+            app.manage(state::AppState::new(
                 core.clone(),
                 browser,
                 family,

@@ -7,7 +7,8 @@ use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{App, AppHandle, Manager, Wry};
 use waymark_app_core::alerts::FamilyState;
 
-use crate::{alerts, window};
+use crate::state::AppState;
+use crate::window;
 
 pub struct Tray {
     status: MenuItem<Wry>,
@@ -28,7 +29,7 @@ pub fn build(app: &App) -> tauri::Result<Tray> {
         .on_menu_event(move |app, event| match event.id().as_ref() {
             "open" => window::show_main(app),
             // Pauses, or resumes when paused; the label follows (see `show`).
-            "pause" => alerts::toggle_pause(app),
+            "pause" => toggle_pause(app),
             "quit" => app.exit(0),
             _ => {}
         });
@@ -70,4 +71,14 @@ impl Tray {
 /// The tray, once the app has one.
 pub fn get(app: &AppHandle) -> Option<tauri::State<'_, Tray>> {
     app.try_state::<Tray>()
+}
+
+/// "Pause alerts for 1 hour", or "Resume alerts" while paused.
+fn toggle_pause(app: &AppHandle) {
+    let state = app.state::<AppState>();
+    if state.family.paused() {
+        state.family.resume();
+    } else {
+        state.family.pause_for_an_hour();
+    }
 }

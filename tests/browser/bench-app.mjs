@@ -8,11 +8,15 @@
 //   - memory: RSS and PSS of the app and its WebKit processes, at the sign-in
 //     screen and with the family's watches on the map;
 //   - installed size: the app is one binary (the UI is embedded); WebKitGTK
-//     is the system's.
+//     is the system's; and the .deb's installed size;
+//   - the floor, in the same run: an almost empty Tauri window
+//     (src-tauri/examples/empty_window.rs), its start to first paint and its
+//     memory, and the app's ratios to it (goals: start ≤ 2×, PSS ≤ 1.3×).
 // Run through scripts/bench-app.
 import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, statSync } from "node:fs";
 import { DesktopEnv } from "./desktop-env.mjs";
+import { WebDriver } from "./webdriver.mjs";
 
 const runs = Number(process.env.WAYMARK_BENCH_RUNS || 5);
 const watchCount = Number(process.env.WAYMARK_BENCH_WATCHES || 4);
@@ -73,6 +77,24 @@ try {
     await app.quit();
   }
 
+  // The floor: an empty Tauri window, started the same way.
+  const emptyBin = process.env.WAYMARK_BENCH_EMPTY;
+  const emptyStarts = [];
+  let emptyMemory = null;
+  if (emptyBin) {
+    for (let i = 0; i < runs; i++) {
+      const t = performance.now();
+      const empty = await WebDriver.start(env.driverBase, emptyBin);
+      await empty.waitFor("#ready");
+      emptyStarts.push(performance.now() - t);
+      if (i === runs - 1) {
+        await new Promise((r) => setTimeout(r, 2000));
+        emptyMemory = memory(emptyBin);
+      }
+      await empty.quit();
+    }
+  }
+
   const app = await env.openApp();
   await app.waitFor("#sign-in");
   const t0 = performance.now();
@@ -115,6 +137,15 @@ try {
   console.log(`  memory closed to the tray     : RSS ${inTray.rss.toFixed(0)} MB, PSS ${inTray.pss.toFixed(0)} MB (live stream and alerts still running)`);
   console.log(`  installed size                : ${(statSync(env.appBin).size / 1e6).toFixed(1)} MB (one binary, UI embedded; WebKitGTK from the system)`);
   if (debSize !== null) console.log(`  .deb installed size           : ${debSize.toFixed(1)} MB (${deb})`);
+  if (emptyMemory) {
+    const ratio = (a, b, goal) => `${(a / b).toFixed(2)}× (goal ≤ ${goal}×: ${a / b <= goal ? "met" : "NOT met"})`;
+    console.log(`\nAn empty Tauri window, same run (${emptyBin})`);
+    console.log(`  start to first paint          : ${fmt(emptyStarts)}`);
+    console.log(`  memory                        : RSS ${emptyMemory.rss.toFixed(0)} MB, PSS ${emptyMemory.pss.toFixed(0)} MB`);
+    console.log(`  app start / empty start       : ${ratio(median(starts), median(emptyStarts), 2)}`);
+    console.log(`  app PSS / empty PSS, open     : ${ratio(withWatches.pss, emptyMemory.pss, 1.3)} (with ${watchCount} live watches)`);
+    console.log(`  app PSS / empty PSS, in tray  : ${ratio(inTray.pss, emptyMemory.pss, 1.3)}`);
+  }
 } finally {
   await env.stop();
 }

@@ -252,6 +252,13 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.doesNotMatch(logs, COORDINATE);
   assert.doesNotMatch(logs, /access_token|refresh_token|Bearer /i);
 
+  // "Pause alerts for 1 hour" in the tray, and back.
+  env.trayClick("Pause alerts for 1 hour");
+  await app.until(() => env.trayMenu().some((e) => e.label === "Resume alerts"), { what: "alerts paused" });
+  assert.match(trayStatus(), /alerts paused$/);
+  env.trayClick("Resume alerts");
+  await app.until(() => env.trayMenu().some((e) => e.label === "Pause alerts for 1 hour"), { what: "alerts resumed" });
+
   // "Quit" in the tray ends the app; it comes back at the size it had.
   env.trayClick("Quit");
   await app.until(async () => runningApps().length === 0, { what: "the app to quit from the tray" });

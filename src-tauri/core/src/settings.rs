@@ -123,8 +123,15 @@ impl Settings {
         let path = std::env::var_os("WAYMARK_APP_CONFIG")
             .map(PathBuf::from)
             .unwrap_or_else(|| config_dir.join(FILE_NAME));
+        // Earlier versions read ~/.config/waymark/app.toml: still read it
+        // until the Settings screen first saves to the new place.
+        let legacy = std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".config/waymark").join(FILE_NAME))
+            .filter(|p| p.exists());
         let file = if path.exists() {
             read_file(&path)?
+        } else if let Some(old) = legacy {
+            read_file(&old)?
         } else {
             File::default()
         };
