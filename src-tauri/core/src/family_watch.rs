@@ -131,17 +131,21 @@ impl FamilyWatch {
     /// Follows the signed-in family until the sign-in ends: the live stream
     /// (each event also goes to `emit`, for the window) and the periodic
     /// check, both feeding the alerts.
-    pub async fn follow(&self, core: &Core, mut emit: impl FnMut(LiveEvent) + Send) {
+    pub async fn follow(&self, core: &Core, emit: impl FnMut(LiveEvent) + Send) {
         self.signed_out();
+        // Both the stream and the check may be the first to find the sign-in
+        // over; either way the window is told.
+        let emit = Mutex::new(emit);
+        let send = |event: LiveEvent| (emit.lock().unwrap_or_else(|p| p.into_inner()))(event);
         let live = core.follow_live(|event| {
             self.live(&event);
-            emit(event);
+            send(event);
         });
         let every = core.settings().alert_poll;
-        // Whichever ends first (both end at sign-out) ends the other.
+        // Whichever ends first (both end only at sign-out) ends the other.
         tokio::select! {
             () = live => {}
-            () = self.run(core, every) => {}
+            () = self.run(core, every) => send(LiveEvent::SignedOut),
         }
     }
 
