@@ -12,6 +12,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
+use waymark_app_core::alerts::{Alert, AlertPrefs, FamilyState};
+use waymark_app_core::family_watch::{FamilyWatch, Surface, system_clock};
 use waymark_app_core::settings::TrustAnchor;
 use waymark_app_core::{AppError, Browser, Core, Keychain, LiveEvent, Settings, Start};
 use waymark_protocol::signin::random_token;
@@ -564,5 +566,122 @@ async fn when_the_cloud_is_down_the_app_says_offline_and_the_live_stream_comes_b
     }
     assert!(a.core.watches().await.unwrap().is_empty());
     follower.abort();
+    cloud.stop().await.unwrap();
+}
+
+/// What the app would show on the desktop, recorded.
+#[derive(Default)]
+struct Shown {
+    alerts: std::sync::Mutex<Vec<Alert>>,
+    states: std::sync::Mutex<Vec<FamilyState>>,
+}
+
+struct Recorder(Arc<Shown>);
+
+impl Surface for Recorder {
+    fn alert(&self, alert: &Alert) {
+        self.0.alerts.lock().unwrap().push(alert.clone());
+    }
+    fn family_state(&self, state: &FamilyState, _paused_until: Option<i64>) {
+        self.0.states.lock().unwrap().push(state.clone());
+    }
+}
+
+#[tokio::test]
+async fn family_alerts_come_from_the_real_cloud_and_a_session_ended_elsewhere_ends_the_follower() {
+    let cloud = TestCloud::start().await.unwrap();
+    let mut settings = settings_for(&cloud);
+    settings.alert_poll = Duration::from_millis(300);
+    let mut a = app(&cloud, settings);
+    a.core
+        .sign_in(&a.browser, Start::CreateAccount)
+        .await
+        .unwrap();
+    assert_eq!(a.answers.recv().await.unwrap().0, 200);
+    let watch = TestWatch::new(&cloud).unwrap();
+    let paired = a
+        .core
+        .pair(&watch.show_code().await.unwrap())
+        .await
+        .unwrap();
+    // Its last report: 20 minutes ago, with 9 % battery left.
+    let t0 = now_ms() - 20 * 60_000;
+    let low = waymark_protocol::report::Fix {
+        bat: 9,
+        ..fix_at(t0, 0)
+    };
+    watch.reporter.record(low).unwrap();
+    watch.reporter.drain().await.unwrap();
+
+    let shown = Arc::new(Shown::default());
+    let family = Arc::new(FamilyWatch::new(
+        AlertPrefs::default(),
+        Box::new(Recorder(shown.clone())),
+        system_clock(),
+    ));
+    family.poll(&a.core).await.unwrap();
+    let alerts = shown.alerts.lock().unwrap().clone();
+    assert!(
+        alerts.contains(&Alert::Quiet {
+            watch: paired.name.clone(),
+            minutes: 15
+        }),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.contains(&Alert::BatteryLow {
+            watch: paired.name.clone(),
+            percent: 9
+        }),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        alerts.len(),
+        2,
+        "this computer's own sign-in and pairing are not news: {alerts:?}"
+    );
+    assert!(matches!(family.state(), FamilyState::Alert { .. }));
+
+    // Another computer signs in: told once, by its name.
+    let other = a.on_another_computer(&cloud).await;
+    family.poll(&a.core).await.unwrap();
+    family.poll(&a.core).await.unwrap();
+    let alerts = shown.alerts.lock().unwrap().clone();
+    assert_eq!(
+        alerts[2..],
+        [Alert::NewComputer {
+            computer: "Office PC".into()
+        }],
+        "{alerts:?}"
+    );
+
+    // That computer ends this one's session: following the family ends, and
+    // the window is told it is signed out.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (core, follower_family) = (a.core.clone(), family.clone());
+    let follower = tokio::spawn(async move {
+        follower_family
+            .follow(&core, move |e| drop(tx.send(e)))
+            .await
+    });
+    let here = a.core.me().await.unwrap().session_id;
+    let path = format!("/api/v1/sessions/{here}");
+    let (status, _) = api(&cloud, reqwest::Method::DELETE, &path, &other.access, None)
+        .await
+        .unwrap();
+    assert_eq!(status, 204);
+    tokio::time::timeout(Duration::from_secs(30), follower)
+        .await
+        .expect("the follower ends after the session ends")
+        .unwrap();
+    let mut events = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        events.push(e);
+    }
+    assert!(
+        events.iter().any(|e| matches!(e, LiveEvent::SignedOut)),
+        "{events:?}"
+    );
+    assert_eq!(family.state(), FamilyState::SignedOut);
     cloud.stop().await.unwrap();
 }
