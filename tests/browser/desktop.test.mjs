@@ -255,7 +255,7 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   // "Pause alerts for 1 hour" in the tray, and back.
   env.trayClick("Pause alerts for 1 hour");
   await app.until(() => env.trayMenu().some((e) => e.label === "Resume alerts"), { what: "alerts paused" });
-  assert.match(trayStatus(), /alerts paused$/);
+  await app.until(() => /alerts paused$/.test(trayStatus()), { what: "the tray to say alerts are paused" });
   env.trayClick("Resume alerts");
   await app.until(() => env.trayMenu().some((e) => e.label === "Pause alerts for 1 hour"), { what: "alerts resumed" });
 

@@ -162,7 +162,7 @@ impl Alerts {
 
     /// A sign-in started: alerts are about this session's family from now on.
     pub fn signed_in(&mut self, my_session: &str) {
-        *self = Self::new(self.prefs.clone());
+        self.signed_out();
         self.my_session = my_session.to_owned();
         self.signed_in = true;
     }
@@ -171,8 +171,12 @@ impl Alerts {
         self.signed_in
     }
 
+    /// Forgets the family; the parent's pause stays (it is about this
+    /// computer, not the sign-in).
     pub fn signed_out(&mut self) {
+        let paused_until = self.paused_until;
         *self = Self::new(self.prefs.clone());
+        self.paused_until = paused_until;
     }
 
     /// "Pause alerts for 1 hour": alerts in that hour are not shown (the tray
@@ -582,8 +586,18 @@ mod tests {
         a.resume();
         assert_eq!(a.paused_until(T0 + 31 * MIN), None);
         assert!(matches!(a.state(T0 + 40 * MIN), FamilyState::Quiet { .. }));
+        a.pause_for_an_hour(T0 + 41 * MIN);
         a.signed_out();
         assert_eq!(a.state(T0), FamilyState::SignedOut);
+        assert!(
+            a.paused_until(T0 + 42 * MIN).is_some(),
+            "a sign-out keeps the pause"
+        );
+        a.signed_in("me");
+        assert!(
+            a.paused_until(T0 + 42 * MIN).is_some(),
+            "and so does a sign-in"
+        );
     }
 
     #[test]
