@@ -27,6 +27,8 @@ fn main() {
             "settings",
             "save_settings",
             "restart",
+            "check_update",
+            "install_update",
         ]),
     ))
     .expect("tauri build step");

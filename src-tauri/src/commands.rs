@@ -4,6 +4,7 @@
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
 use waymark_app_core::settings::{Editable, Saved, SettingsView};
+use waymark_app_core::updates::UpdateCheck;
 use waymark_app_core::watches::Trail;
 use waymark_app_core::{AppError, Start};
 
@@ -62,6 +63,18 @@ pub fn settings(s: S<'_>) -> SettingsView {
 #[tauri::command]
 pub fn save_settings(app: AppHandle, s: S<'_>, edit: Editable) -> Result<Saved> {
     crate::background::save_settings(&app, &s, edit)
+}
+
+/// Asks the update feed whether a newer Waymark exists.
+#[tauri::command]
+pub async fn check_update(app: AppHandle, s: S<'_>) -> Result<UpdateCheck> {
+    crate::updates::check(&app, &s.settings.current(), &s.update).await
+}
+
+/// Installs the update the last check offered (signature checked) and restarts.
+#[tauri::command]
+pub async fn install_update(app: AppHandle, s: S<'_>) -> Result<()> {
+    crate::updates::install(&app, &s.update).await
 }
 
 /// Restarts the app (after a change of cloud or map).

@@ -11,6 +11,7 @@ mod commands;
 mod logs;
 mod state;
 mod tray;
+mod updates;
 mod window;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ fn main() {
         .plugin(logs::plugin())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .plugin(
             tauri_plugin_window_state::Builder::default()
                 .with_state_flags(background::window_state_flags())
@@ -123,6 +125,8 @@ fn main() {
             commands::settings,
             commands::save_settings,
             commands::restart,
+            commands::check_update,
+            commands::install_update,
         ])
         .run(context);
     if let Err(e) = result {

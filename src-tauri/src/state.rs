@@ -1,6 +1,6 @@
 //! What the running app holds, shared by the commands, the tray and the
 //! window's close handling: the core, the browser sign-in opens, the live
-//! follower, the family alerts and the settings.
+//! follower, the family alerts, the settings and the offered update.
 
 use std::sync::Arc;
 
@@ -17,6 +17,8 @@ pub struct AppState {
     pub settings: SettingsStore,
     /// Present once the first-close hint has been shown.
     pub first_close_marker: std::path::PathBuf,
+    /// The update the last check offered.
+    pub update: crate::updates::Offered,
 }
 
 impl AppState {
@@ -34,6 +36,7 @@ impl AppState {
             family,
             settings,
             first_close_marker,
+            update: Default::default(),
         }
     }
 }

@@ -268,3 +268,112 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   const again = await app.rect();
   assert.deepEqual([again.width, again.height], [rect.width, rect.height], "the window's size is remembered");
 });
+
+/** The installed package's version, or null. */
+function installedVersion() {
+  const r = spawnSync("dpkg-query", ["-W", "-f=${Version}", "waymark"], { encoding: "utf8" });
+  return r.status === 0 ? r.stdout : null;
+}
+
+/** An HTTPS update feed on 127.0.0.1 with the cloud's certificate: what it
+ *  serves is set per step; it counts the downloads. */
+async function startFeed() {
+  const { createServer } = await import("node:https");
+  const feed = { manifest: null, deb: null, downloads: 0 };
+  const server = createServer({
+    cert: readFileSync(join(env.cloud.dir, "tls/server.pem")),
+    key: readFileSync(join(env.cloud.dir, "tls/server.key")),
+  }, (req, res) => {
+    if (req.url === "/latest.json") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(feed.manifest));
+    } else if (req.url === "/Waymark.deb") {
+      feed.downloads += 1;
+      res.writeHead(200, { "content-type": "application/octet-stream" }).end(feed.deb);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise((ok) => server.listen(0, "127.0.0.1", ok));
+  const host = new URL(env.cloud.origin).hostname;
+  feed.origin = `https://${host}:${server.address().port}`;
+  feed.close = () => server.close();
+  return feed;
+}
+
+const updateDeb = process.env.WAYMARK_UPDATE_DEB;
+test("updates: a tampered, an unsigned and a foreign-signed update are refused; the signed one installs and restarts", {
+  skip: updateDeb ? false : "needs the installed app and a signed next version (scripts/test-desktop without WAYMARK_DESKTOP_UNINSTALLED)",
+}, async () => {
+  const next = process.env.WAYMARK_UPDATE_VERSION;
+  const current = process.env.WAYMARK_CURRENT_VERSION;
+  assert.equal(installedVersion(), current);
+  const genuine = readFileSync(updateDeb);
+  const signature = readFileSync(`${updateDeb}.sig`, "utf8");
+  // A key that is not Waymark's, made here, signing the very same package.
+  const otherKey = join(env.work, "other.key");
+  const cli = join(here, "../../ui/node_modules/.bin/tauri");
+  execFileSync(cli, ["signer", "generate", "--ci", "-p", "other", "-w", otherKey], { stdio: "ignore" });
+  const copy = join(env.work, "Waymark.deb");
+  writeFileSync(copy, genuine);
+  execFileSync(cli, ["signer", "sign", "-f", otherKey, "-p", "other", "--app-version", next, copy], { stdio: "ignore" });
+  const foreign = readFileSync(`${copy}.sig`, "utf8");
+  const tampered = Buffer.from(genuine);
+  tampered[tampered.length - 100] ^= 0xff;
+
+  const feed = await startFeed();
+  const release = (sig) => ({
+    version: next, notes: "Offline maps and signed updates.", pub_date: "2026-11-26T12:00:00Z",
+    platforms: { "linux-x86_64-deb": { url: `${feed.origin}/Waymark.deb`, signature: sig } },
+  });
+  try {
+    // The app is at the sign-in screen: point it at this feed in Settings.
+    await app.click("#open-settings");
+    await app.type("#setting-update-feed", `${feed.origin}/latest.json`);
+    await app.click("#settings-save");
+    await app.waitFor("#settings-saved", { what: "the update feed saved" });
+    const pid = runningApps();
+    assert.equal(pid.length, 1);
+
+    const cases = [["tampered", signature, tampered], ["unsigned", "", genuine], ["signed by another key", foreign, genuine]];
+    for (const [what, sig, served] of cases) {
+      feed.manifest = release(sig);
+      feed.deb = served;
+      const before = feed.downloads;
+      await app.click("#update-check");
+      await app.waitFor("#update-offer", { what: `the ${what} update offered` });
+      assert.match(await app.text("#update-offer"), new RegExp(`Waymark ${next.replaceAll(".", "\\.")} is available`));
+      assert.match(await app.text("#update-notes"), /Offline maps and signed updates\./);
+      await app.click("#update-install");
+      await app.waitFor("#update-error", { what: `the ${what} update refused`, timeout: 120_000 });
+      assert.match(await app.text("#update-error"), /not signed by Waymark, so it was refused and nothing was installed/, what);
+      assert.equal(feed.downloads, before + 1, `the ${what} update was downloaded and checked`);
+      assert.equal(installedVersion(), current, `the ${what} update changed nothing`);
+      assert.deepEqual(runningApps(), pid, `the app kept running after refusing the ${what} update`);
+    }
+    await shot("12-update-refused");
+
+    // The genuine, signed update: offered, installed with the system's package tool, restarted into.
+    feed.manifest = release(signature);
+    feed.deb = genuine;
+    await app.click("#update-check");
+    await app.waitFor("#update-install", { what: "the signed update offered" });
+    await shot("13-update-offered");
+    await app.click("#update-install");
+    await app.until(async () => installedVersion() === next, { what: `version ${next} installed`, timeout: 180_000 });
+    await app.until(async () => runningApps().length === 1 && runningApps()[0] !== pid[0], { what: "the app restarted into the new version" });
+    // The restarted app is a whole app: its tray quits it.
+    await app.until(async () => env.trayMenu().some((e) => e.label === "Quit"), { what: "the restarted app's tray" });
+    env.trayClick("Quit");
+    await app.until(async () => runningApps().length === 0, { what: "the restarted app to quit" });
+
+    // Opened again, it is the new version: the feed has nothing newer.
+    await app.quit().catch(() => {});
+    app = await env.openApp();
+    await app.click("#open-settings");
+    await app.click("#update-check");
+    await app.waitFor("#update-none", { what: "up to date after the update" });
+    assert.equal(await app.text("#update-none"), `Waymark ${next} is up to date.`);
+  } finally {
+    feed.close();
+  }
+});

@@ -117,6 +117,12 @@ enum Command {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
         battery: u8,
     },
+    /// Print a route as a GeoJSON LineString (lon, lat), e.g. to draw the
+    /// demo map (scripts/demo-map).
+    Route {
+        /// `builtin:NAME` or a .gpx/.geojson file, as for `run`.
+        route: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -226,6 +232,9 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
         } => {
             let walker = (route.as_str(), interval, battery);
             return report(&dir, walker, fixes, queue, clock_error_ms).await;
+        }
+        Command::Route { route } => {
+            println!("{}", Route::load(&route)?.to_geojson());
         }
     }
     Ok(ExitCode::SUCCESS)

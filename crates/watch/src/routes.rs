@@ -77,6 +77,16 @@ impl Route {
         Some(Self { points })
     }
 
+    /// The route as a GeoJSON LineString feature (coordinates lon, lat).
+    pub fn to_geojson(&self) -> serde_json::Value {
+        let coordinates: Vec<[f64; 2]> = self.points.iter().map(|&(lat, lon)| [lon, lat]).collect();
+        serde_json::json!({
+            "type": "Feature",
+            "properties": {},
+            "geometry": { "type": "LineString", "coordinates": coordinates },
+        })
+    }
+
     /// Where the walker is after `metres` along the route (looping).
     pub fn position(&self, metres: f64) -> (f64, f64) {
         let legs: Vec<f64> = self
@@ -190,6 +200,13 @@ mod tests {
         assert_eq!(parse_gpx(gpx), vec![(1.0, 2.0), (1.5, 2.5)]);
         let gj = r#"{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"LineString","coordinates":[[2.0,1.0],[2.5,1.5]]}}]}"#;
         assert_eq!(parse_geojson(gj).unwrap(), vec![(1.0, 2.0), (1.5, 2.5)]);
+    }
+
+    #[test]
+    fn a_route_prints_as_geojson_that_reads_back() {
+        let route = Route::load("builtin:school-run").unwrap();
+        let text = route.to_geojson().to_string();
+        assert_eq!(parse_geojson(&text).unwrap(), route.points);
     }
 
     #[test]

@@ -120,23 +120,7 @@ async fn ok_or_refusal(resp: Response) -> Result<Response, AppError> {
 fn tls_config(settings: &Settings) -> Result<rustls::ClientConfig, AppError> {
     let mut roots = RootCertStore::empty();
     match &settings.anchor {
-        TrustAnchor::CaFile(path) => {
-            let pem = std::fs::read(path).map_err(|e| {
-                AppError::Settings(format!(
-                    "Could not read the cloud's CA certificate {}: {e}.",
-                    path.display()
-                ))
-            })?;
-            let mut added = 0;
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                let cert = cert.map_err(|_| bad_ca(path))?;
-                roots.add(cert).map_err(|_| bad_ca(path))?;
-                added += 1;
-            }
-            if added == 0 {
-                return Err(bad_ca(path));
-            }
-        }
+        TrustAnchor::CaFile(path) => add_ca_file(&mut roots, path)?,
         TrustAnchor::WebPki => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -155,6 +139,29 @@ fn tls_config(settings: &Settings) -> Result<rustls::ClientConfig, AppError> {
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Adds the CA certificates of a PEM file (at least one) to `roots`.
+pub(crate) fn add_ca_file(
+    roots: &mut RootCertStore,
+    path: &std::path::Path,
+) -> Result<(), AppError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        AppError::Settings(format!(
+            "Could not read the cloud's CA certificate {}: {e}.",
+            path.display()
+        ))
+    })?;
+    let mut added = 0;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|_| bad_ca(path))?;
+        roots.add(cert).map_err(|_| bad_ca(path))?;
+        added += 1;
+    }
+    if added == 0 {
+        return Err(bad_ca(path));
+    }
+    Ok(())
 }
 
 fn bad_ca(path: &std::path::Path) -> AppError {

@@ -56,6 +56,18 @@ pub enum AppError {
     NoCodeInPicture,
     #[error("{0}")]
     Settings(String),
+    #[error(
+        "This update is not signed by Waymark, so it was refused and nothing was installed. Your Waymark is unchanged; tell Waymark's support if this keeps happening."
+    )]
+    UpdateRefused,
+    #[error(
+        "Could not check for updates ({0}). Check this computer's connection and the update feed in Settings; Waymark will try again later."
+    )]
+    UpdateUnreachable(String),
+    #[error(
+        "The update is genuine but could not be installed ({0}). Your Waymark is unchanged; try again, or install it with your package manager."
+    )]
+    UpdateFailed(String),
 }
 
 impl AppError {
@@ -81,6 +93,9 @@ impl AppError {
             Self::BadCode => "bad_code",
             Self::NoCodeInPicture => "no_code_in_picture",
             Self::Settings(_) => "settings",
+            Self::UpdateRefused => "update_refused",
+            Self::UpdateUnreachable(_) => "update_unreachable",
+            Self::UpdateFailed(_) => "update_failed",
         }
     }
 

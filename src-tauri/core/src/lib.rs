@@ -17,6 +17,7 @@ pub mod pairing_picture;
 pub mod settings;
 pub mod signin;
 pub mod tokens;
+pub mod updates;
 pub mod watches;
 
 use reqwest::{Method, RequestBuilder, Response};

@@ -40,6 +40,12 @@ pub struct Settings {
     /// Tile URL template with `{z}`, `{x}`, `{y}`.
     pub tiles: String,
     pub tile_attribution: String,
+    /// A PMTiles archive on this computer drawn instead of online tiles: the
+    /// map then makes no network request at all.
+    pub offline_map: Option<PathBuf>,
+    /// Where the app asks for updates (`https`); `None`: the feed this build
+    /// was made with (`plugins.updater.endpoints`), if any.
+    pub update_feed: Option<Url>,
     /// A command to open sign-in pages instead of the system browser; the
     /// address is added as its last argument.
     pub browser: Option<Vec<String>>,
@@ -79,6 +85,10 @@ struct File {
     #[serde(skip_serializing_if = "Option::is_none")]
     tile_attribution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    offline_map: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    update_feed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     browser: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     keychain_service: Option<String>,
@@ -103,6 +113,10 @@ pub struct Editable {
     pub ca: String,
     pub tiles: String,
     pub tile_attribution: String,
+    /// Empty: online tiles.
+    pub offline_map: String,
+    /// Empty: the feed this build was made with.
+    pub update_feed: String,
     pub session_name: String,
     pub close_to_tray: bool,
     pub start_at_login: bool,
@@ -161,6 +175,9 @@ impl Settings {
                 ca.display()
             )));
         }
+        if let Some(map) = &checked.offline_map {
+            check_offline_map(map)?;
+        }
         if !QUIET_MINUTES_RANGE.contains(&edit.alerts.quiet_minutes) {
             return Err(AppError::Settings(format!(
                 "A watch can be called quiet after {} to {} minutes.",
@@ -180,12 +197,16 @@ impl Settings {
             || checked.saved.ca != self.saved.ca
             || checked.saved.tiles != self.saved.tiles
             || checked.saved.tile_attribution != self.saved.tile_attribution
+            || checked.saved.offline_map != self.saved.offline_map
             || checked.saved.session_name != self.saved.session_name;
         self.saved = checked.saved;
         self.saved_file = file;
         self.close_to_tray = edit.close_to_tray;
         self.start_at_login = edit.start_at_login;
         self.alerts = edit.alerts;
+        if !self.from_environment.contains(&"WAYMARK_UPDATE_FEED") {
+            self.update_feed = checked.update_feed;
+        }
         Ok(Saved { restart_needed })
     }
 
@@ -223,6 +244,15 @@ impl Settings {
             .or(file.tiles)
             .unwrap_or_else(|| DEFAULT_TILES.into());
         check_tiles(&tiles)?;
+        let offline_map = env("WAYMARK_OFFLINE_MAP")
+            .map(PathBuf::from)
+            .or(file.offline_map)
+            .filter(|p| !p.as_os_str().is_empty());
+        let update_feed = env("WAYMARK_UPDATE_FEED")
+            .or(file.update_feed)
+            .filter(|f| !f.trim().is_empty())
+            .map(|f| parse_update_feed(&f))
+            .transpose()?;
         let browser = env("WAYMARK_BROWSER")
             .or(file.browser)
             .map(|b| b.split_whitespace().map(String::from).collect::<Vec<_>>())
@@ -238,6 +268,8 @@ impl Settings {
             tile_attribution: env("WAYMARK_TILE_ATTRIBUTION")
                 .or(file.tile_attribution)
                 .unwrap_or_else(|| DEFAULT_ATTRIBUTION.into()),
+            offline_map,
+            update_feed,
             browser,
             keychain_service: env("WAYMARK_KEYCHAIN_SERVICE")
                 .or(file.keychain_service)
@@ -276,6 +308,8 @@ const ENVIRONMENT: &[&str] = &[
     "WAYMARK_PIN",
     "WAYMARK_TILES",
     "WAYMARK_TILE_ATTRIBUTION",
+    "WAYMARK_OFFLINE_MAP",
+    "WAYMARK_UPDATE_FEED",
     "WAYMARK_BROWSER",
     "WAYMARK_KEYCHAIN_SERVICE",
     "WAYMARK_SESSION_NAME",
@@ -295,6 +329,12 @@ impl File {
                 .tile_attribution
                 .clone()
                 .unwrap_or_else(|| DEFAULT_ATTRIBUTION.into()),
+            offline_map: self
+                .offline_map
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            update_feed: self.update_feed.clone().unwrap_or_default(),
             session_name: self
                 .session_name
                 .clone()
@@ -309,7 +349,11 @@ impl File {
     /// (pin, browser, keychain service, timeout) is kept as it was.
     fn from_editable(edit: &Editable, kept: File) -> File {
         let ca = edit.ca.trim();
+        let offline_map = edit.offline_map.trim();
+        let update_feed = edit.update_feed.trim();
         File {
+            offline_map: (!offline_map.is_empty()).then(|| PathBuf::from(offline_map)),
+            update_feed: (!update_feed.is_empty()).then(|| update_feed.to_owned()),
             cloud: Some(edit.cloud.trim().to_owned()),
             ca: (!ca.is_empty()).then(|| PathBuf::from(ca)),
             tiles: Some(edit.tiles.trim().to_owned()),
@@ -389,6 +433,11 @@ impl SettingsStore {
     pub fn alerts(&self) -> AlertPrefs {
         self.lock().alerts.clone()
     }
+
+    /// The settings as they are now (saved edits included).
+    pub fn current(&self) -> Settings {
+        self.lock().clone()
+    }
 }
 
 fn read_file(path: &Path) -> Result<File, AppError> {
@@ -418,6 +467,40 @@ fn parse_cloud(raw: &str) -> Result<Url, AppError> {
     }
     // Keep the origin only, so joined paths are always the cloud's own.
     Url::parse(&url.origin().ascii_serialization()).map_err(|_| bad())
+}
+
+fn parse_update_feed(raw: &str) -> Result<Url, AppError> {
+    let bad = || {
+        AppError::Settings(format!(
+            "The update feed `{raw}` is not valid; it must be an https:// address, like https://updates.waymark.example/latest.json."
+        ))
+    };
+    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(bad());
+    }
+    Ok(url)
+}
+
+/// The magic and version a PMTiles archive starts with (PMTiles v3).
+const PMTILES_MAGIC: &[u8; 8] = b"PMTiles\x03";
+
+/// An offline map must be a readable PMTiles v3 archive.
+pub fn check_offline_map(path: &Path) -> Result<(), AppError> {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    match read {
+        Ok(()) if &head == PMTILES_MAGIC => Ok(()),
+        Ok(()) => Err(AppError::Settings(format!(
+            "{} is not a PMTiles map archive (version 3). Download a .pmtiles extract, or leave the field empty for online tiles.",
+            path.display()
+        ))),
+        Err(e) => Err(AppError::Settings(format!(
+            "The offline map {} could not be read ({e}). Check the path, or leave the field empty for online tiles.",
+            path.display()
+        ))),
+    }
 }
 
 fn parse_pin(raw: &str) -> Result<[u8; 32], AppError> {

@@ -15,6 +15,7 @@ import type {
   SessionInfo,
   SettingsView,
   Trail,
+  UpdateCheck,
   WatchInfo,
 } from "./types";
 
@@ -60,6 +61,8 @@ export const api = {
   settings: () => call<SettingsView>("settings"),
   saveSettings: (edit: EditableSettings) => call<Saved>("save_settings", { edit }),
   restart: () => call<null>("restart"),
+  checkUpdate: () => call<UpdateCheck>("check_update"),
+  installUpdate: () => call<null>("install_update"),
 };
 
 export function onLive(handler: (e: LiveEvent) => void): Promise<UnlistenFn> {

@@ -97,6 +97,10 @@ export interface EditableSettings {
   ca: string;
   tiles: string;
   tile_attribution: string;
+  /** A PMTiles archive drawn instead of online tiles; empty: online tiles. */
+  offline_map: string;
+  /** Where updates are checked; empty: the feed this build was made with. */
+  update_feed: string;
   session_name: string;
   close_to_tray: boolean;
   start_at_login: boolean;
@@ -116,3 +120,9 @@ export interface SettingsView {
 export interface Saved {
   restart_needed: boolean;
 }
+
+/** What a check for updates found (src-tauri/core/src/updates.rs `UpdateCheck`). */
+export type UpdateCheck =
+  | { status: "no_feed"; current: string }
+  | { status: "up_to_date"; current: string }
+  | { status: "available"; current: string; version: string; notes: string; date: string | null };
