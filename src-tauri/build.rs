@@ -29,6 +29,7 @@ fn main() {
             "restart",
             "check_update",
             "install_update",
+            "offline_map_range",
         ]),
     ))
     .expect("tauri build step");

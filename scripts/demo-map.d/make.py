@@ -20,8 +20,8 @@ import sys
 import mapbox_vector_tile
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
 from pmtiles.writer import Writer
+import shapely
 from shapely.geometry import LineString, Point, Polygon, box, mapping
-from shapely.ops import transform
 
 MAX_ZOOM = 15
 EXTENT = 4096
@@ -35,13 +35,18 @@ ROUTES = [
 ]
 PLACES = [("Berlin", 13.4050, 52.5200), ("Hamburg", 9.9937, 53.5511)]
 # Around each area, so the map has room beyond the paths.
-PAD_DEG = 0.01
+PAD_DEG = 0.03
 
 
-def merc(lon, lat, z=None):
+def merc(lon, lat):
     x = math.radians(lon) * R
     y = math.log(math.tan(math.pi / 4 + math.radians(lat) / 2)) * R
-    return (x, y) if z is None else (x, y, z)
+    return (x, y)
+
+
+def to_mercator(geometry):
+    """Web Mercator metres, so tiles quantise linearly."""
+    return shapely.transform(geometry, lambda c: [merc(lon, lat) for lon, lat in c])
 
 
 def tile_bounds(z, x, y):
@@ -77,10 +82,10 @@ def main():
     for spec, name in ROUTES:
         coords = route_line(watch, spec)
         line = LineString(coords)
-        features["roads"].append((transform(merc, line), {"kind": "minor_road", "kind_detail": "residential", "name": name}))
+        features["roads"].append((to_mercator(line), {"kind": "major_road", "name": name}))
         if spec == "builtin:park-loop":
             park = Polygon(coords).buffer(0)
-            features["landuse"].append((transform(merc, park), {"kind": "park", "name": "Park"}))
+            features["landuse"].append((to_mercator(park), {"kind": "park", "name": "Park"}))
         w, s, e, n = line.bounds
         areas.append((w - PAD_DEG, s - PAD_DEG, e + PAD_DEG, n + PAD_DEG))
     for name, lon, lat in PLACES:

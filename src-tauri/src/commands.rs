@@ -21,6 +21,8 @@ pub struct AppConfig {
     cloud: String,
     tiles: String,
     tile_attribution: String,
+    /// The offline map's file name when one is used instead of online tiles.
+    offline_map: Option<String>,
 }
 
 #[tauri::command]
@@ -30,7 +32,24 @@ pub fn app_config(s: S<'_>) -> AppConfig {
         cloud: settings.cloud.origin().ascii_serialization(),
         tiles: settings.tiles.clone(),
         tile_attribution: settings.tile_attribution.clone(),
+        offline_map: settings.offline_map.as_ref().map(|p| {
+            p.file_name()
+                .unwrap_or(p.as_os_str())
+                .to_string_lossy()
+                .into_owned()
+        }),
     }
+}
+
+/// Bytes of the offline map archive (the one chosen in Settings), raw.
+#[tauri::command]
+pub fn offline_map_range(s: S<'_>, offset: u64, length: u64) -> Result<tauri::ipc::Response> {
+    let Some(map) = &s.offline_map else {
+        return Err(AppError::Settings(
+            "No offline map is chosen in Settings.".into(),
+        ));
+    };
+    map.read(offset, length).map(tauri::ipc::Response::new)
 }
 
 #[tauri::command]

@@ -127,6 +127,7 @@ fn main() {
             commands::restart,
             commands::check_update,
             commands::install_update,
+            commands::offline_map_range,
         ])
         .run(context);
     if let Err(e) = result {

@@ -8,13 +8,17 @@ use tauri_plugin_opener::OpenerExt;
 use waymark_app_core::{AppError, Browser, Settings};
 
 /// The window's Content-Security-Policy: no remote scripts, no eval, no
-/// inline script; images from the app, `data:` and the tile server.
+/// inline script; images from the app, `data:` and the tile server, or with
+/// an offline map from no server at all.
 pub fn content_policy(settings: &Settings) -> Csp {
+    let tiles = match settings.offline_map {
+        Some(_) => String::new(),
+        None => format!(" {}", settings.tile_source()),
+    };
     Csp::Policy(format!(
         "default-src 'self'; script-src 'self'; style-src 'self'; \
-         img-src 'self' data: {}; connect-src ipc: http://ipc.localhost; font-src 'self'; \
-         object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'",
-        settings.tile_source()
+         img-src 'self' data:{tiles}; connect-src ipc: http://ipc.localhost; font-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'"
     ))
 }
 
@@ -52,5 +56,32 @@ impl Browser for SystemBrowser {
             .opener()
             .open_url(url, None::<&str>)
             .map_err(|e| AppError::Browser(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(offline: bool) -> String {
+        let mut settings = Settings::for_local_cloud(
+            "https://localhost:8443",
+            std::path::Path::new("/nonexistent/ca.pem"),
+        )
+        .expect("settings");
+        if offline {
+            settings.offline_map = Some("/maps/city.pmtiles".into());
+        }
+        match content_policy(&settings) {
+            Csp::Policy(p) => p,
+            Csp::DirectiveMap(_) => unreachable!("a policy string"),
+        }
+    }
+
+    #[test]
+    fn images_come_from_the_tile_server_or_with_an_offline_map_from_none() {
+        assert!(policy(false).contains("img-src 'self' data: https://tile.openstreetmap.org;"));
+        assert!(policy(true).contains("img-src 'self' data:;"));
+        assert!(!policy(true).contains("openstreetmap"));
     }
 }

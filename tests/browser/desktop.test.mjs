@@ -269,6 +269,77 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.deepEqual([again.width, again.height], [rect.width, rect.height], "the window's size is remembered");
 });
 
+/** Opens Settings, from the sign-in screen or from the signed-in tabs. */
+async function openSettings() {
+  await app.waitFor("#open-settings, #tab-settings", { what: "a way to Settings" });
+  await app.click((await app.count("#tab-settings")) > 0 ? "#tab-settings" : "#open-settings");
+  await app.waitFor("#settings-save", { what: "the Settings screen" });
+}
+
+/** Saves Settings and waits for the refusal; returns its text. */
+async function refused(what) {
+  await app.click("#settings-save");
+  await app.waitFor("#settings-error", { what });
+  return app.text("#settings-error");
+}
+
+test("offline map: the chosen PMTiles archive is drawn and the map asks no server", async () => {
+  // The demo's archive, drawn from the built-in routes by scripts/demo-map.
+  const archive = join(env.work, "demo-map.pmtiles");
+  execFileSync(join(here, "../../scripts/demo-map"), [archive, env.watchBin], { stdio: "ignore" });
+  const notAMap = join(env.work, "not-a-map.pmtiles");
+  writeFileSync(notAMap, "this is not a map archive");
+  const settingsFile = join(env.home, ".config/app.waymark.desktop/app.toml");
+
+  await openSettings();
+  const before = readFileSync(settingsFile, "utf8");
+  await app.type("#setting-offline-map", notAMap);
+  assert.match(await refused("a file that is not PMTiles refused"), /is not a PMTiles map archive/);
+  await app.type("#setting-offline-map", join(env.work, "missing.pmtiles"));
+  await app.until(async () => /could not be read/.test(await refused("a missing file refused")), { what: "the missing file refused" });
+  assert.equal(readFileSync(settingsFile, "utf8"), before, "nothing written for a refused map");
+  await app.type("#setting-offline-map", archive);
+  await app.click("#settings-save");
+  await app.waitFor("#settings-restart", { what: "the offer to restart for the new map" });
+  assert.match(readFileSync(settingsFile, "utf8"), /offline_map = /);
+
+  // The map is chosen at start: quit from the tray and open the app again, signed in.
+  env.trayClick("Quit");
+  await app.until(async () => runningApps().length === 0, { what: "the app to quit" });
+  await app.quit().catch(() => {});
+  app = await env.openApp();
+  await app.waitFor("#tab-watches, #sign-in", { what: "the app started again" });
+  if ((await app.count("#sign-in")) > 0) await app.click("#sign-in");
+  await app.waitFor("#tab-watches", { timeout: 60_000, what: "the signed-in screen" });
+  await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) > 0, { what: "the markers on the map" });
+
+  // Vector tiles from the archive are drawn on canvases (some with the
+  // routes' paths and the park: more than one colour), and no image tile exists.
+  const drawn = () => app.exec(`
+    let best = 0;
+    for (const c of document.querySelectorAll("canvas.leaflet-tile.leaflet-tile-loaded")) {
+      if (!c.width || !c.height) continue;
+      const px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+      const colours = new Set();
+      for (let i = 0; i < px.length && colours.size < 50; i += 4 * 7) colours.add((px[i] << 16) | (px[i + 1] << 8) | px[i + 2]);
+      best = Math.max(best, colours.size);
+    }
+    return best;`);
+  await app.until(async () => (await drawn()) >= 3, { what: "map features drawn from the offline archive" });
+  assert.equal(await app.count("img.leaflet-tile"), 0, "no online tile images");
+  // ... and they are seen: the tiles lie above the bundled world basemap.
+  const [tilesZ, basemapZ] = await app.exec(
+    "return ['.leaflet-tile-pane', '.leaflet-basemap-pane'].map((c) => Number(getComputedStyle(document.querySelector(c)).zIndex));");
+  assert.ok(tilesZ > basemapZ, `tile pane ${tilesZ} above the basemap ${basemapZ}`);
+  assert.match(await app.text(".leaflet-control-attribution"), /Offline map: demo-map\.pmtiles/);
+  // Nothing the window loaded came from a server: only the app and its IPC.
+  const loaded = await app.exec("return performance.getEntriesByType('resource').map((e) => e.name);");
+  const remote = loaded.filter((u) => /^https?:/.test(u) && !u.startsWith("http://ipc.localhost/"));
+  assert.deepEqual(remote, [], `the window fetched from a server: ${remote}`);
+  assert.equal(await app.count(".tiles-note"), 0, "no map failure shown");
+  await shot("11-offline-map");
+});
+
 /** The installed package's version, or null. */
 function installedVersion() {
   const r = spawnSync("dpkg-query", ["-W", "-f=${Version}", "waymark"], { encoding: "utf8" });
@@ -326,8 +397,8 @@ test("updates: a tampered, an unsigned and a foreign-signed update are refused; 
     platforms: { "linux-x86_64-deb": { url: `${feed.origin}/Waymark.deb`, signature: sig } },
   });
   try {
-    // The app is at the sign-in screen: point it at this feed in Settings.
-    await app.click("#open-settings");
+    // Point the app at this feed in Settings.
+    await openSettings();
     await app.type("#setting-update-feed", `${feed.origin}/latest.json`);
     await app.click("#settings-save");
     await app.waitFor("#settings-saved", { what: "the update feed saved" });
@@ -369,7 +440,7 @@ test("updates: a tampered, an unsigned and a foreign-signed update are refused; 
     // Opened again, it is the new version: the feed has nothing newer.
     await app.quit().catch(() => {});
     app = await env.openApp();
-    await app.click("#open-settings");
+    await openSettings();
     await app.click("#update-check");
     await app.waitFor("#update-none", { what: "up to date after the update" });
     assert.equal(await app.text("#update-none"), `Waymark ${next} is up to date.`);

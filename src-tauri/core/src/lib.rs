@@ -13,6 +13,7 @@ pub mod cloud;
 pub mod error;
 pub mod family_watch;
 pub mod live;
+pub mod offline_map;
 pub mod pairing_picture;
 pub mod settings;
 pub mod signin;

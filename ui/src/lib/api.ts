@@ -63,6 +63,7 @@ export const api = {
   restart: () => call<null>("restart"),
   checkUpdate: () => call<UpdateCheck>("check_update"),
   installUpdate: () => call<null>("install_update"),
+  offlineMapRange: (offset: number, length: number) => call<ArrayBuffer>("offline_map_range", { offset, length }),
 };
 
 export function onLive(handler: (e: LiveEvent) => void): Promise<UnlistenFn> {

@@ -57,6 +57,8 @@ export interface AppConfig {
   cloud: string;
   tiles: string;
   tile_attribution: string;
+  /** The offline map's file name when one is drawn instead of online tiles. */
+  offline_map: string | null;
 }
 
 /** Every failure from the core: a stable code and a sentence for a person. */
