@@ -68,10 +68,6 @@ impl FamilyWatch {
         self.with(|a, now| a.state(now))
     }
 
-    pub fn prefs(&self) -> AlertPrefs {
-        self.with(|a, _| a.prefs().clone())
-    }
-
     pub fn set_prefs(&self, prefs: AlertPrefs) {
         self.with(|a, _| a.set_prefs(prefs));
         self.show_state();
