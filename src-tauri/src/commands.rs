@@ -1,9 +1,8 @@
 //! The Tauri commands: each is a one-line delegation to the core. The UI
 //! gets account and watch data and `{code, message}` errors, never a token.
 
-use serde::Serialize;
 use tauri::{AppHandle, Emitter, State};
-use waymark_app_core::settings::{Editable, Saved, SettingsView};
+use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
 use waymark_app_core::watches::Trail;
 use waymark_app_core::{AppError, Start};
@@ -15,30 +14,9 @@ use waymark_protocol::watches::WatchInfo;
 type Result<T> = std::result::Result<T, AppError>;
 type S<'a> = State<'a, AppState>;
 
-/// What the UI needs to draw the map.
-#[derive(Serialize)]
-pub struct AppConfig {
-    cloud: String,
-    tiles: String,
-    tile_attribution: String,
-    /// The offline map's file name when one is used instead of online tiles.
-    offline_map: Option<String>,
-}
-
 #[tauri::command]
 pub fn app_config(s: S<'_>) -> AppConfig {
-    let settings = s.core.settings();
-    AppConfig {
-        cloud: settings.cloud.origin().ascii_serialization(),
-        tiles: settings.tiles.clone(),
-        tile_attribution: settings.tile_attribution.clone(),
-        offline_map: settings.offline_map.as_ref().map(|p| {
-            p.file_name()
-                .unwrap_or(p.as_os_str())
-                .to_string_lossy()
-                .into_owned()
-        }),
-    }
+    s.core.settings().app_config()
 }
 
 /// Bytes of the offline map archive (the one chosen in Settings), raw.

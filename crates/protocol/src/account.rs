@@ -8,9 +8,11 @@ pub type UnixMillis = i64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Me {
     pub account_id: String,
     pub display_name: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub created_at: UnixMillis,
     /// The signed-in computer this token belongs to.
     pub session_id: String,
@@ -18,20 +20,26 @@ pub struct Me {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct PasskeyInfo {
     pub id: String,
     pub name: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub created_at: UnixMillis,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub last_used_at: Option<UnixMillis>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SessionInfo {
     pub id: String,
     /// The name the app gave this computer (its host name by default).
     pub name: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub created_at: UnixMillis,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub last_used_at: UnixMillis,
     /// True for the session that made this request.
     pub current: bool,
@@ -79,7 +87,9 @@ pub const MAX_RETENTION_DAYS: i64 = 365;
 /// One entry of the parent's activity log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ActivityEntry {
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub at: UnixMillis,
     /// What happened, e.g. `account.created`, `passkey.renamed`, `session.ended`.
     pub kind: String,

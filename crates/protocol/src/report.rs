@@ -20,8 +20,10 @@ pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Fix {
     /// When, in ms since the Unix epoch.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub t: i64,
     #[cfg_attr(feature = "openapi", schema(minimum = -90, maximum = 90))]
     pub lat: f64,

@@ -10,6 +10,7 @@ use crate::report::Fix;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum WatchState {
     Reporting,
     Quiet,
@@ -20,12 +21,15 @@ pub const REPORTING_WINDOW_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WatchInfo {
     pub id: String,
     pub name: String,
     pub model: String,
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub paired_at: i64,
     pub battery: Option<u8>,
+    #[cfg_attr(feature = "ts", ts(type = "number | null"))]
     pub last_seen: Option<i64>,
     pub latest: Option<Fix>,
     pub state: WatchState,
@@ -80,6 +84,7 @@ pub struct Revoked {
 /// One server-sent event on the live stream (`event: fix`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct LiveFix {
     pub watch_id: String,
     pub fix: Fix,

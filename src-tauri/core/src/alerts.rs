@@ -19,7 +19,7 @@ const BATTERY_RECOVERED: u8 = 20;
 pub const DEFAULT_QUIET_MINUTES: u32 = 15;
 
 /// Which alerts the parent wants (the Settings screen).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default, deny_unknown_fields)]
 pub struct AlertPrefs {
     /// A watch that has not reported for this long is "quiet".

@@ -145,6 +145,18 @@ impl AppError {
     }
 }
 
+/// How an [`AppError`] reaches the window (its `Serialize` below writes
+/// exactly these two fields): declared for the generated TypeScript.
+#[derive(ts_rs::TS)]
+#[ts(rename = "AppError")]
+#[allow(dead_code)] // only its TypeScript declaration is used
+pub struct AppErrorShape {
+    /// Stable and machine-readable, e.g. `offline`, `signed_out`, `update_refused`.
+    code: String,
+    /// A sentence for a person: what went wrong and what to do next.
+    message: String,
+}
+
 /// What the UI receives: `{code, message}`, never a token or an internal detail.
 impl Serialize for AppError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -11,7 +11,7 @@ use waymark_protocol::watches::LiveFix;
 use crate::Core;
 use crate::error::AppError;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LiveEvent {
     Connected,

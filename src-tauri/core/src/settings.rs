@@ -106,8 +106,9 @@ struct File {
 
 /// What the Settings screen shows and saves: the file's values (with the
 /// defaults filled in). `ca` empty means the public WebPKI roots.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
+#[ts(rename = "EditableSettings")]
 pub struct Editable {
     pub cloud: String,
     pub ca: String,
@@ -125,7 +126,7 @@ pub struct Editable {
 
 /// Which edits take effect only after a restart (the window's content
 /// policy and the cloud connection are fixed at start).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 pub struct Saved {
     pub restart_needed: bool,
 }
@@ -382,9 +383,36 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// What the window needs to draw the map (at start; changes need a restart).
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct AppConfig {
+    /// The cloud's origin.
+    pub cloud: String,
+    pub tiles: String,
+    pub tile_attribution: String,
+    /// The offline map's file name when one is drawn instead of online tiles.
+    pub offline_map: Option<String>,
+}
+
+impl Settings {
+    pub fn app_config(&self) -> AppConfig {
+        AppConfig {
+            cloud: self.cloud.origin().ascii_serialization(),
+            tiles: self.tiles.clone(),
+            tile_attribution: self.tile_attribution.clone(),
+            offline_map: self.offline_map.as_ref().map(|p| {
+                p.file_name()
+                    .unwrap_or(p.as_os_str())
+                    .to_string_lossy()
+                    .into_owned()
+            }),
+        }
+    }
+}
+
 /// What the Settings screen gets: the file's values, where the file is,
 /// which settings the environment overrides, and what is in use now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SettingsView {
     pub values: Editable,
     pub file: String,

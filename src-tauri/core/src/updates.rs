@@ -14,7 +14,7 @@ use crate::error::AppError;
 use crate::settings::{Settings, TrustAnchor};
 
 /// What a check for updates found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum UpdateCheck {
     /// This build has no update feed and none is set in Settings.

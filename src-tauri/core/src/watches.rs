@@ -18,7 +18,7 @@ use crate::error::AppError;
 /// one request can never make the app load a year of history.
 pub const MAX_TRAIL_FIXES: usize = 20_000;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Trail {
     /// Oldest first.
     pub fixes: Vec<Fix>,

@@ -1,0 +1,159 @@
+// Generated from the Rust types by src-tauri/core/tests/ipc_types.rs (ts-rs). Do not edit:
+// change the Rust type, then run WAYMARK_WRITE_IPC_TYPES=1 cargo test -p waymark-app-core --test ipc_types
+
+/**
+ * One position fix.
+ */
+export type Fix = { 
+/**
+ * When, in ms since the Unix epoch.
+ */
+t: number, lat: number, lon: number, 
+/**
+ * Accuracy radius, metres.
+ */
+acc: number, 
+/**
+ * Battery, percent.
+ */
+bat: number, };
+
+/**
+ * Reporting: a fix in the last 5 minutes. Quiet: older or none. Revoked:
+ * the parent revoked it and kept its history.
+ */
+export type WatchState = "reporting" | "quiet" | "revoked";
+
+export type WatchInfo = { id: string, name: string, model: string, paired_at: number, battery: number | null, last_seen: number | null, latest: Fix | null, state: WatchState, 
+/**
+ * The watch's key is in a TPM (its factory saw the TPM's evidence), so it
+ * cannot be copied off the watch.
+ */
+hardware_key: boolean, };
+
+/**
+ * One server-sent event on the live stream (`event: fix`).
+ */
+export type LiveFix = { watch_id: string, fix: Fix, };
+
+export type Trail = { 
+/**
+ * Oldest first.
+ */
+fixes: Array<Fix>, 
+/**
+ * True when the range held more than `MAX_TRAIL_FIXES`.
+ */
+truncated: boolean, };
+
+export type Me = { account_id: string, display_name: string, created_at: number, 
+/**
+ * The signed-in computer this token belongs to.
+ */
+session_id: string, };
+
+export type PasskeyInfo = { id: string, name: string, created_at: number, last_used_at: number | null, };
+
+export type SessionInfo = { id: string, 
+/**
+ * The name the app gave this computer (its host name by default).
+ */
+name: string, created_at: number, last_used_at: number, 
+/**
+ * True for the session that made this request.
+ */
+current: boolean, };
+
+/**
+ * One entry of the parent's activity log.
+ */
+export type ActivityEntry = { at: number, 
+/**
+ * What happened, e.g. `account.created`, `passkey.renamed`, `session.ended`.
+ */
+kind: string, 
+/**
+ * The signed-in computer that did it, when one did.
+ */
+actor_session_id: string | null, actor_session_name: string | null, 
+/**
+ * A short description for a person (never a token or a location).
+ */
+detail: string, };
+
+/**
+ * What the window needs to draw the map (at start; changes need a restart).
+ */
+export type AppConfig = { 
+/**
+ * The cloud's origin.
+ */
+cloud: string, tiles: string, tile_attribution: string, 
+/**
+ * The offline map's file name when one is drawn instead of online tiles.
+ */
+offline_map: string | null, };
+
+/**
+ * How an [`AppError`] reaches the window (its `Serialize` below writes
+ * exactly these two fields): declared for the generated TypeScript.
+ */
+export type AppError = { 
+/**
+ * Stable and machine-readable, e.g. `offline`, `signed_out`, `update_refused`.
+ */
+code: string, 
+/**
+ * A sentence for a person: what went wrong and what to do next.
+ */
+message: string, };
+
+export type LiveEvent = { "kind": "connected" } | { "kind": "fix" } & LiveFix | { "kind": "lagged" } | { "kind": "offline", message: string, } | { "kind": "signed_out" };
+
+/**
+ * Which alerts the parent wants (the Settings screen).
+ */
+export type AlertPrefs = { 
+/**
+ * A watch that has not reported for this long is "quiet".
+ */
+quiet_minutes: number, quiet: boolean, battery: boolean, new_computer: boolean, watch_changes: boolean, };
+
+/**
+ * What the Settings screen shows and saves: the file's values (with the
+ * defaults filled in). `ca` empty means the public WebPKI roots.
+ */
+export type EditableSettings = { cloud: string, ca: string, tiles: string, tile_attribution: string, 
+/**
+ * Empty: online tiles.
+ */
+offline_map: string, 
+/**
+ * Empty: the feed this build was made with.
+ */
+update_feed: string, session_name: string, close_to_tray: boolean, start_at_login: boolean, alerts: AlertPrefs, };
+
+/**
+ * What the Settings screen gets: the file's values, where the file is,
+ * which settings the environment overrides, and what is in use now.
+ */
+export type SettingsView = { values: EditableSettings, file: string, from_environment: Array<string>, cloud_in_use: string, tiles_in_use: string, };
+
+/**
+ * Which edits take effect only after a restart (the window's content
+ * policy and the cloud connection are fixed at start).
+ */
+export type Saved = { restart_needed: boolean, };
+
+/**
+ * What a check for updates found.
+ */
+export type UpdateCheck = { "status": "no_feed", current: string, } | { "status": "up_to_date", current: string, } | { "status": "available", current: string, version: string, 
+/**
+ * What's new, as the release wrote it (plain text).
+ */
+notes: string, 
+/**
+ * When the release was published (RFC 3339), if the feed says.
+ */
+date: string | null, };
