@@ -337,6 +337,9 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
   const remote = loaded.filter((u) => /^https?:/.test(u) && !u.startsWith("http://ipc.localhost/"));
   assert.deepEqual(remote, [], `the window fetched from a server: ${remote}`);
   assert.equal(await app.count(".tiles-note"), 0, "no map failure shown");
+  // One step closer, so the streets around the markers are wide enough to see.
+  await app.click(".leaflet-control-zoom-in");
+  await app.until(async () => (await drawn()) >= 3, { what: "the closer tiles drawn" });
   await shot("11-offline-map");
 });
 
