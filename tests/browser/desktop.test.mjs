@@ -339,6 +339,7 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
   assert.equal(await app.count(".tiles-note"), 0, "no map failure shown");
   // One step closer, so the streets around the markers are wide enough to see.
   await app.click(".leaflet-control-zoom-in");
+  await app.until(async () => (await app.count(".leaflet-zoom-anim")) === 0, { what: "the zoom to finish" });
   await app.until(async () => (await drawn()) >= 3, { what: "the closer tiles drawn" });
   await shot("11-offline-map");
 });
