@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use tauri::{AppHandle, Manager, WebviewWindow, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, WebviewWindow, WindowEvent};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub const IN_TRAY_ARG: &str = "--in-tray";
 
 /// What the window-state plugin keeps: size, position, maximised; not
-/// whether it was shown (the app decides that at start).
+/// whether it was shown (the app decides that).
 pub fn window_state_flags() -> StateFlags {
     StateFlags::all() - StateFlags::VISIBLE
 }
@@ -24,22 +24,31 @@ pub fn started_in_tray() -> bool {
     std::env::args().any(|a| a == IN_TRAY_ARG)
 }
 
-/// Closing the window hides it while `close_to_tray` is on.
+/// Closing the window closes it (its web process ends); while
+/// `close_to_tray` is on the app keeps running without it ([`keep_running`]).
 pub fn on_close_keep_running(window: &WebviewWindow) {
     let app = window.app_handle().clone();
-    let hide = window.clone();
     window.on_window_event(move |event| {
-        if let WindowEvent::CloseRequested { api, .. } = event {
+        if let WindowEvent::CloseRequested { .. } = event {
             let state = app.state::<AppState>();
             if !state.settings.close_to_tray() {
                 return;
             }
-            api.prevent_close();
             let _ = app.save_window_state(window_state_flags());
-            let _ = hide.hide();
             first_close_hint(&app, &state.first_close_marker);
         }
     });
+}
+
+/// Whether the app stays when its last window has closed: yes while
+/// `close_to_tray` is on, unless the parent asked to quit (an exit code).
+pub fn keep_running(app: &AppHandle, event: &RunEvent) -> bool {
+    match event {
+        RunEvent::ExitRequested { code: None, .. } => app
+            .try_state::<AppState>()
+            .is_some_and(|state| state.settings.close_to_tray()),
+        _ => false,
+    }
 }
 
 /// Says once, at the first close, that the app is still running and where.

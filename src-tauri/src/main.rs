@@ -16,7 +16,7 @@ mod window;
 
 use std::sync::Arc;
 
-use tauri::Manager;
+use tauri::{Manager, RunEvent};
 
 use waymark_app_core::family_watch::{FamilyWatch, system_clock};
 use waymark_app_core::settings::SettingsStore;
@@ -96,8 +96,10 @@ fn main() {
                 store,
                 config_dir.join("first-close-hint-shown"),
             ));
-            let window = window::open_main(app, !in_tray)?;
-            background::on_close_keep_running(&window);
+            // Started at login: the tray only, no window (and no web process).
+            if !in_tray {
+                window::open_main(app)?;
+            }
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -129,7 +131,16 @@ fn main() {
             commands::install_update,
             commands::offline_map_range,
         ])
-        .run(context);
+        .build(context)
+        .map(|app| {
+            app.run(|app, event| {
+                if let RunEvent::ExitRequested { api, .. } = &event
+                    && background::keep_running(app, &event)
+                {
+                    api.prevent_exit();
+                }
+            })
+        });
     if let Err(e) = result {
         eprintln!("waymark: the window could not start: {e}");
         std::process::exit(1);

@@ -3,9 +3,11 @@
 //! links opened in the system browser instead.
 
 use tauri::utils::config::Csp;
-use tauri::{App, AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder, Wry};
 use tauri_plugin_opener::OpenerExt;
 use waymark_app_core::{AppError, Browser, Settings};
+
+use crate::background;
 
 /// The window's Content-Security-Policy: no remote scripts, no eval, no
 /// inline script; images from the app, `data:` and the tile server, or with
@@ -22,11 +24,12 @@ pub fn content_policy(settings: &Settings) -> Csp {
     ))
 }
 
-/// Opens the main window (hidden when the app started in the tray).
-pub fn open_main(app: &mut App, visible: bool) -> tauri::Result<WebviewWindow> {
-    WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+/// Opens the main window. Closing it to the tray destroys it (its web
+/// process goes, and with it most of the app's memory); the tray and a second
+/// launch open it again.
+pub fn open_main<M: Manager<Wry>>(app: &M) -> tauri::Result<WebviewWindow> {
+    let window = WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
         .title("Waymark")
-        .visible(visible)
         .inner_size(1200.0, 780.0)
         .min_inner_size(720.0, 480.0)
         // Stay on the bundled app: any other address is refused here.
@@ -35,15 +38,25 @@ pub fn open_main(app: &mut App, visible: bool) -> tauri::Result<WebviewWindow> {
                 || url.host_str() == Some("tauri.localhost")
                 || url.as_str() == "about:blank"
         })
-        .build()
+        .build()?;
+    background::on_close_keep_running(&window);
+    Ok(window)
 }
 
-/// Brings the window to the front (a second launch of the app asked for it).
+/// Brings the window to the front, opening it again when it was closed to
+/// the tray (the tray's "Open Waymark", or a second launch of the app).
 pub fn show_main(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
+    match app.get_webview_window("main") {
+        Some(window) => {
+            let _ = window.unminimize();
+            let _ = window.show();
+            let _ = window.set_focus();
+        }
+        None => {
+            if let Err(e) = open_main(app) {
+                tracing::error!(error = %e, "the window could not open again");
+            }
+        }
     }
 }
 

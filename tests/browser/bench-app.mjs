@@ -20,7 +20,7 @@ import { WebDriver } from "./webdriver.mjs";
 
 const runs = Number(process.env.WAYMARK_BENCH_RUNS || 5);
 const watchCount = Number(process.env.WAYMARK_BENCH_WATCHES || 4);
-const env = new DesktopEnv();
+const env = new DesktopEnv({ driverPort: Number(process.env.WAYMARK_DRIVER_PORT || 4444) });
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (xs) => `median ${median(xs).toFixed(0)} ms (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)}, n=${xs.length})`;
@@ -51,8 +51,9 @@ function memory(appBin) {
   for (const p of appTree(appBin)) {
     const rollup = readFileSync(`/proc/${p.pid}/smaps_rollup`, "utf8");
     rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)[1]);
-    pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)[1]);
-    names.push(p.exe.split("/").pop());
+    const own = Number(/^Pss:\s+(\d+)/m.exec(rollup)[1]);
+    pss += own;
+    names.push(`${p.exe.split("/").pop()} ${(own / 1024).toFixed(0)}`);
   }
   return { rss: rss / 1024, pss: pss / 1024, names };
 }
@@ -121,7 +122,7 @@ try {
   const withWatches = memory(env.appBin);
   // Closed to the tray, still following the live stream.
   env.closeWindow();
-  await app.until(async () => !(await app.visible()), { what: "the window to close to the tray" });
+  await app.until(async () => !(await app.visible().catch(() => false)), { what: "the window to close to the tray" });
   await new Promise((r) => setTimeout(r, 3000));
   const inTray = memory(env.appBin);
   await app.quit();
@@ -133,7 +134,7 @@ try {
   console.log(`  sign-in to ${watchCount} markers on map   : ${signIn.toFixed(0)} ms (includes the test browser's Chromium start)`);
   console.log(`  fix taken to shown in window  : ${lags.length ? fmt(lags) : "none seen in 60 s"} (polled every ~10 ms)`);
   console.log(`  memory at sign-in screen      : RSS ${atSignIn.rss.toFixed(0)} MB, PSS ${atSignIn.pss.toFixed(0)} MB (${atSignIn.names.join(", ")})`);
-  console.log(`  memory with ${watchCount} live watches    : RSS ${withWatches.rss.toFixed(0)} MB, PSS ${withWatches.pss.toFixed(0)} MB`);
+  console.log(`  memory with ${watchCount} live watches    : RSS ${withWatches.rss.toFixed(0)} MB, PSS ${withWatches.pss.toFixed(0)} MB (${withWatches.names.join(", ")})`);
   console.log(`  memory closed to the tray     : RSS ${inTray.rss.toFixed(0)} MB, PSS ${inTray.pss.toFixed(0)} MB (live stream and alerts still running)`);
   console.log(`  installed size                : ${(statSync(env.appBin).size / 1e6).toFixed(1)} MB (one binary, UI embedded; WebKitGTK from the system)`);
   if (debSize !== null) console.log(`  .deb installed size           : ${debSize.toFixed(1)} MB (${deb})`);
@@ -141,7 +142,7 @@ try {
     const ratio = (a, b, goal) => `${(a / b).toFixed(2)}× (goal ≤ ${goal}×: ${a / b <= goal ? "met" : "NOT met"})`;
     console.log(`\nAn empty Tauri window, same run (${emptyBin})`);
     console.log(`  start to first paint          : ${fmt(emptyStarts)}`);
-    console.log(`  memory                        : RSS ${emptyMemory.rss.toFixed(0)} MB, PSS ${emptyMemory.pss.toFixed(0)} MB`);
+    console.log(`  memory                        : RSS ${emptyMemory.rss.toFixed(0)} MB, PSS ${emptyMemory.pss.toFixed(0)} MB (${emptyMemory.names.join(", ")})`);
     console.log(`  app start / empty start       : ${ratio(median(starts), median(emptyStarts), 2)}`);
     console.log(`  app PSS / empty PSS, open     : ${ratio(withWatches.pss, emptyMemory.pss, 1.3)} (with ${watchCount} live watches)`);
     console.log(`  app PSS / empty PSS, in tray  : ${ratio(inTray.pss, emptyMemory.pss, 1.3)}`);

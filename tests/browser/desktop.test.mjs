@@ -205,8 +205,10 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   const rect = await app.rect();
   const pid = runningApps();
   env.closeWindow();
-  await app.until(async () => !(await app.visible().catch(() => false)), { what: "the window to hide" });
+  await app.until(async () => !(await app.visible().catch(() => false)), { what: "the window to close" });
   assert.deepEqual(runningApps(), pid, "the app is still running");
+  // The window and its web process are gone; the app process alone runs on.
+  await app.until(async () => (await app.cmd("GET", "/window/handles")).length === 0, { what: "the window destroyed" });
   const hint = await notification(/^Waymark is still running$/, "the first-close hint");
   assert.match(hint.body, /tray/);
   // A fix arriving with the window closed raises a notification.
@@ -216,7 +218,9 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.match(low.body, /^12 % left/);
   // "Open Waymark" in the tray brings the window back.
   env.trayClick("Open Waymark");
+  await app.followNewWindow();
   await app.until(() => app.visible(), { what: "the window to show again" });
+  await app.waitFor("#tab-watches", { what: "the new window signed in already" });
 
   // 7. Account: this computer's session is listed; ending it returns to sign-in.
   await app.click("#tab-account");

@@ -94,6 +94,13 @@ export class WebDriver {
     return this.cmd("POST", "/window/rect", rect);
   }
 
+  /** Drives the app's window after it was opened again (closing to the tray
+   *  destroys the window; the tray opens a new one). */
+  async followNewWindow({ timeout = 30_000 } = {}) {
+    const handle = await this.until(async () => (await this.cmd("GET", "/window/handles"))[0], { timeout, what: "the app's new window" });
+    await this.cmd("POST", "/window", { handle });
+  }
+
   /** Whether the page is shown (false while the window is hidden). */
   visible() {
     return this.exec("return document.visibilityState === 'visible';");
