@@ -1,15 +1,12 @@
 // The map: OpenStreetMap (or the configured) tiles with attribution, or an
-// offline PMTiles archive read through the app (no network request at all),
-// over a bundled low-detail world basemap (Natural Earth land, from
-// world-atlas) so markers keep their context when tiles cannot load.
+// offline PMTiles archive read through the app (offline-map.ts; no network
+// request at all), over a bundled low-detail world basemap (Natural Earth
+// land, from world-atlas) so markers keep their context when tiles cannot load.
 
 import L from "leaflet";
-import { PMTiles, type RangeResponse, type Source } from "pmtiles";
-import { leafletLayer } from "protomaps-leaflet";
 import { feature } from "topojson-client";
 import type { GeometryCollection, Topology } from "topojson-specification";
 import land110 from "world-atlas/land-110m.json";
-import { api } from "./api";
 import type { AppConfig, Fix } from "./types";
 
 export interface WaymarkMap {
@@ -36,20 +33,36 @@ export function createMap(element: HTMLElement, config: AppConfig): WaymarkMap {
   let handler: (ok: boolean) => void = () => {};
   let loaded = false;
   let failures = 0;
-  const tiles = config.offline_map ? offlineLayer(config.offline_map, () => handler(false)) : onlineLayer(config);
-  tiles.addTo(map);
-  tiles.on("tileload", () => {
-    if (!loaded) handler(true);
-    loaded = true;
-  });
-  tiles.on("tileerror", () => {
-    failures += 1;
-    if (!loaded && failures === 4) handler(false);
-  });
+  let removed = false;
+  const attach = (tiles: L.GridLayer) => {
+    if (removed) return;
+    tiles.addTo(map);
+    tiles.on("tileload", () => {
+      if (!loaded) handler(true);
+      loaded = true;
+    });
+    tiles.on("tileerror", () => {
+      failures += 1;
+      if (!loaded && failures === 4) handler(false);
+    });
+  };
+  const offline = config.offline_map;
+  if (offline) {
+    // The vector-tile renderer is loaded only when an offline map is chosen.
+    import("./offline-map").then(
+      (m) => attach(m.offlineLayer(escapeText(`Offline map: ${offline}`), () => handler(false))),
+      () => handler(false),
+    );
+  } else {
+    attach(onlineLayer(config));
+  }
   return {
     map,
     onTiles: (h) => (handler = h),
-    destroy: () => map.remove(),
+    destroy: () => {
+      removed = true;
+      map.remove();
+    },
   };
 }
 
@@ -59,40 +72,6 @@ function onlineLayer(config: AppConfig): L.GridLayer {
     maxZoom: 19,
     crossOrigin: false,
   });
-}
-
-/** The archive chosen in Settings, read in ranges through the app: the
- *  window never learns its path and nothing goes over the network. */
-class OfflineArchive implements Source {
-  getKey(): string {
-    return "waymark-offline-map";
-  }
-
-  async getBytes(offset: number, length: number): Promise<RangeResponse> {
-    return { data: await api.offlineMapRange(offset, length) };
-  }
-}
-
-/** Vector tiles from the offline archive, drawn on canvases in the
- *  Protomaps basemap style (light or dark, as the system is). */
-function offlineLayer(name: string, unreadable: () => void): L.GridLayer {
-  // protomaps-leaflet extends the global Leaflet.
-  (window as unknown as { L: typeof L }).L = L;
-  const archive = new PMTiles(new OfflineArchive());
-  const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
-  const layer = leafletLayer({
-    url: archive,
-    flavor: dark ? "dark" : "light",
-    lang: "en",
-    // Protomaps extracts (and the demo archive) stop at zoom 15; beyond it the
-    // vectors are drawn larger.
-    maxDataZoom: 15,
-    maxZoom: 19,
-    attribution: escapeText(`Offline map: ${name}`),
-  }) as unknown as L.GridLayer;
-  // An archive that cannot be read says so, like tiles that cannot load.
-  archive.getHeader().catch(() => unreadable());
-  return layer;
 }
 
 function escapeText(s: string): string {
