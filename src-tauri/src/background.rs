@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use tauri::{AppHandle, Manager, RunEvent, WebviewWindow, WindowEvent};
+use tauri::{AppHandle, Manager, RunEvent, Window, WindowEvent};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_window_state::{AppHandleExt, StateFlags};
 
@@ -25,19 +25,18 @@ pub fn started_in_tray() -> bool {
 }
 
 /// Closing the window closes it (its web process ends); while
-/// `close_to_tray` is on the app keeps running without it ([`keep_running`]).
-pub fn on_close_keep_running(window: &WebviewWindow) {
-    let app = window.app_handle().clone();
-    window.on_window_event(move |event| {
-        if let WindowEvent::CloseRequested { .. } = event {
-            let state = app.state::<AppState>();
-            if !state.settings.close_to_tray() {
-                return;
-            }
-            let _ = app.save_window_state(window_state_flags());
-            first_close_hint(&app, &state.first_close_marker);
+/// `close_to_tray` is on the app keeps running without it ([`keep_running`]),
+/// and says so the first time.
+pub fn on_window_event(window: &Window, event: &WindowEvent) {
+    if let WindowEvent::CloseRequested { .. } = event {
+        let app = window.app_handle();
+        let state = app.state::<AppState>();
+        if !state.settings.close_to_tray() {
+            return;
         }
-    });
+        let _ = app.save_window_state(window_state_flags());
+        first_close_hint(app, &state.first_close_marker);
+    }
 }
 
 /// Whether the app stays when its last window has closed: yes while

@@ -73,6 +73,7 @@ fn main() {
                 .app_name("Waymark")
                 .build(),
         )
+        .on_window_event(background::on_window_event)
         .setup(move |app| {
             if app.path().app_config_dir().ok().as_ref() != Some(&config_dir) {
                 tracing::warn!("the settings folder differs from Tauri's app_config_dir");

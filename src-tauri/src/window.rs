@@ -7,8 +7,6 @@ use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindow, WebviewWindowBuilder,
 use tauri_plugin_opener::OpenerExt;
 use waymark_app_core::{AppError, Browser, Settings};
 
-use crate::background;
-
 /// The window's Content-Security-Policy: no remote scripts, no eval, no
 /// inline script; images from the app, `data:` and the tile server, or with
 /// an offline map from no server at all.
@@ -25,10 +23,10 @@ pub fn content_policy(settings: &Settings) -> Csp {
 }
 
 /// Opens the main window. Closing it to the tray destroys it (its web
-/// process goes, and with it most of the app's memory); the tray and a second
-/// launch open it again.
+/// process goes, and with it most of the app's memory; see
+/// `background::on_window_event`); the tray and a second launch open it again.
 pub fn open_main<M: Manager<Wry>>(app: &M) -> tauri::Result<WebviewWindow> {
-    let window = WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
+    WebviewWindowBuilder::new(app, "main", WebviewUrl::App("index.html".into()))
         .title("Waymark")
         .inner_size(1200.0, 780.0)
         .min_inner_size(720.0, 480.0)
@@ -38,9 +36,7 @@ pub fn open_main<M: Manager<Wry>>(app: &M) -> tauri::Result<WebviewWindow> {
                 || url.host_str() == Some("tauri.localhost")
                 || url.as_str() == "about:blank"
         })
-        .build()?;
-    background::on_close_keep_running(&window);
-    Ok(window)
+        .build()
 }
 
 /// Brings the window to the front, opening it again when it was closed to
