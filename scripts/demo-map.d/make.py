@@ -4,8 +4,10 @@ style as a real Protomaps extract) covering the demo routes' areas.
 
 There is no map data on this machine and no internet, so the map is made
 from what Waymark knows: the built-in routes (printed by `waymark-watch
-route`) become named paths, the park loop encloses a park, and the two cities
-get a label. It is a demo map, and its metadata says so.
+route`) become named streets, the park loop encloses a park, the two cities
+get a label, and a regular grid of unnamed side streets fills each area so the
+markers have streets around them. None of it is real geography: it is a demo
+map, and its metadata says so.
 
 Usage: make.py WATCH_BINARY OUT.pmtiles
 Written with the `pmtiles` writer and `mapbox-vector-tile` encoder (PyPI).
@@ -36,6 +38,24 @@ ROUTES = [
 PLACES = [("Berlin", 13.4050, 52.5200), ("Hamburg", 9.9937, 53.5511)]
 # Around each area, so the map has room beyond the paths.
 PAD_DEG = 0.03
+# The made-up side streets: about every 220 m north-south and 200 m east-west.
+GRID_LAT = 0.002
+GRID_LON = 0.003
+
+
+def side_streets(areas, park):
+    """A grid of unnamed streets over the areas (one grid, aligned to whole
+    multiples of its spacing, so overlapping areas share it), leaving the
+    park open."""
+    region = shapely.union_all([box(*a) for a in areas])
+    west, south, east, north = region.bounds
+    lines = []
+    for k in range(math.floor(south / GRID_LAT), math.ceil(north / GRID_LAT) + 1):
+        lines.append(LineString([(west, k * GRID_LAT), (east, k * GRID_LAT)]))
+    for k in range(math.floor(west / GRID_LON), math.ceil(east / GRID_LON) + 1):
+        lines.append(LineString([(k * GRID_LON, south), (k * GRID_LON, north)]))
+    grid = shapely.union_all(lines).intersection(region)
+    return grid.difference(park) if park is not None else grid
 
 
 def merc(lon, lat):
@@ -79,6 +99,7 @@ def main():
     watch, out_path = sys.argv[1], sys.argv[2]
     features = {"earth": [], "landuse": [], "roads": [], "places": []}
     areas = []
+    park = None
     for spec, name in ROUTES:
         coords = route_line(watch, spec)
         line = LineString(coords)
@@ -88,6 +109,8 @@ def main():
             features["landuse"].append((to_mercator(park), {"kind": "park", "name": "Park"}))
         w, s, e, n = line.bounds
         areas.append((w - PAD_DEG, s - PAD_DEG, e + PAD_DEG, n + PAD_DEG))
+    streets = side_streets(areas, park)
+    features["roads"].insert(0, (to_mercator(streets), {"kind": "minor_road", "kind_detail": "residential"}))
     for name, lon, lat in PLACES:
         features["places"].append(
             (Point(merc(lon, lat)), {"kind": "locality", "name": name, "min_zoom": 4, "population_rank": 12})
@@ -137,7 +160,7 @@ def main():
             },
             {
                 "name": "Waymark demo map",
-                "description": "Generated from Waymark's built-in demo routes; not real map data.",
+                "description": "Generated from Waymark's built-in demo routes and a made-up street grid; not real map data.",
                 "attribution": "Waymark demo map (generated)",
                 "vector_layers": [{"id": layer, "fields": {}} for layer in features],
             },
