@@ -81,7 +81,7 @@ fn refusal(e: Error) -> AppError {
         | Error::Io(_) => UpdateProblem::InstallFailed,
         _ => UpdateProblem::Unreachable,
     };
-    tracing::warn!(error = %e, ?problem, "update refused or failed");
+    tracing::warn!(error = %e, ?problem, "an update was refused, or could not be checked or installed");
     problem.into_error(&short(&e))
 }
 
