@@ -315,7 +315,7 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
   await app.waitFor("#tab-watches, #sign-in", { what: "the app started again" });
   if ((await app.count("#sign-in")) > 0) await app.click("#sign-in");
   await app.waitFor("#tab-watches", { timeout: 60_000, what: "the signed-in screen" });
-  await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) > 0, { what: "the markers on the map" });
+  await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) > 0, { timeout: 60_000, what: "the markers on the map" });
 
   // Vector tiles from the archive are drawn on canvases (some with the
   // routes' paths and the park: more than one colour), and no image tile exists.
@@ -329,7 +329,9 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
       best = Math.max(best, colours.size);
     }
     return best;`);
-  await app.until(async () => (await drawn()) >= 3, { what: "map features drawn from the offline archive" });
+  let t = Date.now();
+  await app.until(async () => (await drawn()) >= 3, { timeout: 60_000, what: "map features drawn from the offline archive" });
+  console.log(`offline map: tiles drawn ${Date.now() - t} ms after the markers`);
   assert.equal(await app.count("img.leaflet-tile"), 0, "no online tile images");
   // ... and they are seen: the tiles lie above the bundled world basemap.
   const [tilesZ, basemapZ] = await app.exec(
@@ -344,7 +346,9 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
   // One step closer, so the streets around the markers are wide enough to see.
   await app.click(".leaflet-control-zoom-in");
   await app.until(async () => (await app.count(".leaflet-zoom-anim")) === 0, { what: "the zoom to finish" });
-  await app.until(async () => (await drawn()) >= 3, { what: "the closer tiles drawn" });
+  t = Date.now();
+  await app.until(async () => (await drawn()) >= 3, { timeout: 60_000, what: "the closer tiles drawn" });
+  console.log(`offline map: closer tiles drawn in ${Date.now() - t} ms`);
   await shot("11-offline-map");
 });
 
@@ -377,6 +381,18 @@ async function startFeed() {
   feed.origin = `https://${host}:${server.address().port}`;
   feed.close = () => server.close();
   return feed;
+}
+
+/** Clicks "Check for updates" and waits for what the check found (an offer,
+ *  "up to date", no feed, or an error); returns that element's id and text. */
+async function checkForUpdates() {
+  await app.waitFor("#update-check", { what: "the Check for updates button" });
+  await app.click("#update-check");
+  const outcome = () => app.exec(`
+    const e = document.querySelector("#update-offer, #update-none, #update-no-feed, #update-error");
+    const busy = document.querySelector("#update-check")?.disabled;
+    return e && !busy ? [e.id, e.textContent] : null;`);
+  return app.until(outcome, { timeout: 90_000, what: "the update check's outcome" });
 }
 
 const updateDeb = process.env.WAYMARK_UPDATE_DEB;
@@ -418,8 +434,8 @@ test("updates: a tampered, an unsigned and a foreign-signed update are refused; 
       feed.manifest = release(sig);
       feed.deb = served;
       const before = feed.downloads;
-      await app.click("#update-check");
-      await app.waitFor("#update-offer", { what: `the ${what} update offered` });
+      const [found, said] = await checkForUpdates();
+      assert.equal(found, "update-offer", `the ${what} update offered, not: ${said}`);
       assert.match(await app.text("#update-offer"), new RegExp(`Waymark ${next.replaceAll(".", "\\.")} is available`));
       assert.match(await app.text("#update-notes"), /Offline maps and signed updates\./);
       await app.click("#update-install");
@@ -434,8 +450,8 @@ test("updates: a tampered, an unsigned and a foreign-signed update are refused; 
     // The genuine, signed update: offered, installed with the system's package tool, restarted into.
     feed.manifest = release(signature);
     feed.deb = genuine;
-    await app.click("#update-check");
-    await app.waitFor("#update-install", { what: "the signed update offered" });
+    const [found, said] = await checkForUpdates();
+    assert.equal(found, "update-offer", `the signed update offered, not: ${said}`);
     await shot("13-update-offered");
     await app.click("#update-install");
     await app.until(async () => installedVersion() === next, { what: `version ${next} installed`, timeout: 180_000 });
@@ -449,8 +465,8 @@ test("updates: a tampered, an unsigned and a foreign-signed update are refused; 
     await app.quit().catch(() => {});
     app = await env.openApp();
     await openSettings();
-    await app.click("#update-check");
-    await app.waitFor("#update-none", { what: "up to date after the update" });
+    const [after, afterSaid] = await checkForUpdates();
+    assert.equal(after, "update-none", `up to date after the update, not: ${afterSaid}`);
     assert.equal(await app.text("#update-none"), `Waymark ${next} is up to date.`);
   } finally {
     feed.close();
