@@ -2,6 +2,7 @@
 //! gets account and watch data and `{code, message}` errors, never a token.
 
 use tauri::{AppHandle, Emitter, State};
+use waymark_app_core::offline_map::OfflineMap;
 use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
 use waymark_app_core::watches::Trail;
@@ -22,12 +23,15 @@ pub fn app_config(s: S<'_>) -> AppConfig {
 /// Bytes of the offline map archive (the one chosen in Settings), raw.
 #[tauri::command]
 pub fn offline_map_range(s: S<'_>, offset: u64, length: u64) -> Result<tauri::ipc::Response> {
-    let Some(map) = &s.offline_map else {
+    // The map chosen at start (a change needs a restart, like the content policy).
+    let Some(path) = &s.core.settings().offline_map else {
         return Err(AppError::Settings(
             "No offline map is chosen in Settings.".into(),
         ));
     };
-    map.read(offset, length).map(tauri::ipc::Response::new)
+    OfflineMap::new(path)
+        .read(offset, length)
+        .map(tauri::ipc::Response::new)
 }
 
 #[tauri::command]

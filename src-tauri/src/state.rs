@@ -19,8 +19,6 @@ pub struct AppState {
     pub first_close_marker: std::path::PathBuf,
     /// The update the last check offered.
     pub update: crate::updates::Offered,
-    /// The offline map chosen at start, if any (a change needs a restart).
-    pub offline_map: Option<waymark_app_core::offline_map::OfflineMap>,
 }
 
 impl AppState {
@@ -31,11 +29,6 @@ impl AppState {
         settings: SettingsStore,
         first_close_marker: std::path::PathBuf,
     ) -> Self {
-        let offline_map = core
-            .settings()
-            .offline_map
-            .as_deref()
-            .map(waymark_app_core::offline_map::OfflineMap::new);
         Self {
             core,
             browser,
@@ -44,7 +37,6 @@ impl AppState {
             settings,
             first_close_marker,
             update: Default::default(),
-            offline_map,
         }
     }
 }

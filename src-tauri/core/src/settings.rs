@@ -489,10 +489,7 @@ fn parse_cloud(raw: &str) -> Result<Url, AppError> {
             "The cloud address `{raw}` is not valid; it must look like https://waymark.example."
         ))
     };
-    let url = Url::parse(raw).map_err(|_| bad())?;
-    if url.scheme() != "https" || url.host_str().is_none() {
-        return Err(bad());
-    }
+    let url = https_address(raw).ok_or_else(bad)?;
     // Keep the origin only, so joined paths are always the cloud's own.
     Url::parse(&url.origin().ascii_serialization()).map_err(|_| bad())
 }
@@ -503,11 +500,14 @@ fn parse_update_feed(raw: &str) -> Result<Url, AppError> {
             "The update feed `{raw}` is not valid; it must be an https:// address, like https://updates.waymark.example/latest.json."
         ))
     };
-    let url = Url::parse(raw.trim()).map_err(|_| bad())?;
-    if url.scheme() != "https" || url.host_str().is_none() {
-        return Err(bad());
-    }
-    Ok(url)
+    https_address(raw.trim()).ok_or_else(bad)
+}
+
+/// An absolute `https://` address with a host, or nothing.
+fn https_address(raw: &str) -> Option<Url> {
+    Url::parse(raw)
+        .ok()
+        .filter(|url| url.scheme() == "https" && url.host_str().is_some())
 }
 
 /// The magic and version a PMTiles archive starts with (PMTiles v3).

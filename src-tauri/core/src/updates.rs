@@ -95,7 +95,7 @@ mod tests {
     }
 
     #[test]
-    fn the_feed_trusts_the_configured_ca_too() {
+    fn a_ca_file_that_cannot_be_read_is_said_not_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("none.pem");
         let s = Settings::for_local_cloud("https://localhost:8443", &missing).unwrap();
