@@ -10,6 +10,10 @@
 //!
 //! `tpm-signing`: signatures per second with the key in a TPM (swtpm)
 //! against the same signature in software, in one run.
+//!
+//! `history-open`: a family app authenticating (hash chain, one signature per
+//! run) and decrypting a sealed year of history, against issue 13's goal and
+//! a P-256 check per batch measured in the same run.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -26,6 +30,7 @@ use waymark_protocol::report::{Batch, Fix, SignedBatch};
 use waymark_protocol::signing::b64;
 use waymark_system_tests::{Endpoint, Parent, RemoteCloud, api};
 
+mod history_open;
 mod live;
 mod reads;
 mod tpm_signing;
@@ -89,6 +94,18 @@ enum Bench {
         #[arg(long, default_value_t = 500)]
         signatures: usize,
     },
+    /// A family app authenticating and decrypting a sealed history (issue 13):
+    /// no cloud, the batches are sealed here as a watch seals them.
+    HistoryOpen {
+        #[arg(long, default_value_t = 1_000_000)]
+        fixes: usize,
+        /// Fixes per batch: 1 is a watch reporting each fix as it takes it.
+        #[arg(long, default_value_t = 1)]
+        fixes_per_batch: usize,
+        /// Threads (each authenticates and opens one contiguous run).
+        #[arg(long, default_value_t = cores())]
+        threads: usize,
+    },
     /// Live latency: from a watch's upload to the fix arriving on the
     /// parent's live stream, while a swarm of watches uploads.
     Live {
@@ -136,6 +153,15 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Bench::HistoryOpen {
+            fixes,
+            fixes_per_batch,
+            threads,
+        } => history_open::run(
+            fixes.clamp(1, 10_000_000),
+            fixes_per_batch.clamp(1, 500),
+            threads.clamp(1, 64),
+        ),
         Bench::TpmSigning { signatures } => tpm_signing::run(signatures.clamp(1, 100_000)),
         Bench::Reads {
             watches,

@@ -7,8 +7,11 @@ pub mod attestation;
 pub mod device;
 pub mod error;
 pub mod ids;
+#[cfg(feature = "e2e")]
+pub mod location_sealing;
 pub mod pairing;
 pub mod report;
+pub mod sealed_report;
 pub mod signin;
 pub mod signing;
 pub mod time;

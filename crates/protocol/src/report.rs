@@ -63,6 +63,18 @@ impl FixError {
 
 impl Fix {
     pub fn validate(&self, now_ms: i64) -> Result<(), FixError> {
+        self.validate_values()?;
+        if self.t > now_ms + MAX_FUTURE_SKEW_MS {
+            return Err(FixError::InFuture);
+        }
+        if self.t < now_ms - MAX_FIX_AGE_MS {
+            return Err(FixError::TooOld);
+        }
+        Ok(())
+    }
+
+    /// The ranges of the position, accuracy and battery (not the time).
+    pub fn validate_values(&self) -> Result<(), FixError> {
         if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
             return Err(FixError::Latitude);
         }
@@ -74,12 +86,6 @@ impl Fix {
         }
         if self.bat > 100 {
             return Err(FixError::Battery);
-        }
-        if self.t > now_ms + MAX_FUTURE_SKEW_MS {
-            return Err(FixError::InFuture);
-        }
-        if self.t < now_ms - MAX_FIX_AGE_MS {
-            return Err(FixError::TooOld);
         }
         Ok(())
     }

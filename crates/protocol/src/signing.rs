@@ -36,6 +36,13 @@ impl Canonical {
         self
     }
 
+    /// Raw bytes of a fixed-width field (a hash, a key): the width is part
+    /// of the message kind, so no length prefix.
+    pub fn bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(v);
+        self
+    }
+
     pub fn u8(mut self, v: u8) -> Self {
         self.0.push(v);
         self
@@ -49,6 +56,10 @@ impl Canonical {
 pub const OFFER_TAG: &str = "waymark/pair-offer/v1";
 pub const BATCH_TAG: &str = "waymark/batch/v1";
 pub const STATUS_TAG: &str = "waymark/status/v1";
+/// A sealed batch (fixes encrypted to the family).
+pub const BATCH_V2_TAG: &str = "waymark/batch/v2";
+/// A watch's HPKE setup under a family key epoch.
+pub const FIX_SETUP_TAG: &str = "waymark/fix-setup/v1";
 
 /// base64url without padding, the encoding of signatures and certificates on the wire.
 pub fn b64(bytes: &[u8]) -> String {
