@@ -4,6 +4,8 @@
 
 pub mod account;
 pub mod attestation;
+#[cfg(feature = "e2e")]
+pub mod code_exchange;
 pub mod device;
 pub mod error;
 pub mod ids;

@@ -21,6 +21,13 @@ impl Canonical {
         self
     }
 
+    /// A variable-length byte string, length-prefixed like `str`.
+    pub fn str_bytes(mut self, v: &[u8]) -> Self {
+        self.0.extend_from_slice(&(v.len() as u32).to_be_bytes());
+        self.0.extend_from_slice(v);
+        self
+    }
+
     pub fn u64(mut self, v: u64) -> Self {
         self.0.extend_from_slice(&v.to_be_bytes());
         self
