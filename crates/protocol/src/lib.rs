@@ -8,6 +8,8 @@ pub mod attestation;
 pub mod code_exchange;
 pub mod device;
 pub mod error;
+#[cfg(feature = "e2e")]
+pub mod family_roster;
 pub mod ids;
 #[cfg(feature = "e2e")]
 pub mod location_sealing;

@@ -81,6 +81,11 @@ impl LocationSecretKey {
         out
     }
 
+    /// For the other HPKE uses of the same kind of key (epoch key blobs).
+    pub(crate) fn hpke_key(&self) -> &<Kem as hpke::Kem>::PrivateKey {
+        &self.0
+    }
+
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
         // Every 32-byte string is an X25519 private key (it is clamped on use).
         Self(<Kem as hpke::Kem>::PrivateKey::from_bytes(bytes).expect("32-byte X25519 key"))
