@@ -410,6 +410,17 @@ impl EpochKeyBlob {
     }
 }
 
+/// What a trusted computer sends a computer it approves, over the channel the
+/// approval code authenticated (`code_exchange`): the roster chain from the
+/// family's first version to one listing the new computer, and every epoch
+/// key sealed to the new computer's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBundle {
+    pub rosters: Vec<SignedRoster>,
+    pub keys: Vec<EpochKeyBlob>,
+}
+
 /// Crockford base32, as pairing codes use.
 const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 const RECOVERY_CHARS: usize = 26;

@@ -68,6 +68,10 @@ pub enum AppError {
         "The update is genuine but could not be installed ({0}). Your Waymark is unchanged; try again, or install it with your package manager."
     )]
     UpdateFailed(String),
+    #[error(
+        "This computer's copy of your family's keys cannot be read ({0}). Locations stay hidden on this computer until another of your family's computers approves it again, or you restore with your recovery key."
+    )]
+    FamilyKeysUnreadable(String),
 }
 
 impl AppError {
@@ -96,6 +100,7 @@ impl AppError {
             Self::UpdateRefused => "update_refused",
             Self::UpdateUnreachable(_) => "update_unreachable",
             Self::UpdateFailed(_) => "update_failed",
+            Self::FamilyKeysUnreadable(_) => "family_keys_unreadable",
         }
     }
 

@@ -11,6 +11,7 @@ pub mod account;
 pub mod alerts;
 pub mod cloud;
 pub mod error;
+pub mod family_keys;
 pub mod family_watch;
 pub mod live;
 pub mod offline_map;

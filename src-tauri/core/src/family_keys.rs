@@ -1,0 +1,367 @@
+//! The family's keys on this computer (issue 13; `docs/end-to-end-encryption.md`
+//! §2): this computer's own key pairs, every location key epoch it was given,
+//! and the roster chain it trusts.
+//!
+//! They live in one file in the app's data directory, sealed with
+//! ChaCha20-Poly1305 under a random 256-bit key that lives only in the OS
+//! keychain (keychain entries are size-limited on some systems; the roster
+//! grows). A copy of the file without the keychain is useless, and a file
+//! changed on disk is refused rather than half-read. The file is not meant to
+//! be backed up: the family's recovery key is the backup.
+//!
+//! Nothing here is shown to the window or written to a log.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::RngCore;
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use serde::{Deserialize, Serialize};
+use waymark_protocol::family_roster::{
+    ApprovalBundle, EpochKeyBlob, FamilyKeyPair, RecoveryKey, Roster, RosterEntry, RosterError,
+    SignedRoster, TrustedRoster,
+};
+use waymark_protocol::location_sealing::{FamilyOpener, LocationSecretKey};
+use waymark_protocol::sealed_report::{ChainHash, LocationPublicKey};
+use waymark_protocol::signing::{b64, unb64};
+
+use crate::error::AppError;
+use crate::tokens::Keychain;
+
+/// The file's first bytes: format and version.
+const MAGIC: &[u8; 8] = b"WMKEYS01";
+pub const FILE_NAME: &str = "family-keys.sealed";
+
+/// What this computer holds of the family's keys.
+pub struct FamilyKeys {
+    computer: FamilyKeyPair,
+    epochs: BTreeMap<u32, LocationSecretKey>,
+    /// Every roster version this computer accepted, oldest first.
+    rosters: Vec<SignedRoster>,
+}
+
+/// What a family's founding computer shows the parent once.
+pub struct Founded {
+    pub roster: SignedRoster,
+    pub recovery: RecoveryKey,
+    /// Epoch 0's key sealed to the recovery key, for the cloud to keep.
+    pub recovery_blob: EpochKeyBlob,
+}
+
+impl FamilyKeys {
+    /// A computer that has its own keys and nothing of the family's yet: it
+    /// waits for approval from a trusted family computer (or a recovery key).
+    pub fn new_computer() -> Self {
+        Self {
+            computer: FamilyKeyPair::generate(),
+            epochs: BTreeMap::new(),
+            rosters: Vec::new(),
+        }
+    }
+
+    /// Makes the family's first location key and roster, with this computer
+    /// as its only member, and a recovery key.
+    pub fn found_family(&mut self, name: &str, member: &str) -> Founded {
+        let recovery = RecoveryKey::generate();
+        let (epoch_key, _) = LocationSecretKey::generate();
+        let recovery_public = recovery.public();
+        let roster = Roster {
+            version: 1,
+            computers: vec![self.entry(name, member)],
+            recovery: Some(recovery_public),
+            prev: ChainHash::GENESIS,
+        }
+        .sign(&self.computer);
+        let recovery_blob = EpochKeyBlob::seal(0, &epoch_key, &recovery_public.sealing);
+        self.epochs.insert(0, epoch_key);
+        self.rosters = vec![roster.clone()];
+        Founded {
+            roster,
+            recovery,
+            recovery_blob,
+        }
+    }
+
+    pub fn entry(&self, name: &str, member: &str) -> RosterEntry {
+        RosterEntry {
+            name: name.to_owned(),
+            member: member.to_owned(),
+            signing: self.computer.signing_public(),
+            sealing: self.computer.sealing_public(),
+        }
+    }
+
+    /// True once this computer can read the family's locations.
+    pub fn is_trusted(&self) -> bool {
+        !self.epochs.is_empty() && self.trusted_roster().is_some()
+    }
+
+    /// The roster this computer trusts now, checked along the whole chain it
+    /// holds.
+    pub fn trusted_roster(&self) -> Option<TrustedRoster> {
+        let (first, rest) = self.rosters.split_first()?;
+        let mut trusted = TrustedRoster::founding(first).ok()?;
+        for next in rest {
+            trusted.advance(next).ok()?;
+        }
+        Some(trusted)
+    }
+
+    /// Accepts the next roster version (made by another family computer).
+    pub fn accept_roster(&mut self, next: SignedRoster) -> Result<(), RosterError> {
+        let mut trusted = self.trusted_roster().ok_or(RosterError::BrokenChain)?;
+        trusted.advance(&next)?;
+        self.rosters.push(next);
+        Ok(())
+    }
+
+    /// Approves another computer: the next roster with it added (signed by
+    /// this computer) and every epoch key sealed to it. The caller sends the
+    /// bundle only over a confirmed approval-code channel, and publishes the
+    /// new roster.
+    pub fn approve(
+        &mut self,
+        name: &str,
+        member: &str,
+        newcomer: &RosterEntry,
+    ) -> Result<ApprovalBundle, RosterError> {
+        let trusted = self.trusted_roster().ok_or(RosterError::BrokenChain)?;
+        let mut computers = trusted.roster().computers.clone();
+        computers.push(RosterEntry {
+            name: name.to_owned(),
+            member: member.to_owned(),
+            ..newcomer.clone()
+        });
+        let next = trusted.roster().next(computers).sign(&self.computer);
+        self.accept_roster(next)?;
+        let keys = self
+            .epochs
+            .iter()
+            .map(|(epoch, key)| EpochKeyBlob::seal(*epoch, key, &newcomer.sealing))
+            .collect();
+        Ok(ApprovalBundle {
+            rosters: self.rosters.clone(),
+            keys,
+        })
+    }
+
+    /// Takes in what an approving computer sent: the roster chain must be
+    /// whole from the family's first version and list this computer last,
+    /// and every key must open. Nothing is kept unless all of it checks.
+    pub fn accept_approval(&mut self, bundle: &ApprovalBundle) -> Result<(), RosterError> {
+        let (first, rest) = bundle
+            .rosters
+            .split_first()
+            .ok_or(RosterError::BrokenChain)?;
+        let mut trusted = TrustedRoster::founding(first)?;
+        for next in rest {
+            trusted.advance(next)?;
+        }
+        if !trusted.roster().contains(&self.computer.signing_public()) {
+            return Err(RosterError::UnknownSigner);
+        }
+        let mut epochs = BTreeMap::new();
+        for blob in &bundle.keys {
+            epochs.insert(blob.epoch, blob.open(&self.computer)?);
+        }
+        if epochs.is_empty() {
+            return Err(RosterError::KeyBlob);
+        }
+        self.rosters = bundle.rosters.clone();
+        self.epochs = epochs;
+        Ok(())
+    }
+
+    /// The public half of an epoch's key (what the watches seal to).
+    pub fn epoch_public(&self, epoch: u32) -> Option<LocationPublicKey> {
+        self.epochs.get(&epoch).map(LocationSecretKey::public_key)
+    }
+
+    /// Takes in an epoch key sealed to this computer.
+    pub fn accept_epoch_key(&mut self, blob: &EpochKeyBlob) -> Result<(), RosterError> {
+        let key = blob.open(&self.computer)?;
+        self.epochs.insert(blob.epoch, key);
+        Ok(())
+    }
+
+    pub fn current_epoch(&self) -> Option<u32> {
+        self.epochs.keys().next_back().copied()
+    }
+
+    /// A decryptor holding every epoch key this computer has.
+    pub fn opener(&self) -> FamilyOpener {
+        let mut opener = FamilyOpener::new();
+        for (epoch, key) in &self.epochs {
+            opener.add_epoch_key(*epoch, key.clone());
+        }
+        opener
+    }
+
+    pub fn computer(&self) -> &FamilyKeyPair {
+        &self.computer
+    }
+}
+
+/// The stored form (inside the sealed file).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    computer: String,
+    epochs: BTreeMap<u32, String>,
+    rosters: Vec<SignedRoster>,
+}
+
+/// Where this computer's family keys are kept: the sealed file and the
+/// keychain entry holding its key.
+pub struct KeyFile {
+    path: PathBuf,
+    keychain: Keychain,
+}
+
+impl KeyFile {
+    /// The keys for the family signed in at `cloud_origin`, in `data_dir`.
+    pub fn new(data_dir: &Path, keychain_service: &str, cloud_origin: &str) -> Self {
+        Self {
+            path: data_dir.join(FILE_NAME),
+            keychain: Keychain::new(keychain_service, &format!("{cloud_origin} family keys")),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The keys held here, `None` if this computer has none yet.
+    pub async fn load(&self) -> Result<Option<FamilyKeys>, AppError> {
+        let sealed = match tokio::fs::read(&self.path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(AppError::FamilyKeysUnreadable(e.to_string())),
+        };
+        let Some(secret) = self.keychain.load().await? else {
+            return Err(AppError::FamilyKeysUnreadable(
+                "the keychain no longer holds the file's key".into(),
+            ));
+        };
+        let key = file_key(&secret)?;
+        let (head, body) = sealed
+            .split_at_checked(MAGIC.len() + 12)
+            .filter(|(head, _)| head.starts_with(MAGIC))
+            .ok_or_else(|| AppError::FamilyKeysUnreadable("not a Waymark key file".into()))?;
+        let nonce = Nonce::try_assume_unique_for_key(&head[MAGIC.len()..])
+            .map_err(|_| AppError::FamilyKeysUnreadable("not a Waymark key file".into()))?;
+        let mut buf = body.to_vec();
+        let plain = key
+            .open_in_place(nonce, Aad::from(MAGIC), &mut buf)
+            .map_err(|_| {
+                AppError::FamilyKeysUnreadable("the file was changed or belongs elsewhere".into())
+            })?;
+        let stored: Stored = serde_json::from_slice(plain).map_err(|_| {
+            AppError::FamilyKeysUnreadable("the file's contents are damaged".into())
+        })?;
+        stored.into_keys().map(Some)
+    }
+
+    /// Writes the keys: a new file beside the old one, then renamed over it,
+    /// so a crash leaves one whole file. Reuses the keychain's key if there
+    /// is one.
+    pub async fn save(&self, keys: &FamilyKeys) -> Result<(), AppError> {
+        let secret = match self.keychain.load().await? {
+            Some(secret) => secret,
+            None => {
+                let mut raw = [0u8; 32];
+                rand::rngs::OsRng.fill_bytes(&mut raw);
+                let secret = b64(&raw);
+                self.keychain.save(&secret).await?;
+                secret
+            }
+        };
+        let key = file_key(&secret)?;
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let mut buf = serde_json::to_vec(&Stored::from_keys(keys))
+            .map_err(|e| AppError::FamilyKeysUnreadable(e.to_string()))?;
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(MAGIC),
+            &mut buf,
+        )
+        .map_err(|_| AppError::FamilyKeysUnreadable("sealing failed".into()))?;
+        let mut file = Vec::with_capacity(MAGIC.len() + 12 + buf.len());
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(&nonce);
+        file.extend_from_slice(&buf);
+        let write_error = |e: std::io::Error| AppError::FamilyKeysUnreadable(e.to_string());
+        if let Some(dir) = self.path.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(write_error)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        write_private(&tmp, &file).await.map_err(write_error)?;
+        tokio::fs::rename(&tmp, &self.path)
+            .await
+            .map_err(write_error)
+    }
+
+    /// Forgets the keys on this computer (file and keychain entry).
+    pub async fn forget(&self) -> Result<(), AppError> {
+        match tokio::fs::remove_file(&self.path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(AppError::FamilyKeysUnreadable(e.to_string())),
+        }
+        self.keychain.delete().await
+    }
+}
+
+/// Owner read/write only, on systems that have modes.
+async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path).await?;
+    tokio::io::AsyncWriteExt::write_all(&mut file, bytes).await?;
+    file.sync_all().await
+}
+
+fn file_key(secret: &str) -> Result<LessSafeKey, AppError> {
+    let raw = unb64(secret)
+        .filter(|raw| raw.len() == 32)
+        .ok_or_else(|| AppError::FamilyKeysUnreadable("the keychain's key is damaged".into()))?;
+    Ok(LessSafeKey::new(
+        UnboundKey::new(&CHACHA20_POLY1305, &raw).expect("32-byte key"),
+    ))
+}
+
+impl Stored {
+    fn from_keys(keys: &FamilyKeys) -> Self {
+        Self {
+            computer: b64(&keys.computer.to_bytes()),
+            epochs: keys
+                .epochs
+                .iter()
+                .map(|(e, k)| (*e, b64(&k.to_bytes())))
+                .collect(),
+            rosters: keys.rosters.clone(),
+        }
+    }
+
+    fn into_keys(self) -> Result<FamilyKeys, AppError> {
+        let damaged = || AppError::FamilyKeysUnreadable("the file's contents are damaged".into());
+        let computer: [u8; 64] = unb64(&self.computer)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(damaged)?;
+        let mut epochs = BTreeMap::new();
+        for (epoch, key) in self.epochs {
+            let bytes: [u8; 32] = unb64(&key)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(damaged)?;
+            epochs.insert(epoch, LocationSecretKey::from_bytes(&bytes));
+        }
+        Ok(FamilyKeys {
+            computer: FamilyKeyPair::from_bytes(&computer),
+            epochs,
+            rosters: self.rosters,
+        })
+    }
+}
