@@ -14,7 +14,7 @@
 //! identities bound into the exchange are the two devices' keys, so a relay
 //! cannot put its own key in their place.
 
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{Aad, LessSafeKey, Nonce};
 use ring::{hkdf, hmac};
 use sha2::{Digest, Sha256};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
@@ -172,14 +172,6 @@ struct Keys {
     to_shower: [u8; 32],
 }
 
-struct Len32;
-
-impl hkdf::KeyType for Len32 {
-    fn len(&self) -> usize {
-        32
-    }
-}
-
 impl Keys {
     fn derive(parties: &Parties, raw: &[u8], first: &[u8], second: &[u8]) -> Self {
         let transcript = Canonical::new(parties.purpose.label())
@@ -192,7 +184,7 @@ impl Keys {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &transcript_hash).extract(raw);
         let expand = |label: &str| -> [u8; 32] {
             let mut out = [0; 32];
-            prk.expand(&[label.as_bytes()], Len32)
+            prk.expand(&[label.as_bytes()], hkdf::HKDF_SHA256)
                 .and_then(|okm| okm.fill(&mut out))
                 .expect("32 bytes is within HKDF-SHA256's limit");
             out
@@ -232,9 +224,7 @@ fn counter_nonce(n: u64) -> Nonce {
 
 impl Channel {
     fn new(keys: &Keys, side: Side) -> Self {
-        let key = |k: &[u8; 32]| {
-            LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, k).expect("32-byte key"))
-        };
+        let key = crate::location_sealing::aead_key;
         let (send, receive) = match side {
             Side::Shower => (key(&keys.to_typer), key(&keys.to_shower)),
             Side::Typer => (key(&keys.to_shower), key(&keys.to_typer)),

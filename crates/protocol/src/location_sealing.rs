@@ -53,7 +53,8 @@ fn nonce(version: u32) -> Nonce {
     Nonce::assume_unique_for_key(n)
 }
 
-fn aead_key(secret: &[u8; 32]) -> LessSafeKey {
+/// ChaCha20-Poly1305 under a 32-byte key (every sealed thing in Waymark).
+pub(crate) fn aead_key(secret: &[u8; 32]) -> LessSafeKey {
     // A 32-byte key is always valid for ChaCha20-Poly1305.
     LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, secret).expect("32-byte key"))
 }
