@@ -1,6 +1,6 @@
 //! An almost empty Tauri window (same Tauri, same WebKitGTK, one line of
 //! HTML): the floor `scripts/bench-app` measures the app against, in the
-//! same run. Not shipped.
+//! same run (`--software-drawing`: drawn like the app). Not shipped.
 
 use tauri::http::Response;
 use tauri::{WebviewUrl, WebviewWindowBuilder};
@@ -18,10 +18,27 @@ fn main() {
         })
         .setup(|app| {
             let url = "empty://localhost/".parse().map_err(|e| format!("{e}"))?;
-            WebviewWindowBuilder::new(app, "main", WebviewUrl::CustomProtocol(url))
+            let window = WebviewWindowBuilder::new(app, "main", WebviewUrl::CustomProtocol(url))
                 .title("Empty")
                 .inner_size(1200.0, 780.0)
                 .build()?;
+            // The app draws in software (src/window.rs); bench-app also
+            // measures the floor that way, like for like.
+            if std::env::args().any(|a| a == "--software-drawing") {
+                window.with_webview(|webview| {
+                    #[cfg(target_os = "linux")]
+                    {
+                        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebViewExt};
+                        if let Some(settings) = webview.inner().settings() {
+                            settings.set_hardware_acceleration_policy(
+                                HardwareAccelerationPolicy::Never,
+                            );
+                        }
+                    }
+                    #[cfg(not(target_os = "linux"))]
+                    let _ = webview;
+                })?;
+            }
             Ok(())
         })
         .run(tauri::generate_context!());

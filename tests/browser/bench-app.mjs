@@ -78,23 +78,27 @@ try {
     await app.quit();
   }
 
-  // The floor: an empty Tauri window, started the same way.
+  // The floor: an empty Tauri window, started the same way, drawn as
+  // WebKitGTK draws by default and (like the app) in software.
   const emptyBin = process.env.WAYMARK_BENCH_EMPTY;
-  const emptyStarts = [];
-  let emptyMemory = null;
-  if (emptyBin) {
+  const floor = async (args) => {
+    const starts = [];
+    let mem = null;
     for (let i = 0; i < runs; i++) {
       const t = performance.now();
-      const empty = await WebDriver.start(env.driverBase, emptyBin);
+      const empty = await WebDriver.start(env.driverBase, emptyBin, args);
       await empty.waitFor("#ready");
-      emptyStarts.push(performance.now() - t);
+      starts.push(performance.now() - t);
       if (i === runs - 1) {
         await new Promise((r) => setTimeout(r, 2000));
-        emptyMemory = memory(emptyBin);
+        mem = memory(emptyBin);
       }
       await empty.quit();
     }
-  }
+    return { starts, mem };
+  };
+  const emptyDefault = emptyBin ? await floor([]) : null;
+  const emptySoftware = emptyBin ? await floor(["--software-drawing"]) : null;
 
   const app = await env.openApp();
   await app.waitFor("#sign-in");
@@ -138,14 +142,18 @@ try {
   console.log(`  memory closed to the tray     : RSS ${inTray.rss.toFixed(0)} MB, PSS ${inTray.pss.toFixed(0)} MB (live stream and alerts still running)`);
   console.log(`  installed size                : ${(statSync(env.appBin).size / 1e6).toFixed(1)} MB (one binary, UI embedded; WebKitGTK from the system)`);
   if (debSize !== null) console.log(`  .deb installed size           : ${debSize.toFixed(1)} MB (${deb})`);
-  if (emptyMemory) {
+  if (emptyDefault) {
     const ratio = (a, b, goal) => `${(a / b).toFixed(2)}× (goal ≤ ${goal}×: ${a / b <= goal ? "met" : "NOT met"})`;
-    console.log(`\nAn empty Tauri window, same run (${emptyBin})`);
-    console.log(`  start to first paint          : ${fmt(emptyStarts)}`);
-    console.log(`  memory                        : RSS ${emptyMemory.rss.toFixed(0)} MB, PSS ${emptyMemory.pss.toFixed(0)} MB (${emptyMemory.names.join(", ")})`);
-    console.log(`  app start / empty start       : ${ratio(median(starts), median(emptyStarts), 2)}`);
-    console.log(`  app PSS / empty PSS, open     : ${ratio(withWatches.pss, emptyMemory.pss, 1.3)} (with ${watchCount} live watches)`);
-    console.log(`  app PSS / empty PSS, in tray  : ${ratio(inTray.pss, emptyMemory.pss, 1.3)}`);
+    const show = (title, { starts: s, mem }) => {
+      console.log(`\n${title}`);
+      console.log(`  start to first paint          : ${fmt(s)}`);
+      console.log(`  memory                        : RSS ${mem.rss.toFixed(0)} MB, PSS ${mem.pss.toFixed(0)} MB (${mem.names.join(", ")})`);
+      console.log(`  app start / empty start       : ${ratio(median(starts), median(s), 2)}`);
+      console.log(`  app PSS / empty PSS, open     : ${ratio(withWatches.pss, mem.pss, 1.3)} (with ${watchCount} live watches)`);
+      console.log(`  app PSS / empty PSS, in tray  : ${ratio(inTray.pss, mem.pss, 1.3)}`);
+    };
+    show(`An empty Tauri window, WebKitGTK's default drawing, same run (${emptyBin})`, emptyDefault);
+    show("The same empty window drawn in software like the app (like for like), same run", emptySoftware);
   }
 } finally {
   await env.stop();

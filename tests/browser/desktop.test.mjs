@@ -36,8 +36,11 @@ function runningApps() {
   return out.split("\n").filter(Boolean);
 }
 
+/** A PNG of the screen (see screen-shot.py for why not WebDriver's). */
 async function shot(name) {
-  writeFileSync(join(shots, `${name}.png`), await app.screenshot());
+  // Let the window finish drawing what the last step changed.
+  await new Promise((r) => setTimeout(r, 300));
+  execFileSync("/usr/bin/python3", [join(here, "screen-shot.py"), join(shots, `${name}.png`)]);
 }
 
 before(async () => {

@@ -7,10 +7,10 @@ export class WebDriver {
     this.sessionId = sessionId;
   }
 
-  /** Starts the app at `application` (tauri-driver launches it). */
-  static async start(base, application) {
+  /** Starts the app at `application` (tauri-driver launches it, with `args`). */
+  static async start(base, application, args = []) {
     const res = await raw(base, "POST", "/session", {
-      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application } } },
+      capabilities: { alwaysMatch: { browserName: "wry", "tauri:options": { application, args } } },
     });
     return new WebDriver(base, res.sessionId);
   }
@@ -78,11 +78,6 @@ export class WebDriver {
 
   count(css) {
     return this.exec("return document.querySelectorAll(arguments[0]).length;", css);
-  }
-
-  /** A PNG of the window, as a Buffer. */
-  async screenshot() {
-    return Buffer.from(await this.cmd("GET", "/screenshot"), "base64");
   }
 
   /** The window's {x, y, width, height}. */
