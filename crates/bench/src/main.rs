@@ -14,6 +14,8 @@
 //! `history-open`: a family app authenticating (hash chain, one signature per
 //! run) and decrypting a sealed year of history, against issue 13's goal and
 //! a P-256 check per batch measured in the same run.
+//!
+//! `zones`: a watch checking each fix against 20 safe zones (issue 16's goal).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ mod history_open;
 mod live;
 mod reads;
 mod tpm_signing;
+mod zones;
 
 #[derive(Parser)]
 #[command(
@@ -106,6 +109,13 @@ enum Bench {
         #[arg(long, default_value_t = cores())]
         threads: usize,
     },
+    /// A watch checking each fix against its safe zones (issue 16).
+    Zones {
+        #[arg(long, default_value_t = 20)]
+        zones: usize,
+        #[arg(long, default_value_t = 100_000)]
+        fixes: usize,
+    },
     /// Live latency: from a watch's upload to the fix arriving on the
     /// parent's live stream, while a swarm of watches uploads.
     Live {
@@ -162,6 +172,10 @@ async fn main() -> anyhow::Result<()> {
             fixes_per_batch.clamp(1, 500),
             threads.clamp(1, 64),
         ),
+        Bench::Zones {
+            zones: count,
+            fixes,
+        } => zones::run(count.clamp(1, 1_000), fixes.clamp(1, 10_000_000)),
         Bench::TpmSigning { signatures } => tpm_signing::run(signatures.clamp(1, 100_000)),
         Bench::Reads {
             watches,

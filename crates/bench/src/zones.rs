@@ -1,0 +1,111 @@
+//! `zones`: how long a watch takes to check one fix against its safe zones
+//! (issue 16's goal: 20 zones in under 50 µs), with the worst shapes allowed:
+//! half circles, half 100-corner polygons, all applying to the watch.
+
+use std::time::Instant;
+
+use waymark_protocol::safe_zones::{LocalTime, Point, Schedule, Shape, Zone, ZoneTracker};
+
+use crate::quantile_ms;
+
+const GOAL_US: f64 = 50.0;
+
+pub fn run(zone_count: usize, fixes: usize) -> anyhow::Result<()> {
+    println!(
+        "zones: {zone_count} zones ({} circles, {} polygons of 100 corners), {fixes} fixes",
+        zone_count.div_ceil(2),
+        zone_count / 2
+    );
+    // Zones around the walk (most fixes far from most zones), and the worst
+    // case: every zone over every fix, so every edge is measured.
+    measure("zones spread along the walk", zone_count, fixes, 1.0)?;
+    measure(
+        "every zone over every fix (worst case)",
+        zone_count,
+        fixes,
+        0.0,
+    )
+}
+
+fn measure(what: &str, zone_count: usize, fixes: usize, spread: f64) -> anyhow::Result<()> {
+    let centre = Point {
+        lat: 52.52,
+        lon: 13.405,
+    };
+    let zones: Vec<Zone> = (0..zone_count)
+        .map(|i| {
+            // Spread around the walk so some are crossed and most are not.
+            let a = i as f64 / zone_count as f64 * std::f64::consts::TAU;
+            let c = Point {
+                lat: centre.lat + spread * 0.01 * a.sin(),
+                lon: centre.lon + spread * 0.015 * a.cos(),
+            };
+            let shape = if i % 2 == 0 {
+                Shape::Circle {
+                    centre: c,
+                    radius_m: 400.0,
+                }
+            } else {
+                Shape::Polygon {
+                    points: (0..100)
+                        .map(|k| {
+                            let b = k as f64 / 100.0 * std::f64::consts::TAU;
+                            // A star-ish outline: 100 corners, no crossing.
+                            let r = if k % 2 == 0 { 0.004 } else { 0.003 };
+                            Point {
+                                lat: c.lat + r * b.sin(),
+                                lon: c.lon + 1.5 * r * b.cos(),
+                            }
+                        })
+                        .collect(),
+                }
+            };
+            Zone {
+                id: format!("zone-{i}"),
+                name: format!("Zone {i}"),
+                shape,
+                watches: vec!["bench".into()],
+                schedule: Schedule::Always,
+            }
+        })
+        .collect();
+    for z in &zones {
+        z.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {}", z.id, e.message()))?;
+    }
+    let mut tracker = ZoneTracker::new("bench", &zones);
+    let local = LocalTime {
+        day: 0,
+        minute: 720,
+    };
+    // A walk round the circle the zones sit on, a fix every few metres.
+    let walk: Vec<Point> = (0..fixes)
+        .map(|i| {
+            let a = i as f64 / fixes as f64 * std::f64::consts::TAU;
+            // With the zones stacked (spread 0), a small loop inside them all.
+            let r = if spread > 0.0 { 1.0 } else { 0.1 };
+            Point {
+                lat: centre.lat + r * 0.0101 * a.sin(),
+                lon: centre.lon + r * 0.0149 * a.cos(),
+            }
+        })
+        .collect();
+    let mut events = 0;
+    let mut lat_ns = Vec::with_capacity(fixes);
+    let started = Instant::now();
+    for (i, at) in walk.iter().enumerate() {
+        let t = Instant::now();
+        events += tracker.observe(i as i64, *at, 10.0, local).len();
+        lat_ns.push(t.elapsed().as_nanos() as u64);
+    }
+    let mean_us = started.elapsed().as_secs_f64() * 1e6 / fixes as f64;
+    lat_ns.sort_unstable();
+    // quantile_ms takes microseconds: nanoseconds give microseconds out.
+    let p50_us = quantile_ms(&lat_ns, 0.5);
+    let p99_us = quantile_ms(&lat_ns, 0.99);
+    println!(
+        "  {what} ({events} events): per fix mean {mean_us:.2} µs, p50 {p50_us:.2} µs, p99 {p99_us:.2} µs; p99 is {:.3} of the goal ({GOAL_US} µs)",
+        p99_us / GOAL_US
+    );
+    Ok(())
+}
