@@ -114,7 +114,7 @@ impl FamilyKeyPair {
         self.sealing.public_key()
     }
 
-    fn sign(&self, message: &[u8]) -> String {
+    pub(crate) fn sign(&self, message: &[u8]) -> String {
         b64(self.signing.sign(message).as_ref())
     }
 }
@@ -125,7 +125,7 @@ impl fmt::Debug for FamilyKeyPair {
     }
 }
 
-fn verify(key: &SigningPublicKey, message: &[u8], signature: &str) -> bool {
+pub(crate) fn verify(key: &SigningPublicKey, message: &[u8], signature: &str) -> bool {
     unb64(signature).is_some_and(|sig| {
         UnparsedPublicKey::new(&ED25519, key.0)
             .verify(message, &sig)

@@ -21,3 +21,5 @@ pub mod signin;
 pub mod signing;
 pub mod time;
 pub mod watches;
+#[cfg(feature = "e2e")]
+pub mod zone_sealing;

@@ -1,0 +1,266 @@
+//! A family's safe zones on their way to a watch (issue 16 on the design of
+//! issue 13; `docs/end-to-end-encryption.md` §13): sealed with HPKE to the
+//! watch's own X25519 key and signed by a family computer of the roster the
+//! watch trusts, over a version number. The cloud relays the set; it can
+//! neither read it nor change, forge or replay one.
+
+use hpke::aead::ChaCha20Poly1305;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use serde::{Deserialize, Serialize};
+
+use crate::family_roster::{FamilyKeyPair, SigningPublicKey, TrustedRoster};
+use crate::location_sealing::LocationSecretKey;
+use crate::safe_zones::{Zone, ZoneError};
+use crate::sealed_report::{EncappedKey, LocationPublicKey};
+use crate::signing::{Canonical, b64, unb64};
+
+type Kem = X25519HkdfSha256;
+
+/// Every zone a watch is to check, as a family computer last saved them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSet {
+    /// One more each time the family changes its zones.
+    pub version: u64,
+    pub zones: Vec<Zone>,
+}
+
+/// A zone set as the cloud stores and relays it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedZoneSet {
+    pub watch_id: String,
+    pub version: u64,
+    /// The watch's zone key it is sealed to.
+    pub recipient: LocationPublicKey,
+    pub enc: EncappedKey,
+    pub ciphertext: String,
+    pub signer: SigningPublicKey,
+    pub signature: String,
+}
+
+/// Why a watch refuses a zone set (it reports the refusal; the apps show it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneSetError {
+    /// Not signed by a computer of the roster the watch trusts.
+    UnknownSigner,
+    BadSignature,
+    /// Not newer than the set the watch has: replayed.
+    Replayed,
+    /// Sealed to another watch or key, or altered.
+    NotForThisWatch,
+    /// It opened, but a zone in it breaks a rule.
+    InvalidZone(ZoneError),
+}
+
+fn context(watch_id: &str, version: u64, recipient: &LocationPublicKey) -> Vec<u8> {
+    Canonical::new("waymark/zone-set/v1")
+        .str(watch_id)
+        .u64(version)
+        .bytes(&recipient.0)
+        .finish()
+}
+
+impl SealedZoneSet {
+    fn signing_bytes(&self) -> Vec<u8> {
+        Canonical::new("waymark/zone-set-signature/v1")
+            .str_bytes(&context(&self.watch_id, self.version, &self.recipient))
+            .bytes(&self.enc.0)
+            .str(&self.ciphertext)
+            .finish()
+    }
+
+    /// Seals `set` for one watch (its zone key, learnt at pairing) and signs
+    /// it with this family computer's key.
+    pub fn seal(
+        set: &ZoneSet,
+        watch_id: &str,
+        watch_key: &LocationPublicKey,
+        by: &FamilyKeyPair,
+    ) -> Self {
+        let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&watch_key.0)
+            .expect("a watch's zone key is 32 bytes");
+        let info = context(watch_id, set.version, watch_key);
+        let plaintext = serde_json::to_vec(set).expect("zones serialise");
+        let (enc, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem>(
+            &OpModeS::Base,
+            &pk,
+            &info,
+            &plaintext,
+            &info,
+        )
+        .expect("X25519 encapsulation to a valid key");
+        let mut enc_bytes = [0; 32];
+        enc_bytes.copy_from_slice(&enc.to_bytes());
+        let mut sealed = Self {
+            watch_id: watch_id.to_owned(),
+            version: set.version,
+            recipient: *watch_key,
+            enc: EncappedKey(enc_bytes),
+            ciphertext: b64(&ciphertext),
+            signer: by.signing_public(),
+            signature: String::new(),
+        };
+        sealed.signature = by.sign(&sealed.signing_bytes());
+        sealed
+    }
+
+    /// What the watch does with a set the cloud hands it: checks who signed
+    /// it and that it is newer than `current_version`, opens it with its zone
+    /// key, and checks every zone again.
+    pub fn open_on_watch(
+        &self,
+        watch_id: &str,
+        zone_key: &LocationSecretKey,
+        trusted: &TrustedRoster,
+        current_version: u64,
+    ) -> Result<ZoneSet, ZoneSetError> {
+        if !trusted.roster().contains(&self.signer) {
+            return Err(ZoneSetError::UnknownSigner);
+        }
+        if !crate::family_roster::verify(&self.signer, &self.signing_bytes(), &self.signature) {
+            return Err(ZoneSetError::BadSignature);
+        }
+        if self.version <= current_version {
+            return Err(ZoneSetError::Replayed);
+        }
+        if self.watch_id != watch_id || self.recipient != zone_key.public_key() {
+            return Err(ZoneSetError::NotForThisWatch);
+        }
+        let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&self.enc.0)
+            .map_err(|_| ZoneSetError::NotForThisWatch)?;
+        let ciphertext = unb64(&self.ciphertext).ok_or(ZoneSetError::NotForThisWatch)?;
+        let info = context(&self.watch_id, self.version, &self.recipient);
+        let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
+            &OpModeR::Base,
+            zone_key.hpke_key(),
+            &enc,
+            &info,
+            &ciphertext,
+            &info,
+        )
+        .map_err(|_| ZoneSetError::NotForThisWatch)?;
+        let set: ZoneSet =
+            serde_json::from_slice(&plain).map_err(|_| ZoneSetError::NotForThisWatch)?;
+        if set.version != self.version {
+            return Err(ZoneSetError::NotForThisWatch);
+        }
+        for zone in &set.zones {
+            zone.validate().map_err(ZoneSetError::InvalidZone)?;
+        }
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::family_roster::{Roster, RosterEntry};
+    use crate::safe_zones::{Point, Schedule, Shape};
+    use crate::sealed_report::ChainHash;
+
+    fn zone(radius_m: f64) -> Zone {
+        Zone {
+            id: "z1".into(),
+            name: "School".into(),
+            shape: Shape::Circle {
+                centre: Point {
+                    lat: 59.3293,
+                    lon: 18.0686,
+                },
+                radius_m,
+            },
+            watches: vec!["watch-1".into()],
+            schedule: Schedule::Always,
+        }
+    }
+
+    fn family() -> (FamilyKeyPair, TrustedRoster) {
+        let desk = FamilyKeyPair::generate();
+        let roster = Roster {
+            version: 1,
+            computers: vec![RosterEntry {
+                name: "Desk".into(),
+                member: "acct-1".into(),
+                signing: desk.signing_public(),
+                sealing: desk.sealing_public(),
+            }],
+            recovery: None,
+            prev: ChainHash::GENESIS,
+        }
+        .sign(&desk);
+        let trusted = TrustedRoster::founding(&roster).unwrap();
+        (desk, trusted)
+    }
+
+    #[test]
+    fn the_watch_opens_the_familys_zones_and_refuses_everything_else() {
+        let (desk, trusted) = family();
+        let (zone_key, zone_public) = LocationSecretKey::generate();
+        let set = ZoneSet {
+            version: 2,
+            zones: vec![zone(150.0)],
+        };
+        let sealed = SealedZoneSet::seal(&set, "watch-1", &zone_public, &desk);
+        // What the cloud relays names no place.
+        let json = serde_json::to_string(&sealed).unwrap();
+        assert!(
+            !json.contains("School") && !json.contains("59.32"),
+            "{json}"
+        );
+        assert_eq!(
+            sealed.open_on_watch("watch-1", &zone_key, &trusted, 1),
+            Ok(set.clone())
+        );
+        // Replayed once the watch has it (or an older version).
+        assert_eq!(
+            sealed.open_on_watch("watch-1", &zone_key, &trusted, 2),
+            Err(ZoneSetError::Replayed)
+        );
+        // The cloud changes the ciphertext, or bumps the version to make an
+        // old set look new: the signature no longer matches.
+        let mut altered = sealed.clone();
+        altered.ciphertext = b64(b"the cloud's own zones");
+        assert_eq!(
+            altered.open_on_watch("watch-1", &zone_key, &trusted, 1),
+            Err(ZoneSetError::BadSignature)
+        );
+        let mut bumped = sealed.clone();
+        bumped.version = 9;
+        assert_eq!(
+            bumped.open_on_watch("watch-1", &zone_key, &trusted, 1),
+            Err(ZoneSetError::BadSignature)
+        );
+        // The cloud makes its own set: its key is in no roster.
+        let cloud = FamilyKeyPair::generate();
+        let forged = SealedZoneSet::seal(&set, "watch-1", &zone_public, &cloud);
+        assert_eq!(
+            forged.open_on_watch("watch-1", &zone_key, &trusted, 1),
+            Err(ZoneSetError::UnknownSigner)
+        );
+        // Another watch's set, handed to this one.
+        let (_, other_public) = LocationSecretKey::generate();
+        let elsewhere = SealedZoneSet::seal(&set, "watch-2", &other_public, &desk);
+        assert_eq!(
+            elsewhere.open_on_watch("watch-1", &zone_key, &trusted, 1),
+            Err(ZoneSetError::NotForThisWatch)
+        );
+    }
+
+    #[test]
+    fn a_zone_that_breaks_a_rule_is_refused_after_opening() {
+        let (desk, trusted) = family();
+        let (zone_key, zone_public) = LocationSecretKey::generate();
+        let set = ZoneSet {
+            version: 1,
+            zones: vec![zone(10.0)],
+        };
+        let sealed = SealedZoneSet::seal(&set, "watch-1", &zone_public, &desk);
+        assert_eq!(
+            sealed.open_on_watch("watch-1", &zone_key, &trusted, 0),
+            Err(ZoneSetError::InvalidZone(ZoneError::Radius))
+        );
+    }
+}
