@@ -184,6 +184,10 @@ impl FamilyKeys {
         Ok(())
     }
 
+    pub fn has_epoch(&self, epoch: u32) -> bool {
+        self.epochs.contains_key(&epoch)
+    }
+
     pub fn current_epoch(&self) -> Option<u32> {
         self.epochs.keys().next_back().copied()
     }

@@ -16,6 +16,7 @@ pub mod family_watch;
 pub mod live;
 pub mod offline_map;
 pub mod pairing_picture;
+pub mod sealed_history;
 pub mod settings;
 pub mod signin;
 pub mod tokens;
