@@ -332,9 +332,7 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
       best = Math.max(best, colours.size);
     }
     return best;`);
-  let t = Date.now();
   await app.until(async () => (await drawn()) >= 3, { timeout: 60_000, what: "map features drawn from the offline archive" });
-  console.log(`offline map: tiles drawn ${Date.now() - t} ms after the markers`);
   assert.equal(await app.count("img.leaflet-tile"), 0, "no online tile images");
   // ... and they are seen: the tiles lie above the bundled world basemap.
   const [tilesZ, basemapZ] = await app.exec(
@@ -349,9 +347,7 @@ test("offline map: the chosen PMTiles archive is drawn and the map asks no serve
   // One step closer, so the streets around the markers are wide enough to see.
   await app.click(".leaflet-control-zoom-in");
   await app.until(async () => (await app.count(".leaflet-zoom-anim")) === 0, { what: "the zoom to finish" });
-  t = Date.now();
   await app.until(async () => (await drawn()) >= 3, { timeout: 60_000, what: "the closer tiles drawn" });
-  console.log(`offline map: closer tiles drawn in ${Date.now() - t} ms`);
   await shot("11-offline-map");
 });
 

@@ -27,6 +27,16 @@ pub fn run(zone_count: usize, fixes: usize) -> anyhow::Result<()> {
     )
 }
 
+/// The point at `fraction` of the way round an ellipse about `centre`
+/// (`lat_r`, `lon_r` in degrees).
+fn round(centre: Point, fraction: f64, lat_r: f64, lon_r: f64) -> Point {
+    let a = fraction * std::f64::consts::TAU;
+    Point {
+        lat: centre.lat + lat_r * a.sin(),
+        lon: centre.lon + lon_r * a.cos(),
+    }
+}
+
 fn measure(what: &str, zone_count: usize, fixes: usize, spread: f64) -> anyhow::Result<()> {
     let centre = Point {
         lat: 52.52,
@@ -35,11 +45,12 @@ fn measure(what: &str, zone_count: usize, fixes: usize, spread: f64) -> anyhow::
     let zones: Vec<Zone> = (0..zone_count)
         .map(|i| {
             // Spread around the walk so some are crossed and most are not.
-            let a = i as f64 / zone_count as f64 * std::f64::consts::TAU;
-            let c = Point {
-                lat: centre.lat + spread * 0.01 * a.sin(),
-                lon: centre.lon + spread * 0.015 * a.cos(),
-            };
+            let c = round(
+                centre,
+                i as f64 / zone_count as f64,
+                spread * 0.01,
+                spread * 0.015,
+            );
             let shape = if i % 2 == 0 {
                 Shape::Circle {
                     centre: c,
@@ -49,13 +60,9 @@ fn measure(what: &str, zone_count: usize, fixes: usize, spread: f64) -> anyhow::
                 Shape::Polygon {
                     points: (0..100)
                         .map(|k| {
-                            let b = k as f64 / 100.0 * std::f64::consts::TAU;
                             // A star-ish outline: 100 corners, no crossing.
                             let r = if k % 2 == 0 { 0.004 } else { 0.003 };
-                            Point {
-                                lat: c.lat + r * b.sin(),
-                                lon: c.lon + 1.5 * r * b.cos(),
-                            }
+                            round(c, k as f64 / 100.0, r, 1.5 * r)
                         })
                         .collect(),
                 }
@@ -81,13 +88,9 @@ fn measure(what: &str, zone_count: usize, fixes: usize, spread: f64) -> anyhow::
     // A walk round the circle the zones sit on, a fix every few metres.
     let walk: Vec<Point> = (0..fixes)
         .map(|i| {
-            let a = i as f64 / fixes as f64 * std::f64::consts::TAU;
             // With the zones stacked (spread 0), a small loop inside them all.
             let r = if spread > 0.0 { 1.0 } else { 0.1 };
-            Point {
-                lat: centre.lat + r * 0.0101 * a.sin(),
-                lon: centre.lon + r * 0.0149 * a.cos(),
-            }
+            round(centre, i as f64 / fixes as f64, r * 0.0101, r * 0.0149)
         })
         .collect();
     let mut events = 0;

@@ -301,10 +301,25 @@ mod tests {
         assert!(at_app.open(&back, b"other").is_err());
     }
 
+    /// A whole exchange; `Ok` when both sides end with one channel.
+    fn exchange(
+        shower_side: (Parties, &PairingCode),
+        typer_side: (Parties, &PairingCode),
+    ) -> Result<(), CodeError> {
+        let (shower, first) = Shower::start(shower_side.0, shower_side.1);
+        let (typer, answer) = Typer::answer(typer_side.0, typer_side.1, &first)?;
+        let (mut at_shower, confirmation) = shower.finish(&answer)?;
+        let mut at_typer = typer.confirm(&confirmation)?;
+        let sealed = at_typer.seal(b"ping", b"test");
+        assert_eq!(at_shower.open(&sealed, b"test")?, b"ping");
+        Ok(())
+    }
+
     #[test]
     fn a_wrong_code_fails_on_both_sides() {
-        let (shower, first) = Shower::start(parties(), &code("7KQ2M9XH4T"));
-        let (typer, answer) = Typer::answer(parties(), &code("7KQ2M9XH4V"), &first).unwrap();
+        let (right, wrong) = (code("7KQ2M9XH4T"), code("7KQ2M9XH4V"));
+        let (shower, first) = Shower::start(parties(), &right);
+        let (typer, answer) = Typer::answer(parties(), &wrong, &first).unwrap();
         assert_eq!(
             shower.finish(&answer).err(),
             Some(CodeError::WrongCodeOrTampered)
@@ -314,55 +329,55 @@ mod tests {
             typer.confirm(&[0; 32]).err(),
             Some(CodeError::WrongCodeOrTampered)
         );
+        // The right code, typed: one channel.
+        assert_eq!(exchange((parties(), &right), (parties(), &right)), Ok(()));
     }
 
     #[test]
     fn a_relay_in_the_middle_gets_one_guess_and_loses() {
-        // The relay answers the watch itself, with its own guess at the code,
-        // and starts its own exchange with the app.
         let real = code("7KQ2M9XH4T");
         let guess = code("0000000000");
-        let (shower, first) = Shower::start(parties(), &real);
-        let (_, forged) = Typer::answer(parties(), &guess, &first).unwrap();
+        // The relay answers the watch itself, with its guess at the code...
         assert_eq!(
-            shower.finish(&forged).err(),
-            Some(CodeError::WrongCodeOrTampered)
+            exchange((parties(), &real), (parties(), &guess)),
+            Err(CodeError::WrongCodeOrTampered)
         );
-        let (_, relay_first) = Shower::start(parties(), &guess);
-        let (typer, answer) = Typer::answer(parties(), &real, &relay_first).unwrap();
-        // The relay cannot make the confirmation without the code...
-        let (relay, _) = Shower::start(parties(), &guess);
+        // ...or shows the app a first message of its own, made with its guess.
         assert_eq!(
-            relay.finish(&answer).err(),
-            Some(CodeError::WrongCodeOrTampered)
+            exchange((parties(), &guess), (parties(), &real)),
+            Err(CodeError::WrongCodeOrTampered)
         );
-        // ...and the app refuses anything else.
-        assert!(typer.confirm(&[7; 32]).is_err());
+        // Only the right guess would have worked.
+        assert_eq!(exchange((parties(), &real), (parties(), &real)), Ok(()));
     }
 
     #[test]
     fn the_identities_are_bound() {
         // A relay that swaps in its own key for the typer's (same code).
         let c = code("7KQ2M9XH4T");
-        let (shower, first) = Shower::start(parties(), &c);
         let substituted = Parties {
             typer: b"relay's key".to_vec(),
             ..parties()
         };
-        let (_, answer) = Typer::answer(substituted, &c, &first).unwrap();
-        assert!(shower.finish(&answer).is_err());
+        assert_eq!(
+            exchange((parties(), &c), (substituted, &c)),
+            Err(CodeError::WrongCodeOrTampered)
+        );
+        assert_eq!(exchange((parties(), &c), (parties(), &c)), Ok(()));
     }
 
     #[test]
     fn a_pairing_exchange_is_useless_for_an_approval() {
         let c = code("7KQ2M9XH4T");
-        let (shower, first) = Shower::start(parties(), &c);
-        let other = Parties {
+        let approval = Parties {
             purpose: Purpose::ApproveComputer,
             ..parties()
         };
-        let (_, answer) = Typer::answer(other, &c, &first).unwrap();
-        assert!(shower.finish(&answer).is_err());
+        assert_eq!(
+            exchange((parties(), &c), (approval.clone(), &c)),
+            Err(CodeError::WrongCodeOrTampered)
+        );
+        assert_eq!(exchange((approval.clone(), &c), (approval, &c)), Ok(()));
     }
 
     #[test]

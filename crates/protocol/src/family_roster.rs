@@ -34,33 +34,11 @@ use crate::signing::{Canonical, b64, unb64};
 const ROSTER_TAG: &str = "waymark/roster/v1";
 const EPOCH_SWITCH_TAG: &str = "waymark/epoch-switch/v1";
 
-/// An Ed25519 public key (a family computer's, or the recovery key's).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct SigningPublicKey(pub [u8; 32]);
-
-impl fmt::Debug for SigningPublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SigningPublicKey({})", b64(&self.0))
-    }
-}
-
-impl TryFrom<String> for SigningPublicKey {
-    type Error = String;
-
-    fn try_from(raw: String) -> Result<Self, String> {
-        unb64(&raw)
-            .and_then(|b| b.try_into().ok())
-            .map(Self)
-            .ok_or_else(|| "not an Ed25519 public key (base64url of 32 bytes)".to_owned())
-    }
-}
-
-impl From<SigningPublicKey> for String {
-    fn from(k: SigningPublicKey) -> String {
-        b64(&k.0)
-    }
-}
+crate::sealed_report::fixed_bytes!(
+    /// An Ed25519 public key (a family computer's, or the recovery key's).
+    SigningPublicKey,
+    32
+);
 
 /// A computer's (or the recovery key's) two key pairs: Ed25519 to sign
 /// rosters and switches, X25519 to receive epoch keys.

@@ -382,7 +382,7 @@ mod tests {
 
     #[test]
     fn without_the_epoch_key_nothing_opens() {
-        let (_, pk) = family();
+        let (mut own, pk) = family();
         let (sealer, setup) = WatchSealer::start("watch-1", 0, &pk).unwrap();
         let batch = sealer.seal(1, 0, ChainHash::GENESIS, &fixes(1, 1_700_000_000_000));
         // A computer holding another family's key (or a later epoch's only).
@@ -392,6 +392,9 @@ mod tests {
         let mut no_keys = FamilyOpener::new();
         assert_eq!(no_keys.add_setup(&setup), Err(OpenError::NoEpochKey));
         assert_eq!(no_keys.open(&batch), Err(OpenError::UnknownSetup));
+        // The family that holds the key opens it.
+        own.add_setup(&setup).unwrap();
+        assert_eq!(own.open(&batch).unwrap().len(), 1);
     }
 
     #[test]

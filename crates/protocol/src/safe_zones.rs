@@ -351,7 +351,6 @@ struct Tracked {
 /// standing at the school gate does not arrive and leave every minute. A
 /// scheduled zone reports only within its hours.
 pub struct ZoneTracker {
-    watch_id: String,
     zones: Vec<Tracked>,
 }
 
@@ -360,7 +359,6 @@ impl ZoneTracker {
     /// have passed [`Zone::validate`]).
     pub fn new(watch_id: &str, zones: &[Zone]) -> Self {
         Self {
-            watch_id: watch_id.to_owned(),
             zones: zones
                 .iter()
                 .filter(|z| z.watches.iter().any(|w| w == watch_id))
@@ -372,10 +370,6 @@ impl ZoneTracker {
                 })
                 .collect(),
         }
-    }
-
-    pub fn watch_id(&self) -> &str {
-        &self.watch_id
     }
 
     /// The events one fix causes. `local` is the fix's time in the family's

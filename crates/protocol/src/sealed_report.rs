@@ -12,14 +12,14 @@
 //! lives in [`crate::location_sealing`] (feature `e2e`), so the cloud does not
 //! even link the code that could decrypt.
 
-use std::fmt;
+use std::borrow::Borrow;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::device::{DeviceError, verify_b64_signature};
 use crate::report::{MAX_FIX_AGE_MS, MAX_FIXES_PER_BATCH, MAX_FUTURE_SKEW_MS};
-use crate::signing::{BATCH_V2_TAG, Canonical, FIX_SETUP_TAG, b64, unb64};
+use crate::signing::{BATCH_V2_TAG, Canonical, FIX_SETUP_TAG};
 
 /// Bytes of one fix inside the ciphertext: latitude, longitude and accuracy as
 /// f64 bits and the battery percentage (the time stays in the header).
@@ -36,27 +36,27 @@ macro_rules! fixed_bytes {
         impl $name {
             /// The value written as base64url, if it has exactly the right length.
             pub fn parse(raw: &str) -> Option<Self> {
-                unb64(raw)?.try_into().ok().map(Self)
+                $crate::signing::unb64(raw)?.try_into().ok().map(Self)
             }
         }
 
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({})", stringify!($name), b64(&self.0))
+        impl ::std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                write!(f, "{}({})", stringify!($name), $crate::signing::b64(&self.0))
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(&b64(&self.0))
+        impl ::serde::Serialize for $name {
+            fn serialize<S: ::serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&$crate::signing::b64(&self.0))
             }
         }
 
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <String as ::serde::Deserialize>::deserialize(d)?;
                 Self::parse(&raw).ok_or_else(|| {
-                    serde::de::Error::custom(concat!(
+                    ::serde::de::Error::custom(concat!(
                         "not a ",
                         stringify!($name),
                         " (base64url of ",
@@ -68,6 +68,9 @@ macro_rules! fixed_bytes {
         }
     };
 }
+
+/// Also for the other fixed-width keys of the end-to-end messages.
+pub(crate) use fixed_bytes;
 
 fixed_bytes!(
     /// Names one HPKE setup of a watch: the first 16 bytes of SHA-256 of its
@@ -311,8 +314,10 @@ pub struct ChainCheck {
 /// ends at a missing sequence number (recorded as a [`Gap`]), at a batch out
 /// of order, or at a hash that does not match; the batch before such a break
 /// must then carry its own good signature.
-pub fn authenticate_chain(
-    batches: &[SignedSealedBatch],
+/// The batches may be owned or borrowed (`&[SignedSealedBatch]` or
+/// `&[&SignedSealedBatch]`), so a caller that sorted references need not copy.
+pub fn authenticate_chain<B: Borrow<SignedSealedBatch>>(
+    batches: &[B],
     mut verify_signature: impl FnMut(&SignedSealedBatch) -> bool,
 ) -> ChainCheck {
     let mut result = vec![Authenticity::Refused; batches.len()];
@@ -322,8 +327,8 @@ pub fn authenticate_chain(
     // one above it was authenticated and follows it directly.
     let mut expected: Option<ChainHash> = None;
     for i in (0..batches.len()).rev() {
-        let batch = &batches[i].batch;
-        if let Some(next) = batches.get(i + 1) {
+        let batch = &batches[i].borrow().batch;
+        if let Some(next) = batches.get(i + 1).map(Borrow::borrow) {
             let (seq, next_seq) = (batch.header.seq, next.batch.header.seq);
             if next_seq > seq + 1 {
                 gaps.push(Gap {
@@ -340,7 +345,7 @@ pub fn authenticate_chain(
             Authenticity::Chained
         } else {
             signatures_checked += 1;
-            if verify_signature(&batches[i]) {
+            if verify_signature(batches[i].borrow()) {
                 Authenticity::Signed
             } else {
                 Authenticity::Refused
@@ -373,6 +378,7 @@ mod b64_bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing::b64;
 
     fn batch(seq: u64, prev: ChainHash) -> SignedSealedBatch {
         SignedSealedBatch {

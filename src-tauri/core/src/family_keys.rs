@@ -177,13 +177,6 @@ impl FamilyKeys {
         self.epochs.get(&epoch).map(LocationSecretKey::public_key)
     }
 
-    /// Takes in an epoch key sealed to this computer.
-    pub fn accept_epoch_key(&mut self, blob: &EpochKeyBlob) -> Result<(), RosterError> {
-        let key = blob.open(&self.computer)?;
-        self.epochs.insert(blob.epoch, key);
-        Ok(())
-    }
-
     pub fn has_epoch(&self, epoch: u32) -> bool {
         self.epochs.contains_key(&epoch)
     }
@@ -229,10 +222,6 @@ impl KeyFile {
             path: data_dir.join(FILE_NAME),
             keychain: Keychain::new(keychain_service, &format!("{cloud_origin} family keys")),
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The keys held here, `None` if this computer has none yet.

@@ -70,7 +70,7 @@ pub fn open_history(
             }
         }
     }
-    let ordered: Vec<SignedSealedBatch> = by_seq.values().map(|b| (*b).clone()).collect();
+    let ordered: Vec<&SignedSealedBatch> = by_seq.into_values().collect();
     let check = authenticate_chain(&ordered, |b| b.verify(watch.certificate).is_ok());
     view.gaps = check.gaps;
 
@@ -280,9 +280,10 @@ mod tests {
     fn the_live_stream_must_continue_the_chain() {
         let keys = family();
         let mut watch = Watch::new(&keys);
+        // The window showed a history up to the first batch; live starts after it.
         let first = watch.report(48.0);
-        let mut chain = LiveChain::default();
-        assert_eq!(chain.accept(&watch.paired(), &first), LiveVerdict::Next);
+        let mut chain = LiveChain::after(1, first.batch.chain_hash());
+        assert_eq!(chain.accept(&watch.paired(), &first), LiveVerdict::Replayed);
         let second = watch.report(48.1);
         assert_eq!(chain.accept(&watch.paired(), &second), LiveVerdict::Next);
         // The cloud replays an old batch as if it were new.
