@@ -30,6 +30,9 @@ fn main() {
             "check_update",
             "install_update",
             "offline_map_range",
+            "family_keys",
+            "save_recovery_key",
+            "recovery_key_saved",
         ]),
     ))
     .expect("tauri build step");

@@ -2,6 +2,7 @@
 //! gets account and watch data and `{code, message}` errors, never a token.
 
 use tauri::{AppHandle, Emitter, State};
+use waymark_app_core::family::FamilyKeysView;
 use waymark_app_core::offline_map::OfflineMap;
 use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
@@ -157,6 +158,25 @@ pub async fn end_other_sessions(s: S<'_>) -> Result<u64> {
 #[tauri::command]
 pub async fn activity(s: S<'_>) -> Result<Vec<ActivityEntry>> {
     s.core.activity().await
+}
+
+#[tauri::command]
+pub async fn family_keys(s: S<'_>) -> Result<FamilyKeysView> {
+    s.core.family_keys().await
+}
+
+/// Saves the recovery key to the Documents folder (or the home folder).
+#[tauri::command]
+pub async fn save_recovery_key(s: S<'_>) -> Result<String> {
+    let dir = dirs::document_dir()
+        .or_else(dirs::home_dir)
+        .unwrap_or_default();
+    s.core.save_recovery_key(&dir).await
+}
+
+#[tauri::command]
+pub async fn recovery_key_saved(s: S<'_>) -> Result<()> {
+    s.core.recovery_key_saved().await
 }
 
 /// Follows the family (live stream and alerts), forwarding each live event

@@ -32,7 +32,12 @@ fn main() {
         eprintln!("waymark: this computer has no configuration folder (is HOME set?)");
         std::process::exit(2);
     };
-    let settings = match Settings::load(&config_dir) {
+    // Likewise `app_data_dir`, where the family's key file lives.
+    let Some(data_dir) = dirs::data_dir().map(|d| d.join(&context.config().identifier)) else {
+        eprintln!("waymark: this computer has no data folder (is HOME set?)");
+        std::process::exit(2);
+    };
+    let settings = match Settings::load(&config_dir, &data_dir) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("waymark: {e}");
@@ -131,6 +136,9 @@ fn main() {
             commands::check_update,
             commands::install_update,
             commands::offline_map_range,
+            commands::family_keys,
+            commands::save_recovery_key,
+            commands::recovery_key_saved,
         ])
         .build(context)
         .map(|app| {

@@ -13,9 +13,12 @@ use anyhow::Context;
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, mpsc};
 use waymark_app_core::alerts::{Alert, AlertPrefs, FamilyState};
+use waymark_app_core::family::FamilyKeysView;
+use waymark_app_core::family_keys::{FamilyKeys, KeyFile};
 use waymark_app_core::family_watch::{FamilyWatch, Surface, system_clock};
 use waymark_app_core::settings::TrustAnchor;
 use waymark_app_core::{AppError, Browser, Core, Keychain, LiveEvent, Settings, Start};
+use waymark_protocol::family_roster::RecoveryKey;
 use waymark_protocol::signin::random_token;
 use waymark_system_tests::*;
 
@@ -119,6 +122,7 @@ fn settings_for(cloud: &TestCloud) -> Settings {
     let mut s = Settings::for_local_cloud(&cloud.origin, &ca).unwrap();
     s.keychain_service = format!("waymark-test-{}", random_token(6));
     s.session_name = "Kitchen laptop".into();
+    s.data_dir = cloud.dir.path().join(format!("app-{}", random_token(6)));
     s
 }
 
@@ -683,5 +687,147 @@ async fn family_alerts_come_from_the_real_cloud_and_a_session_ended_elsewhere_en
         "{events:?}"
     );
     assert_eq!(family.state(), FamilyState::SignedOut);
+    cloud.stop().await.unwrap();
+}
+
+/// A second computer of the same parent: its own keychain entries and data
+/// folder, signing in with the same passkey.
+async fn second_computer(cloud: &TestCloud, first: &App) -> App {
+    let mut settings = settings_for(cloud);
+    settings.session_name = "Office PC".into();
+    let mut second = app(cloud, settings);
+    second.parent = first.parent.clone();
+    second.browser.parent = first.parent.clone();
+    second
+        .core
+        .sign_in(&second.browser, Start::SignIn)
+        .await
+        .unwrap();
+    assert_eq!(second.answers.recv().await.unwrap().0, 200);
+    second
+}
+
+fn key_file(a: &App, account: &str) -> KeyFile {
+    KeyFile::new(
+        &a.settings.data_dir,
+        &a.settings.keychain_service,
+        &a.settings.cloud.origin().ascii_serialization(),
+        account,
+    )
+}
+
+#[tokio::test]
+async fn the_first_computer_founds_the_family_and_a_later_one_waits_for_approval() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+
+    // The first computer of the account founds the family: its keys, roster
+    // version 1 and epoch 0 sealed to the recovery key, which it shows.
+    let FamilyKeysView::Trusted {
+        computers,
+        recovery_key: Some(shown),
+    } = a.core.family_keys().await.unwrap()
+    else {
+        panic!("the first computer founds the family and shows its recovery key");
+    };
+    assert_eq!(computers, vec!["Kitchen laptop".to_owned()]);
+    assert!(RecoveryKey::parse(&shown).is_some(), "{shown}");
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+    assert_eq!(cloud.store.count("epoch_key_blobs").await.unwrap(), 1);
+    // The key file on disk is sealed: the recovery key is not in it as text.
+    let on_disk = std::fs::read(key_file(&a, account.as_str()).path()).unwrap();
+    let compact = shown.replace('-', "");
+    assert!(
+        !on_disk
+            .windows(compact.len())
+            .any(|w| w == compact.as_bytes())
+    );
+    assert!(!on_disk.windows(shown.len()).any(|w| w == shown.as_bytes()));
+
+    // Shown again after a restart, until the parent says it is saved.
+    let restarted = Core::new(a.settings.clone()).unwrap();
+    restarted.restore().await.unwrap().expect("still signed in");
+    let again = restarted.family_keys().await.unwrap();
+    assert!(matches!(&again, FamilyKeysView::Trusted { recovery_key: Some(k), .. } if *k == shown));
+    let dir = tempfile::tempdir().unwrap();
+    let saved = restarted.save_recovery_key(dir.path()).await.unwrap();
+    assert!(std::fs::read_to_string(&saved).unwrap().contains(&shown));
+    restarted.recovery_key_saved().await.unwrap();
+    assert_eq!(
+        restarted.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted {
+            computers: vec!["Kitchen laptop".into()],
+            recovery_key: None
+        }
+    );
+    assert!(restarted.save_recovery_key(dir.path()).await.is_err());
+    // Nothing new was published for the same family.
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+
+    // A second computer of the same account gets no key from signing in.
+    let office = second_computer(&cloud, &a).await;
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval,
+        "and it stays waiting: it never founds a second family"
+    );
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_founding_that_lost_the_race_waits_and_a_cloud_chain_that_departs_is_refused() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    let office = second_computer(&cloud, &a).await;
+
+    // The office computer founded a family of its own but crashed before the
+    // cloud took it; meanwhile the kitchen computer founded the account's.
+    let mut lost = FamilyKeys::new_computer();
+    lost.found_family("Office PC", account.as_str());
+    key_file(&office, account.as_str())
+        .save(&lost)
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { .. }
+    ));
+    // Its unpublished family is dropped; it waits like any new computer.
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+
+    // A cloud that swaps the family's first roster for another one (here
+    // the office computer's lost one) is refused by the computer that holds
+    // the keys, which keeps them.
+    let (honest,): (String,) = sqlx::query_as("SELECT roster FROM family_rosters")
+        .fetch_one(cloud.store.pool())
+        .await
+        .unwrap();
+    let swapped = serde_json::to_string(&lost.rosters()[0]).unwrap();
+    sqlx::query("UPDATE family_rosters SET roster = $1")
+        .bind(&swapped)
+        .execute(cloud.store.pool())
+        .await
+        .unwrap();
+    let err = a.core.family_keys().await.unwrap_err();
+    assert_eq!(err.code(), "family_roster_refused", "{err}");
+    sqlx::query("UPDATE family_rosters SET roster = $1")
+        .bind(&honest)
+        .execute(cloud.store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { .. }
+    ));
     cloud.stop().await.unwrap();
 }

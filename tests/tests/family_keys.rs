@@ -6,7 +6,7 @@
 //! refused. No cloud process: these are the pieces the cloud will relay.
 
 use waymark_app_core::AppError;
-use waymark_app_core::family_keys::{FILE_NAME, FamilyKeys, KeyFile};
+use waymark_app_core::family_keys::{FamilyKeys, KeyFile};
 use waymark_protocol::code_exchange::{Parties, Purpose, Shower, Typer};
 use waymark_protocol::family_roster::{ApprovalBundle, EpochKeyBlob, FamilyKeyPair, RosterError};
 use waymark_protocol::location_sealing::WatchSealer;
@@ -16,6 +16,8 @@ use waymark_protocol::sealed_report::{ChainHash, SealedBatch};
 use waymark_protocol::signing::b64;
 
 const ORIGIN: &str = "https://cloud.test:8443";
+const ACCOUNT: &str = "0123456789abcdef0123456789abcdef";
+const FILE_NAME: &str = "family-keys-0123456789abcdef0123456789abcdef.sealed";
 
 fn fresh_service() -> String {
     format!(
@@ -57,7 +59,7 @@ fn opens(
 async fn founded_keys_survive_a_restart_sealed_under_the_keychain() {
     let dir = tempfile::tempdir().unwrap();
     let service = fresh_service();
-    let file = KeyFile::new(dir.path(), &service, ORIGIN);
+    let file = KeyFile::new(dir.path(), &service, ORIGIN, ACCOUNT);
     assert!(file.load().await.unwrap().is_none(), "no keys yet");
 
     let mut keys = FamilyKeys::new_computer();
@@ -86,7 +88,7 @@ async fn founded_keys_survive_a_restart_sealed_under_the_keychain() {
     }
 
     // "Restart": a new KeyFile reads it back, and it opens the watch's batch.
-    let again = KeyFile::new(dir.path(), &service, ORIGIN)
+    let again = KeyFile::new(dir.path(), &service, ORIGIN, ACCOUNT)
         .load()
         .await
         .unwrap()
@@ -112,7 +114,7 @@ async fn founded_keys_survive_a_restart_sealed_under_the_keychain() {
 async fn a_copied_or_changed_key_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let service = fresh_service();
-    let file = KeyFile::new(dir.path(), &service, ORIGIN);
+    let file = KeyFile::new(dir.path(), &service, ORIGIN, ACCOUNT);
     let mut keys = FamilyKeys::new_computer();
     keys.found_family("Desk", "acct-1");
     file.save(&keys).await.unwrap();
@@ -120,7 +122,7 @@ async fn a_copied_or_changed_key_file_is_refused() {
     // Copied to another computer (another keychain): useless there.
     let elsewhere = tempfile::tempdir().unwrap();
     std::fs::copy(dir.path().join(FILE_NAME), elsewhere.path().join(FILE_NAME)).unwrap();
-    let thief = KeyFile::new(elsewhere.path(), &fresh_service(), ORIGIN);
+    let thief = KeyFile::new(elsewhere.path(), &fresh_service(), ORIGIN, ACCOUNT);
     assert!(matches!(
         thief.load().await,
         Err(AppError::FamilyKeysUnreadable(_))
@@ -177,7 +179,7 @@ async fn a_second_computer_reads_locations_only_after_a_trusted_one_approves_it(
     let (batch, setup) = sealed_by_watch(&desk);
 
     let dir = tempfile::tempdir().unwrap();
-    let kitchen_file = KeyFile::new(dir.path(), &fresh_service(), ORIGIN);
+    let kitchen_file = KeyFile::new(dir.path(), &fresh_service(), ORIGIN, ACCOUNT);
     let mut kitchen = FamilyKeys::new_computer();
     kitchen_file.save(&kitchen).await.unwrap();
     // Signed in with a passkey only: it holds no family key.

@@ -99,6 +99,12 @@ pub enum ApiError {
     Unavailable,
     #[error("Too many open streams for this account. Close one, then try again.")]
     TooManyStreams,
+    #[error("The family's list of computers was refused: {0}.")]
+    InvalidRoster(&'static str),
+    #[error(
+        "Another of your family's computers changed the family's computers first. Reload the family, then try again."
+    )]
+    RosterConflict,
     #[error("Something went wrong on our side. Try again in a moment.")]
     Internal(#[from] anyhow::Error),
 }
@@ -141,6 +147,8 @@ impl ApiError {
             Self::RateLimited | Self::IngestBudget => ErrorCode::RateLimited,
             Self::Unavailable => ErrorCode::Unavailable,
             Self::TooManyStreams => ErrorCode::TooManyStreams,
+            Self::InvalidRoster(_) => ErrorCode::InvalidRoster,
+            Self::RosterConflict => ErrorCode::RosterConflict,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -161,7 +169,8 @@ impl ApiError {
             | Self::SequenceReused
             | Self::ReplayedStatus
             | Self::AlreadyPaired
-            | Self::AlreadyYours => StatusCode::CONFLICT,
+            | Self::AlreadyYours
+            | Self::RosterConflict => StatusCode::CONFLICT,
             Self::TooManyAttempts
             | Self::RateLimited
             | Self::IngestBudget

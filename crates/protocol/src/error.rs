@@ -69,6 +69,10 @@ error_codes! {
     RateLimited = "rate_limited",
     Unavailable = "unavailable",
     TooManyStreams = "too_many_streams",
+    /// A roster or key blob that does not check (chain, signature, shape).
+    InvalidRoster = "invalid_roster",
+    /// Not the family's next roster version: another computer changed it first.
+    RosterConflict = "roster_conflict",
     Internal = "internal",
 }
 

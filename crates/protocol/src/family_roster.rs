@@ -23,22 +23,18 @@ use hpke::kdf::HkdfSha256;
 use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use rand::RngCore;
-use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
+use ring::signature::{Ed25519KeyPair, KeyPair as _};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::location_sealing::LocationSecretKey;
-use crate::sealed_report::{ChainHash, EncappedKey, LocationPublicKey};
-use crate::signing::{Canonical, b64, unb64};
-
-const ROSTER_TAG: &str = "waymark/roster/v1";
-const EPOCH_SWITCH_TAG: &str = "waymark/epoch-switch/v1";
-
-crate::sealed_report::fixed_bytes!(
-    /// An Ed25519 public key (a family computer's, or the recovery key's).
-    SigningPublicKey,
-    32
-);
+use crate::signing::Canonical;
+// The wire types, here too: who makes them imports them from here.
+pub use crate::roster::{
+    EpochKeyBlob, EpochSwitch, RecoveryPublic, Roster, RosterEntry, RosterError, SignedEpochSwitch,
+    SignedRoster, SigningPublicKey, TrustedRoster,
+};
+use crate::sealed_report::{EncappedKey, LocationPublicKey};
+use crate::signing::{b64, unb64};
 
 /// A computer's (or the recovery key's) two key pairs: Ed25519 to sign
 /// rosters and switches, X25519 to receive epoch keys.
@@ -103,82 +99,7 @@ impl fmt::Debug for FamilyKeyPair {
     }
 }
 
-pub(crate) fn verify(key: &SigningPublicKey, message: &[u8], signature: &str) -> bool {
-    unb64(signature).is_some_and(|sig| {
-        UnparsedPublicKey::new(&ED25519, key.0)
-            .verify(message, &sig)
-            .is_ok()
-    })
-}
-
-/// One computer the family trusts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RosterEntry {
-    /// The session name the parent gave it ("Kitchen laptop").
-    pub name: String,
-    /// The account (family member) it belongs to.
-    pub member: String,
-    pub signing: SigningPublicKey,
-    pub sealing: LocationPublicKey,
-}
-
-/// The recovery key's public halves, in every roster version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecoveryPublic {
-    pub signing: SigningPublicKey,
-    pub sealing: LocationPublicKey,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Roster {
-    /// 1 for the family's first roster, then one more each change.
-    pub version: u64,
-    pub computers: Vec<RosterEntry>,
-    pub recovery: Option<RecoveryPublic>,
-    /// [`Roster::hash`] of the previous version; all zero for version 1.
-    pub prev: ChainHash,
-}
-
 impl Roster {
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut c = Canonical::new(ROSTER_TAG)
-            .u64(self.version)
-            .u64(self.computers.len() as u64);
-        for e in &self.computers {
-            c = c
-                .str(&e.name)
-                .str(&e.member)
-                .bytes(&e.signing.0)
-                .bytes(&e.sealing.0);
-        }
-        c = match &self.recovery {
-            Some(r) => c.u8(1).bytes(&r.signing.0).bytes(&r.sealing.0),
-            None => c.u8(0),
-        };
-        c.bytes(&self.prev.0).finish()
-    }
-
-    pub fn hash(&self) -> ChainHash {
-        ChainHash(Sha256::digest(self.signing_bytes()).into())
-    }
-
-    pub fn contains(&self, key: &SigningPublicKey) -> bool {
-        self.computers.iter().any(|e| e.signing == *key)
-    }
-
-    /// The next version: `computers` in place of this one's.
-    pub fn next(&self, computers: Vec<RosterEntry>) -> Roster {
-        Roster {
-            version: self.version + 1,
-            computers,
-            recovery: self.recovery,
-            prev: self.hash(),
-        }
-    }
-
     pub fn sign(self, by: &FamilyKeyPair) -> SignedRoster {
         let signature = by.sign(&self.signing_bytes());
         SignedRoster {
@@ -189,99 +110,7 @@ impl Roster {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedRoster {
-    pub roster: Roster,
-    pub signer: SigningPublicKey,
-    pub signature: String,
-}
-
-/// Why a roster, switch or key blob was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RosterError {
-    /// Not signed by a key the reader trusts for this step.
-    UnknownSigner,
-    BadSignature,
-    /// Not the version after the trusted one: replayed, or skipping ahead.
-    NotNext,
-    /// Does not name the trusted version's hash.
-    BrokenChain,
-    /// A first roster must list the computer that signed it.
-    FounderMissing,
-    /// An epoch switch that is not newer than the watch's epoch.
-    OldEpoch,
-    /// A key blob for another recipient or epoch, or altered.
-    KeyBlob,
-}
-
-/// The roster a reader trusts now, advanced only along the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedRoster(Roster);
-
-impl TrustedRoster {
-    /// A family's first roster, as its founding computer made it (or as a
-    /// watch received it over the code-authenticated pairing channel).
-    pub fn founding(signed: &SignedRoster) -> Result<Self, RosterError> {
-        let r = &signed.roster;
-        if r.version != 1 || r.prev != ChainHash::GENESIS {
-            return Err(RosterError::NotNext);
-        }
-        if !r.contains(&signed.signer) {
-            return Err(RosterError::FounderMissing);
-        }
-        if !verify(&signed.signer, &r.signing_bytes(), &signed.signature) {
-            return Err(RosterError::BadSignature);
-        }
-        Ok(Self(r.clone()))
-    }
-
-    /// Trusts `signed` in place of the current roster if it is the next
-    /// version, chained to the current one and signed by one of its
-    /// computers or by the recovery key.
-    pub fn advance(&mut self, signed: &SignedRoster) -> Result<(), RosterError> {
-        let (current, next) = (&self.0, &signed.roster);
-        if next.version != current.version + 1 {
-            return Err(RosterError::NotNext);
-        }
-        if next.prev != current.hash() {
-            return Err(RosterError::BrokenChain);
-        }
-        let by_recovery = current.recovery.is_some_and(|r| r.signing == signed.signer);
-        if !current.contains(&signed.signer) && !by_recovery {
-            return Err(RosterError::UnknownSigner);
-        }
-        if !verify(&signed.signer, &next.signing_bytes(), &signed.signature) {
-            return Err(RosterError::BadSignature);
-        }
-        self.0 = next.clone();
-        Ok(())
-    }
-
-    pub fn roster(&self) -> &Roster {
-        &self.0
-    }
-}
-
-/// "From now on, seal to this key": the family's new location key epoch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EpochSwitch {
-    pub epoch: u32,
-    pub public: LocationPublicKey,
-    /// The roster version the switch was made under.
-    pub roster_version: u64,
-}
-
 impl EpochSwitch {
-    fn signing_bytes(&self) -> Vec<u8> {
-        Canonical::new(EPOCH_SWITCH_TAG)
-            .u64(self.epoch.into())
-            .bytes(&self.public.0)
-            .u64(self.roster_version)
-            .finish()
-    }
-
     pub fn sign(self, by: &FamilyKeyPair) -> SignedEpochSwitch {
         let signature = by.sign(&self.signing_bytes());
         SignedEpochSwitch {
@@ -290,48 +119,6 @@ impl EpochSwitch {
             signature,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedEpochSwitch {
-    pub switch: EpochSwitch,
-    pub signer: SigningPublicKey,
-    pub signature: String,
-}
-
-impl SignedEpochSwitch {
-    /// What a watch checks before sealing to a new key: signed by a
-    /// computer of the roster it trusts, made under that roster, and newer
-    /// than the epoch it seals to now.
-    pub fn check(&self, trusted: &TrustedRoster, current_epoch: u32) -> Result<(), RosterError> {
-        let roster = trusted.roster();
-        if !roster.contains(&self.signer) {
-            return Err(RosterError::UnknownSigner);
-        }
-        if self.switch.roster_version != roster.version {
-            return Err(RosterError::NotNext);
-        }
-        if self.switch.epoch <= current_epoch {
-            return Err(RosterError::OldEpoch);
-        }
-        if !verify(&self.signer, &self.switch.signing_bytes(), &self.signature) {
-            return Err(RosterError::BadSignature);
-        }
-        Ok(())
-    }
-}
-
-/// One epoch's private location key, encrypted to one recipient's X25519
-/// key. The cloud stores it and hands it to that recipient only; it cannot
-/// open it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EpochKeyBlob {
-    pub epoch: u32,
-    pub recipient: LocationPublicKey,
-    pub enc: EncappedKey,
-    pub ciphertext: String,
 }
 
 fn blob_info(epoch: u32, recipient: &LocationPublicKey) -> Vec<u8> {
@@ -488,6 +275,8 @@ impl fmt::Debug for RecoveryKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roster::{RosterUpdate, check_chain};
+    use crate::sealed_report::ChainHash;
 
     fn entry(name: &str, keys: &FamilyKeyPair) -> RosterEntry {
         RosterEntry {
@@ -578,7 +367,10 @@ mod tests {
         trusted.advance(&v2).unwrap();
         // A guessed recovery key is not the family's.
         let guess = RecoveryKey::generate();
-        let v3 = trusted.roster().next(vec![]).sign(&guess.key_pair());
+        let v3 = trusted
+            .roster()
+            .next(vec![entry("Thief", &guess.key_pair())])
+            .sign(&guess.key_pair());
         assert_eq!(trusted.advance(&v3), Err(RosterError::UnknownSigner));
     }
 
@@ -656,5 +448,84 @@ mod tests {
         let back = FamilyKeyPair::from_bytes(&k.to_bytes());
         assert_eq!(back.signing_public(), k.signing_public());
         assert_eq!(back.sealing_public(), k.sealing_public());
+    }
+
+    #[test]
+    fn the_cloud_takes_only_the_next_signed_roster_with_blobs_for_its_members() {
+        let (first, recovery, v1) = founded();
+        let (epoch_key, _) = LocationSecretKey::generate();
+        let to_recovery = EpochKeyBlob::seal(0, &epoch_key, &recovery.public().sealing);
+        let founding = RosterUpdate {
+            roster: v1.clone(),
+            key_blobs: vec![to_recovery.clone()],
+        };
+        // The honest founding and the honest next version are taken.
+        assert!(founding.check(&[]).is_ok());
+        let second = FamilyKeyPair::generate();
+        let v2 = v1
+            .roster
+            .next(vec![entry("Desk", &first), entry("Laptop", &second)])
+            .sign(&first);
+        let next = RosterUpdate {
+            roster: v2.clone(),
+            key_blobs: vec![EpochKeyBlob::seal(0, &epoch_key, &second.sealing_public())],
+        };
+        assert!(next.check(std::slice::from_ref(&v1)).is_ok());
+        assert!(check_chain(&[v1.clone(), v2.clone()]).unwrap().is_some());
+
+        // A second founding, a replay and a skip are not the next version.
+        assert_eq!(
+            founding.check(std::slice::from_ref(&v1)).unwrap_err(),
+            RosterError::NotNext
+        );
+        assert_eq!(
+            next.check(&[v1.clone(), v2.clone()]).unwrap_err(),
+            RosterError::NotNext
+        );
+        assert_eq!(next.check(&[]).unwrap_err(), RosterError::NotNext);
+        // Made by a key the family never listed.
+        let outsider = FamilyKeyPair::generate();
+        let forged = RosterUpdate {
+            roster: v1
+                .roster
+                .next(vec![entry("Desk", &outsider)])
+                .sign(&outsider),
+            key_blobs: vec![],
+        };
+        assert_eq!(
+            forged.check(std::slice::from_ref(&v1)).unwrap_err(),
+            RosterError::UnknownSigner
+        );
+        // A blob for someone the roster does not list.
+        let stray = RosterUpdate {
+            roster: v2.clone(),
+            key_blobs: vec![EpochKeyBlob::seal(
+                0,
+                &epoch_key,
+                &outsider.sealing_public(),
+            )],
+        };
+        assert_eq!(
+            stray.check(std::slice::from_ref(&v1)).unwrap_err(),
+            RosterError::KeyBlob
+        );
+        // Malformed: no computer, a control character, one key twice.
+        for computers in [
+            vec![],
+            vec![entry("Desk\u{7}", &first)],
+            vec![entry("Desk", &first), entry("Desk again", &first)],
+        ] {
+            let bad = Roster {
+                version: 1,
+                computers,
+                recovery: None,
+                prev: ChainHash::GENESIS,
+            }
+            .sign(&first);
+            assert_eq!(
+                TrustedRoster::founding(&bad).unwrap_err(),
+                RosterError::Malformed
+            );
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod location_sealing;
 pub mod pairing;
 pub mod report;
+pub mod roster;
 pub mod safe_zones;
 pub mod sealed_report;
 pub mod signin;

@@ -120,7 +120,7 @@ impl SealedZoneSet {
         if !trusted.roster().contains(&self.signer) {
             return Err(ZoneSetError::UnknownSigner);
         }
-        if !crate::family_roster::verify(&self.signer, &self.signing_bytes(), &self.signature) {
+        if !crate::roster::verify(&self.signer, &self.signing_bytes(), &self.signature) {
             return Err(ZoneSetError::BadSignature);
         }
         if self.version <= current_version {

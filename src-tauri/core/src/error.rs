@@ -72,6 +72,10 @@ pub enum AppError {
         "This computer's copy of your family's keys cannot be read ({0}). Locations stay hidden on this computer until another of your family's computers approves it again, or you restore with your recovery key."
     )]
     FamilyKeysUnreadable(String),
+    #[error(
+        "The cloud sent a list of your family's computers that does not follow the one this computer trusts, so it was refused. Nothing was changed and your family's keys stay on this computer; try again later, and tell Waymark's support if this keeps happening."
+    )]
+    FamilyRosterRefused,
 }
 
 impl AppError {
@@ -101,6 +105,7 @@ impl AppError {
             Self::UpdateUnreachable(_) => "update_unreachable",
             Self::UpdateFailed(_) => "update_failed",
             Self::FamilyKeysUnreadable(_) => "family_keys_unreadable",
+            Self::FamilyRosterRefused => "family_roster_refused",
         }
     }
 

@@ -22,6 +22,7 @@ use waymark_protocol::family_roster::{
     SignedRoster, TrustedRoster,
 };
 use waymark_protocol::location_sealing::{FamilyOpener, LocationSecretKey};
+use waymark_protocol::roster::RosterUpdate;
 use waymark_protocol::sealed_report::{ChainHash, LocationPublicKey};
 use waymark_protocol::signing::{b64, unb64};
 
@@ -30,7 +31,6 @@ use crate::tokens::Keychain;
 
 /// The file's first bytes: format and version.
 const MAGIC: &[u8; 8] = b"WMKEYS01";
-pub const FILE_NAME: &str = "family-keys.sealed";
 
 /// What this computer holds of the family's keys.
 pub struct FamilyKeys {
@@ -38,6 +38,12 @@ pub struct FamilyKeys {
     epochs: BTreeMap<u32, LocationSecretKey>,
     /// Every roster version this computer accepted, oldest first.
     rosters: Vec<SignedRoster>,
+    /// The highest of those versions the cloud is known to hold.
+    published: u64,
+    /// The recovery key as shown, kept (sealed in the file, like every key
+    /// here) only until the parent says it is saved, so a crash or a closed
+    /// window does not lose the one showing.
+    recovery_to_show: Option<String>,
 }
 
 /// What a family's founding computer shows the parent once.
@@ -56,6 +62,8 @@ impl FamilyKeys {
             computer: FamilyKeyPair::generate(),
             epochs: BTreeMap::new(),
             rosters: Vec::new(),
+            published: 0,
+            recovery_to_show: None,
         }
     }
 
@@ -75,6 +83,8 @@ impl FamilyKeys {
         let recovery_blob = EpochKeyBlob::seal(0, &epoch_key, &recovery_public.sealing);
         self.epochs.insert(0, epoch_key);
         self.rosters = vec![roster.clone()];
+        self.published = 0;
+        self.recovery_to_show = Some(recovery.display());
         Founded {
             roster,
             recovery,
@@ -169,6 +179,8 @@ impl FamilyKeys {
         }
         self.rosters = bundle.rosters.clone();
         self.epochs = epochs;
+        // The approving computer publishes the roster naming this one.
+        self.published = self.rosters.len() as u64 - 1;
         Ok(())
     }
 
@@ -183,6 +195,63 @@ impl FamilyKeys {
 
     pub fn current_epoch(&self) -> Option<u32> {
         self.epochs.keys().next_back().copied()
+    }
+
+    /// Every roster version this computer trusts, oldest first.
+    pub fn rosters(&self) -> &[SignedRoster] {
+        &self.rosters
+    }
+
+    /// The highest roster version the cloud is known to hold.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+
+    /// Notes that the cloud holds every version up to `version`.
+    pub fn mark_published(&mut self, version: u64) {
+        self.published = self.published.max(version);
+    }
+
+    /// What to publish of roster `version` (one this computer holds): the
+    /// signed roster and, with the founding one, every epoch key sealed to
+    /// the recovery key (blobs are made afresh; the cloud keeps one per
+    /// recipient and epoch).
+    pub fn update_for(&self, version: u64) -> Option<RosterUpdate> {
+        let roster = self.rosters.iter().find(|r| r.roster.version == version)?;
+        let key_blobs = match roster.roster.recovery.filter(|_| version == 1) {
+            Some(recovery) => self
+                .epochs
+                .iter()
+                .map(|(epoch, key)| EpochKeyBlob::seal(*epoch, key, &recovery.sealing))
+                .collect(),
+            None => Vec::new(),
+        };
+        Some(RosterUpdate {
+            roster: roster.clone(),
+            key_blobs,
+        })
+    }
+
+    /// Drops a family this computer founded that the cloud never took
+    /// (another computer of the account founded it first): back to waiting
+    /// for approval, with the same computer keys. Never after publishing.
+    pub fn abandon_unpublished_family(&mut self) -> bool {
+        if self.published > 0 {
+            return false;
+        }
+        self.epochs.clear();
+        self.rosters.clear();
+        self.recovery_to_show = None;
+        true
+    }
+
+    /// The recovery key, until the parent says it is saved.
+    pub fn recovery_to_show(&self) -> Option<&str> {
+        self.recovery_to_show.as_deref()
+    }
+
+    pub fn recovery_saved(&mut self) {
+        self.recovery_to_show = None;
     }
 
     /// A decryptor holding every epoch key this computer has.
@@ -206,6 +275,8 @@ struct Stored {
     computer: String,
     epochs: BTreeMap<u32, String>,
     rosters: Vec<SignedRoster>,
+    published: u64,
+    recovery_to_show: Option<String>,
 }
 
 /// Where this computer's family keys are kept: the sealed file and the
@@ -216,12 +287,22 @@ pub struct KeyFile {
 }
 
 impl KeyFile {
-    /// The keys for the family signed in at `cloud_origin`, in `data_dir`.
-    pub fn new(data_dir: &Path, keychain_service: &str, cloud_origin: &str) -> Self {
+    /// The keys for `account`'s family at `cloud_origin`, in `data_dir`:
+    /// one file and keychain entry per account, so signing in to another
+    /// account on this computer never mixes two families' keys.
+    pub fn new(data_dir: &Path, keychain_service: &str, cloud_origin: &str, account: &str) -> Self {
         Self {
-            path: data_dir.join(FILE_NAME),
-            keychain: Keychain::new(keychain_service, &format!("{cloud_origin} family keys")),
+            path: data_dir.join(format!("family-keys-{account}.sealed")),
+            keychain: Keychain::new(
+                keychain_service,
+                &format!("{cloud_origin} family keys {account}"),
+            ),
         }
+    }
+
+    /// The sealed file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The keys held here, `None` if this computer has none yet.
@@ -307,7 +388,7 @@ impl KeyFile {
 }
 
 /// Owner read/write only, on systems that have modes.
-async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) async fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut options = tokio::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -336,6 +417,8 @@ impl Stored {
                 .map(|(e, k)| (*e, b64(&k.to_bytes())))
                 .collect(),
             rosters: keys.rosters.clone(),
+            published: keys.published,
+            recovery_to_show: keys.recovery_to_show.clone(),
         }
     }
 
@@ -355,6 +438,8 @@ impl Stored {
             computer: FamilyKeyPair::from_bytes(&computer),
             epochs,
             rosters: self.rosters,
+            published: self.published,
+            recovery_to_show: self.recovery_to_show,
         })
     }
 }

@@ -3,7 +3,8 @@
 //! one-line calls into [`Core`].
 //!
 //! One module per flow: `signin` (system browser + loopback + PKCE),
-//! `tokens` (memory + OS keychain), `watches`, `live`, `account`,
+//! `tokens` (memory + OS keychain), `family` (the family's keys at
+//! sign-in), `watches`, `live`, `account`,
 //! `pairing_picture`, `alerts` and `family_watch` (what the parent is told,
 //! also with the window closed); `cloud` is the HTTPS client they all share.
 
@@ -11,6 +12,7 @@ pub mod account;
 pub mod alerts;
 pub mod cloud;
 pub mod error;
+pub mod family;
 pub mod family_keys;
 pub mod family_watch;
 pub mod live;
@@ -43,6 +45,8 @@ pub struct Core {
     /// Held while a sign-in waits for the browser: one at a time.
     signing_in: Mutex<()>,
     cancel: Notify,
+    /// Held while this computer's family keys are read and changed.
+    family_lock: Mutex<()>,
 }
 
 impl Core {
@@ -58,6 +62,7 @@ impl Core {
             tokens: Tokens::new(keychain),
             signing_in: Mutex::new(()),
             cancel: Notify::new(),
+            family_lock: Mutex::new(()),
         })
     }
 

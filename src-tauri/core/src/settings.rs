@@ -61,6 +61,8 @@ pub struct Settings {
     pub alerts: AlertPrefs,
     /// How often the family's watch list and activity are checked for alerts.
     pub alert_poll: Duration,
+    /// The app's own data (`app_data_dir`): the family's key file.
+    pub data_dir: PathBuf,
     /// Where the Settings screen writes (`<app_config_dir>/app.toml`, or
     /// `WAYMARK_APP_CONFIG`).
     pub file: PathBuf,
@@ -133,8 +135,9 @@ pub struct Saved {
 
 impl Settings {
     /// Reads `WAYMARK_APP_CONFIG` (or `app.toml` in `config_dir` when it
-    /// exists), then the `WAYMARK_*` environment variables.
-    pub fn load(config_dir: &Path) -> Result<Self, AppError> {
+    /// exists), then the `WAYMARK_*` environment variables. The app keeps
+    /// its own data in `data_dir`.
+    pub fn load(config_dir: &Path, data_dir: &Path) -> Result<Self, AppError> {
         let path = std::env::var_os("WAYMARK_APP_CONFIG")
             .map(PathBuf::from)
             .unwrap_or_else(|| config_dir.join(FILE_NAME));
@@ -154,6 +157,7 @@ impl Settings {
             std::env::var(name).ok().filter(|v| !v.is_empty())
         })?;
         settings.file = path;
+        settings.data_dir = data_dir.to_owned();
         Ok(settings)
     }
 
@@ -286,6 +290,7 @@ impl Settings {
                     .unwrap_or(30)
                     .max(1),
             ),
+            data_dir: PathBuf::new(),
             file: PathBuf::from(FILE_NAME),
             saved,
             saved_file,

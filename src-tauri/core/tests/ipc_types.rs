@@ -8,6 +8,7 @@ use std::path::Path;
 use ts_rs::TS;
 use waymark_app_core::alerts::AlertPrefs;
 use waymark_app_core::error::AppErrorShape;
+use waymark_app_core::family::FamilyKeysView;
 use waymark_app_core::live::LiveEvent;
 use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
@@ -41,6 +42,7 @@ fn render() -> String {
         declare::<SettingsView>(),
         declare::<Saved>(),
         declare::<UpdateCheck>(),
+        declare::<FamilyKeysView>(),
     ];
     format!(
         "// Generated from the Rust types by src-tauri/core/tests/ipc_types.rs (ts-rs). Do not edit:\n\

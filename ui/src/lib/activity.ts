@@ -13,6 +13,8 @@ const TITLES: Record<string, string> = {
   "watch.renamed": "Watch renamed",
   "watch.revoked": "Watch revoked",
   "settings.retention": "History retention changed",
+  "family.founded": "Family keys created",
+  "family.computers_changed": "Family computers changed",
 };
 
 /** A heading for an entry; unknown kinds (a newer cloud) still read sensibly. */

@@ -157,3 +157,16 @@ notes: string,
  * When the release was published (RFC 3339), if the feed says.
  */
 date: string | null, };
+
+/**
+ * What the window shows of the family's keys on this computer.
+ */
+export type FamilyKeysView = { "status": "trusted", 
+/**
+ * The names of the family's computers that hold the keys.
+ */
+computers: Array<string>, 
+/**
+ * The recovery key, shown until the parent says it is saved.
+ */
+recovery_key: string | null, } | { "status": "waiting_for_approval" };

@@ -8,6 +8,7 @@ export type {
   AppConfig,
   AppError,
   EditableSettings,
+  FamilyKeysView,
   Fix,
   LiveEvent,
   LiveFix,

@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use crate::state::AppState;
 
 pub mod account;
+pub mod family;
 pub mod live;
 pub mod locations;
 pub mod pairing;
@@ -139,6 +140,8 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::end_session))
         .routes(routes!(account::activity))
         .routes(routes!(account::settings, account::update_settings))
+        .routes(routes!(family::rosters))
+        .routes(routes!(family::add_roster))
         .routes(routes!(pairing::pair))
         .routes(routes!(watches::list))
         .routes(routes!(watches::rename))

@@ -1,6 +1,6 @@
 //! All SQL lives under this module: one `Store` over the database, opened
 //! here, with one submodule per flow (accounts, sign-in state, sessions,
-//! devices, fixes, ingest, limits, retention) holding that flow's queries.
+//! devices, family keys, fixes, ingest, limits, retention) holding that flow's queries.
 //! Multi-step changes run in one transaction, so a refused request writes
 //! nothing. Time comes from the store's [`Clock`].
 
@@ -17,6 +17,7 @@ use crate::ids::new_id;
 
 pub mod accounts;
 pub mod devices;
+pub mod family;
 pub mod fixes;
 mod health;
 pub mod ingest;
@@ -103,6 +104,8 @@ impl Store {
         "fixes",
         "rate_limits",
         "device_counters",
+        "family_rosters",
+        "epoch_key_blobs",
     ];
 
     /// Opens the configured database and brings its schema up to date.

@@ -1,0 +1,80 @@
+//! The family's keys as the cloud sees them (issue 13): roster versions and
+//! epoch key blobs that the family's computers publish and read back. The
+//! cloud cannot make or open any of it; it checks what it stores with the
+//! protocol's own rules so garbage is refused, though no app relies on that.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use waymark_protocol::roster::{FamilyRosters, RosterError, RosterUpdate};
+
+use crate::error::ApiError;
+use crate::extractors::{Caller, Json};
+use crate::state::AppState;
+use crate::storage::family::AddRoster;
+
+#[utoipa::path(get, path = "/api/v1/family", tag = "family",
+    responses((status = 200, description = "Every roster version of the caller's family, oldest first; none before the family's first computer founds it", body = FamilyRosters)))]
+pub async fn rosters(
+    State(app): State<AppState>,
+    caller: Caller,
+) -> Result<axum::Json<FamilyRosters>, ApiError> {
+    let rosters = app.store.family_rosters(&caller.account_id).await?;
+    Ok(axum::Json(FamilyRosters { rosters }))
+}
+
+#[utoipa::path(post, path = "/api/v1/family/rosters", tag = "family",
+    request_body = RosterUpdate,
+    responses(
+        (status = 204, description = "Stored as the family's next roster version"),
+        (status = 409, description = "Not the next version: another computer changed the family first (`roster_conflict`)")))]
+pub async fn add_roster(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(update): Json<RosterUpdate>,
+) -> Result<StatusCode, ApiError> {
+    // One account is one family until co-parents: every computer listed is
+    // one of the caller's.
+    if update
+        .roster
+        .roster
+        .computers
+        .iter()
+        .any(|c| c.member != caller.account_id.as_str())
+    {
+        return Err(ApiError::InvalidRoster(
+            "it lists a computer of another account",
+        ));
+    }
+    match app
+        .store
+        .add_roster(&caller.account_id, &update, &caller.session_id)
+        .await?
+    {
+        AddRoster::Added => {
+            tracing::info!(
+                version = update.roster.roster.version,
+                "family roster stored"
+            );
+            Ok(StatusCode::NO_CONTENT)
+        }
+        AddRoster::Refused(RosterError::NotNext) => Err(ApiError::RosterConflict),
+        AddRoster::Refused(why) => Err(ApiError::InvalidRoster(refusal(why))),
+    }
+}
+
+/// The refusal as the end of "The family's list of computers was refused: …".
+fn refusal(why: RosterError) -> &'static str {
+    match why {
+        RosterError::UnknownSigner | RosterError::FounderMissing => {
+            "it is not signed by one of the family's computers"
+        }
+        RosterError::BadSignature => "its signature does not verify",
+        RosterError::NotNext | RosterError::BrokenChain => {
+            "it does not follow the family's current version"
+        }
+        RosterError::OldEpoch | RosterError::KeyBlob => {
+            "a key blob is damaged or for someone the roster does not list"
+        }
+        RosterError::Malformed => "a roster lists 1 to 32 computers, each once, with clean names",
+    }
+}

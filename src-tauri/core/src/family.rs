@@ -1,0 +1,175 @@
+//! The family's keys at sign-in (issue 13, `docs/end-to-end-encryption.md`
+//! §12 step 1): the first computer of an account founds the family (its
+//! first location key, roster version 1 and a recovery key shown once) and
+//! publishes what the cloud keeps; a later computer of the account waits
+//! for approval from one that holds the keys. A trusted computer keeps its
+//! roster chain in step with the cloud's, accepting only versions that
+//! follow the chain it already trusts.
+
+use reqwest::Method;
+use serde::Serialize;
+use waymark_protocol::error::ErrorCode;
+use waymark_protocol::roster::{FamilyRosters, SignedRoster};
+
+use crate::Core;
+use crate::error::AppError;
+use crate::family_keys::{FamilyKeys, KeyFile};
+
+/// What the window shows of the family's keys on this computer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FamilyKeysView {
+    /// This computer holds the family's keys.
+    Trusted {
+        /// The names of the family's computers that hold the keys.
+        computers: Vec<String>,
+        /// The recovery key, shown until the parent says it is saved.
+        recovery_key: Option<String>,
+    },
+    /// Signed in, but no family computer has approved this one yet: it sees
+    /// the watch list, never a sealed location.
+    WaitingForApproval,
+}
+
+impl Core {
+    /// Loads (or makes) this computer's keys for the signed-in account and
+    /// brings them in step with the cloud: founds the family if the account
+    /// has none yet, publishes versions the cloud lacks, accepts newer ones.
+    pub async fn family_keys(&self) -> Result<FamilyKeysView, AppError> {
+        let _one = self.family_lock.lock().await;
+        let account = self.me().await?.account_id;
+        let file = self.key_file(account.as_str())?;
+        let mut keys = match file.load().await? {
+            Some(keys) => keys,
+            None => {
+                let keys = FamilyKeys::new_computer();
+                file.save(&keys).await?;
+                keys
+            }
+        };
+        let cloud: FamilyRosters = self.get("/api/v1/family").await?;
+        if !keys.is_trusted() && cloud.rosters.is_empty() {
+            keys.found_family(&self.settings().session_name, account.as_str());
+            // Kept before it is published: a crash in between republishes it.
+            file.save(&keys).await?;
+        }
+        if keys.is_trusted() {
+            let outcome = self.keep_in_step(&mut keys, &cloud.rosters).await;
+            file.save(&keys).await?;
+            outcome?;
+        }
+        Ok(view(&keys))
+    }
+
+    /// The parent saved (or printed) the recovery key: it is not shown again.
+    pub async fn recovery_key_saved(&self) -> Result<(), AppError> {
+        let _one = self.family_lock.lock().await;
+        let account = self.me().await?.account_id;
+        let file = self.key_file(account.as_str())?;
+        if let Some(mut keys) = file.load().await? {
+            keys.recovery_saved();
+            file.save(&keys).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the recovery key (while it is still shown) to a text file in
+    /// `dir`, readable by this user only, and says where.
+    pub async fn save_recovery_key(&self, dir: &std::path::Path) -> Result<String, AppError> {
+        let _one = self.family_lock.lock().await;
+        let account = self.me().await?.account_id;
+        let keys = self.key_file(account.as_str())?.load().await?;
+        let Some(key) = keys.as_ref().and_then(FamilyKeys::recovery_to_show) else {
+            return Err(AppError::Settings(
+                "The recovery key is no longer shown on this computer, so it cannot be saved again.".into(),
+            ));
+        };
+        let path = dir.join("Waymark recovery key.txt");
+        let text = format!(
+            "Waymark family recovery key\n\n    {key}\n\nWith this key, a new computer can restore your family's keys if every computer that holds them is lost.\nKeep it offline and private: whoever has it and your passkey can read your family's locations.\n"
+        );
+        crate::family_keys::write_private(&path, text.as_bytes())
+            .await
+            .map_err(|e| {
+                AppError::Settings(format!(
+                    "The recovery key could not be saved to {} ({e}). Print it or write it down instead.",
+                    path.display()
+                ))
+            })?;
+        Ok(path.display().to_string())
+    }
+
+    fn key_file(&self, account: &str) -> Result<KeyFile, AppError> {
+        let settings = self.settings();
+        if settings.data_dir.as_os_str().is_empty() {
+            return Err(AppError::Settings(
+                "Waymark has no folder for its data on this computer. Check that HOME is set, then restart Waymark.".into(),
+            ));
+        }
+        Ok(KeyFile::new(
+            &settings.data_dir,
+            &settings.keychain_service,
+            &self.cloud().origin().origin().ascii_serialization(),
+            account,
+        ))
+    }
+
+    /// Accepts the cloud's newer versions along the trusted chain and
+    /// publishes the ones it lacks. A cloud whose chain departs from this
+    /// computer's is refused and changes nothing, except for a family this
+    /// computer founded that the cloud never took (another computer of the
+    /// account founded first): that one is dropped and this computer waits.
+    async fn keep_in_step(
+        &self,
+        keys: &mut FamilyKeys,
+        cloud: &[SignedRoster],
+    ) -> Result<(), AppError> {
+        let held = keys.rosters().len();
+        let departs = cloud.iter().zip(keys.rosters()).any(|(c, k)| c != k);
+        if departs {
+            if keys.abandon_unpublished_family() {
+                return Ok(());
+            }
+            return Err(AppError::FamilyRosterRefused);
+        }
+        for newer in cloud.iter().skip(held) {
+            keys.accept_roster(newer.clone())
+                .map_err(|_| AppError::FamilyRosterRefused)?;
+        }
+        keys.mark_published(cloud.len() as u64);
+        for version in (cloud.len() as u64 + 1)..=(held as u64) {
+            let Some(update) = keys.update_for(version) else {
+                break;
+            };
+            match self
+                .send_empty(Method::POST, "/api/v1/family/rosters", Some(&update))
+                .await
+            {
+                Ok(()) => keys.mark_published(version),
+                // Another computer of the account founded the family between
+                // our read and our write.
+                Err(AppError::Cloud {
+                    code: ErrorCode::RosterConflict,
+                    ..
+                }) if keys.abandon_unpublished_family() => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn view(keys: &FamilyKeys) -> FamilyKeysView {
+    match keys.trusted_roster().filter(|_| keys.is_trusted()) {
+        Some(trusted) => FamilyKeysView::Trusted {
+            computers: trusted
+                .roster()
+                .computers
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
+            recovery_key: keys.recovery_to_show().map(str::to_owned),
+        },
+        None => FamilyKeysView::WaitingForApproval,
+    }
+}

@@ -1,0 +1,180 @@
+//! The family's keys as the cloud keeps them (issue 13, step 1): roster
+//! versions stored append-only, only as the family's next signed version,
+//! per account; what the cloud is sent that does not check is refused with
+//! a 4xx and changes nothing. The rosters are made by the app core's own
+//! `FamilyKeys`, as a family computer makes them.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use waymark_app_core::family_keys::FamilyKeys;
+use waymark_protocol::family_roster::{EpochKeyBlob, FamilyKeyPair};
+use waymark_protocol::location_sealing::LocationSecretKey;
+use waymark_protocol::roster::{FamilyRosters, RosterUpdate};
+use waymark_system_tests::*;
+
+async fn me(cloud: &TestCloud, p: &Parent) -> String {
+    let (status, me) = api(cloud, Method::GET, "/api/v1/me", p.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    me["account_id"].as_str().unwrap().to_owned()
+}
+
+async fn rosters(cloud: &TestCloud, p: &Parent) -> FamilyRosters {
+    let (status, body) = api(cloud, Method::GET, "/api/v1/family", p.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
+async fn publish(cloud: &TestCloud, p: &Parent, update: &RosterUpdate) -> (u16, Value) {
+    let body = serde_json::to_value(update).unwrap();
+    api(
+        cloud,
+        Method::POST,
+        "/api/v1/family/rosters",
+        p.access(),
+        Some(&body),
+    )
+    .await
+    .unwrap()
+}
+
+/// A refusal with its machine-readable code that left every table as it was.
+async fn refused(cloud: &TestCloud, p: &Parent, update: &RosterUpdate, status: u16, code: &str) {
+    let before = snapshot(&cloud.store).await;
+    let (got, body) = publish(cloud, p, update).await;
+    assert_eq!(
+        (got, body["error"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert!(body["message"].as_str().is_some_and(|m| m.len() > 20));
+    assert_eq!(
+        snapshot(&cloud.store).await,
+        before,
+        "a refusal wrote nothing"
+    );
+}
+
+#[tokio::test]
+async fn the_cloud_keeps_each_family_s_rosters_as_signed_and_refuses_what_does_not_follow() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Rivera family").await.unwrap();
+    let b = Parent::sign_up(&cloud, "Okafor family").await.unwrap();
+    let account_a = me(&cloud, &a).await;
+    assert!(
+        rosters(&cloud, &a).await.rosters.is_empty(),
+        "no family before founding"
+    );
+
+    // The first computer founds the family: roster 1 and epoch 0 sealed to the recovery key.
+    let mut desk = FamilyKeys::new_computer();
+    let founded = desk.found_family("Desk", &account_a);
+    let founding = desk.update_for(1).unwrap();
+    assert_eq!(founding.key_blobs.len(), 1);
+    assert_eq!(
+        founding.key_blobs[0].recipient,
+        founded.recovery.public().sealing
+    );
+    // Another account's computer cannot be listed in this family.
+    let mut listing_b = founded.roster.roster.clone();
+    listing_b.computers[0].member = me(&cloud, &b).await;
+    let mut strays = founding.clone();
+    strays.roster = listing_b.sign(desk.computer());
+    refused(&cloud, &a, &strays, 400, "invalid_roster").await;
+    // A roster whose signature was made over something else.
+    let mut altered = founding.clone();
+    altered.roster.roster.computers[0].name = "Laptop".into();
+    refused(&cloud, &a, &altered, 400, "invalid_roster").await;
+    // A blob for a key the roster does not list.
+    let outsider = FamilyKeyPair::generate();
+    let (epoch_key, _) = LocationSecretKey::generate();
+    let mut stray_blob = founding.clone();
+    stray_blob.key_blobs = vec![EpochKeyBlob::seal(
+        0,
+        &epoch_key,
+        &outsider.sealing_public(),
+    )];
+    refused(&cloud, &a, &stray_blob, 400, "invalid_roster").await;
+    // Not JSON of the right shape at all.
+    let before = snapshot(&cloud.store).await;
+    let (status, body) = api(
+        &cloud,
+        Method::POST,
+        "/api/v1/family/rosters",
+        a.access(),
+        Some(&json!({"roster": {"version": 1}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    assert_eq!(snapshot(&cloud.store).await, before);
+
+    // The honest founding is stored exactly as signed.
+    let (status, body) = publish(&cloud, &a, &founding).await;
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        rosters(&cloud, &a).await.rosters,
+        vec![founded.roster.clone()]
+    );
+    assert_eq!(cloud.store.count("epoch_key_blobs").await.unwrap(), 1);
+
+    // A second founding (another computer of the account, a moment late) is
+    // not the next version: 409, so that computer waits for approval instead.
+    let mut late = FamilyKeys::new_computer();
+    late.found_family("Laptop", &account_a);
+    refused(
+        &cloud,
+        &a,
+        &late.update_for(1).unwrap(),
+        409,
+        "roster_conflict",
+    )
+    .await;
+    // A replay of version 1 is refused the same way.
+    refused(&cloud, &a, &founding, 409, "roster_conflict").await;
+
+    // Version 2, made by the family's computer, adding a second one.
+    let laptop = FamilyKeys::new_computer();
+    let newcomer = laptop.entry("Laptop", &account_a);
+    desk.approve("Laptop", &account_a, &newcomer).unwrap();
+    let v2 = desk.update_for(2).unwrap();
+    // Made by a computer the family never listed: refused.
+    let forged = RosterUpdate {
+        roster: founded
+            .roster
+            .roster
+            .next(vec![laptop.entry("Laptop", &account_a)])
+            .sign(laptop.computer()),
+        key_blobs: vec![],
+    };
+    refused(&cloud, &a, &forged, 400, "invalid_roster").await;
+    let (status, body) = publish(&cloud, &a, &v2).await;
+    assert_eq!(status, 204, "{body}");
+    let chain = rosters(&cloud, &a).await.rosters;
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain, desk.rosters());
+
+    // Another family sees none of it, and cannot add to it.
+    assert!(rosters(&cloud, &b).await.rosters.is_empty());
+    refused(&cloud, &b, &v2, 400, "invalid_roster").await;
+
+    // Both changes are in the family's activity log, and nothing of the keys.
+    let (_, log) = api(&cloud, Method::GET, "/api/v1/activity", a.access(), None)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(kinds.contains(&"family.founded"), "{kinds:?}");
+    assert!(kinds.contains(&"family.computers_changed"), "{kinds:?}");
+    cloud.stop().await.unwrap();
+}
