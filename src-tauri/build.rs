@@ -33,6 +33,11 @@ fn main() {
             "family_keys",
             "save_recovery_key",
             "recovery_key_saved",
+            "join_requests",
+            "start_approval",
+            "finish_approval",
+            "cancel_approval",
+            "enter_approval_code",
         ]),
     ))
     .expect("tauri build step");

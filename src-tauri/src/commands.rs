@@ -2,6 +2,7 @@
 //! gets account and watch data and `{code, message}` errors, never a token.
 
 use tauri::{AppHandle, Emitter, State};
+use waymark_app_core::approvals::JoinRequestInfo;
 use waymark_app_core::family::FamilyKeysView;
 use waymark_app_core::offline_map::OfflineMap;
 use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
@@ -177,6 +178,33 @@ pub async fn save_recovery_key(s: S<'_>) -> Result<String> {
 #[tauri::command]
 pub async fn recovery_key_saved(s: S<'_>) -> Result<()> {
     s.core.recovery_key_saved().await
+}
+
+#[tauri::command]
+pub async fn join_requests(s: S<'_>) -> Result<Vec<JoinRequestInfo>> {
+    s.core.join_requests().await
+}
+
+/// Starts approving a computer: the code to show.
+#[tauri::command]
+pub async fn start_approval(s: S<'_>, id: String) -> Result<String> {
+    s.core.start_approval(&id).await
+}
+
+/// Waits for the code to be typed on the other computer, then approves it.
+#[tauri::command]
+pub async fn finish_approval(s: S<'_>, id: String) -> Result<()> {
+    s.core.finish_approval(&id).await
+}
+
+#[tauri::command]
+pub async fn cancel_approval(s: S<'_>, id: String) -> Result<()> {
+    s.core.cancel_approval(&id).await
+}
+
+#[tauri::command]
+pub async fn enter_approval_code(s: S<'_>, code: String) -> Result<FamilyKeysView> {
+    s.core.enter_approval_code(&code).await
 }
 
 /// Follows the family (live stream and alerts), forwarding each live event

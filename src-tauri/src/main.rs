@@ -139,6 +139,11 @@ fn main() {
             commands::family_keys,
             commands::save_recovery_key,
             commands::recovery_key_saved,
+            commands::join_requests,
+            commands::start_approval,
+            commands::finish_approval,
+            commands::cancel_approval,
+            commands::enter_approval_code,
         ])
         .build(context)
         .map(|app| {

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DesktopEnv } from "./desktop-env.mjs";
 import { setUpFamily } from "./family.mjs";
@@ -87,6 +87,24 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(await app.exec("return window.location.origin;"), "tauri://localhost", "the window stays on the app");
 
+  // The family's keys: founded on this first computer of the account. The
+  // recovery key is shown (until the parent says it is saved), saved as a
+  // file readable by the parent only, then confirmed away.
+  await app.waitFor("#recovery-key", { timeout: 30_000, what: "the recovery key" });
+  const recoveryGroups = await app.exec("return [...document.querySelectorAll('#recovery-key-text code')].map(c => c.textContent);");
+  assert.equal(recoveryGroups.length, 6, JSON.stringify(recoveryGroups));
+  assert.match(recoveryGroups.join("-"), /^([0-9A-Z]{5}-){5}[0-9A-Z]$/);
+  await shot("02a-recovery-key");
+  await app.click("#save-recovery-key");
+  await app.waitFor("#recovery-key-file", { what: "where the recovery key was saved" });
+  const savedTo = (await app.text("#recovery-key-file")).replace(/^Saved to /, "");
+  assert.ok(savedTo.startsWith(env.home), savedTo);
+  assert.match(readFileSync(savedTo, "utf8"), new RegExp(recoveryGroups.join("-")));
+  assert.equal(statSync(savedTo).mode & 0o777, 0o600);
+  await app.click("#recovery-key-saved");
+  await app.until(async () => (await app.count("#recovery-key")) === 0, { what: "the recovery key to be put away" });
+  assert.equal(await app.count("#waiting-for-approval"), 0, "the founding computer is not waiting");
+
   // 2. Two watches in the list and on the map, reporting.
   await app.until(async () => (await app.count("li.watch")) === 2, { what: "two watches in the list" });
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 2, { what: "two markers on the map" });
@@ -149,9 +167,20 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
 
   // Another computer signs in to the family's account: a notification names it.
   await setUpFamily({ origin: env.cloud.origin, caPath: env.caPath, serverCert: env.serverCert,
-    passkeyFile: env.passkeyFile, name: "Rivera family", codes: [] });
+    passkeyFile: env.passkeyFile, name: "Rivera family", codes: [], askToJoin: true });
   const newComputer = await notification(/^A new computer signed in$/, "the new-computer notification");
   assert.match(newComputer.body, /“Set-up script” signed in/);
+  // It asks for the family's keys: this computer lists it, and Approve shows
+  // the code to type there (the exchange itself is tested in desktop_core.rs).
+  await app.until(async () => (await app.count("#join-requests .request")) === 1, { timeout: 20_000, what: "the join request" });
+  assert.match(await app.text("#join-requests .request"), /Set-up script wants to see your family's locations/);
+  await app.click("#join-requests .approve");
+  await app.waitFor("#approval-code-shown", { what: "the approval code" });
+  assert.match(await app.text("#approval-code-shown .shown-code"), /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}$/);
+  await shot("02b-approve-a-computer");
+  await app.click("#approval-cancel");
+  await app.waitFor("#approval-result", { what: "the cancelled approval" });
+  assert.match(await app.text("#approval-result"), /has ended/);
 
   // 3. Pair the third watch with the code it printed, typed loosely.
   const third = env.watches[2];
@@ -258,6 +287,7 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   const logs = readdirSync(logDir).map((f) => readFileSync(join(logDir, f), "utf8")).join("\n");
   assert.doesNotMatch(logs, COORDINATE);
   assert.doesNotMatch(logs, /access_token|refresh_token|Bearer /i);
+  assert.ok(!logs.includes(recoveryGroups.join("-")), "no recovery key in the log");
 
   // "Pause alerts for 1 hour" in the tray, and back.
   env.trayClick("Pause alerts for 1 hour");

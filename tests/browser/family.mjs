@@ -3,6 +3,7 @@
 // watches paired by the codes they show. The virtual passkey is saved (0600)
 // so a later run, or the desktop app's WAYMARK_BROWSER script, signs in again.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { launchWithAuthenticator } from "./chromium.mjs";
 import { request, spkiOf } from "./cloud.mjs";
 import { loopback } from "./loopback.mjs";
@@ -11,7 +12,7 @@ import { loopback } from "./loopback.mjs";
  * Signs the family in (creating the account when `passkeyFile` does not exist
  * yet), pairs each code, and returns the family's watches.
  */
-export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, name, codes, log = () => {} }) {
+export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, name, codes, askToJoin = false, log = () => {} }) {
   const ca = readFileSync(caPath);
   const call = (method, path, opts) => request(origin, ca, method, path, opts);
   const { context, page, cdp, authenticatorId } = await launchWithAuthenticator(spkiOf(serverCert));
@@ -44,6 +45,12 @@ export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, nam
       const r = await call("POST", "/api/v1/pairings", { json: { code }, token });
       log(r.status === 201 ? `paired ${r.body.name} (${r.body.id})` : `pairing ${code} refused: ${r.body.message}`);
       if (r.status !== 201) throw new Error(`pairing refused: ${r.body.message}`);
+    }
+    if (askToJoin) {
+      // As a computer without the family's keys does: its public keys (random here).
+      const key = () => randomBytes(32).toString("base64url");
+      const r = await call("POST", "/api/v1/family/join-requests", { json: { signing: key(), sealing: key() }, token });
+      if (r.status !== 201) throw new Error(`join request refused: ${JSON.stringify(r.body)}`);
     }
     const list = await call("GET", "/api/v1/watches", { token });
     // The set-up script's own session ends here; the app signs in for itself.

@@ -15,6 +15,10 @@ use waymark_cloud::app::routes;
 use waymark_system_tests::*;
 
 /// Which of family A's ids a route takes, and the body to send.
+/// 32 and 33 bytes, base64url: well-formed keys and exchange messages.
+const B64_32: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA";
+const B64_33: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyAh";
+
 fn attack_for(method: &Method, path: &str) -> Option<(&'static str, Option<Value>)> {
     Some(match (method.as_str(), path) {
         ("PATCH", "/api/v1/passkeys/{id}") => ("passkey", Some(json!({"name": "pwned"}))),
@@ -25,6 +29,20 @@ fn attack_for(method: &Method, path: &str) -> Option<(&'static str, Option<Value
         ("GET", "/api/v1/watches/{id}/history") => ("watch", None),
         ("GET", "/api/v1/watches/{id}/history/stream") => ("watch", None),
         ("POST", "/api/v1/watches/{id}/revoke") => ("watch", Some(json!({"history": "delete"}))),
+        ("GET", "/api/v1/family/join-requests/{id}") => ("join_request", None),
+        ("DELETE", "/api/v1/family/join-requests/{id}") => ("join_request", None),
+        ("POST", "/api/v1/family/join-requests/{id}/offer") => (
+            "join_request",
+            Some(json!({"computer": B64_32, "message": B64_33})),
+        ),
+        ("POST", "/api/v1/family/join-requests/{id}/answer") => (
+            "join_request",
+            Some(json!({"message": B64_33, "confirmation": B64_32})),
+        ),
+        ("POST", "/api/v1/family/join-requests/{id}/approval") => (
+            "join_request",
+            Some(json!({"confirmation": B64_32, "sealed": B64_33})),
+        ),
         _ => return None,
     })
 }
@@ -44,8 +62,19 @@ async fn changing_the_id_in_any_request_reaches_nothing() {
     let (_, ss) = api(&cloud, Method::GET, "/api/v1/sessions", a.access(), None)
         .await
         .unwrap();
+    let (status, asked) = api(
+        &cloud,
+        Method::POST,
+        "/api/v1/family/join-requests",
+        a.access(),
+        Some(&json!({"signing": B64_32, "sealing": B64_32})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 201, "{asked}");
     let id_of = |kind: &str| -> String {
         match kind {
+            "join_request" => asked["id"].as_str().unwrap().to_owned(),
             "passkey" => pk[0]["id"].as_str().unwrap().to_owned(),
             "session" => ss[0]["id"].as_str().unwrap().to_owned(),
             _ => watch.id().to_owned(),

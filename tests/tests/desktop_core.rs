@@ -831,3 +831,129 @@ async fn a_founding_that_lost_the_race_waits_and_a_cloud_chain_that_departs_is_r
     ));
     cloud.stop().await.unwrap();
 }
+
+/// The trusted computer approves request `id` while the new one types
+/// `typed`; both outcomes, trusted side first.
+async fn approve(
+    trusted: &App,
+    newcomer: &App,
+    id: &str,
+    typed: Option<&str>,
+) -> (Result<(), AppError>, Result<FamilyKeysView, AppError>) {
+    let shown = trusted.core.start_approval(id).await.unwrap();
+    assert_eq!(shown.len(), 12, "{shown}");
+    let core = trusted.core.clone();
+    let id = id.to_owned();
+    let finishing = tokio::spawn(async move { core.finish_approval(&id).await });
+    let entered = newcomer
+        .core
+        .enter_approval_code(typed.unwrap_or(&shown))
+        .await;
+    (finishing.await.unwrap(), entered)
+}
+
+async fn the_request(trusted: &App) -> String {
+    let requests = trusted.core.join_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].name, "Office PC");
+    requests[0].id.clone()
+}
+
+#[tokio::test]
+async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows() {
+    use waymark_protocol::location_sealing::WatchSealer;
+    use waymark_protocol::report::Fix;
+    use waymark_protocol::sealed_report::ChainHash;
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    a.core.family_keys().await.unwrap();
+    let office = second_computer(&cloud, &a).await;
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+    // A computer without the keys cannot approve anyone.
+    assert_eq!(
+        office
+            .core
+            .start_approval(&the_request(&a).await)
+            .await
+            .unwrap_err()
+            .code(),
+        "not_trusted"
+    );
+
+    // A wrong code: refused on both screens, nothing shared, the request spent.
+    let (trusted, newcomer) =
+        approve(&a, &office, &the_request(&a).await, Some("0000-0000-00")).await;
+    assert_eq!(trusted.unwrap_err().code(), "approval_code_wrong");
+    assert_eq!(newcomer.unwrap_err().code(), "approval_code_wrong");
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+    assert!(a.core.join_requests().await.unwrap().is_empty());
+
+    // The cloud puts its own key in the new computer's request: the
+    // exchange binds the real keys, so the right code fails too.
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval,
+        "the waiting computer asks again"
+    );
+    let impostor = waymark_protocol::family_roster::FamilyKeyPair::generate();
+    sqlx::query("UPDATE join_requests SET signing = $1, sealing = $2")
+        .bind(waymark_protocol::signing::b64(&impostor.signing_public().0))
+        .bind(waymark_protocol::signing::b64(&impostor.sealing_public().0))
+        .execute(cloud.store.pool())
+        .await
+        .unwrap();
+    let (trusted, newcomer) = approve(&a, &office, &the_request(&a).await, None).await;
+    assert_eq!(trusted.unwrap_err().code(), "approval_code_wrong");
+    assert_eq!(newcomer.unwrap_err().code(), "approval_code_wrong");
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+
+    // The honest approval: the code shown on the kitchen laptop, typed on the office PC.
+    office.core.family_keys().await.unwrap();
+    let (trusted, newcomer) = approve(&a, &office, &the_request(&a).await, None).await;
+    trusted.unwrap();
+    let both = vec!["Kitchen laptop".to_owned(), "Office PC".to_owned()];
+    assert_eq!(
+        newcomer.unwrap(),
+        FamilyKeysView::Trusted {
+            computers: both.clone(),
+            recovery_key: None
+        }
+    );
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 2);
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. } if computers == both
+    ));
+    // Both computers open what a watch seals to the family's key.
+    let kitchen_keys = key_file(&a, account.as_str())
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    let office_keys = key_file(&office, account.as_str())
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    let epoch = kitchen_keys.current_epoch().unwrap();
+    let (sealer, setup) =
+        WatchSealer::start("watch-1", epoch, &kitchen_keys.epoch_public(epoch).unwrap()).unwrap();
+    let fix = Fix {
+        t: 1_700_000_000_000,
+        lat: 48.137_154,
+        lon: 11.576_124,
+        acc: 6.0,
+        bat: 64,
+    };
+    let batch = sealer.seal(1, 0, ChainHash::GENESIS, std::slice::from_ref(&fix));
+    for keys in [&kitchen_keys, &office_keys] {
+        let mut opener = keys.opener();
+        opener.add_setup(&setup).unwrap();
+        assert_eq!(opener.open(&batch).unwrap(), vec![fix.clone()]);
+    }
+    cloud.stop().await.unwrap();
+}

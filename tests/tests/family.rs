@@ -178,3 +178,215 @@ async fn the_cloud_keeps_each_family_s_rosters_as_signed_and_refuses_what_does_n
     assert!(kinds.contains(&"family.computers_changed"), "{kinds:?}");
     cloud.stop().await.unwrap();
 }
+
+async fn call(
+    cloud: &TestCloud,
+    token: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    api(cloud, method, path, token, body.as_ref())
+        .await
+        .unwrap()
+}
+
+/// The relay's rules, step by step, with two computers of one account: each
+/// step is one computer's turn, a request takes one answer, and another
+/// account sees none of it. (The exchange itself, with real codes, is in
+/// `desktop_core.rs`.)
+#[tokio::test]
+async fn the_cloud_relays_an_approval_one_turn_at_a_time_and_takes_one_answer() {
+    use waymark_protocol::signing::b64;
+    let cloud = TestCloud::start().await.unwrap();
+    let mut a = Parent::sign_up(&cloud, "Rivera family").await.unwrap();
+    let kitchen = a.access().to_owned();
+    let office = a.sign_in(&cloud, "Office PC").await.unwrap().access;
+    assert_ne!(kitchen, office);
+    let b = Parent::sign_up(&cloud, "Okafor family").await.unwrap();
+    let newcomer = FamilyKeyPair::generate();
+    let (status, request) = call(
+        &cloud,
+        &office,
+        Method::POST,
+        "/api/v1/family/join-requests",
+        Some(json!({"signing": b64(&newcomer.signing_public().0), "sealing": b64(&newcomer.sealing_public().0)})),
+    )
+    .await;
+    assert_eq!(status, 201, "{request}");
+    assert_eq!(request["name"], "Office PC");
+    assert_eq!(request["state"], "waiting");
+    let id = request["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/family/join-requests/{id}");
+
+    // The trusted computer sees it; another family does not, and cannot touch it.
+    let (_, list) = call(
+        &cloud,
+        &kitchen,
+        Method::GET,
+        "/api/v1/family/join-requests",
+        None,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (_, theirs) = call(
+        &cloud,
+        b.access(),
+        Method::GET,
+        "/api/v1/family/join-requests",
+        None,
+    )
+    .await;
+    assert_eq!(theirs, json!([]));
+    assert_eq!(
+        call(&cloud, b.access(), Method::GET, &path, None).await.0,
+        404
+    );
+
+    let offer = json!({"computer": b64(&[5; 32]), "message": b64(&[1; 33])});
+    let answer = json!({"message": b64(&[2; 33]), "confirmation": b64(&[3; 32])});
+    let approval = json!({"confirmation": b64(&[4; 32]), "sealed": b64(&[6; 200])});
+    let before = snapshot(&cloud.store).await;
+    // Out of turn, by the wrong computer, or malformed: refused, nothing changes.
+    for (token, step, body, status, code) in [
+        (&office, "offer", &offer, 400, "invalid_request"), // approving itself
+        (&office, "answer", &answer, 409, "approval_spent"), // nothing offered yet
+        (&kitchen, "approval", &approval, 400, "invalid_request"), // it offered nothing
+        (
+            &kitchen,
+            "offer",
+            &json!({"computer": b64(&[5; 32]), "message": "!!"}),
+            400,
+            "invalid_request",
+        ),
+    ] {
+        let (got, body) = call(
+            &cloud,
+            token,
+            Method::POST,
+            &format!("{path}/{step}"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(code)),
+            "{step}: {body}"
+        );
+    }
+    assert_eq!(snapshot(&cloud.store).await, before);
+
+    // The honest turns.
+    let (got, _) = call(
+        &cloud,
+        &kitchen,
+        Method::POST,
+        &format!("{path}/offer"),
+        Some(offer.clone()),
+    )
+    .await;
+    assert_eq!(got, 204);
+    let (_, seen) = call(&cloud, &office, Method::GET, &path, None).await;
+    assert_eq!(seen["offer"], offer);
+    assert_eq!(
+        call(
+            &cloud,
+            &kitchen,
+            Method::POST,
+            &format!("{path}/answer"),
+            Some(answer.clone())
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        call(
+            &cloud,
+            &office,
+            Method::POST,
+            &format!("{path}/answer"),
+            Some(answer.clone())
+        )
+        .await
+        .0,
+        204
+    );
+    // One answer per request: a second guess is refused.
+    let (got, body) = call(
+        &cloud,
+        &office,
+        Method::POST,
+        &format!("{path}/answer"),
+        Some(answer.clone()),
+    )
+    .await;
+    assert_eq!((got, body["error"].as_str()), (409, Some("approval_spent")));
+    assert_eq!(
+        call(
+            &cloud,
+            &kitchen,
+            Method::POST,
+            &format!("{path}/offer"),
+            Some(offer.clone())
+        )
+        .await
+        .0,
+        409
+    );
+    assert_eq!(
+        call(
+            &cloud,
+            &kitchen,
+            Method::POST,
+            &format!("{path}/approval"),
+            Some(approval.clone())
+        )
+        .await
+        .0,
+        204
+    );
+    let (_, done) = call(&cloud, &office, Method::GET, &path, None).await;
+    assert_eq!(done["state"], "approved");
+    assert_eq!(done["approval"], approval);
+    // Approved is final; the list no longer shows it.
+    assert_eq!(
+        call(&cloud, &office, Method::DELETE, &path, None).await.0,
+        409
+    );
+    let (_, list) = call(
+        &cloud,
+        &kitchen,
+        Method::GET,
+        "/api/v1/family/join-requests",
+        None,
+    )
+    .await;
+    assert_eq!(list, json!([]));
+
+    // A request lives 15 minutes.
+    let (_, late) = call(
+        &cloud,
+        &office,
+        Method::POST,
+        "/api/v1/family/join-requests",
+        Some(json!({"signing": b64(&newcomer.signing_public().0), "sealing": b64(&newcomer.sealing_public().0)})),
+    )
+    .await;
+    let late_path = format!(
+        "/api/v1/family/join-requests/{}",
+        late["id"].as_str().unwrap()
+    );
+    assert_eq!(
+        call(&cloud, &office, Method::GET, &late_path, None).await.0,
+        200
+    );
+    cloud.advance(std::time::Duration::from_secs(16 * 60));
+    // (The access tokens expired too: a fresh sign-in of the account asks.)
+    let fresh = a.sign_in(&cloud, "Desk").await.unwrap().access;
+    assert_eq!(
+        call(&cloud, &fresh, Method::GET, &late_path, None).await.0,
+        404
+    );
+    cloud.stop().await.unwrap();
+}

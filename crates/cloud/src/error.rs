@@ -105,6 +105,10 @@ pub enum ApiError {
         "Another of your family's computers changed the family's computers first. Reload the family, then try again."
     )]
     RosterConflict,
+    #[error(
+        "This approval was already answered or has ended; each code can be tried once. Start again with a new code."
+    )]
+    ApprovalSpent,
     #[error("Something went wrong on our side. Try again in a moment.")]
     Internal(#[from] anyhow::Error),
 }
@@ -149,6 +153,7 @@ impl ApiError {
             Self::TooManyStreams => ErrorCode::TooManyStreams,
             Self::InvalidRoster(_) => ErrorCode::InvalidRoster,
             Self::RosterConflict => ErrorCode::RosterConflict,
+            Self::ApprovalSpent => ErrorCode::ApprovalSpent,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -170,7 +175,8 @@ impl ApiError {
             | Self::ReplayedStatus
             | Self::AlreadyPaired
             | Self::AlreadyYours
-            | Self::RosterConflict => StatusCode::CONFLICT,
+            | Self::RosterConflict
+            | Self::ApprovalSpent => StatusCode::CONFLICT,
             Self::TooManyAttempts
             | Self::RateLimited
             | Self::IngestBudget

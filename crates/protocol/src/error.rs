@@ -73,6 +73,8 @@ error_codes! {
     InvalidRoster = "invalid_roster",
     /// Not the family's next roster version: another computer changed it first.
     RosterConflict = "roster_conflict",
+    /// This step of a computer's approval was taken already, or it ended.
+    ApprovalSpent = "approval_spent",
     Internal = "internal",
 }
 

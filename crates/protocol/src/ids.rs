@@ -120,6 +120,10 @@ id_type!(
     /// A passkey ceremony in progress.
     CeremonyId
 );
+id_type!(
+    /// A family computer's request to be approved.
+    JoinRequestId
+);
 
 #[cfg(test)]
 mod tests {

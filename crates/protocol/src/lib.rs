@@ -3,6 +3,7 @@
 //! this crate, so nothing about the protocol is written twice.
 
 pub mod account;
+pub mod approval;
 pub mod attestation;
 #[cfg(feature = "e2e")]
 pub mod code_exchange;

@@ -76,6 +76,26 @@ pub enum AppError {
         "The cloud sent a list of your family's computers that does not follow the one this computer trusts, so it was refused. Nothing was changed and your family's keys stay on this computer; try again later, and tell Waymark's support if this keeps happening."
     )]
     FamilyRosterRefused,
+    #[error(
+        "That is not an approval code. It has 10 letters and digits, like 7KQM-3XWD-9P, and is shown on your other computer after you press Approve there."
+    )]
+    BadApprovalCode,
+    #[error(
+        "The code did not match, so nothing was shared. Press Approve again on your other computer and type the new code it shows."
+    )]
+    ApprovalCodeWrong,
+    #[error(
+        "This approval has ended (it was cancelled, used, or is more than 15 minutes old). Start again: press Approve on a computer that holds your family's keys."
+    )]
+    ApprovalEnded,
+    #[error(
+        "The other computer did not answer in time. Start again: press Approve on it and type the new code here."
+    )]
+    ApprovalTimedOut,
+    #[error(
+        "This computer does not hold your family's keys, so it cannot approve another. Approve from a computer that shows your family's locations."
+    )]
+    NotTrusted,
 }
 
 impl AppError {
@@ -106,6 +126,11 @@ impl AppError {
             Self::UpdateFailed(_) => "update_failed",
             Self::FamilyKeysUnreadable(_) => "family_keys_unreadable",
             Self::FamilyRosterRefused => "family_roster_refused",
+            Self::BadApprovalCode => "bad_approval_code",
+            Self::ApprovalCodeWrong => "approval_code_wrong",
+            Self::ApprovalEnded => "approval_ended",
+            Self::ApprovalTimedOut => "approval_timed_out",
+            Self::NotTrusted => "not_trusted",
         }
     }
 

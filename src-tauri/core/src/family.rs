@@ -58,6 +58,9 @@ impl Core {
             file.save(&keys).await?;
             outcome?;
         }
+        if !keys.is_trusted() {
+            self.ask_to_join(&keys).await?;
+        }
         Ok(view(&keys))
     }
 
@@ -99,7 +102,7 @@ impl Core {
         Ok(path.display().to_string())
     }
 
-    fn key_file(&self, account: &str) -> Result<KeyFile, AppError> {
+    pub(crate) fn key_file(&self, account: &str) -> Result<KeyFile, AppError> {
         let settings = self.settings();
         if settings.data_dir.as_os_str().is_empty() {
             return Err(AppError::Settings(

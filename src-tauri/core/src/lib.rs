@@ -10,6 +10,7 @@
 
 pub mod account;
 pub mod alerts;
+pub mod approvals;
 pub mod cloud;
 pub mod error;
 pub mod family;
@@ -47,6 +48,8 @@ pub struct Core {
     cancel: Notify,
     /// Held while this computer's family keys are read and changed.
     family_lock: Mutex<()>,
+    /// The approval exchanges this computer is in.
+    approvals: Mutex<approvals::Approvals>,
 }
 
 impl Core {
@@ -63,6 +66,7 @@ impl Core {
             signing_in: Mutex::new(()),
             cancel: Notify::new(),
             family_lock: Mutex::new(()),
+            approvals: Mutex::new(approvals::Approvals::default()),
         })
     }
 

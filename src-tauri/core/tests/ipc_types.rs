@@ -7,6 +7,7 @@ use std::path::Path;
 
 use ts_rs::TS;
 use waymark_app_core::alerts::AlertPrefs;
+use waymark_app_core::approvals::JoinRequestInfo;
 use waymark_app_core::error::AppErrorShape;
 use waymark_app_core::family::FamilyKeysView;
 use waymark_app_core::live::LiveEvent;
@@ -43,6 +44,7 @@ fn render() -> String {
         declare::<Saved>(),
         declare::<UpdateCheck>(),
         declare::<FamilyKeysView>(),
+        declare::<JoinRequestInfo>(),
     ];
     format!(
         "// Generated from the Rust types by src-tauri/core/tests/ipc_types.rs (ts-rs). Do not edit:\n\

@@ -170,3 +170,12 @@ computers: Array<string>,
  * The recovery key, shown until the parent says it is saved.
  */
 recovery_key: string | null, } | { "status": "waiting_for_approval" };
+
+/**
+ * A computer asking to join, as the trusted computer lists it.
+ */
+export type JoinRequestInfo = { id: string, 
+/**
+ * The name the computer signed in with ("Office PC").
+ */
+name: string, created_at: number, };

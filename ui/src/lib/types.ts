@@ -10,6 +10,7 @@ export type {
   EditableSettings,
   FamilyKeysView,
   Fix,
+  JoinRequestInfo,
   LiveEvent,
   LiveFix,
   Me,

@@ -22,6 +22,7 @@ use utoipa_axum::routes;
 use crate::state::AppState;
 
 pub mod account;
+pub mod approvals;
 pub mod family;
 pub mod live;
 pub mod locations;
@@ -142,6 +143,11 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::settings, account::update_settings))
         .routes(routes!(family::rosters))
         .routes(routes!(family::add_roster))
+        .routes(routes!(approvals::create, approvals::list))
+        .routes(routes!(approvals::get, approvals::end))
+        .routes(routes!(approvals::offer))
+        .routes(routes!(approvals::answer))
+        .routes(routes!(approvals::approve))
         .routes(routes!(pairing::pair))
         .routes(routes!(watches::list))
         .routes(routes!(watches::rename))

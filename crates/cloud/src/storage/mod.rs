@@ -16,6 +16,7 @@ use crate::config::Database;
 use crate::ids::new_id;
 
 pub mod accounts;
+pub mod approvals;
 pub mod devices;
 pub mod family;
 pub mod fixes;
@@ -106,6 +107,7 @@ impl Store {
         "device_counters",
         "family_rosters",
         "epoch_key_blobs",
+        "join_requests",
     ];
 
     /// Opens the configured database and brings its schema up to date.
