@@ -33,6 +33,7 @@ fn main() {
             "family_keys",
             "save_recovery_key",
             "recovery_key_saved",
+            "restore_with_recovery_key",
             "join_requests",
             "start_approval",
             "finish_approval",

@@ -176,6 +176,11 @@ pub async fn save_recovery_key(s: S<'_>) -> Result<String> {
 }
 
 #[tauri::command]
+pub async fn restore_with_recovery_key(s: S<'_>, key: String) -> Result<FamilyKeysView> {
+    s.core.restore_with_recovery_key(&key).await
+}
+
+#[tauri::command]
 pub async fn recovery_key_saved(s: S<'_>) -> Result<()> {
     s.core.recovery_key_saved().await
 }

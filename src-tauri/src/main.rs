@@ -139,6 +139,7 @@ fn main() {
             commands::family_keys,
             commands::save_recovery_key,
             commands::recovery_key_saved,
+            commands::restore_with_recovery_key,
             commands::join_requests,
             commands::start_approval,
             commands::finish_approval,

@@ -957,3 +957,111 @@ async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows(
     }
     cloud.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_recovery_key_restores_the_family_on_a_new_computer_and_nothing_else_does() {
+    use waymark_protocol::family_roster::EpochKeyBlob;
+    use waymark_protocol::location_sealing::{LocationSecretKey, WatchSealer};
+    use waymark_protocol::report::Fix;
+    use waymark_protocol::sealed_report::ChainHash;
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    let FamilyKeysView::Trusted {
+        recovery_key: Some(shown),
+        ..
+    } = a.core.family_keys().await.unwrap()
+    else {
+        panic!("founded with a recovery key");
+    };
+    let recovery = RecoveryKey::parse(&shown).unwrap();
+    // Every computer that held the keys is lost; a new one signs in.
+    let office = second_computer(&cloud, &a).await;
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+    let code = |r: Result<FamilyKeysView, AppError>| r.unwrap_err().code().to_owned();
+
+    // Not a recovery key, and another family's (or a guessed) one: refused, nothing published.
+    assert_eq!(
+        code(office.core.restore_with_recovery_key("not a key").await),
+        "bad_recovery_key"
+    );
+    let guess = RecoveryKey::generate().display();
+    assert_eq!(
+        code(office.core.restore_with_recovery_key(&guess).await),
+        "recovery_key_wrong"
+    );
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+
+    // The cloud swaps in an epoch key of its own, sealed to the recovery
+    // key's public half (anyone can seal to it): the anchor the recovery key
+    // signed at founding does not vouch for it, so it is refused.
+    let (honest,): (String,) = sqlx::query_as("SELECT blob FROM epoch_key_blobs")
+        .fetch_one(cloud.store.pool())
+        .await
+        .unwrap();
+    let (cloud_key, _) = LocationSecretKey::generate();
+    let forged = EpochKeyBlob::seal(0, &cloud_key, &recovery.public().sealing);
+    sqlx::query("UPDATE epoch_key_blobs SET blob = $1")
+        .bind(serde_json::to_string(&forged).unwrap())
+        .execute(cloud.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        code(office.core.restore_with_recovery_key(&shown).await),
+        "family_roster_refused"
+    );
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
+    sqlx::query("UPDATE epoch_key_blobs SET blob = $1")
+        .bind(&honest)
+        .execute(cloud.store.pool())
+        .await
+        .unwrap();
+
+    // The family's own recovery key, typed loosely: the keys are back.
+    let typed = shown.to_lowercase().replace('-', " ");
+    let both = vec!["Kitchen laptop".to_owned(), "Office PC".to_owned()];
+    assert_eq!(
+        office.core.restore_with_recovery_key(&typed).await.unwrap(),
+        FamilyKeysView::Trusted {
+            computers: both.clone(),
+            recovery_key: None
+        }
+    );
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 2);
+    // The kitchen laptop (found again) takes the version the recovery key signed.
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. } if computers == both
+    ));
+    let kitchen_keys = key_file(&a, account.as_str())
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    let office_keys = key_file(&office, account.as_str())
+        .load()
+        .await
+        .unwrap()
+        .unwrap();
+    let (sealer, setup) =
+        WatchSealer::start("watch-1", 0, &kitchen_keys.epoch_public(0).unwrap()).unwrap();
+    let fix = Fix {
+        t: 1_700_000_000_000,
+        lat: 48.137_154,
+        lon: 11.576_124,
+        acc: 6.0,
+        bat: 64,
+    };
+    let batch = sealer.seal(1, 0, ChainHash::GENESIS, std::slice::from_ref(&fix));
+    let mut opener = office_keys.opener();
+    opener.add_setup(&setup).unwrap();
+    assert_eq!(
+        opener.open(&batch).unwrap(),
+        vec![fix],
+        "the restored computer reads the watch"
+    );
+    cloud.stop().await.unwrap();
+}

@@ -115,6 +115,16 @@ async fn the_cloud_keeps_each_family_s_rosters_as_signed_and_refuses_what_does_n
     );
     assert_eq!(snapshot(&cloud.store).await, before);
 
+    // A founding without the recovery key's anchor, or with another family's.
+    let mut unanchored = founding.clone();
+    unanchored.recovery_anchor = None;
+    refused(&cloud, &a, &unanchored, 400, "invalid_roster").await;
+    let mut elsewhere = FamilyKeys::new_computer();
+    elsewhere.found_family("Desk", &account_a);
+    let mut misanchored = founding.clone();
+    misanchored.recovery_anchor = elsewhere.update_for(1).unwrap().recovery_anchor;
+    refused(&cloud, &a, &misanchored, 400, "invalid_roster").await;
+
     // The honest founding is stored exactly as signed.
     let (status, body) = publish(&cloud, &a, &founding).await;
     assert_eq!(status, 204, "{body}");
@@ -123,6 +133,31 @@ async fn the_cloud_keeps_each_family_s_rosters_as_signed_and_refuses_what_does_n
         vec![founded.roster.clone()]
     );
     assert_eq!(cloud.store.count("epoch_key_blobs").await.unwrap(), 1);
+    // Its recovery blob, for the family only.
+    let recipient = waymark_protocol::signing::b64(&founded.recovery.public().sealing.0);
+    let blobs_path = format!("/api/v1/family/key-blobs?recipient={recipient}");
+    let (status, blobs) = api(&cloud, Method::GET, &blobs_path, a.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, blobs.as_array().map(Vec::len)),
+        (200, Some(1)),
+        "{blobs}"
+    );
+    let (_, theirs) = api(&cloud, Method::GET, &blobs_path, b.access(), None)
+        .await
+        .unwrap();
+    assert_eq!(theirs, json!([]));
+    let (status, _) = api(
+        &cloud,
+        Method::GET,
+        "/api/v1/family/key-blobs?recipient=nope",
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 400);
 
     // A second founding (another computer of the account, a moment late) is
     // not the next version: 409, so that computer waits for approval instead.
@@ -152,6 +187,7 @@ async fn the_cloud_keeps_each_family_s_rosters_as_signed_and_refuses_what_does_n
             .next(vec![laptop.entry("Laptop", &account_a)])
             .sign(laptop.computer()),
         key_blobs: vec![],
+        recovery_anchor: None,
     };
     refused(&cloud, &a, &forged, 400, "invalid_roster").await;
     let (status, body) = publish(&cloud, &a, &v2).await;

@@ -30,8 +30,8 @@ use crate::location_sealing::LocationSecretKey;
 use crate::signing::Canonical;
 // The wire types, here too: who makes them imports them from here.
 pub use crate::roster::{
-    EpochKeyBlob, EpochSwitch, RecoveryPublic, Roster, RosterEntry, RosterError, SignedEpochSwitch,
-    SignedRoster, SigningPublicKey, TrustedRoster,
+    EpochKeyBlob, EpochSwitch, RecoveryAnchor, RecoveryPublic, Roster, RosterEntry, RosterError,
+    SignedEpochSwitch, SignedRoster, SigningPublicKey, TrustedRoster,
 };
 use crate::sealed_report::{EncappedKey, LocationPublicKey};
 use crate::signing::{b64, unb64};
@@ -266,6 +266,22 @@ impl RecoveryKey {
     }
 }
 
+impl RecoveryKey {
+    /// Signs the family's first roster and first location key (see
+    /// [`RecoveryAnchor`]); done once, at founding.
+    pub fn anchor(&self, first: &Roster, epoch_public: &LocationPublicKey) -> RecoveryAnchor {
+        let roster = first.hash();
+        let signature = self
+            .key_pair()
+            .sign(&RecoveryAnchor::signing_bytes(&roster, epoch_public));
+        RecoveryAnchor {
+            roster,
+            epoch_public: *epoch_public,
+            signature,
+        }
+    }
+}
+
 impl fmt::Debug for RecoveryKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("RecoveryKey(…)")
@@ -458,7 +474,27 @@ mod tests {
         let founding = RosterUpdate {
             roster: v1.clone(),
             key_blobs: vec![to_recovery.clone()],
+            recovery_anchor: Some(recovery.anchor(&v1.roster, &epoch_key.public_key())),
         };
+        // Without its anchor, or anchored by another recovery key: refused.
+        let unanchored = RosterUpdate {
+            recovery_anchor: None,
+            ..founding.clone()
+        };
+        assert_eq!(
+            unanchored.check(&[]).unwrap_err(),
+            RosterError::BadSignature
+        );
+        let misanchored = RosterUpdate {
+            recovery_anchor: Some(
+                RecoveryKey::generate().anchor(&v1.roster, &epoch_key.public_key()),
+            ),
+            ..founding.clone()
+        };
+        assert_eq!(
+            misanchored.check(&[]).unwrap_err(),
+            RosterError::BadSignature
+        );
         // The honest founding and the honest next version are taken.
         assert!(founding.check(&[]).is_ok());
         let second = FamilyKeyPair::generate();
@@ -469,6 +505,7 @@ mod tests {
         let next = RosterUpdate {
             roster: v2.clone(),
             key_blobs: vec![EpochKeyBlob::seal(0, &epoch_key, &second.sealing_public())],
+            recovery_anchor: None,
         };
         assert!(next.check(std::slice::from_ref(&v1)).is_ok());
         assert!(check_chain(&[v1.clone(), v2.clone()]).unwrap().is_some());
@@ -491,6 +528,7 @@ mod tests {
                 .next(vec![entry("Desk", &outsider)])
                 .sign(&outsider),
             key_blobs: vec![],
+            recovery_anchor: None,
         };
         assert_eq!(
             forged.check(std::slice::from_ref(&v1)).unwrap_err(),
@@ -504,6 +542,7 @@ mod tests {
                 &epoch_key,
                 &outsider.sealing_public(),
             )],
+            recovery_anchor: None,
         };
         assert_eq!(
             stray.check(std::slice::from_ref(&v1)).unwrap_err(),

@@ -25,6 +25,7 @@ use crate::signing::{Canonical, unb64};
 
 const ROSTER_TAG: &str = "waymark/roster/v1";
 const EPOCH_SWITCH_TAG: &str = "waymark/epoch-switch/v1";
+const RECOVERY_ANCHOR_TAG: &str = "waymark/recovery-anchor/v1";
 
 /// The most computers a family roster lists (the cloud refuses more).
 pub const MAX_COMPUTERS: usize = 32;
@@ -308,6 +309,48 @@ pub fn check_chain(chain: &[SignedRoster]) -> Result<Option<TrustedRoster>, Rost
     Ok(Some(trusted))
 }
 
+/// The recovery key's own signature over the family's first roster and
+/// its first location key, made at founding while the recovery key is in
+/// hand. It is what a computer restoring with the recovery key trusts: the
+/// roster's recovery public key is public, so without this a cloud could
+/// offer a chain of its own making (listing that public key) and an epoch
+/// key of its own sealed to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryAnchor {
+    /// [`Roster::hash`] of version 1.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub roster: ChainHash,
+    /// Epoch 0's public location key.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub epoch_public: LocationPublicKey,
+    pub signature: String,
+}
+
+impl RecoveryAnchor {
+    pub(crate) fn signing_bytes(roster: &ChainHash, epoch_public: &LocationPublicKey) -> Vec<u8> {
+        Canonical::new(RECOVERY_ANCHOR_TAG)
+            .bytes(&roster.0)
+            .bytes(&epoch_public.0)
+            .finish()
+    }
+
+    /// True if the recovery key of `first` (the family's version 1) signed
+    /// this anchor for that very roster.
+    pub fn check(&self, first: &Roster) -> bool {
+        first.version == 1
+            && self.roster == first.hash()
+            && first.recovery.is_some_and(|r| {
+                verify(
+                    &r.signing,
+                    &Self::signing_bytes(&self.roster, &self.epoch_public),
+                    &self.signature,
+                )
+            })
+    }
+}
+
 /// `GET /api/v1/family`: every roster version the cloud holds for the
 /// caller's family, oldest first (empty before the family is founded).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +358,8 @@ pub fn check_chain(chain: &[SignedRoster]) -> Result<Option<TrustedRoster>, Rost
 #[serde(deny_unknown_fields)]
 pub struct FamilyRosters {
     pub rosters: Vec<SignedRoster>,
+    /// The recovery key's anchor of version 1 (see [`RecoveryAnchor`]).
+    pub recovery_anchor: Option<RecoveryAnchor>,
 }
 
 /// `POST /api/v1/family/rosters`: the family's next roster version and the
@@ -327,6 +372,9 @@ pub struct RosterUpdate {
     pub roster: SignedRoster,
     #[serde(default)]
     pub key_blobs: Vec<EpochKeyBlob>,
+    /// With version 1 of a family that has a recovery key: its anchor.
+    #[serde(default)]
+    pub recovery_anchor: Option<RecoveryAnchor>,
 }
 
 impl RosterUpdate {
@@ -343,6 +391,15 @@ impl RosterUpdate {
             }
         };
         let roster = trusted.roster();
+        let anchored = match (&self.recovery_anchor, roster.version, roster.recovery) {
+            (Some(anchor), 1, Some(_)) => anchor.check(roster),
+            (None, 1, Some(_)) => false,
+            (Some(_), _, _) => false,
+            (None, _, _) => true,
+        };
+        if !anchored {
+            return Err(RosterError::BadSignature);
+        }
         if self.key_blobs.len() > MAX_KEY_BLOBS {
             return Err(RosterError::KeyBlob);
         }

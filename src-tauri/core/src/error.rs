@@ -96,6 +96,14 @@ pub enum AppError {
         "This computer does not hold your family's keys, so it cannot approve another. Approve from a computer that shows your family's locations."
     )]
     NotTrusted,
+    #[error(
+        "That is not a recovery key. It has 26 letters and digits in groups, as shown when your family's keys were made."
+    )]
+    BadRecoveryKey,
+    #[error(
+        "This is not your family's recovery key, so nothing was changed. Check each group and try again."
+    )]
+    RecoveryKeyWrong,
 }
 
 impl AppError {
@@ -131,6 +139,8 @@ impl AppError {
             Self::ApprovalEnded => "approval_ended",
             Self::ApprovalTimedOut => "approval_timed_out",
             Self::NotTrusted => "not_trusted",
+            Self::BadRecoveryKey => "bad_recovery_key",
+            Self::RecoveryKeyWrong => "recovery_key_wrong",
         }
     }
 

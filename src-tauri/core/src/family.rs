@@ -9,11 +9,13 @@
 use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::error::ErrorCode;
+use waymark_protocol::family_roster::{EpochKeyBlob, RecoveryKey};
 use waymark_protocol::roster::{FamilyRosters, SignedRoster};
+use waymark_protocol::signing::b64;
 
 use crate::Core;
 use crate::error::AppError;
-use crate::family_keys::{FamilyKeys, KeyFile};
+use crate::family_keys::{FamilyKeys, KeyFile, RestoreError};
 
 /// What the window shows of the family's keys on this computer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
@@ -61,6 +63,44 @@ impl Core {
         if !keys.is_trusted() {
             self.ask_to_join(&keys).await?;
         }
+        Ok(view(&keys))
+    }
+
+    /// On a computer without the keys: restores the family's keys with the
+    /// recovery key typed in (when every computer that held them is lost).
+    pub async fn restore_with_recovery_key(&self, typed: &str) -> Result<FamilyKeysView, AppError> {
+        let recovery = RecoveryKey::parse(typed).ok_or(AppError::BadRecoveryKey)?;
+        let _one = self.family_lock.lock().await;
+        let account = self.me().await?.account_id;
+        let file = self.key_file(account.as_str())?;
+        let mut keys = file.load().await?.unwrap_or_else(FamilyKeys::new_computer);
+        if keys.is_trusted() {
+            return Ok(view(&keys));
+        }
+        let family: FamilyRosters = self.get("/api/v1/family").await?;
+        let recipient = b64(&recovery.public().sealing.0);
+        let blobs: Vec<EpochKeyBlob> = self
+            .get(&format!("/api/v1/family/key-blobs?recipient={recipient}"))
+            .await?;
+        let update = keys
+            .restore(
+                &recovery,
+                &family.rosters,
+                family.recovery_anchor.as_ref(),
+                &blobs,
+                &self.settings().session_name,
+                account.as_str(),
+            )
+            .map_err(|e| match e {
+                RestoreError::WrongKey => AppError::RecoveryKeyWrong,
+                RestoreError::Refused => AppError::FamilyRosterRefused,
+            })?;
+        // Kept before it is published: a failure in between publishes it at the next start.
+        file.save(&keys).await?;
+        self.send_empty(Method::POST, "/api/v1/family/rosters", Some(&update))
+            .await?;
+        keys.mark_published(update.roster.roster.version);
+        file.save(&keys).await?;
         Ok(view(&keys))
     }
 

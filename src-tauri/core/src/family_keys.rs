@@ -22,7 +22,7 @@ use waymark_protocol::family_roster::{
     SignedRoster, TrustedRoster,
 };
 use waymark_protocol::location_sealing::{FamilyOpener, LocationSecretKey};
-use waymark_protocol::roster::RosterUpdate;
+use waymark_protocol::roster::{RecoveryAnchor, RosterUpdate, check_chain};
 use waymark_protocol::sealed_report::{ChainHash, LocationPublicKey};
 use waymark_protocol::signing::{b64, unb64};
 
@@ -44,6 +44,18 @@ pub struct FamilyKeys {
     /// here) only until the parent says it is saved, so a crash or a closed
     /// window does not lose the one showing.
     recovery_to_show: Option<String>,
+    /// The recovery key's anchor of version 1, to publish with it.
+    anchor: Option<RecoveryAnchor>,
+}
+
+/// Why a recovery key did not restore the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestoreError {
+    /// Not this family's recovery key.
+    WrongKey,
+    /// What the cloud sent does not check: no anchor, a broken chain, or an
+    /// epoch key the recovery key never vouched for.
+    Refused,
 }
 
 /// What a family's founding computer shows the parent once.
@@ -64,6 +76,7 @@ impl FamilyKeys {
             rosters: Vec::new(),
             published: 0,
             recovery_to_show: None,
+            anchor: None,
         }
     }
 
@@ -81,6 +94,7 @@ impl FamilyKeys {
         }
         .sign(&self.computer);
         let recovery_blob = EpochKeyBlob::seal(0, &epoch_key, &recovery_public.sealing);
+        self.anchor = Some(recovery.anchor(&roster.roster, &epoch_key.public_key()));
         self.epochs.insert(0, epoch_key);
         self.rosters = vec![roster.clone()];
         self.published = 0;
@@ -229,6 +243,7 @@ impl FamilyKeys {
         Some(RosterUpdate {
             roster: roster.clone(),
             key_blobs,
+            recovery_anchor: self.anchor.clone().filter(|_| version == 1),
         })
     }
 
@@ -243,6 +258,64 @@ impl FamilyKeys {
         self.rosters.clear();
         self.recovery_to_show = None;
         true
+    }
+
+    /// Restores the family's keys on this computer with the recovery key
+    /// (design §8): the cloud's chain must start at the version the recovery
+    /// key anchored and still name that key, and the epoch key it sealed to
+    /// the recovery key must be the one it anchored. The next roster, adding
+    /// this computer and signed with the recovery key, is returned to be
+    /// published. Nothing changes unless all of it checks.
+    pub fn restore(
+        &mut self,
+        recovery: &RecoveryKey,
+        chain: &[SignedRoster],
+        anchor: Option<&RecoveryAnchor>,
+        blobs: &[EpochKeyBlob],
+        name: &str,
+        member: &str,
+    ) -> Result<RosterUpdate, RestoreError> {
+        let public = recovery.public();
+        let first = chain.first().ok_or(RestoreError::Refused)?;
+        if first.roster.recovery != Some(public) {
+            return Err(RestoreError::WrongKey);
+        }
+        let anchor = anchor
+            .filter(|a| a.check(&first.roster))
+            .ok_or(RestoreError::Refused)?;
+        let trusted = check_chain(chain)
+            .ok()
+            .flatten()
+            .ok_or(RestoreError::Refused)?;
+        if trusted.roster().recovery != Some(public) {
+            return Err(RestoreError::WrongKey);
+        }
+        let pair = recovery.key_pair();
+        // Only epoch 0 is vouched for (by the anchor) until epoch switches
+        // are published (design §7).
+        let epoch_zero = blobs
+            .iter()
+            .filter(|b| b.epoch == 0 && b.recipient == public.sealing)
+            .find_map(|b| b.open(&pair).ok())
+            .filter(|key| key.public_key() == anchor.epoch_public)
+            .ok_or(RestoreError::Refused)?;
+        let mut computers = trusted.roster().computers.clone();
+        let me = self.entry(name, member);
+        computers.retain(|c| c.signing != me.signing);
+        computers.push(me);
+        let next = trusted.roster().next(computers).sign(&pair);
+        let mut rosters = chain.to_vec();
+        rosters.push(next.clone());
+        self.rosters = rosters;
+        self.epochs = BTreeMap::from([(0, epoch_zero)]);
+        self.published = chain.len() as u64;
+        self.anchor = Some(anchor.clone());
+        self.recovery_to_show = None;
+        Ok(RosterUpdate {
+            roster: next,
+            key_blobs: Vec::new(),
+            recovery_anchor: None,
+        })
     }
 
     /// The recovery key, until the parent says it is saved.
@@ -277,6 +350,7 @@ struct Stored {
     rosters: Vec<SignedRoster>,
     published: u64,
     recovery_to_show: Option<String>,
+    anchor: Option<RecoveryAnchor>,
 }
 
 /// Where this computer's family keys are kept: the sealed file and the
@@ -419,6 +493,7 @@ impl Stored {
             rosters: keys.rosters.clone(),
             published: keys.published,
             recovery_to_show: keys.recovery_to_show.clone(),
+            anchor: keys.anchor.clone(),
         }
     }
 
@@ -440,6 +515,7 @@ impl Stored {
             rosters: self.rosters,
             published: self.published,
             recovery_to_show: self.recovery_to_show,
+            anchor: self.anchor,
         })
     }
 }

@@ -62,6 +62,7 @@ export const api = {
   familyKeys: () => call<FamilyKeysView>("family_keys"),
   saveRecoveryKey: () => call<string>("save_recovery_key"),
   recoveryKeySaved: () => call<null>("recovery_key_saved"),
+  restoreWithRecoveryKey: (key: string) => call<FamilyKeysView>("restore_with_recovery_key", { key }),
   joinRequests: () => call<JoinRequestInfo[]>("join_requests"),
   startApproval: (id: string) => call<string>("start_approval", { id }),
   finishApproval: (id: string) => call<null>("finish_approval", { id }),

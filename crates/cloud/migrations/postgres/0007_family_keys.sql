@@ -7,6 +7,8 @@ CREATE TABLE family_rosters (
     account_id TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     version    BIGINT NOT NULL,
     roster     TEXT NOT NULL,
+    -- Version 1 only: the recovery key's signature over it (RecoveryAnchor).
+    recovery_anchor TEXT,
     session_id TEXT,
     created_at BIGINT NOT NULL,
     PRIMARY KEY (account_id, version)

@@ -3,9 +3,11 @@
 //! cloud cannot make or open any of it; it checks what it stores with the
 //! protocol's own rules so garbage is refused, though no app relies on that.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use waymark_protocol::roster::{FamilyRosters, RosterError, RosterUpdate};
+use serde::Deserialize;
+use waymark_protocol::roster::{EpochKeyBlob, FamilyRosters, RosterError, RosterUpdate};
+use waymark_protocol::sealed_report::LocationPublicKey;
 
 use crate::error::ApiError;
 use crate::extractors::{Caller, Json};
@@ -18,8 +20,32 @@ pub async fn rosters(
     State(app): State<AppState>,
     caller: Caller,
 ) -> Result<axum::Json<FamilyRosters>, ApiError> {
-    let rosters = app.store.family_rosters(&caller.account_id).await?;
-    Ok(axum::Json(FamilyRosters { rosters }))
+    Ok(axum::Json(
+        app.store.family_rosters(&caller.account_id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipient {
+    pub recipient: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/family/key-blobs", tag = "family",
+    params(("recipient" = String, Query, description = "The recipient's X25519 public key, base64url (32 bytes)", pattern = "^[A-Za-z0-9_-]{43}$")),
+    responses((status = 200, description = "The family's epoch keys sealed to that recipient (a computer or the recovery key); only its private key opens them", body = Vec<EpochKeyBlob>)))]
+pub async fn key_blobs(
+    State(app): State<AppState>,
+    caller: Caller,
+    query: Result<Query<Recipient>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::Json<Vec<EpochKeyBlob>>, ApiError> {
+    let Query(query) = query?;
+    let recipient = LocationPublicKey::parse(&query.recipient).ok_or_else(|| {
+        ApiError::InvalidRequest("`recipient` is a 32-byte key, base64url.".into())
+    })?;
+    Ok(axum::Json(
+        app.store.key_blobs(&caller.account_id, &recipient).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/family/rosters", tag = "family",

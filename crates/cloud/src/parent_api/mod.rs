@@ -143,6 +143,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::settings, account::update_settings))
         .routes(routes!(family::rosters))
         .routes(routes!(family::add_roster))
+        .routes(routes!(family::key_blobs))
         .routes(routes!(approvals::create, approvals::list))
         .routes(routes!(approvals::get, approvals::end))
         .routes(routes!(approvals::offer))

@@ -4,7 +4,10 @@
 //! both add version n+1.
 
 use waymark_protocol::ids::{AccountId, SessionId};
-use waymark_protocol::roster::{RosterError, RosterUpdate, SignedRoster};
+use waymark_protocol::roster::{
+    EpochKeyBlob, FamilyRosters, RecoveryAnchor, RosterError, RosterUpdate, SignedRoster,
+};
+use waymark_protocol::sealed_report::LocationPublicKey;
 use waymark_protocol::signing::b64;
 
 use super::{DbResult, LockScope, Store, Tx, record};
@@ -19,13 +22,46 @@ pub enum AddRoster {
 }
 
 impl Store {
-    /// Every roster version of the account's family, oldest first.
-    pub async fn family_rosters(&self, account: &AccountId) -> DbResult<Vec<SignedRoster>> {
+    /// Every roster version of the account's family, oldest first, and
+    /// the recovery key's anchor of the first.
+    pub async fn family_rosters(&self, account: &AccountId) -> DbResult<FamilyRosters> {
         let rows = sqlx::query_as(ROSTERS)
             .bind(account.as_str())
             .fetch_all(&self.pool)
             .await?;
-        decode(rows)
+        let anchor: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT recovery_anchor FROM family_rosters WHERE account_id = $1 AND version = 1",
+        )
+        .bind(account.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let recovery_anchor = anchor
+            .and_then(|(json,)| json)
+            .map(|json| serde_json::from_str::<RecoveryAnchor>(&json))
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?;
+        Ok(FamilyRosters {
+            rosters: decode(rows)?,
+            recovery_anchor,
+        })
+    }
+
+    /// The epoch key blobs of the account's family sealed to `recipient`.
+    pub async fn key_blobs(
+        &self,
+        account: &AccountId,
+        recipient: &LocationPublicKey,
+    ) -> DbResult<Vec<EpochKeyBlob>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT blob FROM epoch_key_blobs WHERE account_id = $1 AND recipient = $2 ORDER BY epoch",
+        )
+        .bind(account.as_str())
+        .bind(b64(&recipient.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(json,)| serde_json::from_str(&json).map_err(|e| sqlx::Error::Decode(e.into())))
+            .collect()
     }
 
     /// Appends `update` if it is the family's next version (checked with
@@ -46,10 +82,17 @@ impl Store {
         let roster = &update.roster.roster;
         let json =
             serde_json::to_string(&update.roster).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        sqlx::query("INSERT INTO family_rosters (account_id, version, roster, session_id, created_at) VALUES ($1, $2, $3, $4, $5)")
+        let anchor = update
+            .recovery_anchor
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| sqlx::Error::Encode(e.into()))?;
+        sqlx::query("INSERT INTO family_rosters (account_id, version, roster, recovery_anchor, session_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(account.as_str())
             .bind(roster.version as i64)
             .bind(json)
+            .bind(anchor)
             .bind(actor.as_str())
             .bind(now)
             .execute(&mut *tx)
