@@ -1,9 +1,13 @@
 //! The JSON bodies the cloud accepts from parents and watches: decoding
-//! never panics, and what decodes encodes back to an equal value.
+//! never panics, and what decodes encodes back to an equal value; the
+//! family's roster updates and approval messages are checked as the cloud
+//! checks them.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use waymark_protocol::account::{Rename, Settings};
+use waymark_protocol::approval::{ApprovalAnswer, ApprovalOffer, NewJoinRequest, SealedApproval};
 use waymark_protocol::pairing::PairRequest;
+use waymark_protocol::roster::RosterUpdate;
 use waymark_protocol::watches::RevokeRequest;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,4 +20,20 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = serde_json::from_slice::<PairRequest>(data);
     let _ = serde_json::from_slice::<RevokeRequest>(data);
+    // The family's keys as the cloud takes them: the checks it runs on an
+    // empty chain never panic, and a roster nobody signed is never taken.
+    if let Ok(update) = serde_json::from_slice::<RosterUpdate>(data) {
+        assert!(update.check(&[]).is_err(), "an unsigned founding was taken");
+        let _ = update.roster.roster.check_shape();
+    }
+    let _ = serde_json::from_slice::<NewJoinRequest>(data);
+    if let Ok(v) = serde_json::from_slice::<ApprovalOffer>(data) {
+        let _ = v.is_well_formed();
+    }
+    if let Ok(v) = serde_json::from_slice::<ApprovalAnswer>(data) {
+        let _ = v.is_well_formed();
+    }
+    if let Ok(v) = serde_json::from_slice::<SealedApproval>(data) {
+        let _ = v.is_well_formed();
+    }
 });
