@@ -953,7 +953,7 @@ async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows(
     for keys in [&kitchen_keys, &office_keys] {
         let mut opener = keys.opener();
         opener.add_setup(&setup).unwrap();
-        assert_eq!(opener.open(&batch).unwrap(), vec![fix.clone()]);
+        assert_eq!(opener.open(&batch).unwrap(), vec![fix]);
     }
     cloud.stop().await.unwrap();
 }

@@ -15,7 +15,7 @@ use waymark_protocol::ids::JoinRequestId;
 use crate::error::ApiError;
 use crate::extractors::{Caller, Json};
 use crate::state::AppState;
-use crate::storage::approvals::{Created, Step, StepOutcome};
+use crate::storage::approvals::{Step, StepOutcome};
 
 type ApiResult<T> = Result<axum::Json<T>, ApiError>;
 
@@ -36,8 +36,8 @@ pub async fn create(
         .create_join_request(&caller.account_id, &caller.session_id, &body)
         .await?
     {
-        Created::Request(request) => Ok((StatusCode::CREATED, axum::Json(request))),
-        Created::TooMany => Err(ApiError::RateLimited),
+        Some(request) => Ok((StatusCode::CREATED, axum::Json(request))),
+        None => Err(ApiError::RateLimited),
     }
 }
 

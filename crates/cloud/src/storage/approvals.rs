@@ -37,13 +37,6 @@ pub enum StepOutcome {
     NotThisComputer(&'static str),
 }
 
-/// A new request, or why not.
-#[derive(Debug)]
-pub enum Created {
-    Request(JoinRequest),
-    TooMany,
-}
-
 const COLUMNS: &str = "j.id, COALESCE(s.name, ''), j.signing, j.sealing, j.state, j.created_at, j.expires_at, j.offer, j.answer_message, j.answer_confirmation, j.approval_confirmation, j.approval_sealed, j.session_id, j.offer_session_id";
 
 type Row = (
@@ -126,12 +119,13 @@ fn state_name(state: JoinState) -> &'static str {
 impl Store {
     /// Opens a request for the caller's computer, replacing any earlier
     /// one of the same computer; expired requests of the account go.
+    /// `None`: the account has [`MAX_OPEN`] requests open already.
     pub async fn create_join_request(
         &self,
         account: &AccountId,
         session: &SessionId,
         new: &NewJoinRequest,
-    ) -> DbResult<Created> {
+    ) -> DbResult<Option<JoinRequest>> {
         let now = self.now();
         let mut tx = self.write_tx(LockScope::Account(account.as_str())).await?;
         sqlx::query(
@@ -149,7 +143,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         if open >= MAX_OPEN {
-            return Ok(Created::TooMany);
+            return Ok(None);
         }
         let id = JoinRequestId::random();
         sqlx::query("INSERT INTO join_requests (id, account_id, session_id, signing, sealing, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'waiting', $6, $7)")
@@ -166,7 +160,7 @@ impl Store {
             .await?
             .ok_or_else(|| sqlx::Error::RowNotFound)?;
         tx.commit().await?;
-        Ok(Created::Request(stored.request))
+        Ok(Some(stored.request))
     }
 
     /// One request of the account, while it lives.
