@@ -1065,3 +1065,103 @@ async fn the_recovery_key_restores_the_family_on_a_new_computer_and_nothing_else
     );
     cloud.stop().await.unwrap();
 }
+
+/// A computer of the same parent named `name`, signed in and approved by `trusted`.
+async fn approved_computer(cloud: &TestCloud, trusted: &App, name: &str) -> App {
+    let mut settings = settings_for(cloud);
+    settings.session_name = name.into();
+    let mut other = app(cloud, settings);
+    other.parent = trusted.parent.clone();
+    other.browser.parent = trusted.parent.clone();
+    other
+        .core
+        .sign_in(&other.browser, Start::SignIn)
+        .await
+        .unwrap();
+    assert_eq!(other.answers.recv().await.unwrap().0, 200);
+    assert_eq!(
+        other.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+    let requests = trusted.core.join_requests().await.unwrap();
+    let id = requests.iter().find(|r| r.name == name).unwrap().id.clone();
+    let (done, entered) = approve(trusted, &other, &id, None).await;
+    done.unwrap();
+    assert!(matches!(entered.unwrap(), FamilyKeysView::Trusted { .. }));
+    other
+}
+
+#[tokio::test]
+async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of_what_follows() {
+    use waymark_protocol::location_sealing::WatchSealer;
+    use waymark_protocol::report::Fix;
+    use waymark_protocol::sealed_report::ChainHash;
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    a.core.family_keys().await.unwrap();
+    let office = approved_computer(&cloud, &a, "Office PC").await;
+    let desk = approved_computer(&cloud, &a, "Desk").await;
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. } if computers.len() == 3
+    ));
+    let seal_to = |keys: &FamilyKeys, epoch: u32, lat: f64| {
+        let (sealer, setup) =
+            WatchSealer::start("watch-1", epoch, &keys.epoch_public(epoch).unwrap()).unwrap();
+        let fix = Fix {
+            t: 1_700_000_000_000,
+            lat,
+            lon: 11.576_124,
+            acc: 6.0,
+            bat: 64,
+        };
+        (setup, sealer.seal(1, 0, ChainHash::GENESIS, &[fix]), fix)
+    };
+    let opens = |keys: &FamilyKeys, sealed: &(_, _, Fix)| {
+        let (setup, batch, fix) = sealed;
+        let mut opener = keys.opener();
+        opener.add_setup(setup).is_ok() && opener.open(batch).ok() == Some(vec![*fix])
+    };
+    let load = |who: &App| {
+        let file = key_file(who, account.as_str());
+        async move { file.load().await.unwrap().unwrap() }
+    };
+    let before = seal_to(&load(&a).await, 0, 48.1);
+
+    // The kitchen laptop ends the office PC's session (a lost computer).
+    let office_session = office.core.me().await.unwrap().session_id;
+    a.core.end_session(&office_session).await.unwrap();
+    // At its next look, the kitchen laptop replaces the family's key: the
+    // next roster without the office PC, epoch 1 for the two that stay.
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. }
+            if computers == vec!["Kitchen laptop".to_owned(), "Desk".to_owned()]
+    ));
+    assert_eq!(cloud.store.count("epoch_switches").await.unwrap(), 1);
+    // The desk takes epoch 1 through its own sealed copy and the signed switch.
+    desk.core.family_keys().await.unwrap();
+    let (kitchen_keys, desk_keys, office_keys) =
+        (load(&a).await, load(&desk).await, load(&office).await);
+    assert_eq!(kitchen_keys.current_epoch(), Some(1));
+    assert_eq!(desk_keys.current_epoch(), Some(1));
+    assert_eq!(
+        office_keys.current_epoch(),
+        Some(0),
+        "the office PC never got epoch 1"
+    );
+
+    // What a watch reports after the switch: the family reads it, the
+    // removed computer cannot. What came before stays readable.
+    let after = seal_to(&kitchen_keys, 1, 48.2);
+    assert!(opens(&kitchen_keys, &after));
+    assert!(opens(&desk_keys, &after));
+    assert!(!opens(&office_keys, &after));
+    assert!(opens(&kitchen_keys, &before) && opens(&desk_keys, &before));
+
+    // Nothing more happens at the next look: the office PC is gone already.
+    a.core.family_keys().await.unwrap();
+    assert_eq!(cloud.store.count("epoch_switches").await.unwrap(), 1);
+    cloud.stop().await.unwrap();
+}

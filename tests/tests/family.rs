@@ -188,6 +188,7 @@ async fn the_cloud_keeps_each_family_s_rosters_as_signed_and_refuses_what_does_n
             .sign(laptop.computer()),
         key_blobs: vec![],
         recovery_anchor: None,
+        epoch_switch: None,
     };
     refused(&cloud, &a, &forged, 400, "invalid_roster").await;
     let (status, body) = publish(&cloud, &a, &v2).await;

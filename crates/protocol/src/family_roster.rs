@@ -475,6 +475,7 @@ mod tests {
             roster: v1.clone(),
             key_blobs: vec![to_recovery.clone()],
             recovery_anchor: Some(recovery.anchor(&v1.roster, &epoch_key.public_key())),
+            epoch_switch: None,
         };
         // Without its anchor, or anchored by another recovery key: refused.
         let unanchored = RosterUpdate {
@@ -482,7 +483,7 @@ mod tests {
             ..founding.clone()
         };
         assert_eq!(
-            unanchored.check(&[]).unwrap_err(),
+            unanchored.check(&[], 0).unwrap_err(),
             RosterError::BadSignature
         );
         let misanchored = RosterUpdate {
@@ -492,11 +493,11 @@ mod tests {
             ..founding.clone()
         };
         assert_eq!(
-            misanchored.check(&[]).unwrap_err(),
+            misanchored.check(&[], 0).unwrap_err(),
             RosterError::BadSignature
         );
         // The honest founding and the honest next version are taken.
-        assert!(founding.check(&[]).is_ok());
+        assert!(founding.check(&[], 0).is_ok());
         let second = FamilyKeyPair::generate();
         let v2 = v1
             .roster
@@ -506,20 +507,21 @@ mod tests {
             roster: v2.clone(),
             key_blobs: vec![EpochKeyBlob::seal(0, &epoch_key, &second.sealing_public())],
             recovery_anchor: None,
+            epoch_switch: None,
         };
-        assert!(next.check(std::slice::from_ref(&v1)).is_ok());
+        assert!(next.check(std::slice::from_ref(&v1), 0).is_ok());
         assert!(check_chain(&[v1.clone(), v2.clone()]).unwrap().is_some());
 
         // A second founding, a replay and a skip are not the next version.
         assert_eq!(
-            founding.check(std::slice::from_ref(&v1)).unwrap_err(),
+            founding.check(std::slice::from_ref(&v1), 0).unwrap_err(),
             RosterError::NotNext
         );
         assert_eq!(
-            next.check(&[v1.clone(), v2.clone()]).unwrap_err(),
+            next.check(&[v1.clone(), v2.clone()], 0).unwrap_err(),
             RosterError::NotNext
         );
-        assert_eq!(next.check(&[]).unwrap_err(), RosterError::NotNext);
+        assert_eq!(next.check(&[], 0).unwrap_err(), RosterError::NotNext);
         // Made by a key the family never listed.
         let outsider = FamilyKeyPair::generate();
         let forged = RosterUpdate {
@@ -529,9 +531,10 @@ mod tests {
                 .sign(&outsider),
             key_blobs: vec![],
             recovery_anchor: None,
+            epoch_switch: None,
         };
         assert_eq!(
-            forged.check(std::slice::from_ref(&v1)).unwrap_err(),
+            forged.check(std::slice::from_ref(&v1), 0).unwrap_err(),
             RosterError::UnknownSigner
         );
         // A blob for someone the roster does not list.
@@ -543,9 +546,10 @@ mod tests {
                 &outsider.sealing_public(),
             )],
             recovery_anchor: None,
+            epoch_switch: None,
         };
         assert_eq!(
-            stray.check(std::slice::from_ref(&v1)).unwrap_err(),
+            stray.check(std::slice::from_ref(&v1), 0).unwrap_err(),
             RosterError::KeyBlob
         );
         // Malformed: no computer, a control character, one key twice.
@@ -566,5 +570,65 @@ mod tests {
                 RosterError::Malformed
             );
         }
+    }
+
+    #[test]
+    fn a_rotation_is_taken_only_as_the_next_epoch_with_its_key_for_everyone_who_stays() {
+        let (first, recovery, v1) = founded();
+        let second = FamilyKeyPair::generate();
+        let v2 = v1
+            .roster
+            .next(vec![entry("Desk", &first), entry("Laptop", &second)])
+            .sign(&first);
+        // The laptop leaves: version 3 without it, and epoch 1.
+        let v3 = v2.roster.next(vec![entry("Desk", &first)]).sign(&first);
+        let (key, _) = LocationSecretKey::generate();
+        let switch = |epoch: u32, by: &FamilyKeyPair| {
+            EpochSwitch {
+                epoch,
+                public: key.public_key(),
+                roster_version: 3,
+            }
+            .sign(by)
+        };
+        let blobs = vec![
+            EpochKeyBlob::seal(1, &key, &first.sealing_public()),
+            EpochKeyBlob::seal(1, &key, &recovery.public().sealing),
+        ];
+        let rotation = RosterUpdate {
+            roster: v3,
+            key_blobs: blobs.clone(),
+            recovery_anchor: None,
+            epoch_switch: Some(switch(1, &first)),
+        };
+        let chain = [v1, v2];
+        assert!(rotation.check(&chain, 0).is_ok());
+        // A replayed or skipped epoch, a switch by the computer that left,
+        // and a rotation that leaves the recovery key without the new key.
+        assert_eq!(
+            rotation.check(&chain, 1).unwrap_err(),
+            RosterError::OldEpoch
+        );
+        let skipping = RosterUpdate {
+            epoch_switch: Some(switch(2, &first)),
+            ..rotation.clone()
+        };
+        assert_eq!(
+            skipping.check(&chain, 0).unwrap_err(),
+            RosterError::OldEpoch
+        );
+        let by_leaver = RosterUpdate {
+            epoch_switch: Some(switch(1, &second)),
+            ..rotation.clone()
+        };
+        assert_eq!(
+            by_leaver.check(&chain, 0).unwrap_err(),
+            RosterError::UnknownSigner
+        );
+        let short = RosterUpdate {
+            key_blobs: blobs[..1].to_vec(),
+            ..rotation.clone()
+        };
+        assert_eq!(short.check(&chain, 0).unwrap_err(), RosterError::KeyBlob);
     }
 }

@@ -233,9 +233,11 @@ impl TrustedRoster {
 
 /// "From now on, seal to this key": the family's new location key epoch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EpochSwitch {
     pub epoch: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub public: LocationPublicKey,
     /// The roster version the switch was made under.
     pub roster_version: u64,
@@ -252,9 +254,11 @@ impl EpochSwitch {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SignedEpochSwitch {
     pub switch: EpochSwitch,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub signer: SigningPublicKey,
     pub signature: String,
 }
@@ -360,6 +364,26 @@ pub struct FamilyRosters {
     pub rosters: Vec<SignedRoster>,
     /// The recovery key's anchor of version 1 (see [`RecoveryAnchor`]).
     pub recovery_anchor: Option<RecoveryAnchor>,
+    /// Every epoch switch the family published, oldest first.
+    #[serde(default)]
+    pub switches: Vec<SignedEpochSwitch>,
+    /// Computers of the current roster whose every session at this cloud
+    /// has ended (signed out, or ended from another computer): the family's
+    /// other computers rotate the key away from them. The cloud's word,
+    /// which only ever makes a computer leave.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub ended: Vec<SigningPublicKey>,
+}
+
+/// `POST /api/v1/family/this-computer`: which roster computer the calling
+/// session is, so the family learns when that computer's sessions end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ThisComputer {
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub signing: SigningPublicKey,
 }
 
 /// `POST /api/v1/family/rosters`: the family's next roster version and the
@@ -375,6 +399,11 @@ pub struct RosterUpdate {
     /// With version 1 of a family that has a recovery key: its anchor.
     #[serde(default)]
     pub recovery_anchor: Option<RecoveryAnchor>,
+    /// A rotation (design §7): the new epoch, signed by a computer of this
+    /// roster; `key_blobs` then carry its key to every computer listed and
+    /// to the recovery key.
+    #[serde(default)]
+    pub epoch_switch: Option<SignedEpochSwitch>,
 }
 
 impl RosterUpdate {
@@ -382,7 +411,13 @@ impl RosterUpdate {
     /// version, chained and signed as [`TrustedRoster::advance`] requires (or
     /// a valid founding roster on an empty chain), and every blob addressed
     /// to a computer of the new roster or to its recovery key.
-    pub fn check(&self, chain: &[SignedRoster]) -> Result<TrustedRoster, RosterError> {
+    /// `current_epoch`: the newest epoch the family switched to (0 before
+    /// any switch); a switch must be the next one.
+    pub fn check(
+        &self,
+        chain: &[SignedRoster],
+        current_epoch: u32,
+    ) -> Result<TrustedRoster, RosterError> {
         let trusted = match check_chain(chain)? {
             None => TrustedRoster::founding(&self.roster)?,
             Some(mut current) => {
@@ -407,6 +442,25 @@ impl RosterUpdate {
             roster.computers.iter().any(|e| e.sealing == b.recipient)
                 || roster.recovery.is_some_and(|r| r.sealing == b.recipient)
         };
+        if let Some(switch) = &self.epoch_switch {
+            switch.check(&trusted, current_epoch)?;
+            if switch.switch.epoch != current_epoch + 1 {
+                return Err(RosterError::OldEpoch);
+            }
+            let carried = |recipient: &LocationPublicKey| {
+                self.key_blobs
+                    .iter()
+                    .any(|b| b.epoch == switch.switch.epoch && b.recipient == *recipient)
+            };
+            let everyone = roster
+                .computers
+                .iter()
+                .map(|c| c.sealing)
+                .chain(roster.recovery.map(|r| r.sealing));
+            if !everyone.into_iter().all(|r| carried(&r)) {
+                return Err(RosterError::KeyBlob);
+            }
+        }
         if !self.key_blobs.iter().all(addressed)
             || self
                 .key_blobs

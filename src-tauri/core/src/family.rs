@@ -10,7 +10,7 @@ use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::error::ErrorCode;
 use waymark_protocol::family_roster::{EpochKeyBlob, RecoveryKey};
-use waymark_protocol::roster::{FamilyRosters, SignedRoster};
+use waymark_protocol::roster::{FamilyRosters, ThisComputer};
 use waymark_protocol::signing::b64;
 
 use crate::Core;
@@ -56,11 +56,27 @@ impl Core {
             file.save(&keys).await?;
         }
         if keys.is_trusted() {
-            let outcome = self.keep_in_step(&mut keys, &cloud.rosters).await;
+            let outcome = self.keep_in_step(&mut keys, &cloud).await;
             file.save(&keys).await?;
             outcome?;
         }
-        if !keys.is_trusted() {
+        // The cloud learns which computer this session is, so that when it
+        // ends the family's other computers replace the key.
+        let this = ThisComputer {
+            signing: keys.computer().signing_public(),
+        };
+        self.send_empty(Method::POST, "/api/v1/family/this-computer", Some(&this))
+            .await?;
+        if keys.is_trusted() && keys.is_member() {
+            let me = keys.computer().signing_public();
+            let leaving: Vec<_> = cloud.ended.iter().copied().filter(|k| *k != me).collect();
+            if !leaving.is_empty() {
+                let rotated = self.rotate(&mut keys, &leaving).await;
+                file.save(&keys).await?;
+                rotated?;
+            }
+        }
+        if !keys.is_trusted() || !keys.is_member() {
             self.ask_to_join(&keys).await?;
         }
         Ok(view(&keys))
@@ -162,11 +178,49 @@ impl Core {
     /// computer's is refused and changes nothing, except for a family this
     /// computer founded that the cloud never took (another computer of the
     /// account founded first): that one is dropped and this computer waits.
+    /// Replaces the family's key away from `leaving` and publishes it. If
+    /// another computer rotated first, its version is taken at the next start.
+    async fn rotate(
+        &self,
+        keys: &mut FamilyKeys,
+        leaving: &[waymark_protocol::roster::SigningPublicKey],
+    ) -> Result<(), AppError> {
+        let before = keys.rosters().len();
+        let saved = keys.clone_state();
+        let update = keys
+            .rotate(leaving)
+            .map_err(|_| AppError::FamilyRosterRefused)?;
+        match self
+            .send_empty(Method::POST, "/api/v1/family/rosters", Some(&update))
+            .await
+        {
+            Ok(()) => {
+                keys.mark_published(update.roster.roster.version);
+                tracing::info!(computers_left = leaving.len(), "family key replaced");
+                Ok(())
+            }
+            Err(AppError::Cloud {
+                code: ErrorCode::RosterConflict,
+                ..
+            }) => {
+                // Someone else's rotation won: drop ours, take theirs next time.
+                keys.restore_state(saved);
+                debug_assert_eq!(keys.rosters().len(), before);
+                Ok(())
+            }
+            Err(e) => {
+                keys.restore_state(saved);
+                Err(e)
+            }
+        }
+    }
+
     async fn keep_in_step(
         &self,
         keys: &mut FamilyKeys,
-        cloud: &[SignedRoster],
+        family: &FamilyRosters,
     ) -> Result<(), AppError> {
+        let cloud = &family.rosters;
         let held = keys.rosters().len();
         let departs = cloud.iter().zip(keys.rosters()).any(|(c, k)| c != k);
         if departs {
@@ -180,6 +234,25 @@ impl Core {
                 .map_err(|_| AppError::FamilyRosterRefused)?;
         }
         keys.mark_published(cloud.len() as u64);
+        // New epochs made by other computers: this computer's key for each.
+        let newer: Vec<_> = family
+            .switches
+            .iter()
+            .filter(|s| keys.current_epoch().is_some_and(|e| s.switch.epoch > e))
+            .collect();
+        if !newer.is_empty() && keys.is_member() {
+            let mine = b64(&keys.computer().sealing_public().0);
+            let blobs: Vec<EpochKeyBlob> = self
+                .get(&format!("/api/v1/family/key-blobs?recipient={mine}"))
+                .await?;
+            for switch in newer {
+                let Some(blob) = blobs.iter().find(|b| b.epoch == switch.switch.epoch) else {
+                    break;
+                };
+                keys.accept_epoch(switch, blob)
+                    .map_err(|_| AppError::FamilyRosterRefused)?;
+            }
+        }
         for version in (cloud.len() as u64 + 1)..=(held as u64) {
             let Some(update) = keys.update_for(version) else {
                 break;
@@ -203,7 +276,10 @@ impl Core {
 }
 
 fn view(keys: &FamilyKeys) -> FamilyKeysView {
-    match keys.trusted_roster().filter(|_| keys.is_trusted()) {
+    match keys
+        .trusted_roster()
+        .filter(|_| keys.is_trusted() && keys.is_member())
+    {
         Some(trusted) => FamilyKeysView::Trusted {
             computers: trusted
                 .roster()

@@ -21,6 +21,7 @@ use waymark_protocol::family_roster::{
     ApprovalBundle, EpochKeyBlob, FamilyKeyPair, RecoveryKey, Roster, RosterEntry, RosterError,
     SignedRoster, TrustedRoster,
 };
+use waymark_protocol::family_roster::{EpochSwitch, SignedEpochSwitch, SigningPublicKey};
 use waymark_protocol::location_sealing::{FamilyOpener, LocationSecretKey};
 use waymark_protocol::roster::{RecoveryAnchor, RosterUpdate, check_chain};
 use waymark_protocol::sealed_report::{ChainHash, LocationPublicKey};
@@ -46,6 +47,14 @@ pub struct FamilyKeys {
     recovery_to_show: Option<String>,
     /// The recovery key's anchor of version 1, to publish with it.
     anchor: Option<RecoveryAnchor>,
+}
+
+/// The keys and rosters as they were before a change (see
+/// [`FamilyKeys::clone_state`]).
+pub struct Snapshot {
+    epochs: BTreeMap<u32, LocationSecretKey>,
+    rosters: Vec<SignedRoster>,
+    published: u64,
 }
 
 /// Why a recovery key did not restore the family.
@@ -244,6 +253,7 @@ impl FamilyKeys {
             roster: roster.clone(),
             key_blobs,
             recovery_anchor: self.anchor.clone().filter(|_| version == 1),
+            epoch_switch: None,
         })
     }
 
@@ -315,7 +325,105 @@ impl FamilyKeys {
             roster: next,
             key_blobs: Vec::new(),
             recovery_anchor: None,
+            epoch_switch: None,
         })
+    }
+
+    /// What [`rotate`](Self::rotate) changes, to put back if the cloud
+    /// refuses the rotation.
+    pub fn clone_state(&self) -> Snapshot {
+        Snapshot {
+            epochs: self.epochs.clone(),
+            rosters: self.rosters.clone(),
+            published: self.published,
+        }
+    }
+
+    pub fn restore_state(&mut self, snapshot: Snapshot) {
+        self.epochs = snapshot.epochs;
+        self.rosters = snapshot.rosters;
+        self.published = snapshot.published;
+    }
+
+    /// True while the roster this computer trusts lists it.
+    pub fn is_member(&self) -> bool {
+        self.trusted_roster()
+            .is_some_and(|t| t.roster().contains(&self.computer.signing_public()))
+    }
+
+    /// Replaces the family's key because `leaving` left (design §7): a new
+    /// epoch, the next roster without them (signed by this computer), the
+    /// new key sealed to every computer that stays and to the recovery key,
+    /// and the epoch switch the watches will follow. Kept here at once; the
+    /// caller publishes the returned update.
+    pub fn rotate(&mut self, leaving: &[SigningPublicKey]) -> Result<RosterUpdate, RosterError> {
+        let trusted = self.trusted_roster().ok_or(RosterError::BrokenChain)?;
+        let current = self.current_epoch().ok_or(RosterError::KeyBlob)?;
+        let staying: Vec<RosterEntry> = trusted
+            .roster()
+            .computers
+            .iter()
+            .filter(|c| !leaving.contains(&c.signing))
+            .cloned()
+            .collect();
+        if !staying
+            .iter()
+            .any(|c| c.signing == self.computer.signing_public())
+        {
+            return Err(RosterError::UnknownSigner);
+        }
+        let next = trusted.roster().next(staying).sign(&self.computer);
+        let (key, _) = LocationSecretKey::generate();
+        let epoch = current + 1;
+        let roster = &next.roster;
+        let mut key_blobs: Vec<EpochKeyBlob> = roster
+            .computers
+            .iter()
+            .map(|c| EpochKeyBlob::seal(epoch, &key, &c.sealing))
+            .collect();
+        if let Some(recovery) = roster.recovery {
+            key_blobs.push(EpochKeyBlob::seal(epoch, &key, &recovery.sealing));
+        }
+        let switch = EpochSwitch {
+            epoch,
+            public: key.public_key(),
+            roster_version: roster.version,
+        }
+        .sign(&self.computer);
+        self.accept_roster(next.clone())?;
+        self.epochs.insert(epoch, key);
+        Ok(RosterUpdate {
+            roster: next,
+            key_blobs,
+            recovery_anchor: None,
+            epoch_switch: Some(switch),
+        })
+    }
+
+    /// Takes a new epoch another family computer made: the switch must be
+    /// signed by a computer of the roster version it names (one this
+    /// computer trusts), and the key sealed to this computer must be the
+    /// one it names.
+    pub fn accept_epoch(
+        &mut self,
+        switch: &SignedEpochSwitch,
+        blob: &EpochKeyBlob,
+    ) -> Result<(), RosterError> {
+        let version = switch.switch.roster_version;
+        let upto = usize::try_from(version).map_err(|_| RosterError::NotNext)?;
+        let at_version = check_chain(self.rosters.get(..upto).ok_or(RosterError::NotNext)?)?
+            .ok_or(RosterError::NotNext)?;
+        let current = self.current_epoch().ok_or(RosterError::KeyBlob)?;
+        switch.check(&at_version, current)?;
+        if blob.epoch != switch.switch.epoch {
+            return Err(RosterError::KeyBlob);
+        }
+        let key = blob.open(&self.computer)?;
+        if key.public_key() != switch.switch.public {
+            return Err(RosterError::KeyBlob);
+        }
+        self.epochs.insert(switch.switch.epoch, key);
+        Ok(())
     }
 
     /// The recovery key, until the parent says it is saved.

@@ -6,7 +6,9 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use waymark_protocol::roster::{EpochKeyBlob, FamilyRosters, RosterError, RosterUpdate};
+use waymark_protocol::roster::{
+    EpochKeyBlob, FamilyRosters, RosterError, RosterUpdate, ThisComputer,
+};
 use waymark_protocol::sealed_report::LocationPublicKey;
 
 use crate::error::ApiError;
@@ -25,6 +27,20 @@ pub async fn rosters(
     ))
 }
 
+#[utoipa::path(post, path = "/api/v1/family/this-computer", tag = "family",
+    request_body = ThisComputer,
+    responses((status = 204, description = "Noted: when every session of this computer ends, the family's other computers replace the key")))]
+pub async fn this_computer(
+    State(app): State<AppState>,
+    caller: Caller,
+    Json(body): Json<ThisComputer>,
+) -> Result<StatusCode, ApiError> {
+    app.store
+        .record_computer(&caller.account_id, &caller.session_id, &body.signing)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
@@ -32,7 +48,7 @@ pub struct Recipient {
 }
 
 #[utoipa::path(get, path = "/api/v1/family/key-blobs", tag = "family",
-    params(("recipient" = String, Query, description = "The recipient's X25519 public key, base64url (32 bytes)", pattern = "^[A-Za-z0-9_-]{43}$")),
+    params(("recipient" = String, Query, description = "The recipient's X25519 public key, base64url (32 bytes)", pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$")),
     responses((status = 200, description = "The family's epoch keys sealed to that recipient (a computer or the recovery key); only its private key opens them", body = Vec<EpochKeyBlob>)))]
 pub async fn key_blobs(
     State(app): State<AppState>,

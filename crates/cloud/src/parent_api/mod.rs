@@ -144,6 +144,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(family::rosters))
         .routes(routes!(family::add_roster))
         .routes(routes!(family::key_blobs))
+        .routes(routes!(family::this_computer))
         .routes(routes!(approvals::create, approvals::list))
         .routes(routes!(approvals::get, approvals::end))
         .routes(routes!(approvals::offer))

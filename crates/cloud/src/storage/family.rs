@@ -5,7 +5,8 @@
 
 use waymark_protocol::ids::{AccountId, SessionId};
 use waymark_protocol::roster::{
-    EpochKeyBlob, FamilyRosters, RecoveryAnchor, RosterError, RosterUpdate, SignedRoster,
+    EpochKeyBlob, FamilyRosters, RecoveryAnchor, RosterError, RosterUpdate, SignedEpochSwitch,
+    SignedRoster, SigningPublicKey,
 };
 use waymark_protocol::sealed_report::LocationPublicKey;
 use waymark_protocol::signing::b64;
@@ -40,10 +41,55 @@ impl Store {
             .map(|json| serde_json::from_str::<RecoveryAnchor>(&json))
             .transpose()
             .map_err(|e| sqlx::Error::Decode(e.into()))?;
+        let rosters = decode(rows)?;
+        let switches: Vec<(String,)> = sqlx::query_as(
+            "SELECT switch FROM epoch_switches WHERE account_id = $1 ORDER BY epoch",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let switches = switches
+            .into_iter()
+            .map(|(json,)| serde_json::from_str::<SignedEpochSwitch>(&json))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| sqlx::Error::Decode(e.into()))?;
+        // A computer every one of whose sessions has ended.
+        let gone: Vec<(String,)> = sqlx::query_as(
+            "SELECT fc.signing FROM family_computers fc JOIN sessions s ON s.id = fc.session_id WHERE fc.account_id = $1 GROUP BY fc.signing HAVING MAX(CASE WHEN s.ended_at IS NULL THEN 1 ELSE 0 END) = 0",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let ended = match rosters.last() {
+            Some(current) => gone
+                .iter()
+                .filter_map(|(key,)| SigningPublicKey::parse(key))
+                .filter(|key| current.roster.contains(key))
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(FamilyRosters {
-            rosters: decode(rows)?,
+            rosters,
             recovery_anchor,
+            switches,
+            ended,
         })
+    }
+
+    /// Notes that `session` is the family computer with signing key `signing`.
+    pub async fn record_computer(
+        &self,
+        account: &AccountId,
+        session: &SessionId,
+        signing: &SigningPublicKey,
+    ) -> DbResult<()> {
+        sqlx::query("INSERT INTO family_computers (session_id, account_id, signing) VALUES ($1, $2, $3) ON CONFLICT (session_id) DO UPDATE SET signing = excluded.signing")
+            .bind(session.as_str())
+            .bind(account.as_str())
+            .bind(b64(&signing.0))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// The epoch key blobs of the account's family sealed to `recipient`.
@@ -75,7 +121,13 @@ impl Store {
     ) -> DbResult<AddRoster> {
         let mut tx = self.write_tx(LockScope::Account(account.as_str())).await?;
         let chain = chain_in(&mut tx, account).await?;
-        if let Err(refused) = update.check(&chain) {
+        let (epoch,): (Option<i64>,) =
+            sqlx::query_as("SELECT MAX(epoch) FROM epoch_switches WHERE account_id = $1")
+                .bind(account.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        let current_epoch = u32::try_from(epoch.unwrap_or(0)).unwrap_or(u32::MAX);
+        if let Err(refused) = update.check(&chain, current_epoch) {
             return Ok(AddRoster::Refused(refused));
         }
         let now = self.now();
@@ -110,6 +162,16 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(switch) = &update.epoch_switch {
+            let json = serde_json::to_string(switch).map_err(|e| sqlx::Error::Encode(e.into()))?;
+            sqlx::query("INSERT INTO epoch_switches (account_id, epoch, switch, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(account.as_str())
+                .bind(i64::from(switch.switch.epoch))
+                .bind(json)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
         let (kind, detail) = if roster.version == 1 {
             (
                 "family.founded",
@@ -119,10 +181,16 @@ impl Store {
         } else {
             (
                 "family.computers_changed",
-                format!(
-                    "The family's computers changed: {} now hold the keys",
-                    roster.computers.len()
-                ),
+                match &update.epoch_switch {
+                    Some(_) => format!(
+                        "The family's key was replaced after a computer left: {} now hold it",
+                        roster.computers.len()
+                    ),
+                    None => format!(
+                        "The family's computers changed: {} now hold the keys",
+                        roster.computers.len()
+                    ),
+                },
             )
         };
         record(&mut tx, now, account, kind, Some(actor.as_str()), &detail).await?;

@@ -108,6 +108,8 @@ impl Store {
         "family_rosters",
         "epoch_key_blobs",
         "join_requests",
+        "family_computers",
+        "epoch_switches",
     ];
 
     /// Opens the configured database and brings its schema up to date.
