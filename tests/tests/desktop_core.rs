@@ -1099,7 +1099,13 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
     let account = a.core.me().await.unwrap().account_id;
-    a.core.family_keys().await.unwrap();
+    let FamilyKeysView::Trusted {
+        recovery_key: Some(recovery_key),
+        ..
+    } = a.core.family_keys().await.unwrap()
+    else {
+        panic!("founded with a recovery key");
+    };
     let office = approved_computer(&cloud, &a, "Office PC").await;
     let desk = approved_computer(&cloud, &a, "Desk").await;
     assert!(matches!(
@@ -1163,5 +1169,30 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
     // Nothing more happens at the next look: the office PC is gone already.
     a.core.family_keys().await.unwrap();
     assert_eq!(cloud.store.count("epoch_switches").await.unwrap(), 1);
+
+    // A computer restored with the recovery key after the rotation gets
+    // both epochs, each checked against what vouches for it.
+    let mut settings = settings_for(&cloud);
+    settings.session_name = "New laptop".into();
+    let mut restored = app(&cloud, settings);
+    restored.parent = a.parent.clone();
+    restored.browser.parent = a.parent.clone();
+    restored
+        .core
+        .sign_in(&restored.browser, Start::SignIn)
+        .await
+        .unwrap();
+    assert_eq!(restored.answers.recv().await.unwrap().0, 200);
+    restored.core.family_keys().await.unwrap();
+    assert!(matches!(
+        restored
+            .core
+            .restore_with_recovery_key(&recovery_key)
+            .await
+            .unwrap(),
+        FamilyKeysView::Trusted { .. }
+    ));
+    let restored_keys = load(&restored).await;
+    assert!(opens(&restored_keys, &after) && opens(&restored_keys, &before));
     cloud.stop().await.unwrap();
 }

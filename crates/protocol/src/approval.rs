@@ -28,9 +28,9 @@ pub const MAX_SEALED_CHARS: usize = 48 * 1024;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewJoinRequest {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signing: SigningPublicKey,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub sealing: LocationPublicKey,
 }
 
@@ -59,9 +59,9 @@ pub struct JoinRequest {
     pub id: String,
     /// The requesting computer's session name, as it signed in.
     pub name: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signing: SigningPublicKey,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub sealing: LocationPublicKey,
     pub state: JoinState,
     pub created_at: UnixMillis,
@@ -79,7 +79,7 @@ pub struct JoinRequest {
 pub struct ApprovalOffer {
     /// The signing key of the computer showing the code: its identity in
     /// the exchange (a key put here by anyone else fails the exchange).
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub computer: SigningPublicKey,
     /// SPAKE2 message, base64url.
     pub message: String,

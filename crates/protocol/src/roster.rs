@@ -55,9 +55,9 @@ pub struct RosterEntry {
     pub name: String,
     /// The account (family member) it belongs to.
     pub member: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signing: SigningPublicKey,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub sealing: LocationPublicKey,
 }
 
@@ -66,9 +66,9 @@ pub struct RosterEntry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryPublic {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signing: SigningPublicKey,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub sealing: LocationPublicKey,
 }
 
@@ -81,7 +81,7 @@ pub struct Roster {
     pub computers: Vec<RosterEntry>,
     pub recovery: Option<RecoveryPublic>,
     /// [`Roster::hash`] of the previous version; all zero for version 1.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub prev: ChainHash,
 }
 
@@ -156,7 +156,7 @@ impl Roster {
 #[serde(deny_unknown_fields)]
 pub struct SignedRoster {
     pub roster: Roster,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signer: SigningPublicKey,
     pub signature: String,
 }
@@ -237,7 +237,7 @@ impl TrustedRoster {
 #[serde(deny_unknown_fields)]
 pub struct EpochSwitch {
     pub epoch: u32,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub public: LocationPublicKey,
     /// The roster version the switch was made under.
     pub roster_version: u64,
@@ -258,7 +258,7 @@ impl EpochSwitch {
 #[serde(deny_unknown_fields)]
 pub struct SignedEpochSwitch {
     pub switch: EpochSwitch,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signer: SigningPublicKey,
     pub signature: String,
 }
@@ -293,9 +293,9 @@ impl SignedEpochSwitch {
 #[serde(deny_unknown_fields)]
 pub struct EpochKeyBlob {
     pub epoch: u32,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub recipient: LocationPublicKey,
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub enc: EncappedKey,
     pub ciphertext: String,
 }
@@ -324,10 +324,10 @@ pub fn check_chain(chain: &[SignedRoster]) -> Result<Option<TrustedRoster>, Rost
 #[serde(deny_unknown_fields)]
 pub struct RecoveryAnchor {
     /// [`Roster::hash`] of version 1.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub roster: ChainHash,
     /// Epoch 0's public location key.
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub epoch_public: LocationPublicKey,
     pub signature: String,
 }
@@ -382,7 +382,7 @@ pub struct FamilyRosters {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ThisComputer {
-    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signing: SigningPublicKey,
 }
 

@@ -101,8 +101,7 @@ impl Core {
         let update = keys
             .restore(
                 &recovery,
-                &family.rosters,
-                family.recovery_anchor.as_ref(),
+                &family,
                 &blobs,
                 &self.settings().session_name,
                 account.as_str(),

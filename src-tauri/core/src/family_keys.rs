@@ -23,7 +23,7 @@ use waymark_protocol::family_roster::{
 };
 use waymark_protocol::family_roster::{EpochSwitch, SignedEpochSwitch, SigningPublicKey};
 use waymark_protocol::location_sealing::{FamilyOpener, LocationSecretKey};
-use waymark_protocol::roster::{RecoveryAnchor, RosterUpdate, check_chain};
+use waymark_protocol::roster::{FamilyRosters, RecoveryAnchor, RosterUpdate, check_chain};
 use waymark_protocol::sealed_report::{ChainHash, LocationPublicKey};
 use waymark_protocol::signing::{b64, unb64};
 
@@ -272,19 +272,24 @@ impl FamilyKeys {
 
     /// Restores the family's keys on this computer with the recovery key
     /// (design §8): the cloud's chain must start at the version the recovery
-    /// key anchored and still name that key, and the epoch key it sealed to
-    /// the recovery key must be the one it anchored. The next roster, adding
+    /// key anchored and still name that key; epoch 0's key sealed to the
+    /// recovery key must be the one it anchored, and each later one the one
+    /// its signed epoch switch names. The next roster, adding
     /// this computer and signed with the recovery key, is returned to be
     /// published. Nothing changes unless all of it checks.
     pub fn restore(
         &mut self,
         recovery: &RecoveryKey,
-        chain: &[SignedRoster],
-        anchor: Option<&RecoveryAnchor>,
+        family: &FamilyRosters,
         blobs: &[EpochKeyBlob],
         name: &str,
         member: &str,
     ) -> Result<RosterUpdate, RestoreError> {
+        let (chain, anchor, switches) = (
+            &family.rosters[..],
+            family.recovery_anchor.as_ref(),
+            &family.switches[..],
+        );
         let public = recovery.public();
         let first = chain.first().ok_or(RestoreError::Refused)?;
         if first.roster.recovery != Some(public) {
@@ -301,14 +306,36 @@ impl FamilyKeys {
             return Err(RestoreError::WrongKey);
         }
         let pair = recovery.key_pair();
-        // Only epoch 0 is vouched for (by the anchor) until epoch switches
-        // are published (design §7).
-        let epoch_zero = blobs
-            .iter()
-            .filter(|b| b.epoch == 0 && b.recipient == public.sealing)
-            .find_map(|b| b.open(&pair).ok())
-            .filter(|key| key.public_key() == anchor.epoch_public)
-            .ok_or(RestoreError::Refused)?;
+        // Each epoch key must be the one vouched for: epoch 0's by the
+        // anchor, every later one by its signed switch (design §7).
+        let recovery_sealing = public.sealing;
+        let opened = |epoch: u32, vouched: &LocationPublicKey| {
+            blobs
+                .iter()
+                .filter(|b| b.epoch == epoch && b.recipient == recovery_sealing)
+                .find_map(|b| b.open(&pair).ok())
+                .filter(|key| key.public_key() == *vouched)
+                .ok_or(RestoreError::Refused)
+        };
+        let mut epochs = BTreeMap::from([(0, opened(0, &anchor.epoch_public)?)]);
+        for switch in switches {
+            let upto = usize::try_from(switch.switch.roster_version)
+                .ok()
+                .filter(|v| *v <= chain.len())
+                .ok_or(RestoreError::Refused)?;
+            let at_version = check_chain(&chain[..upto])
+                .ok()
+                .flatten()
+                .ok_or(RestoreError::Refused)?;
+            let current = epochs.keys().next_back().copied().unwrap_or(0);
+            switch
+                .check(&at_version, current)
+                .map_err(|_| RestoreError::Refused)?;
+            epochs.insert(
+                switch.switch.epoch,
+                opened(switch.switch.epoch, &switch.switch.public)?,
+            );
+        }
         let mut computers = trusted.roster().computers.clone();
         let me = self.entry(name, member);
         computers.retain(|c| c.signing != me.signing);
@@ -317,7 +344,7 @@ impl FamilyKeys {
         let mut rosters = chain.to_vec();
         rosters.push(next.clone());
         self.rosters = rosters;
-        self.epochs = BTreeMap::from([(0, epoch_zero)]);
+        self.epochs = epochs;
         self.published = chain.len() as u64;
         self.anchor = Some(anchor.clone());
         self.recovery_to_show = None;
