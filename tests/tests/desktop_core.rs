@@ -716,6 +716,45 @@ fn key_file(a: &App, account: &str) -> KeyFile {
     )
 }
 
+/// The family keys `who`'s key file holds.
+async fn keys_of(who: &App, account: &str) -> FamilyKeys {
+    key_file(who, account).load().await.unwrap().unwrap()
+}
+
+/// One fix a watch sealed to the family's key of `epoch`.
+struct SealedFix {
+    setup: waymark_protocol::sealed_report::SetupRecord,
+    batch: waymark_protocol::sealed_report::SealedBatch,
+    fix: waymark_protocol::report::Fix,
+}
+
+fn sealed_fix(keys: &FamilyKeys, epoch: u32, lat: f64) -> SealedFix {
+    use waymark_protocol::location_sealing::WatchSealer;
+    let (sealer, setup) =
+        WatchSealer::start("watch-1", epoch, &keys.epoch_public(epoch).unwrap()).unwrap();
+    let fix = waymark_protocol::report::Fix {
+        t: 1_700_000_000_000,
+        lat,
+        lon: 11.576_124,
+        acc: 6.0,
+        bat: 64,
+    };
+    let batch = sealer.seal(
+        1,
+        0,
+        waymark_protocol::sealed_report::ChainHash::GENESIS,
+        &[fix],
+    );
+    SealedFix { setup, batch, fix }
+}
+
+/// True if `keys` open the sealed fix to exactly what the watch sealed.
+fn opens(keys: &FamilyKeys, sealed: &SealedFix) -> bool {
+    let mut opener = keys.opener();
+    opener.add_setup(&sealed.setup).is_ok()
+        && opener.open(&sealed.batch).ok() == Some(vec![sealed.fix])
+}
+
 #[tokio::test]
 async fn the_first_computer_founds_the_family_and_a_later_one_waits_for_approval() {
     let cloud = TestCloud::start().await.unwrap();
@@ -861,9 +900,6 @@ async fn the_request(trusted: &App) -> String {
 
 #[tokio::test]
 async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows() {
-    use waymark_protocol::location_sealing::WatchSealer;
-    use waymark_protocol::report::Fix;
-    use waymark_protocol::sealed_report::ChainHash;
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
     let account = a.core.me().await.unwrap().account_id;
@@ -929,41 +965,17 @@ async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows(
         FamilyKeysView::Trusted { computers, .. } if computers == both
     ));
     // Both computers open what a watch seals to the family's key.
-    let kitchen_keys = key_file(&a, account.as_str())
-        .load()
-        .await
-        .unwrap()
-        .unwrap();
-    let office_keys = key_file(&office, account.as_str())
-        .load()
-        .await
-        .unwrap()
-        .unwrap();
-    let epoch = kitchen_keys.current_epoch().unwrap();
-    let (sealer, setup) =
-        WatchSealer::start("watch-1", epoch, &kitchen_keys.epoch_public(epoch).unwrap()).unwrap();
-    let fix = Fix {
-        t: 1_700_000_000_000,
-        lat: 48.137_154,
-        lon: 11.576_124,
-        acc: 6.0,
-        bat: 64,
-    };
-    let batch = sealer.seal(1, 0, ChainHash::GENESIS, std::slice::from_ref(&fix));
-    for keys in [&kitchen_keys, &office_keys] {
-        let mut opener = keys.opener();
-        opener.add_setup(&setup).unwrap();
-        assert_eq!(opener.open(&batch).unwrap(), vec![fix]);
-    }
+    let kitchen_keys = keys_of(&a, account.as_str()).await;
+    let office_keys = keys_of(&office, account.as_str()).await;
+    let sealed = sealed_fix(&kitchen_keys, kitchen_keys.current_epoch().unwrap(), 48.137);
+    assert!(opens(&kitchen_keys, &sealed) && opens(&office_keys, &sealed));
     cloud.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn the_recovery_key_restores_the_family_on_a_new_computer_and_nothing_else_does() {
     use waymark_protocol::family_roster::EpochKeyBlob;
-    use waymark_protocol::location_sealing::{LocationSecretKey, WatchSealer};
-    use waymark_protocol::report::Fix;
-    use waymark_protocol::sealed_report::ChainHash;
+    use waymark_protocol::location_sealing::LocationSecretKey;
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
     let account = a.core.me().await.unwrap().account_id;
@@ -1036,31 +1048,11 @@ async fn the_recovery_key_restores_the_family_on_a_new_computer_and_nothing_else
         a.core.family_keys().await.unwrap(),
         FamilyKeysView::Trusted { computers, .. } if computers == both
     ));
-    let kitchen_keys = key_file(&a, account.as_str())
-        .load()
-        .await
-        .unwrap()
-        .unwrap();
-    let office_keys = key_file(&office, account.as_str())
-        .load()
-        .await
-        .unwrap()
-        .unwrap();
-    let (sealer, setup) =
-        WatchSealer::start("watch-1", 0, &kitchen_keys.epoch_public(0).unwrap()).unwrap();
-    let fix = Fix {
-        t: 1_700_000_000_000,
-        lat: 48.137_154,
-        lon: 11.576_124,
-        acc: 6.0,
-        bat: 64,
-    };
-    let batch = sealer.seal(1, 0, ChainHash::GENESIS, std::slice::from_ref(&fix));
-    let mut opener = office_keys.opener();
-    opener.add_setup(&setup).unwrap();
-    assert_eq!(
-        opener.open(&batch).unwrap(),
-        vec![fix],
+    let kitchen_keys = keys_of(&a, account.as_str()).await;
+    let office_keys = keys_of(&office, account.as_str()).await;
+    let sealed = sealed_fix(&kitchen_keys, 0, 48.137);
+    assert!(
+        opens(&office_keys, &sealed),
         "the restored computer reads the watch"
     );
     cloud.stop().await.unwrap();
@@ -1093,9 +1085,6 @@ async fn approved_computer(cloud: &TestCloud, trusted: &App, name: &str) -> App 
 
 #[tokio::test]
 async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of_what_follows() {
-    use waymark_protocol::location_sealing::WatchSealer;
-    use waymark_protocol::report::Fix;
-    use waymark_protocol::sealed_report::ChainHash;
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;
     let account = a.core.me().await.unwrap().account_id;
@@ -1112,28 +1101,7 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
         a.core.family_keys().await.unwrap(),
         FamilyKeysView::Trusted { computers, .. } if computers.len() == 3
     ));
-    let seal_to = |keys: &FamilyKeys, epoch: u32, lat: f64| {
-        let (sealer, setup) =
-            WatchSealer::start("watch-1", epoch, &keys.epoch_public(epoch).unwrap()).unwrap();
-        let fix = Fix {
-            t: 1_700_000_000_000,
-            lat,
-            lon: 11.576_124,
-            acc: 6.0,
-            bat: 64,
-        };
-        (setup, sealer.seal(1, 0, ChainHash::GENESIS, &[fix]), fix)
-    };
-    let opens = |keys: &FamilyKeys, sealed: &(_, _, Fix)| {
-        let (setup, batch, fix) = sealed;
-        let mut opener = keys.opener();
-        opener.add_setup(setup).is_ok() && opener.open(batch).ok() == Some(vec![*fix])
-    };
-    let load = |who: &App| {
-        let file = key_file(who, account.as_str());
-        async move { file.load().await.unwrap().unwrap() }
-    };
-    let before = seal_to(&load(&a).await, 0, 48.1);
+    let before = sealed_fix(&keys_of(&a, account.as_str()).await, 0, 48.1);
 
     // The kitchen laptop ends the office PC's session (a lost computer).
     let office_session = office.core.me().await.unwrap().session_id;
@@ -1148,8 +1116,11 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
     assert_eq!(cloud.store.count("epoch_switches").await.unwrap(), 1);
     // The desk takes epoch 1 through its own sealed copy and the signed switch.
     desk.core.family_keys().await.unwrap();
-    let (kitchen_keys, desk_keys, office_keys) =
-        (load(&a).await, load(&desk).await, load(&office).await);
+    let (kitchen_keys, desk_keys, office_keys) = (
+        keys_of(&a, account.as_str()).await,
+        keys_of(&desk, account.as_str()).await,
+        keys_of(&office, account.as_str()).await,
+    );
     assert_eq!(kitchen_keys.current_epoch(), Some(1));
     assert_eq!(desk_keys.current_epoch(), Some(1));
     assert_eq!(
@@ -1160,7 +1131,7 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
 
     // What a watch reports after the switch: the family reads it, the
     // removed computer cannot. What came before stays readable.
-    let after = seal_to(&kitchen_keys, 1, 48.2);
+    let after = sealed_fix(&kitchen_keys, 1, 48.2);
     assert!(opens(&kitchen_keys, &after));
     assert!(opens(&desk_keys, &after));
     assert!(!opens(&office_keys, &after));
@@ -1192,7 +1163,7 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
             .unwrap(),
         FamilyKeysView::Trusted { .. }
     ));
-    let restored_keys = load(&restored).await;
+    let restored_keys = keys_of(&restored, account.as_str()).await;
     assert!(opens(&restored_keys, &after) && opens(&restored_keys, &before));
     cloud.stop().await.unwrap();
 }

@@ -4,7 +4,8 @@
 //! message, the new computer's answer and confirmation, and the trusted
 //! computer's confirmation with the approval bundle sealed under the
 //! exchange's key. The cloud stores and passes these along; it learns
-//! nothing it can guess the code from, and a request takes one answer.
+//! nothing it can guess the code from, and a request takes one answer. A
+//! request ended by either computer (a wrong code, or Cancel) is deleted.
 //!
 //! The exchange itself is `code_exchange` (feature `e2e`).
 
@@ -47,8 +48,6 @@ pub enum JoinState {
     Answered,
     /// The trusted computer confirmed and sent the sealed bundle.
     Approved,
-    /// Ended by either computer (a wrong code, or cancelled).
-    Ended,
 }
 
 /// A join request as both computers read it.

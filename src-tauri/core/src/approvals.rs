@@ -184,7 +184,7 @@ impl Core {
         if let Some(id) = &approvals.asked {
             let live: Result<JoinRequest, _> = self.get(&request_path(id)?).await;
             match live {
-                Ok(r) if r.state != JoinState::Ended && r.state != JoinState::Approved => {
+                Ok(r) if r.state != JoinState::Approved => {
                     return Ok(());
                 }
                 Ok(_)
@@ -304,9 +304,6 @@ impl Core {
             };
             if ready(&request) {
                 return Ok(request);
-            }
-            if request.state == JoinState::Ended {
-                return Err(AppError::ApprovalEnded);
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(AppError::ApprovalTimedOut);

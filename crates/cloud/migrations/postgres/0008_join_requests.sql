@@ -1,8 +1,8 @@
 -- A computer without the family's keys asking for them, and the approval
 -- exchange the cloud relays (issue 13, docs/end-to-end-encryption.md §5):
 -- public keys and SPAKE2 messages only, nothing to guess the code from. A
--- request moves forward only (waiting, offered, answered, approved, or
--- ended) and lives 15 minutes.
+-- request moves forward only (waiting, offered, answered, approved), is
+-- deleted when either computer ends it, and lives 15 minutes.
 CREATE TABLE join_requests (
     id                    TEXT PRIMARY KEY,
     account_id            TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,

@@ -31,7 +31,7 @@ pub enum StepOutcome {
     Done,
     /// No such open request on this account.
     NotFound,
-    /// The request is past this step (spent, approved or ended).
+    /// The request is past this step (spent, or approved).
     Spent,
     /// This computer may not take this step (e.g. approving itself).
     NotThisComputer(&'static str),
@@ -70,7 +70,7 @@ fn decode(row: Row) -> DbResult<Stored> {
         "offered" => JoinState::Offered,
         "answered" => JoinState::Answered,
         "approved" => JoinState::Approved,
-        _ => JoinState::Ended,
+        _ => return Err(bad()),
     };
     Ok(Stored {
         request: JoinRequest {
@@ -104,16 +104,6 @@ fn decode(row: Row) -> DbResult<Stored> {
         requester: row.12,
         offerer: row.13,
     })
-}
-
-fn state_name(state: JoinState) -> &'static str {
-    match state {
-        JoinState::Waiting => "waiting",
-        JoinState::Offered => "offered",
-        JoinState::Answered => "answered",
-        JoinState::Approved => "approved",
-        JoinState::Ended => "ended",
-    }
 }
 
 impl Store {
@@ -269,9 +259,7 @@ impl Store {
                 if state == JoinState::Approved {
                     return Ok(StepOutcome::Spent);
                 }
-                sqlx::query("UPDATE join_requests SET state = $1 WHERE id = $2")
-                    .bind(state_name(JoinState::Ended))
-                    .bind(id.as_str())
+                sqlx::query("DELETE FROM join_requests WHERE id = $1").bind(id.as_str())
             }
         };
         update.execute(&mut *tx).await?;
