@@ -947,22 +947,61 @@ async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows(
     assert_eq!(newcomer.unwrap_err().code(), "approval_code_wrong");
     assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 1);
 
+    // Another change of the family reaches the cloud first (as another
+    // computer's approval would): the cloud refuses the kitchen laptop's
+    // version, nothing is shared, and its key file keeps the chain the cloud
+    // holds, so it takes the other change instead of refusing the cloud.
+    office.core.family_keys().await.unwrap();
+    let mut elsewhere = keys_of(&a, account.as_str()).await;
+    let phone = FamilyKeys::new_computer();
+    elsewhere
+        .approve(
+            "Phone",
+            account.as_str(),
+            &phone.entry("Phone", account.as_str()),
+        )
+        .unwrap();
+    let competing = elsewhere.update_for(2).unwrap();
+    let me = a.core.me().await.unwrap();
+    cloud
+        .store
+        .add_roster(
+            &waymark_protocol::ids::AccountId::parse(account.as_str()).unwrap(),
+            &competing,
+            &waymark_protocol::ids::SessionId::parse(&me.session_id).unwrap(),
+        )
+        .await
+        .unwrap();
+    let (trusted, newcomer) = approve(&a, &office, &the_request(&a).await, None).await;
+    assert_eq!(trusted.unwrap_err().code(), "roster_conflict");
+    assert!(newcomer.is_err());
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. }
+            if computers == vec!["Kitchen laptop".to_owned(), "Phone".to_owned()]
+    ));
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 2);
+
     // The honest approval: the code shown on the kitchen laptop, typed on the office PC.
     office.core.family_keys().await.unwrap();
     let (trusted, newcomer) = approve(&a, &office, &the_request(&a).await, None).await;
     trusted.unwrap();
-    let both = vec!["Kitchen laptop".to_owned(), "Office PC".to_owned()];
+    let all = vec![
+        "Kitchen laptop".to_owned(),
+        "Phone".to_owned(),
+        "Office PC".to_owned(),
+    ];
     assert_eq!(
         newcomer.unwrap(),
         FamilyKeysView::Trusted {
-            computers: both.clone(),
+            computers: all.clone(),
             recovery_key: None
         }
     );
-    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 2);
+    assert_eq!(cloud.store.count("family_rosters").await.unwrap(), 3);
     assert!(matches!(
         a.core.family_keys().await.unwrap(),
-        FamilyKeysView::Trusted { computers, .. } if computers == both
+        FamilyKeysView::Trusted { computers, .. } if computers == all
     ));
     // Both computers open what a watch seals to the family's key.
     let kitchen_keys = keys_of(&a, account.as_str()).await;

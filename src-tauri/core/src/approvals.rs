@@ -130,7 +130,14 @@ impl Core {
             let _ = self.send_empty::<()>(Method::DELETE, &path, None).await;
             return Err(AppError::ApprovalCodeWrong);
         };
-        let bundle = self.approve_in_keys(&request).await?;
+        let bundle = match self.approve_in_keys(&request).await {
+            Ok(bundle) => bundle,
+            Err(e) => {
+                // The new computer is waiting: end it now rather than let it time out.
+                let _ = self.send_empty::<()>(Method::DELETE, &path, None).await;
+                return Err(e);
+            }
+        };
         let sealed = channel.seal(
             &serde_json::to_vec(&bundle).map_err(|_| AppError::BadAnswer)?,
             BUNDLE_CONTEXT,
@@ -152,7 +159,8 @@ impl Core {
 
     /// Adds the request's computer to the roster (published before the keys
     /// are sent, so the cloud holds the version the new computer will
-    /// trust) and returns the bundle for it.
+    /// trust) and returns the bundle for it. If the cloud refuses the
+    /// version, the key file is left as it was.
     async fn approve_in_keys(&self, request: &JoinRequest) -> Result<ApprovalBundle, AppError> {
         let _one = self.family_lock.lock().await;
         let account = self.me().await?.account_id;
@@ -167,7 +175,9 @@ impl Core {
         let bundle = keys
             .approve(&request.name, account.as_str(), &newcomer)
             .map_err(|_| AppError::NotTrusted)?;
-        file.save(&keys).await?;
+        // Kept only once the cloud took it: a refused version (another
+        // computer changed the family first) must not stay in this
+        // computer's chain, or the cloud's chain would depart from it.
         let version = keys.trusted_roster().map_or(0, |t| t.roster().version);
         let update = keys.update_for(version).ok_or(AppError::NotTrusted)?;
         self.send_empty(Method::POST, "/api/v1/family/rosters", Some(&update))

@@ -110,8 +110,8 @@ impl Core {
                 RestoreError::WrongKey => AppError::RecoveryKeyWrong,
                 RestoreError::Refused => AppError::FamilyRosterRefused,
             })?;
-        // Kept before it is published: a failure in between publishes it at the next start.
-        file.save(&keys).await?;
+        // Kept only once the cloud took it (as with an approval); a failure
+        // changes nothing, and the recovery key can be typed again.
         self.send_empty(Method::POST, "/api/v1/family/rosters", Some(&update))
             .await?;
         keys.mark_published(update.roster.roster.version);
