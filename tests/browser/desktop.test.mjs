@@ -265,6 +265,9 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.equal(laptops, 1, "one session for this computer at the cloud");
   await app.waitFor("#activity li[data-kind='watch.revoked']", { what: "the revocation in the activity log" });
   assert.match(await app.text("#activity li[data-kind='watch.revoked']"), /by Kitchen laptop/);
+  // The computers holding the family's keys: only this one, and it says so.
+  assert.deepEqual(await app.exec("return [...document.querySelectorAll('#family-computers li')].map(l => l.textContent);"), ["Kitchen laptop"]);
+  assert.match(await app.text("#single-key-holder"), /Only this computer holds your family's keys/);
   await shot("09-account");
   await app.click("#sessions tr[data-current='true'] .end-session");
   await app.waitFor("#sign-in", { what: "the sign-in screen after ending the session" });

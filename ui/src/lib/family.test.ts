@@ -1,5 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { recoveryKeyGroups } from "./family";
+import { keyHolders, recoveryKeyGroups } from "./family";
+
+describe("keyHolders", () => {
+  it("warns while only one computer holds the keys", () => {
+    expect(keyHolders({ status: "trusted", computers: ["Desk"], recovery_key: null })).toEqual({
+      names: ["Desk"],
+      alone: true,
+      waiting: false,
+    });
+    expect(keyHolders({ status: "trusted", computers: ["Desk", "Laptop"], recovery_key: null }).alone).toBe(false);
+  });
+  it("lists nobody on a computer that waits for approval", () => {
+    expect(keyHolders({ status: "waiting_for_approval" })).toEqual({ names: [], alone: false, waiting: true });
+    expect(keyHolders(null).names).toEqual([]);
+  });
+});
 
 describe("recoveryKeyGroups", () => {
   it("splits the key into the groups a parent copies down", () => {
