@@ -418,6 +418,31 @@ async fn the_cloud_relays_an_approval_one_turn_at_a_time_and_takes_one_answer() 
         call(&cloud, &office, Method::GET, &late_path, None).await.0,
         200
     );
+    // The same computer asks again (a restarted app): the earlier request
+    // still answers, but only the newest is listed.
+    let (status, again) = call(
+        &cloud,
+        &office,
+        Method::POST,
+        "/api/v1/family/join-requests",
+        Some(json!({"signing": b64(&newcomer.signing_public().0), "sealing": b64(&newcomer.sealing_public().0)})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(
+        call(&cloud, &office, Method::GET, &late_path, None).await.0,
+        200
+    );
+    let (_, list) = call(
+        &cloud,
+        &kitchen,
+        Method::GET,
+        "/api/v1/family/join-requests",
+        None,
+    )
+    .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["id"], again["id"]);
     cloud.advance(std::time::Duration::from_secs(16 * 60));
     // (The access tokens expired too: a fresh sign-in of the account asks.)
     let fresh = a.sign_in(&cloud, "Desk").await.unwrap().access;

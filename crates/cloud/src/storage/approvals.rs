@@ -16,7 +16,7 @@ use waymark_protocol::signing::b64;
 use super::{DbResult, LockScope, Store, Tx, record};
 
 /// The most requests an account may have open at once.
-pub const MAX_OPEN: i64 = 5;
+pub const MAX_OPEN: i64 = 20;
 
 /// One step of the exchange, by one of the account's computers.
 pub enum Step<'a> {
@@ -107,8 +107,10 @@ fn decode(row: Row) -> DbResult<Stored> {
 }
 
 impl Store {
-    /// Opens a request for the caller's computer, replacing any earlier
-    /// one of the same computer; expired requests of the account go.
+    /// Opens a request for the caller's computer; expired requests of the
+    /// account go. An earlier request of the same computer stays readable
+    /// (it was created, so it answers until it expires or is ended) but is
+    /// no longer listed.
     /// `None`: the account has [`MAX_OPEN`] requests open already.
     pub async fn create_join_request(
         &self,
@@ -118,14 +120,11 @@ impl Store {
     ) -> DbResult<Option<JoinRequest>> {
         let now = self.now();
         let mut tx = self.write_tx(LockScope::Account(account.as_str())).await?;
-        sqlx::query(
-            "DELETE FROM join_requests WHERE account_id = $1 AND (session_id = $2 OR expires_at <= $3)",
-        )
-        .bind(account.as_str())
-        .bind(session.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("DELETE FROM join_requests WHERE account_id = $1 AND expires_at <= $2")
+            .bind(account.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         let (open,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM join_requests WHERE account_id = $1 AND state IN ('waiting', 'offered', 'answered')",
         )
@@ -178,9 +177,15 @@ impl Store {
             .bind(self.now())
             .fetch_all(&self.pool)
             .await?;
-        rows.into_iter()
-            .map(|r| decode(r).map(|s| s.request))
-            .collect()
+        // Each computer's newest request only: a restarted app asks again.
+        let mut newest: Vec<Stored> = Vec::new();
+        for row in rows.into_iter().rev() {
+            let stored = decode(row)?;
+            if !newest.iter().any(|s| s.requester == stored.requester) {
+                newest.push(stored);
+            }
+        }
+        Ok(newest.into_iter().rev().map(|s| s.request).collect())
     }
 
     /// Takes one step of a request's exchange, if it is that step's turn
