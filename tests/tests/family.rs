@@ -228,6 +228,33 @@ async fn call(
         .unwrap()
 }
 
+/// A computer with `keys` asks the family for them.
+async fn ask_to_join(cloud: &TestCloud, token: &str, keys: &FamilyKeyPair) -> (u16, Value) {
+    use waymark_protocol::signing::b64;
+    let body =
+        json!({"signing": b64(&keys.signing_public().0), "sealing": b64(&keys.sealing_public().0)});
+    call(
+        cloud,
+        token,
+        Method::POST,
+        "/api/v1/family/join-requests",
+        Some(body),
+    )
+    .await
+}
+
+/// The join requests `token`'s account lists.
+async fn listed(cloud: &TestCloud, token: &str) -> (u16, Value) {
+    call(
+        cloud,
+        token,
+        Method::GET,
+        "/api/v1/family/join-requests",
+        None,
+    )
+    .await
+}
+
 /// The relay's rules, step by step, with two computers of one account: each
 /// step is one computer's turn, a request takes one answer, and another
 /// account sees none of it. (The exchange itself, with real codes, is in
@@ -242,14 +269,7 @@ async fn the_cloud_relays_an_approval_one_turn_at_a_time_and_takes_one_answer() 
     assert_ne!(kitchen, office);
     let b = Parent::sign_up(&cloud, "Okafor family").await.unwrap();
     let newcomer = FamilyKeyPair::generate();
-    let (status, request) = call(
-        &cloud,
-        &office,
-        Method::POST,
-        "/api/v1/family/join-requests",
-        Some(json!({"signing": b64(&newcomer.signing_public().0), "sealing": b64(&newcomer.sealing_public().0)})),
-    )
-    .await;
+    let (status, request) = ask_to_join(&cloud, &office, &newcomer).await;
     assert_eq!(status, 201, "{request}");
     assert_eq!(request["name"], "Office PC");
     assert_eq!(request["state"], "waiting");
@@ -257,23 +277,9 @@ async fn the_cloud_relays_an_approval_one_turn_at_a_time_and_takes_one_answer() 
     let path = format!("/api/v1/family/join-requests/{id}");
 
     // The trusted computer sees it; another family does not, and cannot touch it.
-    let (_, list) = call(
-        &cloud,
-        &kitchen,
-        Method::GET,
-        "/api/v1/family/join-requests",
-        None,
-    )
-    .await;
+    let (_, list) = listed(&cloud, &kitchen).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let (_, theirs) = call(
-        &cloud,
-        b.access(),
-        Method::GET,
-        "/api/v1/family/join-requests",
-        None,
-    )
-    .await;
+    let (_, theirs) = listed(&cloud, b.access()).await;
     assert_eq!(theirs, json!([]));
     assert_eq!(
         call(&cloud, b.access(), Method::GET, &path, None).await.0,
@@ -391,25 +397,11 @@ async fn the_cloud_relays_an_approval_one_turn_at_a_time_and_takes_one_answer() 
         call(&cloud, &office, Method::DELETE, &path, None).await.0,
         409
     );
-    let (_, list) = call(
-        &cloud,
-        &kitchen,
-        Method::GET,
-        "/api/v1/family/join-requests",
-        None,
-    )
-    .await;
+    let (_, list) = listed(&cloud, &kitchen).await;
     assert_eq!(list, json!([]));
 
     // A request lives 15 minutes.
-    let (_, late) = call(
-        &cloud,
-        &office,
-        Method::POST,
-        "/api/v1/family/join-requests",
-        Some(json!({"signing": b64(&newcomer.signing_public().0), "sealing": b64(&newcomer.sealing_public().0)})),
-    )
-    .await;
+    let (_, late) = ask_to_join(&cloud, &office, &newcomer).await;
     let late_path = format!(
         "/api/v1/family/join-requests/{}",
         late["id"].as_str().unwrap()
@@ -420,27 +412,13 @@ async fn the_cloud_relays_an_approval_one_turn_at_a_time_and_takes_one_answer() 
     );
     // The same computer asks again (a restarted app): the earlier request
     // still answers, but only the newest is listed.
-    let (status, again) = call(
-        &cloud,
-        &office,
-        Method::POST,
-        "/api/v1/family/join-requests",
-        Some(json!({"signing": b64(&newcomer.signing_public().0), "sealing": b64(&newcomer.sealing_public().0)})),
-    )
-    .await;
+    let (status, again) = ask_to_join(&cloud, &office, &newcomer).await;
     assert_eq!(status, 201);
     assert_eq!(
         call(&cloud, &office, Method::GET, &late_path, None).await.0,
         200
     );
-    let (_, list) = call(
-        &cloud,
-        &kitchen,
-        Method::GET,
-        "/api/v1/family/join-requests",
-        None,
-    )
-    .await;
+    let (_, list) = listed(&cloud, &kitchen).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["id"], again["id"]);
     cloud.advance(std::time::Duration::from_secs(16 * 60));

@@ -100,8 +100,7 @@ async fn founded_keys_survive_a_restart_sealed_under_the_keychain() {
         &founded.roster.roster
     );
     // The recovery key opens the epoch key the cloud is to keep for it.
-    let recovered = founded
-        .recovery_blob
+    let recovered = keys.update_for(1).unwrap().key_blobs[0]
         .open(&founded.recovery.key_pair())
         .unwrap();
     assert_eq!(Some(recovered.public_key()), keys.epoch_public(0));

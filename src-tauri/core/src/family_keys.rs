@@ -71,8 +71,6 @@ pub enum RestoreError {
 pub struct Founded {
     pub roster: SignedRoster,
     pub recovery: RecoveryKey,
-    /// Epoch 0's key sealed to the recovery key, for the cloud to keep.
-    pub recovery_blob: EpochKeyBlob,
 }
 
 impl FamilyKeys {
@@ -102,17 +100,12 @@ impl FamilyKeys {
             prev: ChainHash::GENESIS,
         }
         .sign(&self.computer);
-        let recovery_blob = EpochKeyBlob::seal(0, &epoch_key, &recovery_public.sealing);
         self.anchor = Some(recovery.anchor(&roster.roster, &epoch_key.public_key()));
         self.epochs.insert(0, epoch_key);
         self.rosters = vec![roster.clone()];
         self.published = 0;
         self.recovery_to_show = Some(recovery.display());
-        Founded {
-            roster,
-            recovery,
-            recovery_blob,
-        }
+        Founded { roster, recovery }
     }
 
     pub fn entry(&self, name: &str, member: &str) -> RosterEntry {
