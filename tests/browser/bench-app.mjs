@@ -1,8 +1,10 @@
 // The desktop app benchmark (not a test: it prints numbers). Measures, on the
 // real window under Xvfb through tauri-driver:
 //   - start: from asking for a new app window to the sign-in screen shown;
-//   - sign-in: from the click to the watch list with markers on the map
-//     (includes the headless Chromium sign-in browser's own start);
+//   - sign-in: from the click to the family's keys made on this first
+//     computer (includes the headless Chromium sign-in browser's own start);
+//     the watches are then paired in the window, as a parent does;
+//   - markers: from the paired watches starting to walk to all on the map;
 //   - live: from a watch taking a fix to that fix shown in the window (sign,
 //     upload, store, live stream, app core, UI), watches reporting every second;
 //   - memory: RSS and PSS of the app and its WebKit processes, at the sign-in
@@ -59,9 +61,7 @@ function memory(appBin) {
 }
 
 try {
-  await env.start({ watchCount, paired: watchCount });
-  const routes = ["builtin:park-loop", "builtin:school-run", "builtin:harbour-walk"];
-  env.watches.forEach((dir, i) => env.walk(dir, routes[i % routes.length]));
+  await env.start({ watchCount });
   await env.startDriver();
 
   const starts = [];
@@ -104,8 +104,15 @@ try {
   await app.waitFor("#sign-in");
   const t0 = performance.now();
   await app.click("#sign-in");
-  await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === watchCount, { timeout: 60_000, what: "all markers" });
+  await app.waitFor("#recovery-key", { timeout: 60_000, what: "the family's keys" });
   const signIn = performance.now() - t0;
+  await app.click("#recovery-key-saved");
+  for (const dir of env.watches) await env.pairInApp(app, dir, { family: "Rivera family" });
+  const routes = ["builtin:park-loop", "builtin:school-run", "builtin:harbour-walk"];
+  const t1 = performance.now();
+  env.watches.forEach((dir, i) => env.walk(dir, routes[i % routes.length]));
+  await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === watchCount, { timeout: 60_000, what: "all markers" });
+  const markers = performance.now() - t1;
 
   // Live: from the moment a watch takes a fix (its timestamp; same machine
   // clock) to that fix being shown in the window (the list item's data).
@@ -135,7 +142,8 @@ try {
 
   console.log(`\nWaymark desktop app (${env.appBin})`);
   console.log(`  start to sign-in screen       : ${fmt(starts)}`);
-  console.log(`  sign-in to ${watchCount} markers on map   : ${signIn.toFixed(0)} ms (includes the test browser's Chromium start)`);
+  console.log(`  sign-in to the family's keys  : ${signIn.toFixed(0)} ms (includes the test browser's Chromium start)`);
+  console.log(`  ${watchCount} watches walking to markers : ${markers.toFixed(0)} ms (first fixes, upload, live stream)`);
   console.log(`  fix taken to shown in window  : ${lags.length ? fmt(lags) : "none seen in 60 s"} (polled every ~10 ms)`);
   console.log(`  memory at sign-in screen      : RSS ${atSignIn.rss.toFixed(0)} MB, PSS ${atSignIn.pss.toFixed(0)} MB (${atSignIn.names.join(", ")})`);
   console.log(`  memory with ${watchCount} live watches    : RSS ${withWatches.rss.toFixed(0)} MB, PSS ${withWatches.pss.toFixed(0)} MB (${withWatches.names.join(", ")})`);

@@ -37,9 +37,10 @@ export class DesktopEnv {
     return execFileSync(cmd, args, { encoding: "utf8" });
   }
 
-  /** Cloud, factory, `watchCount` watches; the family owns the first `paired` of them.
+  /** Cloud, factory, `watchCount` watches (none paired: only a family computer
+   *  holding the family's keys can pair one) and the family's account.
    *  The watches numbered in `tpm` keep their key in a software TPM, certified with --require-tpm. */
-  async start({ watchCount, paired, family = "Rivera family", tpm = [] }) {
+  async start({ watchCount, family = "Rivera family", tpm = [] }) {
     this.factory = join(this.work, "factory");
     this.run(this.cloudBin, ["factory", "init", "--dir", this.factory]);
     this.cloud = await startCloud(this.cloudBin, { env: { WAYMARK_MANUFACTURER_CAS: join(this.factory, "manufacturer-ca.pem") } });
@@ -49,10 +50,9 @@ export class DesktopEnv {
     for (let n = 1; n <= watchCount; n++) {
       this.watches.push(tpm.includes(n) ? await this.makeTpmWatch(n) : this.makeWatch(n));
     }
-    const codes = this.watches.slice(0, paired).map((dir) => this.pairingCode(dir));
     return setUpFamily({
       origin: this.cloud.origin, caPath: this.caPath, serverCert: this.serverCert,
-      passkeyFile: this.passkeyFile, name: family, codes,
+      passkeyFile: this.passkeyFile, name: family,
     });
   }
 
@@ -93,12 +93,37 @@ export class DesktopEnv {
     return dir;
   }
 
-  /** Has the watch make a pairing code; returns it as printed. */
-  pairingCode(dir) {
-    const out = this.run(this.watchBin, ["pair", "--dir", dir, "--no-wait"]);
-    const m = out.match(/^PAIRING CODE: (\S+)$/m);
-    if (!m) throw new Error(`the watch printed no code: ${out}`);
-    return m[1];
+  /** Has the watch show a pairing code and wait for the family's answer
+   *  (`waymark-watch pair`, left running): the code as printed, the command's
+   *  exit status to come, and all it printed so far. */
+  async showCode(dir) {
+    const child = spawn(this.watchBin, ["pair", "--dir", dir], { stdio: ["ignore", "pipe", "inherit"] });
+    this.children.push(child);
+    const exited = new Promise((r) => child.once("exit", (code) => r(code)));
+    let out = "";
+    const code = await new Promise((resolve, reject) => {
+      child.stdout.on("data", (d) => {
+        out += d;
+        const m = out.match(/^PAIRING CODE: (\S+)$/m);
+        if (m) resolve(m[1]);
+      });
+      child.once("exit", () => reject(new Error(`the watch printed no code: ${out}`)));
+    });
+    return { code, exited, output: () => out };
+  }
+
+  /** Pairs the watch in `dir` in `app` with the code it shows (`typed` as the
+   *  parent types it); resolves once the watch's own `pair` command says it
+   *  is paired to `family` and the app is back at its watch list. */
+  async pairInApp(app, dir, { typed = (c) => c, family = "Rivera family" } = {}) {
+    const shown = await this.showCode(dir);
+    await app.click("#tab-pair");
+    await app.type("#pair-code", typed(shown.code));
+    await app.click("#pair-submit");
+    await app.waitFor("#pair-done", { timeout: 30_000, what: "the pairing confirmation" });
+    if ((await shown.exited) !== 0) throw new Error(`the watch's pair command failed: ${shown.output()}`);
+    if (!shown.output().includes(`Paired with ${family}.`)) throw new Error(`the watch did not say it is paired: ${shown.output()}`);
+    await app.waitFor("li.watch", { what: "the watch list after pairing" });
   }
 
   /** The watch walks `route`, reporting every second, until stopped. */
@@ -140,6 +165,7 @@ export class DesktopEnv {
       WAYMARK_BROWSER_LOG: join(this.work, "browser.log"),
       WAYMARK_KEYCHAIN_SERVICE: "waymark-e2e",
       WAYMARK_SESSION_NAME: "Kitchen laptop",
+      WAYMARK_MANUFACTURER_CAS: join(this.factory, "manufacturer-ca.pem"),
       HOME: this.home,
       XDG_CONFIG_HOME: join(this.home, ".config"),
       // Alerts look at the cloud every 2 s instead of 30 s.

@@ -1,7 +1,8 @@
 // A family account made through the real sign-in pages in headless Chromium
-// with a virtual authenticator (a TEST/DEMO-ONLY software passkey), with
-// watches paired by the codes they show. The virtual passkey is saved (0600)
-// so a later run, or the desktop app's WAYMARK_BROWSER script, signs in again.
+// with a virtual authenticator (a TEST/DEMO-ONLY software passkey). Watches
+// are paired in the desktop app (only a computer holding the family's keys
+// can answer a watch's code). The virtual passkey is saved (0600) so a later
+// run, or the desktop app's WAYMARK_BROWSER script, signs in again.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { launchWithAuthenticator } from "./chromium.mjs";
@@ -10,9 +11,9 @@ import { loopback } from "./loopback.mjs";
 
 /**
  * Signs the family in (creating the account when `passkeyFile` does not exist
- * yet), pairs each code, and returns the family's watches.
+ * yet) and returns the family's watches.
  */
-export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, name, codes, askToJoin = false, log = () => {} }) {
+export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, name, askToJoin = false }) {
   const ca = readFileSync(caPath);
   const call = (method, path, opts) => request(origin, ca, method, path, opts);
   const { context, page, cdp, authenticatorId } = await launchWithAuthenticator(spkiOf(serverCert));
@@ -41,11 +42,6 @@ export async function setUpFamily({ origin, caPath, serverCert, passkeyFile, nam
     // Saved after every use: the passkey's signature counter moved (see sign-in-browser.mjs).
     const { credentials } = await cdp.send("WebAuthn.getCredentials", { authenticatorId });
     writeFileSync(passkeyFile, JSON.stringify(credentials[0]), { mode: 0o600 });
-    for (const code of codes) {
-      const r = await call("POST", "/api/v1/pairings", { json: { code }, token });
-      log(r.status === 201 ? `paired ${r.body.name} (${r.body.id})` : `pairing ${code} refused: ${r.body.message}`);
-      if (r.status !== 201) throw new Error(`pairing refused: ${r.body.message}`);
-    }
     if (askToJoin) {
       // As a computer without the family's keys does: its public keys (random here).
       const key = () => randomBytes(32).toString("base64url");

@@ -15,11 +15,16 @@ use waymark_cloud::app::{self, Running};
 use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
 use waymark_cloud::storage::Store;
+use waymark_protocol::code_exchange::{Parties, Purpose, Typer};
+use waymark_protocol::pairing::{
+    FAMILY_IDENTITY, OfferView, PairingCode, WatchFamilyBundle, bundle_context,
+};
 use waymark_protocol::report::{Batch, SignedBatch};
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
-use waymark_protocol::signing::b64;
+use waymark_protocol::signing::{b64, unb64};
 use waymark_protocol::time::Clock;
 use waymark_watch::keystore::KeyStoreChoice;
+use waymark_watch::pairing::{ShownCode, Waited};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
@@ -120,6 +125,40 @@ impl TestCloud {
         self.store = running.store.clone();
         self.running = Some(running);
         Ok(())
+    }
+
+    /// A connection of the test's own to the cloud's database: to read it
+    /// as a thief of it would, or change it as a malicious operator would.
+    pub async fn database(&self) -> anyhow::Result<sqlx::AnyPool> {
+        sqlx::any::install_default_drivers();
+        let url = match &self.config.database {
+            Database::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Database::Postgres(url) => url.clone(),
+        };
+        Ok(sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await?)
+    }
+
+    /// Every text column of `table`, as one string (what a dump shows).
+    pub async fn dump_text(&self, table: &str) -> anyhow::Result<String> {
+        use sqlx::{Column, Row};
+        assert!(Store::TABLES.contains(&table), "unknown table");
+        let pool = self.database().await?;
+        let rows = sqlx::query(&format!("SELECT * FROM {table}"))
+            .fetch_all(&pool)
+            .await?;
+        let mut out = String::new();
+        for row in &rows {
+            for (i, column) in row.columns().iter().enumerate() {
+                if let Ok(Some(v)) = row.try_get::<Option<String>, _>(i) {
+                    out.push_str(&format!("{}={v}\n", column.name()));
+                }
+            }
+        }
+        pool.close().await;
+        Ok(out)
     }
 
     pub async fn stop(mut self) -> anyhow::Result<()> {
@@ -755,12 +794,26 @@ impl TestWatch {
         self.dir.path().join("watch")
     }
 
-    /// Uploads a signed offer and returns the code as the watch shows it.
-    pub async fn show_code(&self) -> anyhow::Result<String> {
-        let shown =
+    /// Uploads a signed offer: the code as the watch shows it
+    /// (`shown.code.display()`) and the exchange it started.
+    pub async fn show_code(&self) -> anyhow::Result<ShownCode> {
+        Ok(
             waymark_watch::pairing::make_code(&self.reporter.watch, &self.reporter.link, 600_000)
-                .await?;
-        Ok(shown.code.display())
+                .await?,
+        )
+    }
+
+    /// The watch's side of pairing, as the `pair` command runs it (polling
+    /// faster): waits for the answer to `shown`, weighs it, gives its word.
+    pub async fn take_answer(&self, shown: ShownCode) -> anyhow::Result<Waited> {
+        Ok(waymark_watch::pairing::wait_for_answer(
+            &self.reporter.watch,
+            &self.reporter.link,
+            &self.path(),
+            shown,
+            std::time::Duration::from_millis(50),
+        )
+        .await?)
     }
 }
 
@@ -814,25 +867,176 @@ pub async fn connect_from(
     Ok(socket.connect(addr).await?)
 }
 
-/// Pairs `watch` to `parent`'s account with a fresh code; returns the watch info.
+/// A family computer for tests that pair through the API without the app:
+/// its own keys and founding roster (kept here, never published: the cloud
+/// cannot tell), and the family's half of the pairing exchange.
+pub struct TestFamily {
+    keys: waymark_app_core::family_keys::FamilyKeys,
+}
+
+impl Default for TestFamily {
+    fn default() -> Self {
+        let mut keys = waymark_app_core::family_keys::FamilyKeys::new_computer();
+        keys.found_family("Test computer", "test-family");
+        Self { keys }
+    }
+}
+
+/// The family's side of one exchange, between its answer and the watch's word.
+pub struct Answered {
+    pub typer: Typer,
+    pub locator: String,
+}
+
+impl TestFamily {
+    /// What this family gives a watch at pairing.
+    pub fn bundle(&self) -> WatchFamilyBundle {
+        let epoch = self.keys.current_epoch().expect("a founded family");
+        WatchFamilyBundle {
+            epoch,
+            epoch_public: self.keys.epoch_public(epoch).expect("its key"),
+            roster: self.keys.rosters().last().cloned().expect("its roster"),
+        }
+    }
+
+    /// Reads the offer `code` names and answers it with `code`: the
+    /// answer's `(status, body)` (or the read's, if that failed), and the
+    /// exchange to finish when it was relayed (202).
+    pub async fn answer(
+        &self,
+        cloud: &impl Endpoint,
+        token: &str,
+        code: &str,
+    ) -> anyhow::Result<(u16, Value, Option<Answered>)> {
+        let code = PairingCode::parse(code).context("not a pairing code")?;
+        let locator = code.locator().as_str().to_owned();
+        let path = format!("/api/v1/pairing-offers/{locator}");
+        let (status, body) = api(cloud, reqwest::Method::GET, &path, token, None).await?;
+        if status != 200 {
+            return Ok((status, body, None));
+        }
+        let view: OfferView = serde_json::from_value(body)?;
+        let offer = view.signed.offer;
+        let first = unb64(&offer.message).context("the offer's message")?;
+        let parties = Parties {
+            purpose: Purpose::PairWatch,
+            shower: offer.device_id.as_bytes().to_vec(),
+            typer: FAMILY_IDENTITY.to_vec(),
+        };
+        let (mut typer, answer) =
+            Typer::answer(parties, &code, &first).map_err(|e| anyhow!("{e:?}"))?;
+        let sealed = typer.seal_with_answer(
+            &serde_json::to_vec(&self.bundle())?,
+            &bundle_context(&offer.device_id, &locator),
+        );
+        let body = json!({
+            "message": b64(&answer.message),
+            "confirmation": b64(&answer.confirmation),
+            "bundle": b64(&sealed),
+        });
+        let (status, body) = api(
+            cloud,
+            reqwest::Method::POST,
+            &format!("{path}/answer"),
+            token,
+            Some(&body),
+        )
+        .await?;
+        let answered = (status == 202).then_some(Answered { typer, locator });
+        Ok((status, body, answered))
+    }
+
+    /// Reads the offer until the watch gave its word: the watch (as the
+    /// account's list shows it) once paired and its confirmation checks.
+    pub async fn await_paired(
+        &self,
+        cloud: &impl Endpoint,
+        token: &str,
+        answered: Answered,
+    ) -> anyhow::Result<Value> {
+        let path = format!("/api/v1/pairing-offers/{}", answered.locator);
+        for _ in 0..400 {
+            let (status, body) = api(cloud, reqwest::Method::GET, &path, token, None).await?;
+            if status != 200 {
+                bail!("reading the offer: {status} {body}");
+            }
+            match body["state"].as_str() {
+                Some("paired") => {
+                    let theirs: [u8; 32] = body["watch_confirmation"]
+                        .as_str()
+                        .and_then(unb64)
+                        .and_then(|c| c.try_into().ok())
+                        .context("the watch's confirmation")?;
+                    answered
+                        .typer
+                        .confirm(&theirs)
+                        .map_err(|e| anyhow!("the watch's confirmation: {e:?}"))?;
+                    return Ok(body["watch"].clone());
+                }
+                Some("wrong_code") => bail!("the watch found the code wrong"),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+        bail!("the watch gave no word in 20 s")
+    }
+}
+
+/// Pairs `watch` to `parent`'s account with a fresh code, both halves
+/// running as they do in the app and on the watch; returns the watch info.
 pub async fn pair(
     cloud: &impl Endpoint,
     parent: &Parent,
     watch: &TestWatch,
 ) -> anyhow::Result<Value> {
-    let code = watch.show_code().await?;
-    let (status, body) = api(
-        cloud,
-        reqwest::Method::POST,
-        "/api/v1/pairings",
-        parent.access(),
-        Some(&json!({"code": code})),
-    )
-    .await?;
-    if status != 201 {
+    let shown = watch.show_code().await?;
+    let code = shown.code.display();
+    let family = TestFamily::default();
+    let (status, body, answered) = family.answer(cloud, parent.access(), &code).await?;
+    let Some(answered) = answered else {
         bail!("pairing: {status} {body}");
+    };
+    let (paired, waited) = tokio::join!(
+        family.await_paired(cloud, parent.access(), answered),
+        watch.take_answer(shown)
+    );
+    match waited? {
+        Waited::Paired { .. } => paired,
+        other => bail!("the watch: {other:?}"),
     }
-    Ok(body)
+}
+
+/// Pairs `watch` through the app core (`typed` turns the code as shown
+/// into what the parent types) while the watch takes the answer as the
+/// `pair` command does. The app's result; the watch's side must have ended
+/// paired when the app says so.
+pub async fn pair_via_app(
+    core: &waymark_app_core::Core,
+    watch: &TestWatch,
+    typed: impl FnOnce(&str) -> String,
+) -> Result<waymark_protocol::watches::WatchInfo, waymark_app_core::error::AppError> {
+    let shown = watch.show_code().await.expect("the watch shows a code");
+    let code = typed(&shown.code.display());
+    let watch_side = watch.take_answer(shown);
+    let app_side = core.pair(&code);
+    tokio::pin!(watch_side, app_side);
+    let mut waited = None;
+    let paired = loop {
+        tokio::select! {
+            p = &mut app_side => break p,
+            w = &mut watch_side, if waited.is_none() => waited = Some(w.expect("the watch's side")),
+        }
+    };
+    if paired.is_ok() {
+        let waited = match waited {
+            Some(w) => w,
+            None => tokio::time::timeout(std::time::Duration::from_secs(20), watch_side)
+                .await
+                .expect("the watch gives its word")
+                .expect("the watch's side"),
+        };
+        assert!(matches!(waited, Waited::Paired { .. }), "{waited:?}");
+    }
+    paired
 }
 
 /// A fix at `t` near Berlin.

@@ -12,6 +12,7 @@ use std::process::Stdio;
 use reqwest::Method;
 use serde_json::{Value, json};
 use waymark_cloud::app::routes;
+use waymark_protocol::signing::b64;
 use waymark_system_tests::*;
 
 /// Which of family A's ids a route takes, and the body to send.
@@ -412,13 +413,18 @@ async fn extra_fields_such_as_an_owner_are_refused_never_applied() {
     .await
     .unwrap();
     assert_eq!(s, 400);
-    let code = watch.show_code().await.unwrap();
+    let code = watch.show_code().await.unwrap().code;
     let (s, _) = api(
         &cloud,
         Method::POST,
-        "/api/v1/pairings",
+        &format!("/api/v1/pairing-offers/{}/answer", code.locator()),
         b.access(),
-        Some(&json!({"code": code, "account_id": b_id})),
+        Some(&json!({
+            "message": b64(&[1; 33]),
+            "confirmation": b64(&[2; 32]),
+            "bundle": b64(&[3; 64]),
+            "account_id": b_id,
+        })),
     )
     .await
     .unwrap();

@@ -123,6 +123,7 @@ fn settings_for(cloud: &TestCloud) -> Settings {
     s.keychain_service = format!("waymark-test-{}", random_token(6));
     s.session_name = "Kitchen laptop".into();
     s.data_dir = cloud.dir.path().join(format!("app-{}", random_token(6)));
+    s.manufacturer_cas = vec![cloud.factory_dir().join("manufacturer-ca.pem")];
     s
 }
 
@@ -378,17 +379,16 @@ async fn pairing_history_live_rename_and_revoke_through_the_core() {
     let watch = TestWatch::new(&cloud).unwrap();
 
     // Typed by a person: lower case, spaces instead of dashes.
-    let code = watch
-        .show_code()
+    let paired = pair_via_app(&a.core, &watch, |c| c.to_lowercase().replace('-', " "))
         .await
-        .unwrap()
-        .to_lowercase()
-        .replace('-', " ");
-    let paired = a.core.pair(&code).await.unwrap();
+        .unwrap();
     assert_eq!(paired.id, watch.id());
-    let again = a
-        .core
-        .pair(&watch.show_code().await.unwrap())
+    // The watch holds the family's current key epoch, from this computer.
+    let bundle = waymark_watch::family::load(&watch.path()).expect("the family bundle");
+    let account = a.core.me().await.unwrap().account_id;
+    let keys = keys_of(&a, account.as_str()).await;
+    assert_eq!(Some(bundle.epoch_public), keys.epoch_public(bundle.epoch));
+    let again = pair_via_app(&a.core, &watch, str::to_owned)
         .await
         .unwrap_err();
     assert_eq!(again.code(), "already_yours");
@@ -478,11 +478,122 @@ async fn pairing_history_live_rename_and_revoke_through_the_core() {
     cloud.stop().await.unwrap();
 }
 
+/// Puts `signed` (a signed offer, as JSON) in place of the offer at `locator`,
+/// as a malicious cloud operator could.
+async fn replace_offer(cloud: &TestCloud, locator: &str, signed: String) {
+    let db = cloud.database().await.unwrap();
+    sqlx::query("UPDATE pairing_offers SET signed_offer = $1 WHERE locator = $2")
+        .bind(signed)
+        .bind(locator)
+        .execute(&db)
+        .await
+        .unwrap();
+}
+
+/// How many offers have been answered (the app sent something to a watch).
+async fn answered_offers(cloud: &TestCloud) -> i64 {
+    let db = cloud.database().await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM pairing_offers WHERE answered_at IS NOT NULL")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn the_app_pairs_only_a_genuine_offer_and_only_with_the_family_s_keys() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let watch = TestWatch::new(&cloud).unwrap();
+    a.core.family_keys().await.unwrap();
+
+    // A computer still waiting for approval holds no key to give a watch.
+    let office = second_computer(&cloud, &a).await;
+    assert_eq!(
+        office.core.family_keys().await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+    let shown = watch.show_code().await.unwrap();
+    let code = shown.code.display();
+    assert_eq!(
+        office.core.pair(&code).await.unwrap_err().code(),
+        "not_trusted"
+    );
+
+    // The cloud shows a watch from a maker this app does not trust under
+    // the code (the cloud itself would refuse its offer; a cloud that lies
+    // does not): the app refuses before it answers anything.
+    let rogue_factory = cloud.dir.path().join("rogue-factory");
+    waymark_cloud::factory::init(&rogue_factory, false).unwrap();
+    let rogue = TestWatch::made_by(&cloud, &rogue_factory).unwrap();
+    let (_, first) = waymark_watch::pairing::new_code(rogue.id());
+    let offer =
+        waymark_watch::pairing::offer_for(rogue.id(), &shown.code, &first, now_ms(), 600_000);
+    let signature = rogue
+        .reporter
+        .watch
+        .keys
+        .sign(&offer.signing_bytes())
+        .unwrap();
+    let forged = json!({
+        "offer": offer,
+        "certificate": waymark_protocol::signing::b64(&rogue.reporter.watch.certificate_der),
+        "signature": waymark_protocol::signing::b64(&signature),
+    });
+    let locator = shown.code.locator().as_str().to_owned();
+    replace_offer(&cloud, &locator, forged.to_string()).await;
+    assert_eq!(
+        a.core.pair(&code).await.unwrap_err().code(),
+        "untrusted_watch"
+    );
+
+    // A genuine watch's offer, moved under this code: signed for another
+    // locator, so refused too.
+    let other = TestWatch::new(&cloud).unwrap();
+    let other_code = other.show_code().await.unwrap().code;
+    let db = cloud.database().await.unwrap();
+    let (genuine,): (String,) =
+        sqlx::query_as("SELECT signed_offer FROM pairing_offers WHERE locator = $1")
+            .bind(other_code.locator().as_str())
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    replace_offer(&cloud, &locator, genuine).await;
+    assert_eq!(
+        a.core.pair(&code).await.unwrap_err().code(),
+        "untrusted_watch"
+    );
+    assert_eq!(answered_offers(&cloud).await, 0, "nothing was answered");
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+
+    // A wrong code typed in the app: both sides say so, nothing is bound.
+    let shown = watch.show_code().await.unwrap();
+    let typed = shown.code.display();
+    let wrong = format!(
+        "{}{}",
+        &typed[..typed.len() - 1],
+        if typed.ends_with('0') { '1' } else { '0' }
+    );
+    let (app_side, watch_side) = tokio::join!(a.core.pair(&wrong), watch.take_answer(shown));
+    assert_eq!(app_side.unwrap_err().code(), "pairing_code_wrong");
+    assert_eq!(
+        watch_side.unwrap(),
+        waymark_watch::pairing::Waited::WrongCode
+    );
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+
+    // The honest path: the watch's own code, typed on the trusted computer.
+    let paired = pair_via_app(&a.core, &watch, str::to_owned).await.unwrap();
+    assert_eq!(paired.id, watch.id());
+    cloud.stop().await.unwrap();
+}
+
 #[tokio::test]
 async fn a_picture_of_the_watchs_qr_code_gives_its_code() {
     let cloud = TestCloud::start().await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
-    let code = watch.show_code().await.unwrap();
+    let code = watch.show_code().await.unwrap().code.display();
     let parsed = waymark_protocol::pairing::PairingCode::parse(&code).unwrap();
     let png = watch.dir.path().join("qr.png");
     waymark_watch::pairing::qr_png(&parsed, &png).unwrap();
@@ -603,11 +714,7 @@ async fn family_alerts_come_from_the_real_cloud_and_a_session_ended_elsewhere_en
         .unwrap();
     assert_eq!(a.answers.recv().await.unwrap().0, 200);
     let watch = TestWatch::new(&cloud).unwrap();
-    let paired = a
-        .core
-        .pair(&watch.show_code().await.unwrap())
-        .await
-        .unwrap();
+    let paired = pair_via_app(&a.core, &watch, str::to_owned).await.unwrap();
     // Its last report: 20 minutes ago, with 9 % battery left.
     let t0 = now_ms() - 20 * 60_000;
     let low = waymark_protocol::report::Fix {

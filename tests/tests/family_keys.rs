@@ -7,10 +7,10 @@
 
 use waymark_app_core::AppError;
 use waymark_app_core::family_keys::{FamilyKeys, KeyFile};
+use waymark_protocol::approval::ApprovalCode;
 use waymark_protocol::code_exchange::{Parties, Purpose, Shower, Typer};
 use waymark_protocol::family_roster::{ApprovalBundle, EpochKeyBlob, FamilyKeyPair, RosterError};
 use waymark_protocol::location_sealing::WatchSealer;
-use waymark_protocol::pairing::PairingCode;
 use waymark_protocol::report::Fix;
 use waymark_protocol::sealed_report::{ChainHash, SealedBatch};
 use waymark_protocol::signing::b64;
@@ -148,8 +148,8 @@ async fn a_copied_or_changed_key_file_is_refused() {
 fn approve_over_code(
     trusted: &mut FamilyKeys,
     newcomer: &FamilyKeys,
-    code_shown: &PairingCode,
-    code_typed: &PairingCode,
+    code_shown: &ApprovalCode,
+    code_typed: &ApprovalCode,
 ) -> Result<ApprovalBundle, String> {
     let parties = Parties {
         purpose: Purpose::ApproveComputer,
@@ -186,8 +186,8 @@ async fn a_second_computer_reads_locations_only_after_a_trusted_one_approves_it(
     assert!(!opens(&kitchen, &batch, &setup));
 
     // A wrong code typed: the exchange fails on both sides, nothing is sent.
-    let code = PairingCode::generate();
-    let wrong = PairingCode::parse("0000000000").unwrap();
+    let code = ApprovalCode::generate();
+    let wrong = ApprovalCode::parse("0000000000").unwrap();
     assert!(approve_over_code(&mut desk, &kitchen, &code, &wrong).is_err());
     assert_eq!(desk.trusted_roster().unwrap().roster().version, 1);
 

@@ -35,7 +35,7 @@ async fn paired_watch(cloud: &TestCloud, clock_error_ms: i64) -> (Parent, TestWa
 }
 
 /// The watch's own status poll, answered.
-async fn status_of(watch: &TestWatch) -> waymark_protocol::report::DeviceStatus {
+async fn status_of(watch: &TestWatch) -> waymark_protocol::status_poll::DeviceStatus {
     watch
         .reporter
         .link
@@ -46,7 +46,7 @@ async fn status_of(watch: &TestWatch) -> waymark_protocol::report::DeviceStatus 
 
 /// A status poll for `device_id`, signed by `signer`'s key.
 fn signed_poll(signer: &TestWatch, device_id: &str) -> Value {
-    let status = waymark_protocol::report::StatusRequest {
+    let status = waymark_protocol::status_poll::StatusRequest {
         device_id: device_id.to_owned(),
         at: now_ms(),
     };
@@ -350,14 +350,14 @@ async fn fixes_keep_coming_while_an_upload_hangs() {
 async fn rate_limits_hold_under_concurrent_attempts() {
     let cloud = TestCloud::start().await.unwrap();
     let mut guesser = Parent::sign_up(&cloud, "Guesser").await.unwrap();
-    let wrong_code = json!({"code": "2222-3333-44"});
+    // Unknown locators: each a wrong code.
     let tries = (0..40).map(|_| {
         api(
             &cloud,
-            Method::POST,
-            "/api/v1/pairings",
+            Method::GET,
+            "/api/v1/pairing-offers/2222",
             guesser.access(),
-            Some(&wrong_code),
+            None,
         )
     });
     let answers = futures_util::future::join_all(tries).await;

@@ -10,18 +10,48 @@ use serde_json::{Value, json};
 use waymark_protocol::report::{Fix, SignedBatch};
 use waymark_protocol::signing::b64;
 use waymark_system_tests::*;
+use waymark_watch::pairing::ShownCode;
 use waymark_watch::reporting::Drain;
 
-async fn pair_code(cloud: &TestCloud, parent: &Parent, code: &str) -> (u16, Value) {
-    api(
-        cloud,
-        Method::POST,
-        "/api/v1/pairings",
-        parent.access(),
-        Some(&json!({"code": code})),
-    )
-    .await
-    .unwrap()
+/// Answers the offer `code` names as a family computer would (a fresh
+/// family each time): `(status, body, the exchange if relayed)`.
+async fn answer(cloud: &TestCloud, parent: &Parent, code: &str) -> (u16, Value, Option<Answered>) {
+    TestFamily::default()
+        .answer(cloud, parent.access(), code)
+        .await
+        .unwrap()
+}
+
+/// A well-formed code whose locator is not `shown`'s (so it names no offer).
+fn other_locator(shown: &str) -> String {
+    let locator = if shown.starts_with("2222") {
+        "3333"
+    } else {
+        "2222"
+    };
+    format!("{locator}-3333-4444")
+}
+
+/// `parent` answers `shown` with the right locator and a wrong secret: the
+/// cloud relays it (it cannot tell), the watch finds it wrong and says so,
+/// and the family's side hears "wrong code".
+async fn answered_wrongly(cloud: &TestCloud, parent: &Parent, watch: &TestWatch, shown: ShownCode) {
+    let code = shown.code.display();
+    let (s, _, answered) = answer(cloud, parent, &wrong_secret(&code)).await;
+    assert_eq!(s, 202);
+    let family = TestFamily::default();
+    let (paired, waited) = tokio::join!(
+        family.await_paired(cloud, parent.access(), answered.unwrap()),
+        watch.take_answer(shown)
+    );
+    assert_eq!(waited.unwrap(), waymark_watch::pairing::Waited::WrongCode);
+    assert!(paired.unwrap_err().to_string().contains("wrong"));
+}
+
+/// The right locator with another secret.
+fn wrong_secret(shown: &str) -> String {
+    let last = if shown.ends_with('0') { '1' } else { '0' };
+    format!("{}{last}", &shown[..shown.len() - 1])
 }
 
 fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedBatch {
@@ -98,18 +128,53 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
     let status = watch.reporter.link.status(&watch.reporter.watch).await;
     assert!(status.is_err(), "a watch that never offered is unknown");
 
-    // Wrong code: refused, nothing bound.
-    let code = watch.show_code().await.unwrap();
-    let (s, body) = pair_code(&cloud, &b, "AAAA-BBBB-CC").await;
+    // A locator no offer has, and no code at all: refused, nothing bound.
+    let shown = watch.show_code().await.unwrap();
+    let code = shown.code.display();
+    let (s, body, _) = answer(&cloud, &b, &other_locator(&code)).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_code")));
-    let (s, _) = pair_code(&cloud, &b, "not a code at all").await;
-    assert_eq!(s, 400);
+    let (s, body) = api(
+        &cloud,
+        Method::GET,
+        "/api/v1/pairing-offers/not-a-code",
+        b.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_code")));
     assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
 
-    // Honest: typed in lower case without dashes.
+    // The right locator with a wrong secret: nothing is bound, and the offer
+    // is spent: the watch shows a new code.
+    answered_wrongly(&cloud, &b, &watch, shown).await;
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+    assert!(!watch.path().join("family.json").exists());
+    let (s, body, _) = answer(&cloud, &a, &code).await;
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (400, Some("invalid_code")),
+        "B's spent offer is not A's to read"
+    );
+
+    // Honest: a new code, typed in lower case without dashes.
+    let shown = watch.show_code().await.unwrap();
+    let code = shown.code.display();
     let typed = code.replace('-', "").to_lowercase();
-    let (s, info) = pair_code(&cloud, &a, &typed).await;
-    assert_eq!(s, 201, "{info}");
+    let family = TestFamily::default();
+    let (s, body, answered) = family.answer(&cloud, a.access(), &typed).await.unwrap();
+    assert_eq!(s, 202, "{body}");
+    let (paired, waited) = tokio::join!(
+        family.await_paired(&cloud, a.access(), answered.unwrap()),
+        watch.take_answer(shown)
+    );
+    assert_eq!(
+        waited.unwrap(),
+        waymark_watch::pairing::Waited::Paired {
+            owner: "Family A".into()
+        }
+    );
+    let info = paired.unwrap();
     assert_eq!(info["id"], watch.id());
     assert_eq!(info["model"], "Waymark Kids 1");
     let st = watch
@@ -119,17 +184,36 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
         .await
         .unwrap();
     assert_eq!((st.paired, st.owner.as_deref()), (true, Some("Family A")));
+    // The watch keeps the family's key epoch and roster the exchange brought.
+    let kept = waymark_watch::family::load(&watch.path()).expect("the family bundle");
+    assert_eq!(kept, family.bundle());
+
+    // The cloud held nothing derived from the code's secret: the code, the
+    // old scheme's hash of it, and the secret itself appear nowhere.
+    let canonical = code.replace('-', "");
+    let old_hash = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(
+            [b"waymark/pair-code/v1\0".as_slice(), canonical.as_bytes()].concat(),
+        );
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    let dump = cloud.dump_text("pairing_offers").await.unwrap();
+    assert!(dump.contains(&canonical[..4]), "the locator is public");
+    for secret in [&canonical[..], &canonical[4..], &old_hash[..]] {
+        assert!(!dump.contains(secret), "{secret} in {dump}");
+    }
 
     // The code is spent.
-    let (s, body) = pair_code(&cloud, &b, &code).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("code_used")));
+    let (s, body, _) = answer(&cloud, &b, &code).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_code")));
     // A fresh code from a watch bound to A cannot bind it to B.
-    let again = watch.show_code().await.unwrap();
+    let again = watch.show_code().await.unwrap().code.display();
     let before = snapshot(&cloud.store).await;
-    let (s, body) = pair_code(&cloud, &b, &again).await;
+    let (s, body, _) = answer(&cloud, &b, &again).await;
     assert_eq!((s, body["error"].as_str()), (409, Some("already_paired")));
     assert_eq!(snapshot(&cloud.store).await, before);
-    let (s, body) = pair_code(&cloud, &a, &again).await;
+    let (s, body, _) = answer(&cloud, &a, &again).await;
     assert_eq!((s, body["error"].as_str()), (409, Some("already_yours")));
     let (_, list) = api(&cloud, Method::GET, "/api/v1/watches", b.access(), None)
         .await
@@ -138,11 +222,11 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
 
     // An expired code.
     let other = TestWatch::new(&cloud).unwrap();
-    let late = other.show_code().await.unwrap();
+    let late = other.show_code().await.unwrap().code.display();
     cloud.advance(std::time::Duration::from_secs(11 * 60));
     // The parent's app renews its access token, which expired meanwhile too.
     b.renew(&cloud).await.unwrap();
-    let (s, body) = pair_code(&cloud, &b, &late).await;
+    let (s, body, _) = answer(&cloud, &b, &late).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("code_expired")));
     assert!(
         body["message"]
@@ -155,15 +239,104 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
 }
 
 #[tokio::test]
+async fn a_cloud_that_swaps_the_offer_or_alters_the_answer_pairs_nothing() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
+    let watch = TestWatch::new(&cloud).unwrap();
+    let family = TestFamily::default();
+
+    // The cloud alters the family's answer on its way to the watch (here:
+    // the sealed bundle, as stored): the watch refuses, nothing is bound.
+    let shown = watch.show_code().await.unwrap();
+    let (s, _, answered) = family
+        .answer(&cloud, a.access(), &shown.code.display())
+        .await
+        .unwrap();
+    assert_eq!(s, 202);
+    let db = cloud.database().await.unwrap();
+    let (stored,): (String,) =
+        sqlx::query_as("SELECT answer FROM pairing_offers WHERE locator = $1")
+            .bind(shown.code.locator().as_str())
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let mut altered: Value = serde_json::from_str(&stored).unwrap();
+    let bundle = altered["bundle"].as_str().unwrap().to_owned();
+    let flipped = if bundle.starts_with('A') { 'B' } else { 'A' };
+    altered["bundle"] = json!(format!("{flipped}{}", &bundle[1..]));
+    sqlx::query("UPDATE pairing_offers SET answer = $1 WHERE locator = $2")
+        .bind(altered.to_string())
+        .bind(shown.code.locator().as_str())
+        .execute(&db)
+        .await
+        .unwrap();
+    let (paired, waited) = tokio::join!(
+        family.await_paired(&cloud, a.access(), answered.unwrap()),
+        watch.take_answer(shown)
+    );
+    assert_eq!(waited.unwrap(), waymark_watch::pairing::Waited::WrongCode);
+    assert!(paired.is_err());
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+
+    // The cloud shows the family another watch's genuine offer under this
+    // watch's code: the exchange answers the other watch's message with a
+    // code it never showed, so this watch finds it wrong, and nothing pairs.
+    // (The app also refuses an offer whose signed locator is not the one
+    // typed: `desktop_core.rs`.)
+    let shown = watch.show_code().await.unwrap();
+    let substitute = TestWatch::new(&cloud).unwrap();
+    let other = substitute.show_code().await.unwrap();
+    let take = |locator: String| {
+        let db = &db;
+        async move {
+            let (offer,): (String,) =
+                sqlx::query_as("SELECT signed_offer FROM pairing_offers WHERE locator = $1")
+                    .bind(locator)
+                    .fetch_one(db)
+                    .await
+                    .unwrap();
+            offer
+        }
+    };
+    let theirs = take(other.code.locator().as_str().to_owned()).await;
+    sqlx::query("UPDATE pairing_offers SET signed_offer = $1 WHERE locator = $2")
+        .bind(theirs)
+        .bind(shown.code.locator().as_str())
+        .execute(&db)
+        .await
+        .unwrap();
+    let (s, _, answered) = family
+        .answer(&cloud, a.access(), &shown.code.display())
+        .await
+        .unwrap();
+    assert_eq!(s, 202, "relayed: the cloud cannot tell, the watch can");
+    let (paired, waited) = tokio::join!(
+        family.await_paired(&cloud, a.access(), answered.unwrap()),
+        watch.take_answer(shown)
+    );
+    assert_eq!(waited.unwrap(), waymark_watch::pairing::Waited::WrongCode);
+    assert!(paired.is_err());
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+
+    // The honest path, untouched, pairs.
+    pair(&cloud, &a, &watch).await.unwrap();
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 1);
+}
+
+#[tokio::test]
 async fn guessing_codes_hits_the_limit_per_account_and_per_source() {
     let cloud = TestCloud::start().await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
     let guesser = Parent::sign_up(&cloud, "Guesser").await.unwrap();
-    let code = watch.show_code().await.unwrap();
-    for _ in 0..10 {
-        assert_eq!(pair_code(&cloud, &guesser, "2222-3333-44").await.0, 400);
+    let shown = watch.show_code().await.unwrap();
+    let code = shown.code.display();
+    for _ in 0..9 {
+        assert_eq!(answer(&cloud, &guesser, &other_locator(&code)).await.0, 400);
     }
-    let (s, body) = pair_code(&cloud, &guesser, &code).await;
+    // A wrong secret is the tenth wrong code, counted when the watch says so.
+    answered_wrongly(&cloud, &guesser, &watch, shown).await;
+    let code = watch.show_code().await.unwrap().code.display();
+    let (s, body, _) = answer(&cloud, &guesser, &code).await;
     assert_eq!(
         (s, body["error"].as_str()),
         (429, Some("too_many_attempts")),
@@ -177,12 +350,12 @@ async fn guessing_codes_hits_the_limit_per_account_and_per_source() {
             .await
             .unwrap();
         for _ in 0..10 {
-            assert_eq!(pair_code(&cloud, &p, "2222-3333-44").await.0, 400);
+            assert_eq!(answer(&cloud, &p, &other_locator(&code)).await.0, 400);
         }
     }
     let mut fresh = Parent::sign_up(&cloud, "Fresh account").await.unwrap();
     assert_eq!(
-        pair_code(&cloud, &fresh, &code).await.0,
+        answer(&cloud, &fresh, &code).await.0,
         429,
         "the source is limited"
     );
@@ -191,9 +364,7 @@ async fn guessing_codes_hits_the_limit_per_account_and_per_source() {
     // with a new code (the old one expired) and a renewed access token.
     cloud.advance(std::time::Duration::from_secs(61 * 60));
     fresh.renew(&cloud).await.unwrap();
-    let code = watch.show_code().await.unwrap();
-    let (s, _) = pair_code(&cloud, &fresh, &code).await;
-    assert_eq!(s, 201);
+    pair(&cloud, &fresh, &watch).await.unwrap();
 }
 
 #[tokio::test]
@@ -211,7 +382,8 @@ async fn offers_need_a_trusted_certificate_and_the_devices_own_signature() {
     let victim = TestWatch::new(&cloud).unwrap();
     let offer = waymark_protocol::pairing::PairingOffer {
         device_id: honest.id().to_owned(),
-        code_hash: waymark_protocol::pairing::PairingCode::generate().hash(),
+        locator: "7KQ2".into(),
+        message: b64(&[0x41; 33]),
         created_at: now_ms(),
         expires_at: now_ms() + 60_000,
     };
@@ -1111,16 +1283,14 @@ async fn the_pair_command_shows_a_code_and_names_the_owner_once_paired() {
             break code.to_owned();
         }
     };
-    let (s, _) = api(
-        &cloud,
-        Method::POST,
-        "/api/v1/pairings",
-        a.access(),
-        Some(&json!({"code": code})),
-    )
-    .await
-    .unwrap();
-    assert_eq!(s, 201);
+    // The family answers; the watch (the running command) gives its word.
+    let family = TestFamily::default();
+    let (s, _, answered) = family.answer(&cloud, a.access(), &code).await.unwrap();
+    assert_eq!(s, 202);
+    family
+        .await_paired(&cloud, a.access(), answered.unwrap())
+        .await
+        .unwrap();
     let mut rest = Vec::new();
     while let Some(line) = lines.next_line().await.unwrap() {
         rest.push(line);

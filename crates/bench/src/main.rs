@@ -25,12 +25,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use rcgen::{KeyPair, PublicKeyData, SigningKey};
-use serde_json::json;
+
 use waymark_protocol::device::device_id_from_spki;
-use waymark_protocol::pairing::{PairingCode, PairingOffer, SignedOffer};
+use waymark_protocol::pairing::{SignedOffer, SignedPairingConfirmation};
 use waymark_protocol::report::{Batch, Fix, SignedBatch};
 use waymark_protocol::signing::b64;
-use waymark_system_tests::{Endpoint, Parent, RemoteCloud, api};
+use waymark_protocol::status_poll::{DeviceStatus, SignedStatus, StatusRequest};
+use waymark_system_tests::{Endpoint, Parent, RemoteCloud, TestFamily};
 
 mod history_open;
 mod live;
@@ -550,15 +551,16 @@ pub(crate) async fn provision_and_pair(
             ca_pem: cloud.ca_pem.clone(),
         };
         tasks.push(tokio::spawn(async move {
+            let family = TestFamily::default();
             for w in &chunk {
-                let code = PairingCode::generate();
-                let now = waymark_watch_now();
-                let offer = PairingOffer {
-                    device_id: w.id.clone(),
-                    code_hash: code.hash(),
-                    created_at: now,
-                    expires_at: now + 600_000,
-                };
+                let (shown, first) = waymark_watch::pairing::new_code(&w.id);
+                let offer = waymark_watch::pairing::offer_for(
+                    &w.id,
+                    &shown.code,
+                    &first,
+                    waymark_watch_now(),
+                    600_000,
+                );
                 let signature = b64(&w.key.sign(&offer.signing_bytes())?);
                 let signed = SignedOffer {
                     offer,
@@ -574,18 +576,40 @@ pub(crate) async fn provision_and_pair(
                     bail!("offer refused: {}", res.text().await?);
                 }
                 let permit = in_flight.acquire().await?;
-                let (s, body) = api(
-                    &remote,
-                    reqwest::Method::POST,
-                    "/api/v1/pairings",
-                    &token,
-                    Some(&json!({"code": code.display()})),
-                )
-                .await?;
+                let (s, body, answered) = family
+                    .answer(&remote, &token, &shown.code.display())
+                    .await?;
                 drop(permit);
-                if s != 201 {
-                    bail!("pairing refused: {body}");
+                let Some(answered) = answered else {
+                    bail!("pairing refused: {s} {body}");
+                };
+                // The watch's side: the answer arrives with its status.
+                let status = StatusRequest {
+                    device_id: w.id.clone(),
+                    at: waymark_watch_now(),
+                };
+                let signature = b64(&w.key.sign(&status.signing_bytes())?);
+                let res = client
+                    .post(format!("{origin}/device/v1/status"))
+                    .json(&SignedStatus { status, signature })
+                    .send()
+                    .await?;
+                let status: DeviceStatus = res.json().await?;
+                let answer = status.pairing_answer.context("no answer for the watch")?;
+                let word = waymark_watch::pairing::weigh_answer(&w.id, shown, &answer).word;
+                let signature = b64(&w.key.sign(&word.signing_bytes())?);
+                let res = client
+                    .post(format!("{origin}/device/v1/pairing-confirmations"))
+                    .json(&SignedPairingConfirmation {
+                        confirmation: word,
+                        signature,
+                    })
+                    .send()
+                    .await?;
+                if !res.status().is_success() {
+                    bail!("confirmation refused: {}", res.text().await?);
                 }
+                family.await_paired(&remote, &token, answered).await?;
             }
             Ok::<_, anyhow::Error>(chunk)
         }));

@@ -63,7 +63,31 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             common_headers,
         ))
+        .layer(axum::middleware::from_fn(close_after_refused_body))
         .with_state(state)
+}
+
+/// A request refused before its body was read (no token, wrong media type,
+/// over a limit) leaves that body on the connection, and hyper then drops
+/// the connection unless the rest happened to arrive already. The answer
+/// says `Connection: close` so that a client never sends its next request
+/// on a connection about to go (RFC 9112 §9.6), which would fail at random.
+async fn close_after_refused_body(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|len| len.as_bytes() != b"0");
+    let mut response = next.run(request).await;
+    if has_body && response.status().is_client_error() {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// What every answer the router makes carries: the security headers (see

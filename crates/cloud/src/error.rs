@@ -77,6 +77,8 @@ pub enum ApiError {
     CodeExpired,
     #[error("This code was already used. Make a new one on the watch.")]
     CodeUsed,
+    #[error("Another watch is showing a code that starts the same way. Make a new code.")]
+    LocatorTaken,
     #[error("This watch is already paired with another account. Its owner must revoke it first.")]
     AlreadyPaired,
     #[error("This watch is already paired with your account.")]
@@ -144,6 +146,7 @@ impl ApiError {
             Self::InvalidCode => ErrorCode::InvalidCode,
             Self::CodeExpired => ErrorCode::CodeExpired,
             Self::CodeUsed => ErrorCode::CodeUsed,
+            Self::LocatorTaken => ErrorCode::LocatorTaken,
             Self::AlreadyPaired => ErrorCode::AlreadyPaired,
             Self::AlreadyYours => ErrorCode::AlreadyYours,
             Self::TooManyAttempts => ErrorCode::TooManyAttempts,
@@ -175,6 +178,7 @@ impl ApiError {
             | Self::ReplayedStatus
             | Self::AlreadyPaired
             | Self::AlreadyYours
+            | Self::LocatorTaken
             | Self::RosterConflict
             | Self::ApprovalSpent => StatusCode::CONFLICT,
             Self::TooManyAttempts

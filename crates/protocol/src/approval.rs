@@ -12,9 +12,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::UnixMillis;
+use crate::pairing::{bytes_ok, generate_code, group_code, parse_code};
 use crate::roster::SigningPublicKey;
 use crate::sealed_report::LocationPublicKey;
-use crate::signing::unb64;
 
 /// How long a join request lives, from its creation.
 pub const JOIN_REQUEST_TTL_MS: i64 = 15 * 60 * 1000;
@@ -106,10 +106,37 @@ pub struct SealedApproval {
     pub sealed: String,
 }
 
-/// A base64url field of at most `max` bytes (exactly `exact` if given).
-fn bytes_ok(raw: &str, max: usize, exact: Option<usize>) -> bool {
-    unb64(raw)
-        .is_some_and(|b| !b.is_empty() && b.len() <= max && exact.is_none_or(|n| b.len() == n))
+/// The approval code's characters (50 bits), in the pairing code's alphabet.
+pub const APPROVAL_CODE_CHARS: usize = 10;
+
+/// The code a trusted computer shows and the new computer types.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApprovalCode(String);
+
+impl ApprovalCode {
+    pub fn generate() -> Self {
+        Self(generate_code(APPROVAL_CODE_CHARS))
+    }
+
+    /// Case, spaces, dashes and O/I/L are forgiven, as for pairing codes.
+    pub fn parse(input: &str) -> Option<Self> {
+        parse_code(input, APPROVAL_CODE_CHARS).map(Self)
+    }
+
+    /// Grouped for reading aloud: `7KQ2-M9XH-4T`.
+    pub fn display(&self) -> String {
+        group_code(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApprovalCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApprovalCode(..)")
+    }
 }
 
 impl ApprovalOffer {
@@ -137,6 +164,15 @@ impl SealedApproval {
 mod tests {
     use super::*;
     use crate::signing::b64;
+
+    #[test]
+    fn approval_codes_are_ten_forgiving_characters() {
+        let c = ApprovalCode::parse("7kq2 m9xh-4t").unwrap();
+        assert_eq!(c.display(), "7KQ2-M9XH-4T");
+        assert!(ApprovalCode::parse("7KQ2-M9XH-4TRB").is_none());
+        let fresh = ApprovalCode::generate();
+        assert_eq!(ApprovalCode::parse(&fresh.display()), Some(fresh));
+    }
 
     #[test]
     fn relayed_messages_are_bounded_base64() {

@@ -19,8 +19,27 @@ use ring::{hkdf, hmac};
 use sha2::{Digest, Sha256};
 use spake2::{Ed25519Group, Identity, Password, Spake2};
 
+use crate::approval::ApprovalCode;
 use crate::pairing::PairingCode;
 use crate::signing::Canonical;
+
+/// A code a person reads on one screen and types on another: its canonical
+/// characters, with the exchange's purpose, are SPAKE2's password.
+pub trait ShownCode {
+    fn canonical(&self) -> &str;
+}
+
+impl ShownCode for PairingCode {
+    fn canonical(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl ShownCode for ApprovalCode {
+    fn canonical(&self) -> &str {
+        self.as_str()
+    }
+}
 
 /// What the exchange is for: bound into the key, so a message of one kind of
 /// exchange is useless in the other.
@@ -61,10 +80,10 @@ pub struct Parties {
 }
 
 impl Parties {
-    fn password(&self, code: &PairingCode) -> Password {
+    fn password(&self, code: &impl ShownCode) -> Password {
         Password::new(
             Canonical::new(self.purpose.label())
-                .str(code.as_str())
+                .str(code.canonical())
                 .finish(),
         )
     }
@@ -87,7 +106,7 @@ pub struct Shower {
 impl Shower {
     /// Starts an exchange; the message goes out (through the relay) with the
     /// offer or request the code belongs to.
-    pub fn start(parties: Parties, code: &PairingCode) -> (Self, Vec<u8>) {
+    pub fn start(parties: Parties, code: &impl ShownCode) -> (Self, Vec<u8>) {
         let (spake, first) = Spake2::<Ed25519Group>::start_a(
             &parties.password(code),
             &Identity::new(&parties.shower),
@@ -120,13 +139,14 @@ impl Shower {
 /// The typing side, after answering and before the shower's confirmation.
 pub struct Typer {
     keys: Keys,
+    channel: Channel,
 }
 
 impl Typer {
     /// Answers the shower's first message with the code the person typed.
     pub fn answer(
         parties: Parties,
-        code: &PairingCode,
+        code: &impl ShownCode,
         first: &[u8],
     ) -> Result<(Self, Answer), CodeError> {
         let (spake, message) = Spake2::<Ed25519Group>::start_b(
@@ -137,13 +157,22 @@ impl Typer {
         let raw = spake.finish(first).map_err(|_| CodeError::Malformed)?;
         let keys = Keys::derive(&parties, &raw, first, &message);
         let confirmation = tag(&keys.confirm_typer, &keys.transcript);
+        let channel = Channel::new(&keys, Side::Typer);
         Ok((
-            Self { keys },
+            Self { keys, channel },
             Answer {
                 message,
                 confirmation,
             },
         ))
+    }
+
+    /// Seals a message to go with the answer, before the shower confirmed.
+    /// Only for values whose secrecy does not matter (a watch's family
+    /// bundle is public keys): the shower opens it only after checking the
+    /// typer's confirmation, so what it trusts still came from the code.
+    pub fn seal_with_answer(&mut self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        self.channel.seal(plaintext, context)
     }
 
     pub fn confirm(self, shower_confirmation: &[u8; 32]) -> Result<Channel, CodeError> {
@@ -153,7 +182,7 @@ impl Typer {
             shower_confirmation,
         )
         .map_err(|_| CodeError::WrongCodeOrTampered)?;
-        Ok(Channel::new(&self.keys, Side::Typer))
+        Ok(self.channel)
     }
 }
 
@@ -283,8 +312,28 @@ mod tests {
     }
 
     #[test]
+    fn a_message_sealed_with_the_answer_opens_after_confirmation() {
+        let c = code("7KQ2-M9XH-4TRB");
+        let (shower, first) = Shower::start(parties(), &c);
+        let (mut typer, answer) = Typer::answer(parties(), &c, &first).unwrap();
+        let bundle = typer.seal_with_answer(b"public keys", b"bundle");
+        let (mut at_watch, confirmation) = shower.finish(&answer).unwrap();
+        assert_eq!(at_watch.open(&bundle, b"bundle").unwrap(), b"public keys");
+        let mut at_app = typer.confirm(&confirmation).unwrap();
+        // The channel goes on in order after the early message.
+        let next = at_app.seal(b"more", b"next");
+        assert_eq!(at_watch.open(&next, b"next").unwrap(), b"more");
+        // With a wrong code the shower never gets that far.
+        let (shower, first) = Shower::start(parties(), &c);
+        let (mut typer, answer) =
+            Typer::answer(parties(), &code("7KQ2-M9XH-4TRC"), &first).unwrap();
+        let _ = typer.seal_with_answer(b"public keys", b"bundle");
+        assert!(shower.finish(&answer).is_err());
+    }
+
+    #[test]
     fn the_right_code_gives_both_sides_one_channel() {
-        let c = code("7KQ2-M9XH-4T");
+        let c = code("7KQ2-M9XH-4TRB");
         let (shower, first) = Shower::start(parties(), &c);
         let (typer, answer) = Typer::answer(parties(), &c, &first).unwrap();
         let (mut at_watch, confirmation) = shower.finish(&answer).unwrap();
@@ -303,8 +352,8 @@ mod tests {
 
     /// A whole exchange; `Ok` when both sides end with one channel.
     fn exchange(
-        shower_side: (Parties, &PairingCode),
-        typer_side: (Parties, &PairingCode),
+        shower_side: (Parties, &impl ShownCode),
+        typer_side: (Parties, &impl ShownCode),
     ) -> Result<(), CodeError> {
         let (shower, first) = Shower::start(shower_side.0, shower_side.1);
         let (typer, answer) = Typer::answer(typer_side.0, typer_side.1, &first)?;
@@ -317,7 +366,7 @@ mod tests {
 
     #[test]
     fn a_wrong_code_fails_on_both_sides() {
-        let (right, wrong) = (code("7KQ2M9XH4T"), code("7KQ2M9XH4V"));
+        let (right, wrong) = (code("7KQ2M9XH4TRB"), code("7KQ2M9XH4TRV"));
         let (shower, first) = Shower::start(parties(), &right);
         let (typer, answer) = Typer::answer(parties(), &wrong, &first).unwrap();
         assert_eq!(
@@ -335,8 +384,8 @@ mod tests {
 
     #[test]
     fn a_relay_in_the_middle_gets_one_guess_and_loses() {
-        let real = code("7KQ2M9XH4T");
-        let guess = code("0000000000");
+        let real = code("7KQ2M9XH4TRB");
+        let guess = code("000000000000");
         // The relay answers the watch itself, with its guess at the code...
         assert_eq!(
             exchange((parties(), &real), (parties(), &guess)),
@@ -354,7 +403,7 @@ mod tests {
     #[test]
     fn the_identities_are_bound() {
         // A relay that swaps in its own key for the typer's (same code).
-        let c = code("7KQ2M9XH4T");
+        let c = code("7KQ2M9XH4TRB");
         let substituted = Parties {
             typer: b"relay's key".to_vec(),
             ..parties()
@@ -368,7 +417,7 @@ mod tests {
 
     #[test]
     fn a_pairing_exchange_is_useless_for_an_approval() {
-        let c = code("7KQ2M9XH4T");
+        let c = code("7KQ2M9XH4TRB");
         let approval = Parties {
             purpose: Purpose::ApproveComputer,
             ..parties()
@@ -382,7 +431,7 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed() {
-        let c = code("7KQ2M9XH4T");
+        let c = code("7KQ2M9XH4TRB");
         assert_eq!(
             Typer::answer(parties(), &c, b"short").err(),
             Some(CodeError::Malformed)

@@ -64,6 +64,8 @@ error_codes! {
     CodeUsed = "code_used",
     AlreadyPaired = "already_paired",
     AlreadyYours = "already_yours",
+    /// Another live offer has this locator: the watch makes a new code.
+    LocatorTaken = "locator_taken",
     TooManyAttempts = "too_many_attempts",
     ClockSkew = "clock_skew",
     RateLimited = "rate_limited",

@@ -21,6 +21,7 @@ pub mod safe_zones;
 pub mod sealed_report;
 pub mod signin;
 pub mod signing;
+pub mod status_poll;
 pub mod time;
 pub mod watches;
 #[cfg(feature = "e2e")]

@@ -1,11 +1,11 @@
 //! Location reports: a fix, the signed batch a watch uploads with a strictly
-//! increasing sequence number, the signed status poll, and the rules every
-//! fix must meet (checked by the cloud, respected by the watch).
+//! increasing sequence number, and the rules every fix must meet (checked by
+//! the cloud, respected by the watch). The status poll is `status_poll.rs`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::device::{DeviceError, verify_b64_signature};
-use crate::signing::{BATCH_TAG, Canonical, STATUS_TAG};
+use crate::signing::{BATCH_TAG, Canonical};
 
 /// At most this many fixes in one batch.
 pub const MAX_FIXES_PER_BATCH: usize = 500;
@@ -13,8 +13,6 @@ pub const MAX_FIXES_PER_BATCH: usize = 500;
 pub const MAX_FUTURE_SKEW_MS: i64 = 2 * 60 * 1000;
 /// A fix older than this is refused (the on-disk queue keeps fewer days).
 pub const MAX_FIX_AGE_MS: i64 = 30 * 24 * 3600 * 1000;
-/// A signed status poll is accepted this far from the cloud's clock.
-pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
 
 /// One position fix.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -134,50 +132,6 @@ impl SignedBatch {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BatchAck {
     pub acked_seq: u64,
-}
-
-/// A signed "what is my state?" poll.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct StatusRequest {
-    pub device_id: String,
-    pub at: i64,
-}
-
-impl StatusRequest {
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        Canonical::new(STATUS_TAG)
-            .str(&self.device_id)
-            .i64(self.at)
-            .finish()
-    }
-}
-
-/// `POST /device/v1/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SignedStatus {
-    pub status: StatusRequest,
-    pub signature: String,
-}
-
-impl SignedStatus {
-    pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
-        verify_b64_signature(cert_der, &self.status.signing_bytes(), &self.signature)
-    }
-}
-
-/// What a watch learns from a status poll.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct DeviceStatus {
-    pub paired: bool,
-    /// The display name of the account it is paired to.
-    pub owner: Option<String>,
-    /// The last batch sequence number the cloud stored.
-    pub last_seq: u64,
 }
 
 #[cfg(test)]

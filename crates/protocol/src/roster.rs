@@ -203,6 +203,23 @@ impl TrustedRoster {
         Ok(Self(r.clone()))
     }
 
+    /// The roster a watch received in its family bundle at pairing: any
+    /// version, trusted because the code-authenticated channel brought it,
+    /// but still whole and signed by one of its own computers or its
+    /// recovery key.
+    pub fn from_pairing(signed: &SignedRoster) -> Result<Self, RosterError> {
+        let r = &signed.roster;
+        r.check_shape().map_err(|_| RosterError::Malformed)?;
+        let by_recovery = r.recovery.is_some_and(|k| k.signing == signed.signer);
+        if !r.contains(&signed.signer) && !by_recovery {
+            return Err(RosterError::UnknownSigner);
+        }
+        if !verify(&signed.signer, &r.signing_bytes(), &signed.signature) {
+            return Err(RosterError::BadSignature);
+        }
+        Ok(Self(r.clone()))
+    }
+
     /// Trusts `signed` in place of the current roster if it is the next
     /// version, chained to the current one and signed by one of its
     /// computers or by the recovery key.

@@ -1,4 +1,4 @@
-//! The parent's view of watches (`/api/v1/watches`, `/api/v1/pairings`,
+//! The parent's view of watches (`/api/v1/watches`, `/api/v1/pairing-offers`,
 //! `/api/v1/live`): list, rename, latest, history, live events, revoke.
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! The watch's connection to the cloud: HTTPS with rustls (TLS 1.2+),
 //! trusting only the cloud's CA that was installed at provisioning, and the
-//! three calls a watch makes, each signed with its device key.
+//! calls a watch makes, each signed with its device key.
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -10,9 +10,12 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use waymark_protocol::error::{ErrorBody, ErrorCode};
-use waymark_protocol::pairing::{OfferAccepted, SignedOffer};
-use waymark_protocol::report::{BatchAck, DeviceStatus, SignedBatch, SignedStatus, StatusRequest};
+use waymark_protocol::pairing::{
+    OfferAccepted, PairingConfirmation, SignedOffer, SignedPairingConfirmation,
+};
+use waymark_protocol::report::{BatchAck, SignedBatch};
 use waymark_protocol::signing::b64;
+use waymark_protocol::status_poll::{DeviceStatus, SignedStatus, StatusRequest};
 
 use crate::clock::Clock;
 use crate::provisioning::Watch;
@@ -72,6 +75,19 @@ impl CloudLink {
         path: &str,
         body: &B,
     ) -> Result<R, LinkError> {
+        self.send(path, body)
+            .await?
+            .json()
+            .await
+            .map_err(|e| LinkError::Offline(e.to_string()))
+    }
+
+    /// Posts `body`; a success answer is returned unread.
+    async fn send<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<reqwest::Response, LinkError> {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
@@ -92,10 +108,7 @@ impl CloudLink {
         }
         let status = res.status();
         if status.is_success() {
-            return res
-                .json()
-                .await
-                .map_err(|e| LinkError::Offline(e.to_string()));
+            return Ok(res);
         }
         if status.is_server_error() {
             return Err(LinkError::Offline(format!("cloud answered {status}")));
@@ -122,6 +135,22 @@ impl CloudLink {
             signature,
         };
         self.post("/device/v1/pairing-offers", &signed).await
+    }
+
+    /// The watch's word on an answered offer.
+    pub async fn confirm_pairing(
+        &self,
+        watch: &Watch,
+        confirmation: PairingConfirmation,
+    ) -> Result<(), LinkError> {
+        let signature = sign(watch, &confirmation.signing_bytes())?;
+        let signed = SignedPairingConfirmation {
+            confirmation,
+            signature,
+        };
+        self.send("/device/v1/pairing-confirmations", &signed)
+            .await
+            .map(drop)
     }
 
     /// Asks what the cloud has for this watch. A poll refused for the

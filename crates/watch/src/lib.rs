@@ -1,10 +1,11 @@
 //! `waymark-watch`: a watch simulator that behaves like the hardware. It
-//! holds its private key (it never leaves the watch), shows signed pairing
-//! codes, reports fixes in signed batches through an on-disk queue that
+//! holds its private key (it never leaves the watch), shows pairing codes
+//! whose exchange brings it the family's keys, reports fixes in signed batches through an on-disk queue that
 //! survives being offline, and erases itself when its owner revokes it.
 
 pub mod clock;
 pub mod cloud_link;
+pub mod family;
 pub mod info;
 pub mod keystore;
 pub mod pairing;

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use waymark_watch::clock::Clock;
 use waymark_watch::cloud_link::{CloudLink, LinkError};
 use waymark_watch::keystore::KeyStoreChoice;
-use waymark_watch::pairing;
+use waymark_watch::pairing::{self, Waited};
 use waymark_watch::provisioning::{self, Watch};
 use waymark_watch::queue::DEFAULT_CAPACITY;
 use waymark_watch::reporting::{Drain, Reporter};
@@ -88,7 +88,8 @@ enum Command {
         /// How long the code is valid, in seconds (at most 600).
         #[arg(long, default_value_t = 600)]
         ttl: u64,
-        /// Print the code and exit without waiting.
+        /// Print the code and exit without waiting (nothing can pair with it
+        /// then: the watch itself takes the answer).
         #[arg(long)]
         no_wait: bool,
     },
@@ -256,41 +257,40 @@ async fn pair(
 ) -> anyhow::Result<ExitCode> {
     let watch = Watch::open(dir)?;
     let link = CloudLink::new(&watch)?;
-    let shown = match pairing::make_code(&watch, &link, ttl as i64 * 1000).await {
-        Ok(s) => s,
-        Err(LinkError::Revoked) => return revoked(dir),
-        Err(e) => return Err(e.into()),
-    };
-    println!("{}", pairing::qr_text(&shown.code)?);
-    println!("PAIRING CODE: {}", shown.code.display());
-    println!(
-        "Enter this code in the Waymark app within {} minutes.",
-        ttl.div_ceil(60)
-    );
-    if let Some(path) = qr_png {
-        pairing::qr_png(&shown.code, path)?;
-        println!("QR code written to {}", path.display());
-    }
-    if no_wait {
-        return Ok(ExitCode::SUCCESS);
-    }
+    // A wrong code or an expired one: the watch shows a fresh code, as the
+    // hardware would, until a parent's answer proves the code it shows.
     loop {
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        match link.status(&watch).await {
-            Ok(s) if s.paired => {
-                let owner = s.owner.unwrap_or_default();
-                pairing::remember_owner(dir, &owner)?;
+        let shown = match pairing::make_code(&watch, &link, ttl as i64 * 1000).await {
+            Ok(s) => s,
+            Err(LinkError::Revoked) => return revoked(dir),
+            Err(e) => return Err(e.into()),
+        };
+        println!("{}", pairing::qr_text(&shown.code)?);
+        println!("PAIRING CODE: {}", shown.code.display());
+        println!(
+            "Enter this code in the Waymark app within {} minutes.",
+            ttl.div_ceil(60)
+        );
+        if let Some(path) = qr_png {
+            pairing::qr_png(&shown.code, path)?;
+            println!("QR code written to {}", path.display());
+        }
+        if no_wait {
+            return Ok(ExitCode::SUCCESS);
+        }
+        match pairing::wait_for_answer(&watch, &link, dir, shown, Duration::from_secs(2)).await {
+            Ok(Waited::Paired { owner }) => {
                 println!("Paired with {owner}.");
                 return Ok(ExitCode::SUCCESS);
             }
-            Ok(_) => {}
+            Ok(Waited::WrongCode) => {
+                println!("The code typed in the app did not match; showing a new code.");
+            }
+            Ok(Waited::Expired) => {
+                println!("The code expired before a parent entered it; showing a new code.");
+            }
             Err(LinkError::Revoked) => return revoked(dir),
-            Err(e) => tracing::warn!(error = %e, "status poll failed"),
-        }
-        if waymark_watch::now_ms() > shown.expires_at {
-            anyhow::bail!(
-                "the code expired before a parent entered it; run `waymark-watch pair` again"
-            );
+            Err(e) => return Err(e.into()),
         }
     }
 }

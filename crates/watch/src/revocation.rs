@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::keystore::{ATTESTATION_KEY_FILE, FileKeyStore, KeyStore, TPM_KEY_FILE};
-use crate::{pairing, provisioning, queue};
+use crate::{family, pairing, provisioning, queue};
 
 pub fn wipe(dir: &Path) -> anyhow::Result<()> {
     if let Ok(keys) = FileKeyStore::open(dir) {
@@ -17,6 +17,7 @@ pub fn wipe(dir: &Path) -> anyhow::Result<()> {
     for f in [
         queue::QUEUE_FILE,
         pairing::PAIRED_FILE,
+        family::FAMILY_FILE,
         provisioning::CERT_FILE,
         provisioning::CSR_FILE,
         provisioning::ATTESTATION_REQUEST_FILE,

@@ -13,12 +13,12 @@ use std::time::Duration;
 use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::approval::{
-    ApprovalAnswer, ApprovalOffer, JoinRequest, JoinState, NewJoinRequest, SealedApproval,
+    ApprovalAnswer, ApprovalCode, ApprovalOffer, JoinRequest, JoinState, NewJoinRequest,
+    SealedApproval,
 };
 use waymark_protocol::code_exchange::{Answer, Parties, Purpose, Shower, Typer};
 use waymark_protocol::family_roster::ApprovalBundle;
 use waymark_protocol::ids::JoinRequestId;
-use waymark_protocol::pairing::PairingCode;
 use waymark_protocol::signing::{b64, unb64};
 
 use crate::Core;
@@ -82,7 +82,7 @@ impl Core {
         let keys = self.trusted_keys().await?;
         let path = request_path(id)?;
         let request: JoinRequest = self.get(&path).await?;
-        let code = PairingCode::generate();
+        let code = ApprovalCode::generate();
         let parties = Parties {
             purpose: Purpose::ApproveComputer,
             shower: keys.computer().signing_public().0.to_vec(),
@@ -223,7 +223,7 @@ impl Core {
     /// the trusted computer's screen. Answers once, then takes the family's
     /// keys if the trusted computer confirms the same code.
     pub async fn enter_approval_code(&self, typed: &str) -> Result<FamilyKeysView, AppError> {
-        let code = PairingCode::parse(typed).ok_or(AppError::BadApprovalCode)?;
+        let code = ApprovalCode::parse(typed).ok_or(AppError::BadApprovalCode)?;
         let id = self
             .approvals
             .lock()

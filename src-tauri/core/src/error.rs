@@ -48,8 +48,26 @@ pub enum AppError {
         "The system keychain is not available ({0}). Waymark keeps your sign-in there; unlock or start the keychain, then sign in again."
     )]
     Keychain(String),
-    #[error("That is not a Waymark pairing code. It has 10 letters and digits, like 7KQM-3XWD-9P.")]
+    #[error(
+        "That is not a Waymark pairing code. It has 12 letters and digits, like 7KQM-3XWD-9PRB."
+    )]
     BadCode,
+    #[error(
+        "The code did not match the one the watch shows, so nothing was paired. The watch now shows a new code: type that one."
+    )]
+    PairingCodeWrong,
+    #[error(
+        "The watch did not answer. Keep it switched on and connected to the internet, then try again with the code it shows."
+    )]
+    WatchDidNotAnswer,
+    #[error(
+        "This watch's certificate is not from a watch maker this app trusts, so it was not paired. Check that it is a genuine Waymark watch (Settings: manufacturer CAs)."
+    )]
+    UntrustedWatch,
+    #[error(
+        "The cloud reported this watch as paired, but the watch's own confirmation did not check. Do not rely on it: revoke it and pair it again."
+    )]
+    PairingNotConfirmed,
     #[error(
         "No Waymark pairing code was found in that picture. Try a sharper picture, or type the code shown on the watch."
     )]
@@ -93,7 +111,7 @@ pub enum AppError {
     )]
     ApprovalTimedOut,
     #[error(
-        "This computer does not hold your family's keys, so it cannot approve another. Approve from a computer that shows your family's locations."
+        "This computer does not hold your family's keys, so it cannot approve another computer or pair a watch. Do it on a computer that shows your family's locations (or approve this one from there first)."
     )]
     NotTrusted,
     #[error(
@@ -127,6 +145,10 @@ impl AppError {
             Self::Browser(_) => "browser",
             Self::Keychain(_) => "keychain",
             Self::BadCode => "bad_code",
+            Self::PairingCodeWrong => "pairing_code_wrong",
+            Self::WatchDidNotAnswer => "watch_did_not_answer",
+            Self::UntrustedWatch => "untrusted_watch",
+            Self::PairingNotConfirmed => "pairing_not_confirmed",
             Self::NoCodeInPicture => "no_code_in_picture",
             Self::Settings(_) => "settings",
             Self::UpdateRefused => "update_refused",

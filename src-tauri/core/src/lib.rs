@@ -18,6 +18,7 @@ pub mod family_keys;
 pub mod family_watch;
 pub mod live;
 pub mod offline_map;
+pub mod pairing;
 pub mod pairing_picture;
 pub mod sealed_history;
 pub mod settings;

@@ -61,6 +61,9 @@ pub struct Settings {
     pub alerts: AlertPrefs,
     /// How often the family's watch list and activity are checked for alerts.
     pub alert_poll: Duration,
+    /// PEM files of the watch manufacturer CAs: a watch is paired only if
+    /// its certificate chains to one of them (checked here, not by the cloud).
+    pub manufacturer_cas: Vec<PathBuf>,
     /// The app's own data (`app_data_dir`): the family's key file.
     pub data_dir: PathBuf,
     /// Where the Settings screen writes (`<app_config_dir>/app.toml`, or
@@ -88,6 +91,8 @@ struct File {
     tile_attribution: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     offline_map: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    manufacturer_cas: Option<Vec<PathBuf>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     update_feed: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -253,6 +258,16 @@ impl Settings {
             .map(PathBuf::from)
             .or(file.offline_map)
             .filter(|p| !p.as_os_str().is_empty());
+        // Comma-separated, as the cloud's variable of the same name.
+        let manufacturer_cas = env("WAYMARK_MANUFACTURER_CAS")
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .or(file.manufacturer_cas)
+            .unwrap_or_default();
         let update_feed = env("WAYMARK_UPDATE_FEED")
             .or(file.update_feed)
             .filter(|f| !f.trim().is_empty())
@@ -274,6 +289,7 @@ impl Settings {
                 .or(file.tile_attribution)
                 .unwrap_or_else(|| DEFAULT_ATTRIBUTION.into()),
             offline_map,
+            manufacturer_cas,
             update_feed,
             browser,
             keychain_service: env("WAYMARK_KEYCHAIN_SERVICE")
@@ -315,6 +331,7 @@ const ENVIRONMENT: &[&str] = &[
     "WAYMARK_TILES",
     "WAYMARK_TILE_ATTRIBUTION",
     "WAYMARK_OFFLINE_MAP",
+    "WAYMARK_MANUFACTURER_CAS",
     "WAYMARK_UPDATE_FEED",
     "WAYMARK_BROWSER",
     "WAYMARK_KEYCHAIN_SERVICE",

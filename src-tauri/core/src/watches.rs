@@ -1,11 +1,10 @@
-//! The parent's watches: list, history, pairing, rename and revocation,
+//! The parent's watches: list, history, rename and revocation,
 //! through the cloud's bound-watch API. IDs only name things here; the cloud
 //! decides what this account may see.
 
 use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::account::Rename;
-use waymark_protocol::pairing::{PairRequest, PairingCode};
 use waymark_protocol::report::Fix;
 use waymark_protocol::watches::{
     HistoryChoice, HistoryPage, MAX_HISTORY_PAGE, RevokeRequest, WatchInfo,
@@ -65,16 +64,6 @@ impl Core {
                 }
             }
         }
-    }
-
-    /// Pairs the watch showing `code` (typed or pasted: grouping and case forgiven).
-    pub async fn pair(&self, code: &str) -> Result<WatchInfo, AppError> {
-        let code = PairingCode::parse(code).ok_or(AppError::BadCode)?;
-        let body = PairRequest {
-            code: code.as_str().to_owned(),
-        };
-        self.send_json(Method::POST, "/api/v1/pairings", &body)
-            .await
     }
 
     pub async fn rename_watch(&self, watch_id: &str, name: &str) -> Result<(), AppError> {

@@ -36,6 +36,7 @@ struct DeviceDoc;
 fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(DeviceDoc::openapi())
         .routes(routes!(pairing_offers::offer))
+        .routes(routes!(pairing_offers::confirm))
         .routes(routes!(reporting::status))
         .routes(routes!(reporting::upload))
         .split_for_parts()

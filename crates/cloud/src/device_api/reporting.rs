@@ -6,10 +6,8 @@ use axum::extract::State;
 use waymark_protocol::device::hardware_key;
 use waymark_protocol::error::ErrorBody;
 use waymark_protocol::ids::WatchId;
-use waymark_protocol::report::{
-    BatchAck, DeviceStatus, FixError, MAX_FIXES_PER_BATCH, STATUS_WINDOW_MS, SignedBatch,
-    SignedStatus,
-};
+use waymark_protocol::report::{BatchAck, FixError, MAX_FIXES_PER_BATCH, SignedBatch};
+use waymark_protocol::status_poll::{DeviceStatus, STATUS_WINDOW_MS, SignedStatus};
 
 use crate::error::ApiError;
 use crate::extractors::Json;
@@ -22,7 +20,7 @@ use waymark_protocol::watches::LiveFix;
 /// A known, unrevoked device whose signature over `message` verifies. An
 /// unknown id and a wrong signature answer alike, so the device API does
 /// not tell anyone which watch ids exist.
-async fn signed_by_device(
+pub(super) async fn signed_by_device(
     app: &AppState,
     device_id: &WatchId,
     verify: impl Fn(&[u8]) -> bool,
@@ -77,10 +75,16 @@ pub async fn status(
         return Err(ApiError::ReplayedStatus);
     }
     let owner = app.store.owner_of(&device.id).await?;
+    // Only an unbound watch has an answer to weigh.
+    let pairing_answer = match owner {
+        Some(_) => None,
+        None => app.store.answer_for_watch(&device.id).await?,
+    };
     Ok(axum::Json(DeviceStatus {
         paired: owner.is_some(),
         owner,
         last_seq: device.last_seq as u64,
+        pairing_answer,
     }))
 }
 

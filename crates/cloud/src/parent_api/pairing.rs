@@ -1,85 +1,179 @@
-//! Pairing a watch, the parent's half: the parent types the code the
-//! watch shows; the cloud binds the watch to the parent's account if the
-//! code matches a live, unused, signed offer of a watch bound to nobody.
-//! Wrong codes are limited per account and per source.
+//! Pairing a watch, the family's half (issue 13, pairing v2): the app reads
+//! the offer the code's locator names, checks it itself, and answers it
+//! once with its SPAKE2 message and the sealed family bundle; the cloud
+//! relays the answer to the watch, and binds the watch only on the watch's
+//! signed word. Unknown locators and wrong codes are limited per account
+//! and per source.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use waymark_protocol::pairing::{PairRequest, PairingCode};
-use waymark_protocol::watches::WatchInfo;
+use waymark_protocol::pairing::{Locator, OfferState, OfferView, PairingAnswer};
 
 use crate::error::ApiError;
 use crate::extractors::{Caller, Json};
 use crate::server::Peer;
 use crate::state::AppState;
-use crate::storage::devices::Pairing;
+use crate::storage::pairing::{Answering, Looked};
 
 /// Wrong codes allowed per account and per source address in one window.
 pub const MAX_WRONG_PER_ACCOUNT: i64 = 10;
 pub const MAX_WRONG_PER_SOURCE: i64 = 30;
 pub const WINDOW_MS: i64 = 60 * 60 * 1000;
 
-/// `POST /api/v1/pairings` (from the parent's app).
-#[utoipa::path(post, path = "/api/v1/pairings", tag = "watches",
-    request_body = PairRequest,
-    responses((status = 201, description = "The watch is now bound to this account", body = WatchInfo)))]
-pub async fn pair(
+/// The wrong-code counter of one account.
+pub fn account_attempts(account_id: &str) -> String {
+    format!("pair:account:{account_id}")
+}
+
+/// The wrong-code counter of one source address.
+pub fn source_attempts(source: &str) -> String {
+    format!("pair:source:{source}")
+}
+
+/// Counts an attempt against both limits before the locator is looked at,
+/// in one atomic step per limit; the caller gives it back (`refund`) when
+/// the attempt was not a wrong code.
+struct Attempt<'a> {
+    app: &'a AppState,
+    keys: [String; 2],
+}
+
+impl<'a> Attempt<'a> {
+    async fn spend(app: &'a AppState, caller: &Caller, peer: &Peer) -> Result<Self, ApiError> {
+        let account = account_attempts(&caller.account_id);
+        let source = source_attempts(&peer.0.ip().to_string());
+        if !app
+            .store
+            .spend_attempt(&account, WINDOW_MS, MAX_WRONG_PER_ACCOUNT)
+            .await?
+        {
+            return Err(ApiError::TooManyAttempts);
+        }
+        if !app
+            .store
+            .spend_attempt(&source, WINDOW_MS, MAX_WRONG_PER_SOURCE)
+            .await?
+        {
+            app.store.refund_attempt(&account).await?;
+            return Err(ApiError::TooManyAttempts);
+        }
+        Ok(Self {
+            app,
+            keys: [account, source],
+        })
+    }
+
+    async fn refund(self) -> Result<(), ApiError> {
+        for key in &self.keys {
+            self.app.store.refund_attempt(key).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A locator as typed into a path: anything else names no offer.
+fn locator(raw: &str) -> Result<Locator, ApiError> {
+    Locator::parse(raw).ok_or(ApiError::InvalidCode)
+}
+
+/// `GET /api/v1/pairing-offers/{locator}` (from the parent's app).
+#[utoipa::path(get, path = "/api/v1/pairing-offers/{locator}", tag = "watches",
+    params(("locator" = String, Path, description = "The code's first four characters", pattern = "^[0-9A-HJKMNP-TV-Z]{4}$")),
+    responses(
+        (status = 200, description = "The offer as the watch signed it, and where its pairing is", body = OfferView),
+        (status = 400, description = "No live offer has this locator (`invalid_code`), or it expired (`code_expired`)", body = waymark_protocol::error::ErrorBody),
+    ))]
+pub async fn offer(
     State(app): State<AppState>,
     caller: Caller,
     peer: Peer,
-    Json(body): Json<PairRequest>,
-) -> Result<(StatusCode, axum::Json<WatchInfo>), ApiError> {
-    // Each attempt is counted before the code is looked at, in one atomic
-    // step per limit; attempts that were not wrong codes are given back.
-    let account_key = format!("pair:account:{}", caller.account_id);
-    let source_key = format!("pair:source:{}", peer.0.ip());
-    if !app
-        .store
-        .spend_attempt(&account_key, WINDOW_MS, MAX_WRONG_PER_ACCOUNT)
-        .await?
-    {
-        return Err(ApiError::TooManyAttempts);
-    }
-    if !app
-        .store
-        .spend_attempt(&source_key, WINDOW_MS, MAX_WRONG_PER_SOURCE)
-        .await?
-    {
-        app.store.refund_attempt(&account_key).await?;
-        return Err(ApiError::TooManyAttempts);
-    }
-    let not_wrong = || async {
-        app.store.refund_attempt(&account_key).await?;
-        app.store.refund_attempt(&source_key).await?;
-        Ok::<_, ApiError>(())
+    Path(raw): Path<String>,
+) -> Result<axum::Json<OfferView>, ApiError> {
+    let attempt = Attempt::spend(&app, &caller, &peer).await?;
+    let Ok(locator) = locator(&raw) else {
+        return Err(ApiError::InvalidCode);
     };
-    let Some(code) = PairingCode::parse(&body.code) else {
+    let seen = match app
+        .store
+        .offer_for(locator.as_str(), &caller.account_id)
+        .await?
+    {
+        Looked::NoSuchCode => return Err(ApiError::InvalidCode),
+        Looked::Expired => {
+            attempt.refund().await?;
+            return Err(ApiError::CodeExpired);
+        }
+        Looked::Found(seen) => seen,
+    };
+    attempt.refund().await?;
+    let watch = match seen.state {
+        OfferState::Paired => match app
+            .store
+            .bound_watch(&caller.account_id, &seen.device_id)
+            .await?
+        {
+            Some(bound) => app.store.watch_info(&bound).await?,
+            None => None,
+        },
+        _ => None,
+    };
+    Ok(axum::Json(OfferView {
+        signed: seen.signed,
+        state: seen.state,
+        watch_confirmation: seen.watch_confirmation,
+        watch,
+    }))
+}
+
+/// `POST /api/v1/pairing-offers/{locator}/answer` (from the parent's app).
+#[utoipa::path(post, path = "/api/v1/pairing-offers/{locator}/answer", tag = "watches",
+    params(("locator" = String, Path, description = "The code's first four characters", pattern = "^[0-9A-HJKMNP-TV-Z]{4}$")),
+    request_body = PairingAnswer,
+    responses(
+        (status = 202, description = "Relayed to the watch: read the offer until it is `paired` or `wrong_code`"),
+        (status = 400, description = "No live offer has this locator (`invalid_code`), it expired (`code_expired`) or was answered (`code_used`)", body = waymark_protocol::error::ErrorBody),
+        (status = 409, description = "The watch is paired already (`already_paired`, `already_yours`)", body = waymark_protocol::error::ErrorBody),
+    ))]
+pub async fn answer(
+    State(app): State<AppState>,
+    caller: Caller,
+    peer: Peer,
+    Path(raw): Path<String>,
+    Json(body): Json<PairingAnswer>,
+) -> Result<StatusCode, ApiError> {
+    if !body.is_well_formed() {
+        return Err(ApiError::InvalidRequest(
+            "An answer is a SPAKE2 message, a 32-byte confirmation and a sealed bundle, each base64url.".into(),
+        ));
+    }
+    let attempt = Attempt::spend(&app, &caller, &peer).await?;
+    let Ok(locator) = locator(&raw) else {
         return Err(ApiError::InvalidCode);
     };
     let outcome = app
         .store
-        .pair(&caller.account_id, &code.hash(), &caller.session_id)
-        .await;
-    if !matches!(outcome, Ok(Pairing::NoSuchCode)) {
-        not_wrong().await?;
+        .answer_offer(
+            locator.as_str(),
+            &caller.account_id,
+            &caller.session_id,
+            &peer.0.ip().to_string(),
+            &body,
+        )
+        .await?;
+    if matches!(outcome, Answering::NoSuchCode) {
+        return Err(ApiError::InvalidCode);
     }
-    match outcome? {
-        Pairing::Paired { watch, certificate } => {
-            tracing::info!("watch paired");
-            // Its first upload then verifies without a database read.
-            app.device_certificates.insert(watch.id(), &certificate);
-            let info = app
-                .store
-                .watch_info(&watch)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("a watch just paired is missing"))?;
-            Ok((StatusCode::CREATED, axum::Json(info)))
+    // A wrong secret is counted when the watch says so.
+    attempt.refund().await?;
+    match outcome {
+        Answering::Answered => {
+            tracing::info!("pairing offer answered");
+            Ok(StatusCode::ACCEPTED)
         }
-        Pairing::NoSuchCode => Err(ApiError::InvalidCode),
-        Pairing::Expired => Err(ApiError::CodeExpired),
-        Pairing::Used => Err(ApiError::CodeUsed),
-        Pairing::AlreadyBound => Err(ApiError::AlreadyPaired),
-        Pairing::AlreadyYours => Err(ApiError::AlreadyYours),
-        Pairing::Revoked => Err(ApiError::InvalidCode),
+        Answering::NoSuchCode => Err(ApiError::InvalidCode),
+        Answering::Expired => Err(ApiError::CodeExpired),
+        Answering::Used => Err(ApiError::CodeUsed),
+        Answering::AlreadyBound => Err(ApiError::AlreadyPaired),
+        Answering::AlreadyYours => Err(ApiError::AlreadyYours),
     }
 }

@@ -1,24 +1,25 @@
 //! Watches as the registry knows them: devices (from verified
-//! certificates), pairing offers, bindings to accounts, status polls and
-//! revocation.
+//! certificates), bindings to accounts, status polls and revocation
+//! (pairing, which makes a binding, is `pairing.rs`).
 //!
 //! Rule 2 lives here as a type: every query of one watch's data takes a
 //! [`BoundWatch`], and the only way to get one is [`Store::bound_watch`],
 //! which asks whether the watch is bound to the caller's account.
 
 use sqlx::Row;
-use waymark_protocol::ids::{AccountId, SessionId, WatchId};
+use waymark_protocol::ids::{AccountId, WatchId};
 use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
 
 use super::rows::fix_from;
 use super::{DbResult, LockScope, Store, record};
 
 /// Proof that the binding check passed: this watch is bound to this account.
-/// Constructed only by [`Store::bound_watch`] and [`Store::list_watches`].
+/// Constructed only by [`Store::bound_watch`], [`Store::list_watches`] and
+/// pairing (which makes the binding).
 #[derive(Debug, Clone)]
 pub struct BoundWatch {
-    device_id: WatchId,
-    account_id: AccountId,
+    pub(super) device_id: WatchId,
+    pub(super) account_id: AccountId,
     pub name: String,
     pub model: String,
     pub bound_at: i64,
@@ -47,21 +48,6 @@ pub struct Device {
     pub certificate: Vec<u8>,
     pub last_seq: i64,
     pub revoked_at: Option<i64>,
-}
-
-pub enum Pairing {
-    /// Bound now; the certificate was verified when its offer was stored.
-    Paired {
-        watch: BoundWatch,
-        certificate: Vec<u8>,
-    },
-    NoSuchCode,
-    Expired,
-    Used,
-    AlreadyBound,
-    /// Already bound to the same account: nothing to do.
-    AlreadyYours,
-    Revoked,
 }
 
 const BINDING_COLUMNS: &str =
@@ -182,140 +168,6 @@ impl Store {
         .bind(device_id)
         .fetch_optional(&self.device_pool)
         .await
-    }
-
-    /// Registers the device if new, and stores its offer, replacing any
-    /// unspent earlier offers of the same device. False if it was revoked.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn store_offer(
-        &self,
-        device_id: &str,
-        serial: &str,
-        model: &str,
-        certificate: &[u8],
-        code_hash: &str,
-        created_at: i64,
-        expires_at: i64,
-    ) -> DbResult<bool> {
-        let mut tx = self.write_tx(LockScope::Device(device_id)).await?;
-        sqlx::query("INSERT INTO devices (id, serial, model, certificate, registered_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT(id) DO NOTHING")
-            .bind(device_id)
-            .bind(serial)
-            .bind(model)
-            .bind(certificate)
-            .bind(self.now())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "INSERT INTO device_counters (device_id) VALUES ($1) ON CONFLICT(device_id) DO NOTHING",
-        )
-        .bind(device_id)
-        .execute(&mut *tx)
-        .await?;
-        let revoked: (Option<i64>,) =
-            sqlx::query_as("SELECT revoked_at FROM devices WHERE id = $1")
-                .bind(device_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if revoked.0.is_some() {
-            return Ok(false);
-        }
-        sqlx::query("DELETE FROM pairing_offers WHERE device_id = $1 AND spent_at IS NULL")
-            .bind(device_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO pairing_offers (code_hash, device_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(code_hash)
-            .bind(device_id)
-            .bind(created_at)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(true)
-    }
-
-    /// Spends the offer matching `code_hash` and binds its watch to the
-    /// account, all in one transaction.
-    pub async fn pair(
-        &self,
-        account_id: &AccountId,
-        code_hash: &str,
-        actor: &SessionId,
-    ) -> DbResult<Pairing> {
-        let now = self.now();
-        let mut tx = self.write_tx(LockScope::Secret(code_hash)).await?;
-        let offer = sqlx::query(
-            "SELECT o.device_id, o.expires_at, o.spent_at, d.revoked_at, d.model, d.certificate FROM pairing_offers o
-             JOIN devices d ON d.id = o.device_id WHERE o.code_hash = $1",
-        )
-        .bind(code_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(offer) = offer else {
-            return Ok(Pairing::NoSuchCode);
-        };
-        let device_id = WatchId::try_from(offer.try_get::<String, _>("device_id")?)
-            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-        if offer.get::<Option<i64>, _>("revoked_at").is_some() {
-            return Ok(Pairing::Revoked);
-        }
-        if offer.get::<Option<i64>, _>("spent_at").is_some() {
-            return Ok(Pairing::Used);
-        }
-        if offer.get::<i64, _>("expires_at") <= now {
-            return Ok(Pairing::Expired);
-        }
-        let bound: Option<(String,)> =
-            sqlx::query_as("SELECT account_id FROM bindings WHERE device_id = $1")
-                .bind(device_id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        match bound {
-            Some((owner,)) if owner == account_id.as_str() => return Ok(Pairing::AlreadyYours),
-            Some(_) => return Ok(Pairing::AlreadyBound),
-            None => {}
-        }
-        let model: String = offer.get("model");
-        let name = format!("{model} {}", &device_id[..4].to_uppercase());
-        sqlx::query(
-            "UPDATE pairing_offers SET spent_at = $1 WHERE code_hash = $2 AND spent_at IS NULL",
-        )
-        .bind(now)
-        .bind(code_hash)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(device_id.as_str())
-        .bind(account_id.as_str())
-        .bind(&name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        record(
-            &mut tx,
-            self.now(),
-            account_id,
-            "watch.paired",
-            Some(actor.as_str()),
-            &format!("Paired “{name}”"),
-        )
-        .await?;
-        let certificate: Vec<u8> = offer.get("certificate");
-        tx.commit().await?;
-        Ok(Pairing::Paired {
-            watch: BoundWatch {
-                device_id,
-                account_id: account_id.clone(),
-                name,
-                model,
-                bound_at: now,
-                revoked_at: None,
-            },
-            certificate,
-        })
     }
 
     /// Records a status poll made at `at` if it is newer than every poll

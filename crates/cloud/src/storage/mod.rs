@@ -25,6 +25,7 @@ pub mod ingest;
 mod ingest_postgres;
 mod ingest_sqlite;
 pub mod limits;
+pub mod pairing;
 pub mod retention;
 mod rows;
 pub mod sessions;

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use waymark_protocol::account::{Rename, Settings};
 use waymark_protocol::approval::{ApprovalAnswer, ApprovalOffer, NewJoinRequest, SealedApproval};
-use waymark_protocol::pairing::PairRequest;
+use waymark_protocol::pairing::PairingAnswer;
 use waymark_protocol::roster::RosterUpdate;
 use waymark_protocol::watches::RevokeRequest;
 
@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
         let back: Settings = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
         assert_eq!(back.retention_days, v.retention_days);
     }
-    let _ = serde_json::from_slice::<PairRequest>(data);
+    if let Ok(v) = serde_json::from_slice::<PairingAnswer>(data) {
+        let _ = v.is_well_formed();
+    }
     let _ = serde_json::from_slice::<RevokeRequest>(data);
     // The family's keys as the cloud takes them: the checks it runs on an
     // empty chain never panic, and a roster nobody signed is never taken.

@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = RecoveryKey::parse(text);
     }
     // The code exchange with the input as the other side's messages.
-    let code = PairingCode::parse("7KQ2M9XH4T").expect("a valid code");
+    let code = PairingCode::parse("7KQ2M9XH4TRB").expect("a valid code");
     let parties = Parties {
         purpose: Purpose::PairWatch,
         shower: b"watch".to_vec(),

@@ -2,7 +2,8 @@
 //! and verification never panic, and a forged signature never verifies.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use waymark_protocol::report::{SignedBatch, SignedStatus};
+use waymark_protocol::report::SignedBatch;
+use waymark_protocol::status_poll::SignedStatus;
 
 const CERT: &[u8] = include_bytes!("../../testdata/vector-device.der");
 

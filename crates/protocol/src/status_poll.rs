@@ -1,0 +1,59 @@
+//! The watch's signed status poll and what it learns from it: whether it is
+//! paired and to whom, the cloud's last stored sequence, and, while it shows
+//! a pairing code, the family's answer to weigh.
+
+use serde::{Deserialize, Serialize};
+
+use crate::device::{DeviceError, verify_b64_signature};
+use crate::pairing::AnswerForWatch;
+use crate::signing::{Canonical, STATUS_TAG};
+
+/// A signed status poll is accepted this far from the cloud's clock.
+pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
+
+/// A signed "what is my state?" poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StatusRequest {
+    pub device_id: String,
+    pub at: i64,
+}
+
+impl StatusRequest {
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        Canonical::new(STATUS_TAG)
+            .str(&self.device_id)
+            .i64(self.at)
+            .finish()
+    }
+}
+
+/// `POST /device/v1/status`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SignedStatus {
+    pub status: StatusRequest,
+    pub signature: String,
+}
+
+impl SignedStatus {
+    pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
+        verify_b64_signature(cert_der, &self.status.signing_bytes(), &self.signature)
+    }
+}
+
+/// What a watch learns from a status poll.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeviceStatus {
+    pub paired: bool,
+    /// The display name of the account it is paired to.
+    pub owner: Option<String>,
+    /// The last batch sequence number the cloud stored.
+    pub last_seq: u64,
+    /// While an offer of this watch is answered and waits for its word.
+    #[serde(default)]
+    pub pairing_answer: Option<AnswerForWatch>,
+}
