@@ -803,6 +803,17 @@ impl TestWatch {
         )
     }
 
+    /// One status poll, following the family's roster and key epoch as the
+    /// `run` command does every minute.
+    pub async fn keep_family_in_step(&self) -> anyhow::Result<waymark_watch::family::Followed> {
+        Ok(waymark_watch::family::keep_in_step(
+            &self.reporter.watch,
+            &self.reporter.link,
+            &self.path(),
+        )
+        .await?)
+    }
+
     /// The watch's side of pairing, as the `pair` command runs it (polling
     /// faster): waits for the answer to `shown`, weighs it, gives its word.
     pub async fn take_answer(&self, shown: ShownCode) -> anyhow::Result<Waited> {

@@ -1230,6 +1230,89 @@ async fn approved_computer(cloud: &TestCloud, trusted: &App, name: &str) -> App 
 }
 
 #[tokio::test]
+async fn a_paired_watch_follows_the_family_s_new_key_and_refuses_a_forged_switch() {
+    use waymark_watch::family::Followed;
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair_via_app(&a.core, &watch, str::to_owned).await.unwrap();
+    assert_eq!(
+        watch.keep_family_in_step().await.unwrap(),
+        Followed::Unchanged
+    );
+    // A second computer joins: the watch takes the roster naming it.
+    let office = approved_computer(&cloud, &a, "Office PC").await;
+    assert_eq!(
+        watch.keep_family_in_step().await.unwrap(),
+        Followed::Advanced {
+            roster_version: 2,
+            epoch: 0
+        }
+    );
+    // Its session ends; the kitchen laptop replaces the family's key.
+    let office_session = office.core.me().await.unwrap().session_id;
+    a.core.end_session(&office_session).await.unwrap();
+    a.core.family_keys().await.unwrap();
+    let kitchen = keys_of(&a, account.as_str()).await;
+    assert_eq!(kitchen.current_epoch(), Some(1));
+
+    // A cloud that puts its own key into the switch: the watch refuses it
+    // and keeps sealing to epoch 0, which the family can read.
+    let db = cloud.database().await.unwrap();
+    let (real,): (String,) = sqlx::query_as("SELECT switch FROM epoch_switches WHERE epoch = 1")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let mut forged: Value = serde_json::from_str(&real).unwrap();
+    forged["switch"]["public"] = json!(waymark_protocol::signing::b64(&[7; 32]));
+    let put = |switch: String| {
+        let db = &db;
+        async move {
+            sqlx::query("UPDATE epoch_switches SET switch = $1 WHERE epoch = 1")
+                .bind(switch)
+                .execute(db)
+                .await
+                .unwrap();
+        }
+    };
+    put(forged.to_string()).await;
+    let followed = watch.keep_family_in_step().await.unwrap();
+    assert!(
+        matches!(
+            followed,
+            Followed::Refused {
+                why: waymark_protocol::roster::RosterError::BadSignature,
+                epoch: 0,
+                ..
+            }
+        ),
+        "{followed:?}"
+    );
+    let held = waymark_watch::family::load(&watch.path()).unwrap();
+    assert_eq!(Some(held.epoch_public), kitchen.epoch_public(0));
+
+    // The family's real switch: the watch moves to epoch 1, the key only
+    // the remaining computers hold, under the roster without the office PC.
+    put(real).await;
+    assert_eq!(
+        watch.keep_family_in_step().await.unwrap(),
+        Followed::Advanced {
+            roster_version: 3,
+            epoch: 1
+        }
+    );
+    let held = waymark_watch::family::load(&watch.path()).unwrap();
+    assert_eq!(Some(held.epoch_public), kitchen.epoch_public(1));
+    assert_eq!(held.roster, kitchen.rosters().last().unwrap().clone());
+    assert_eq!(
+        watch.keep_family_in_step().await.unwrap(),
+        Followed::Unchanged
+    );
+    cloud.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of_what_follows() {
     let cloud = TestCloud::start().await.unwrap();
     let a = signed_up(&cloud).await;

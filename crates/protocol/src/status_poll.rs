@@ -1,11 +1,13 @@
 //! The watch's signed status poll and what it learns from it: whether it is
-//! paired and to whom, the cloud's last stored sequence, and, while it shows
-//! a pairing code, the family's answer to weigh.
+//! paired and to whom, the cloud's last stored sequence, while it shows a
+//! pairing code the family's answer to weigh, and once paired the family's
+//! roster versions and key epoch switches to follow.
 
 use serde::{Deserialize, Serialize};
 
 use crate::device::{DeviceError, verify_b64_signature};
 use crate::pairing::AnswerForWatch;
+use crate::roster::FamilyRosters;
 use crate::signing::{Canonical, STATUS_TAG};
 
 /// A signed status poll is accepted this far from the cloud's clock.
@@ -56,4 +58,8 @@ pub struct DeviceStatus {
     /// While an offer of this watch is answered and waits for its word.
     #[serde(default)]
     pub pairing_answer: Option<AnswerForWatch>,
+    /// Once paired: the family's roster versions and epoch switches, which
+    /// the watch checks itself (the cloud cannot make either).
+    #[serde(default)]
+    pub family: Option<FamilyRosters>,
 }

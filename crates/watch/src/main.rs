@@ -363,8 +363,27 @@ async fn report(
             }
         }
     };
+    // The family's new roster versions and key epochs reach the watch on
+    // its status polls: at start, then every minute.
+    let follower = async {
+        let mut tick = tokio::time::interval(FAMILY_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match waymark_watch::family::keep_in_step(&reporter.watch, &reporter.link, dir).await {
+                Ok(_) => {}
+                // The uploader hears it too and erases the watch.
+                Err(LinkError::Revoked) => std::future::pending::<()>().await,
+                Err(e) => tracing::warn!(error = %e, "family poll failed; trying again later"),
+            }
+        }
+    };
     tokio::select! {
         done = uploader => done,
         failed = recorder => failed,
+        () = follower => unreachable!("the family poll never ends"),
     }
 }
+
+/// How often a reporting watch asks for the family's new roster versions and key epochs.
+const FAMILY_POLL: Duration = Duration::from_secs(60);

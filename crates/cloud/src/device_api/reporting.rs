@@ -75,16 +75,18 @@ pub async fn status(
         return Err(ApiError::ReplayedStatus);
     }
     let owner = app.store.owner_of(&device.id).await?;
-    // Only an unbound watch has an answer to weigh.
-    let pairing_answer = match owner {
-        Some(_) => None,
-        None => app.store.answer_for_watch(&device.id).await?,
+    // Only an unbound watch has an answer to weigh; only a bound one a
+    // family to follow (new roster versions, new key epochs).
+    let (pairing_answer, family) = match owner {
+        Some(_) => (None, app.store.family_of_watch(&device.id).await?),
+        None => (app.store.answer_for_watch(&device.id).await?, None),
     };
     Ok(axum::Json(DeviceStatus {
         paired: owner.is_some(),
         owner,
         last_seq: device.last_seq as u64,
         pairing_answer,
+        family,
     }))
 }
 

@@ -76,6 +76,24 @@ impl Store {
         })
     }
 
+    /// The family a bound, unrevoked watch reports to, as its status poll
+    /// carries it (so the watch follows roster versions and key epochs);
+    /// `None` before the family has a roster.
+    pub async fn family_of_watch(&self, device_id: &str) -> DbResult<Option<FamilyRosters>> {
+        let bound: Option<(String,)> = sqlx::query_as(
+            "SELECT account_id FROM bindings WHERE device_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((account,)) = bound else {
+            return Ok(None);
+        };
+        let account = AccountId::try_from(account).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        let family = self.family_rosters(&account).await?;
+        Ok((!family.rosters.is_empty()).then_some(family))
+    }
+
     /// Notes that `session` is the family computer with signing key `signing`.
     pub async fn record_computer(
         &self,
