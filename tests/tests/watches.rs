@@ -32,20 +32,32 @@ fn other_locator(shown: &str) -> String {
     format!("{locator}-3333-4444")
 }
 
-/// `parent` answers `shown` with the right locator and a wrong secret: the
-/// cloud relays it (it cannot tell), the watch finds it wrong and says so,
-/// and the family's side hears "wrong code".
-async fn answered_wrongly(cloud: &TestCloud, parent: &Parent, watch: &TestWatch, shown: ShownCode) {
-    let code = shown.code.display();
-    let (s, _, answered) = answer(cloud, parent, &wrong_secret(&code)).await;
-    assert_eq!(s, 202);
+/// The watch weighs the answer relayed to it and finds it wrong: it says
+/// so, the family's side hears "wrong code", and nothing is bound.
+async fn the_watch_refuses(
+    cloud: &TestCloud,
+    parent: &Parent,
+    answered: Option<Answered>,
+    watch: &TestWatch,
+    shown: ShownCode,
+) {
     let family = TestFamily::default();
     let (paired, waited) = tokio::join!(
-        family.await_paired(cloud, parent.access(), answered.unwrap()),
+        family.await_paired(cloud, parent.access(), answered.expect("relayed")),
         watch.take_answer(shown)
     );
     assert_eq!(waited.unwrap(), waymark_watch::pairing::Waited::WrongCode);
     assert!(paired.unwrap_err().to_string().contains("wrong"));
+    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+}
+
+/// `parent` answers `shown` with the right locator and a wrong secret: the
+/// cloud relays it (it cannot tell), and the watch refuses it.
+async fn answered_wrongly(cloud: &TestCloud, parent: &Parent, watch: &TestWatch, shown: ShownCode) {
+    let code = shown.code.display();
+    let (s, _, answered) = answer(cloud, parent, &wrong_secret(&code)).await;
+    assert_eq!(s, 202);
+    the_watch_refuses(cloud, parent, answered, watch, shown).await;
 }
 
 /// The right locator with another secret.
@@ -270,13 +282,7 @@ async fn a_cloud_that_swaps_the_offer_or_alters_the_answer_pairs_nothing() {
         .execute(&db)
         .await
         .unwrap();
-    let (paired, waited) = tokio::join!(
-        family.await_paired(&cloud, a.access(), answered.unwrap()),
-        watch.take_answer(shown)
-    );
-    assert_eq!(waited.unwrap(), waymark_watch::pairing::Waited::WrongCode);
-    assert!(paired.is_err());
-    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+    the_watch_refuses(&cloud, &a, answered, &watch, shown).await;
 
     // The cloud shows the family another watch's genuine offer under this
     // watch's code: the exchange answers the other watch's message with a
@@ -310,13 +316,7 @@ async fn a_cloud_that_swaps_the_offer_or_alters_the_answer_pairs_nothing() {
         .await
         .unwrap();
     assert_eq!(s, 202, "relayed: the cloud cannot tell, the watch can");
-    let (paired, waited) = tokio::join!(
-        family.await_paired(&cloud, a.access(), answered.unwrap()),
-        watch.take_answer(shown)
-    );
-    assert_eq!(waited.unwrap(), waymark_watch::pairing::Waited::WrongCode);
-    assert!(paired.is_err());
-    assert_eq!(cloud.store.count("bindings").await.unwrap(), 0);
+    the_watch_refuses(&cloud, &a, answered, &watch, shown).await;
 
     // The honest path, untouched, pairs.
     pair(&cloud, &a, &watch).await.unwrap();
