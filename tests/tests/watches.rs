@@ -1305,6 +1305,16 @@ async fn the_pair_command_shows_a_code_and_names_the_owner_once_paired() {
         std::fs::read(&png).unwrap().starts_with(b"\x89PNG"),
         "a QR code picture"
     );
+    // `info` says which of the family's keys it seals to.
+    let info = std::process::Command::new(watch_binary())
+        .args(["info", "--dir", watch.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.contains("epoch 0, from roster version 1 (1 computers)"),
+        "{info}"
+    );
 }
 
 #[tokio::test]

@@ -1,14 +1,15 @@
 //! `waymark-watch info`: what a watch's directory says about it, for a
 //! person at the production line or a support desk: its id, where its key
-//! lives, what its certificate says, its cloud, whether it is paired.
+//! lives, what its certificate says, its cloud, whether it is paired, and
+//! which of its family's keys it seals to.
 
 use std::fs;
 use std::path::Path;
 
 use waymark_protocol::device::device_id_from_spki;
 
-use crate::pairing;
 use crate::provisioning::{CERT_FILE, Settings, first_cert};
+use crate::{family, pairing};
 
 /// What `waymark-watch info` shows: each line's label and value.
 pub fn describe(dir: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
@@ -57,6 +58,18 @@ pub fn describe(dir: &Path) -> anyhow::Result<Vec<(&'static str, String)>> {
             None => {
                 "not as far as this watch knows (it learns its owner from a status poll)".into()
             }
+        },
+    ));
+    lines.push((
+        "Family key",
+        match family::load(dir) {
+            Some(held) => format!(
+                "epoch {}, from roster version {} ({} computers)",
+                held.epoch,
+                held.roster.roster.version,
+                held.roster.roster.computers.len()
+            ),
+            None => "none (pair the watch to receive it)".into(),
         },
     ));
     Ok(lines)
