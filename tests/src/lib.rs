@@ -15,10 +15,8 @@ use waymark_cloud::app::{self, Running};
 use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
 use waymark_cloud::storage::Store;
-use waymark_protocol::code_exchange::{Parties, Purpose, Typer};
-use waymark_protocol::pairing::{
-    FAMILY_IDENTITY, OfferView, PairingCode, WatchFamilyBundle, bundle_context,
-};
+use waymark_protocol::code_exchange::{Parties, Typer};
+use waymark_protocol::pairing::{OfferView, PairingCode, WatchFamilyBundle, bundle_context};
 use waymark_protocol::report::{Batch, SignedBatch};
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
 use waymark_protocol::signing::{b64, unb64};
@@ -929,13 +927,9 @@ impl TestFamily {
         let view: OfferView = serde_json::from_value(body)?;
         let offer = view.signed.offer;
         let first = unb64(&offer.message).context("the offer's message")?;
-        let parties = Parties {
-            purpose: Purpose::PairWatch,
-            shower: offer.device_id.as_bytes().to_vec(),
-            typer: FAMILY_IDENTITY.to_vec(),
-        };
         let (mut typer, answer) =
-            Typer::answer(parties, &code, &first).map_err(|e| anyhow!("{e:?}"))?;
+            Typer::answer(Parties::pair_watch(&offer.device_id), &code, &first)
+                .map_err(|e| anyhow!("{e:?}"))?;
         let sealed = typer.seal_with_answer(
             &serde_json::to_vec(&self.bundle())?,
             &bundle_context(&offer.device_id, &locator),

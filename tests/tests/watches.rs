@@ -216,9 +216,46 @@ async fn pairing_binds_once_and_refuses_wrong_expired_and_reused_codes() {
         assert!(!dump.contains(secret), "{secret} in {dump}");
     }
 
-    // The code is spent.
+    // The code is spent. Answered straight to the route (without reading
+    // the offer first): to A it is used, to B, whose it is not, it is none.
     let (s, body, _) = answer(&cloud, &b, &code).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_code")));
+    let well_formed = json!({
+        "message": b64(&[1; 33]),
+        "confirmation": b64(&[2; 32]),
+        "bundle": b64(&[3; 64]),
+    });
+    let answer_path = format!("/api/v1/pairing-offers/{}/answer", &canonical[..4]);
+    let (s, unknown) = api(
+        &cloud,
+        Method::POST,
+        "/api/v1/pairing-offers/ZZZZ/answer",
+        b.access(),
+        Some(&well_formed),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 400);
+    let (s, theirs) = api(
+        &cloud,
+        Method::POST,
+        &answer_path,
+        b.access(),
+        Some(&well_formed),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, &theirs), (400, &unknown), "not-yours answers like none");
+    let (s, mine) = api(
+        &cloud,
+        Method::POST,
+        &answer_path,
+        a.access(),
+        Some(&well_formed),
+    )
+    .await
+    .unwrap();
+    assert_eq!((s, mine["error"].as_str()), (400, Some("code_used")));
     // A fresh code from a watch bound to A cannot bind it to B.
     let again = watch.show_code().await.unwrap().code.display();
     let before = snapshot(&cloud.store).await;

@@ -80,6 +80,16 @@ pub struct Parties {
 }
 
 impl Parties {
+    /// A watch pairing: the watch, by its id, shows the code; whichever
+    /// family computer answers types it (the bundle names the family).
+    pub fn pair_watch(device_id: &str) -> Self {
+        Self {
+            purpose: Purpose::PairWatch,
+            shower: device_id.as_bytes().to_vec(),
+            typer: crate::pairing::FAMILY_IDENTITY.to_vec(),
+        }
+    }
+
     fn password(&self, code: &impl ShownCode) -> Password {
         Password::new(
             Canonical::new(self.purpose.label())

@@ -10,11 +10,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use qrcode::{Color, QrCode};
-use waymark_protocol::code_exchange::{Answer, Parties, Purpose, Shower};
+use waymark_protocol::code_exchange::{Answer, Parties, Shower};
 use waymark_protocol::error::ErrorCode;
 use waymark_protocol::pairing::{
-    AnswerForWatch, FAMILY_IDENTITY, MAX_OFFER_MS, PairingCode, PairingConfirmation, PairingOffer,
-    PairingOutcome, WatchFamilyBundle, bundle_context,
+    AnswerForWatch, MAX_OFFER_MS, PairingCode, PairingConfirmation, PairingOffer, PairingOutcome,
+    WatchFamilyBundle, bundle_context,
 };
 use waymark_protocol::roster::TrustedRoster;
 use waymark_protocol::signing::{b64, unb64};
@@ -41,21 +41,11 @@ impl std::fmt::Debug for ShownCode {
     }
 }
 
-/// Who the exchange is between: this watch, by its id, and whichever family
-/// computer answers (the bundle names the family).
-fn parties(device_id: &str) -> Parties {
-    Parties {
-        purpose: Purpose::PairWatch,
-        shower: device_id.as_bytes().to_vec(),
-        typer: FAMILY_IDENTITY.to_vec(),
-    }
-}
-
 /// A fresh code and the exchange it starts (not yet offered: `expires_at`
 /// is set once the cloud accepts the offer), and the exchange's first message.
 pub fn new_code(device_id: &str) -> (ShownCode, Vec<u8>) {
     let code = PairingCode::generate();
-    let (exchange, first) = Shower::start(parties(device_id), &code);
+    let (exchange, first) = Shower::start(Parties::pair_watch(device_id), &code);
     let shown = ShownCode {
         code,
         expires_at: 0,

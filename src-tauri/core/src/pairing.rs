@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-use waymark_protocol::code_exchange::{Parties, Purpose, Typer};
+use waymark_protocol::code_exchange::{Parties, Typer};
 use waymark_protocol::device::verify_device_certificate;
 use waymark_protocol::pairing::{
-    FAMILY_IDENTITY, Locator, OfferState, OfferView, PairingAnswer, PairingCode, PairingOffer,
-    WatchFamilyBundle, bundle_context,
+    Locator, OfferState, OfferView, PairingAnswer, PairingCode, PairingOffer, WatchFamilyBundle,
+    bundle_context,
 };
 use waymark_protocol::signing::{b64, unb64};
 use waymark_protocol::watches::WatchInfo;
@@ -76,14 +76,6 @@ fn checked_offer(
     Ok(offer.clone())
 }
 
-fn parties(device_id: &str) -> Parties {
-    Parties {
-        purpose: Purpose::PairWatch,
-        shower: device_id.as_bytes().to_vec(),
-        typer: FAMILY_IDENTITY.to_vec(),
-    }
-}
-
 impl Core {
     /// Pairs the watch showing `code` (typed or pasted: grouping and case
     /// forgiven), giving it the family's current key epoch and roster.
@@ -104,12 +96,10 @@ impl Core {
             .await?
             .filter(|k| k.is_trusted())
             .ok_or(AppError::NotTrusted)?;
+        let epoch = keys.current_epoch().ok_or(AppError::NotTrusted)?;
         let bundle = WatchFamilyBundle {
-            epoch: keys.current_epoch().ok_or(AppError::NotTrusted)?,
-            epoch_public: keys
-                .current_epoch()
-                .and_then(|e| keys.epoch_public(e))
-                .ok_or(AppError::NotTrusted)?,
+            epoch,
+            epoch_public: keys.epoch_public(epoch).ok_or(AppError::NotTrusted)?,
             roster: keys.rosters().last().cloned().ok_or(AppError::NotTrusted)?,
         };
         let manufacturers = manufacturer_cas(self)?;
@@ -117,8 +107,9 @@ impl Core {
         let view: OfferView = self.get(&path).await?;
         let offer = checked_offer(&view, &locator, &manufacturers)?;
         let first = unb64(&offer.message).ok_or(AppError::UntrustedWatch)?;
-        let (mut typer, answer) = Typer::answer(parties(&offer.device_id), &code, &first)
-            .map_err(|_| AppError::UntrustedWatch)?;
+        let (mut typer, answer) =
+            Typer::answer(Parties::pair_watch(&offer.device_id), &code, &first)
+                .map_err(|_| AppError::UntrustedWatch)?;
         let plain = serde_json::to_vec(&bundle).map_err(|_| AppError::BadAnswer)?;
         let sealed =
             typer.seal_with_answer(&plain, &bundle_context(&offer.device_id, locator.as_str()));

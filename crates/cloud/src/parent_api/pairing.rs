@@ -90,9 +90,7 @@ pub async fn offer(
     Path(raw): Path<String>,
 ) -> Result<axum::Json<OfferView>, ApiError> {
     let attempt = Attempt::spend(&app, &caller, &peer).await?;
-    let Ok(locator) = locator(&raw) else {
-        return Err(ApiError::InvalidCode);
-    };
+    let locator = locator(&raw)?;
     let seen = match app
         .store
         .offer_for(locator.as_str(), &caller.account_id)
@@ -147,9 +145,7 @@ pub async fn answer(
         ));
     }
     let attempt = Attempt::spend(&app, &caller, &peer).await?;
-    let Ok(locator) = locator(&raw) else {
-        return Err(ApiError::InvalidCode);
-    };
+    let locator = locator(&raw)?;
     let outcome = app
         .store
         .answer_offer(

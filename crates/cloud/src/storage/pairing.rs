@@ -189,7 +189,7 @@ impl Store {
         let now = self.now();
         let mut tx = self.write_tx(LockScope::Secret(&lock_key(locator))).await?;
         let row = sqlx::query(
-            "SELECT o.device_id, o.expires_at, o.answered_at, d.revoked_at FROM pairing_offers o
+            "SELECT o.device_id, o.expires_at, o.account_id, d.revoked_at FROM pairing_offers o
              JOIN devices d ON d.id = o.device_id WHERE o.locator = $1",
         )
         .bind(locator)
@@ -201,8 +201,11 @@ impl Store {
         if row.get::<Option<i64>, _>("revoked_at").is_some() {
             return Ok(Answering::NoSuchCode);
         }
-        if row.get::<Option<i64>, _>("answered_at").is_some() {
-            return Ok(Answering::Used);
+        // Another family's answered offer is not this family's to know of.
+        match row.get::<Option<String>, _>("account_id") {
+            Some(a) if a == account_id.as_str() => return Ok(Answering::Used),
+            Some(_) => return Ok(Answering::NoSuchCode),
+            None => {}
         }
         if row.get::<i64, _>("expires_at") <= now {
             return Ok(Answering::Expired);
