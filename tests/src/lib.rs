@@ -16,11 +16,14 @@ use waymark_cloud::config::{Config, Database};
 use waymark_cloud::local_ca;
 use waymark_cloud::storage::Store;
 use waymark_protocol::code_exchange::{Parties, Typer};
+use waymark_protocol::location_sealing::WatchSealer;
 use waymark_protocol::pairing::{OfferView, PairingCode, WatchFamilyBundle, bundle_context};
-use waymark_protocol::report::{Batch, SignedBatch};
+use waymark_protocol::report::Fix;
+use waymark_protocol::sealed_report::{ChainHash, SetupId, SignedSealedBatch, SignedSetupRecord};
 use waymark_protocol::signin::{CodeVerifier, DESKTOP_CLIENT_ID, TokenResponse, random_token};
 use waymark_protocol::signing::{b64, unb64};
 use waymark_protocol::time::Clock;
+use waymark_protocol::watches::WatchRecord;
 use waymark_watch::keystore::KeyStoreChoice;
 use waymark_watch::pairing::{ShownCode, Waited};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
@@ -304,6 +307,9 @@ pub struct Parent {
     pub user_handle: Option<Vec<u8>>,
     pub credential_ids: Vec<Vec<u8>>,
     pub tokens: Option<Tokens>,
+    /// This parent's family keys, as their app would hold them: what
+    /// `pair` gives the watches, and what opens their reports.
+    pub family: TestFamily,
 }
 
 /// A started `/authorize` request as the app would make it.
@@ -321,6 +327,7 @@ impl Parent {
             user_handle: None,
             credential_ids: Vec::new(),
             tokens: None,
+            family: TestFamily::default(),
         }
     }
 
@@ -472,10 +479,14 @@ pub async fn live(cloud: &impl Endpoint, token: &str) -> reqwest::Response {
     res
 }
 
-/// The next `fix` event's data, within 10 s.
+/// The next `batch` event, within 10 s, as `{"watch_id", "fix": {"t"},
+/// "batch", "setups"}`: the watch, its newest fix time (the header's,
+/// readable by anyone), the sealed batch, and the setup records the stream
+/// sent before it (open it with [`TestFamily::open_live`]).
 pub async fn next_fix(res: &mut reqwest::Response) -> Value {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut buf = String::new();
+    let mut setups = Vec::new();
     loop {
         let chunk = tokio::time::timeout_at(deadline, res.chunk())
             .await
@@ -485,12 +496,28 @@ pub async fn next_fix(res: &mut reqwest::Response) -> Value {
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buf.find("\n\n") {
             let frame: String = buf.drain(..end + 2).collect();
-            if frame.contains("event: fix") {
-                let data = frame
-                    .lines()
-                    .find_map(|l| l.strip_prefix("data: "))
-                    .unwrap();
-                return serde_json::from_str(data).unwrap();
+            let data = || -> Value {
+                serde_json::from_str(
+                    frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix("data: "))
+                        .unwrap(),
+                )
+                .unwrap()
+            };
+            if frame.contains("event: setup") {
+                setups.push(data());
+            }
+            if frame.contains("event: batch") {
+                let batch = data();
+                let header = &batch["batch"]["header"];
+                let times = header["times"].as_array().unwrap();
+                return json!({
+                    "watch_id": header["device_id"],
+                    "fix": {"t": times.iter().filter_map(Value::as_i64).max()},
+                    "batch": batch,
+                    "setups": setups,
+                });
             }
         }
     }
@@ -768,20 +795,79 @@ impl TestWatch {
         Ok(())
     }
 
-    /// `seq` and `fixes` as a batch signed with this watch's key.
-    pub fn sign(&self, seq: u64, fixes: Vec<waymark_protocol::report::Fix>) -> SignedBatch {
-        let batch = Batch {
-            device_id: self.id().to_owned(),
-            seq,
-            fixes,
+    /// `seq` and `fixes` as a batch sealed to this watch's family (a
+    /// throwaway key if it has none) and signed with its key, under one
+    /// setup per watch and epoch ([`upload`] posts it first). Not chained:
+    /// each names the genesis hash (see [`Self::sign_after`]).
+    pub fn sign(&self, seq: u64, fixes: Vec<Fix>) -> SignedSealedBatch {
+        self.sign_after(seq, ChainHash::GENESIS, fixes)
+    }
+
+    /// As [`Self::sign`], naming `prev` as the previous batch's hash.
+    pub fn sign_after(&self, seq: u64, prev: ChainHash, fixes: Vec<Fix>) -> SignedSealedBatch {
+        let (epoch, public) = match waymark_watch::family::load(&self.path()) {
+            Some(f) => (f.epoch, f.epoch_public),
+            None => {
+                let b = TestFamily::default().bundle();
+                (b.epoch, b.epoch_public)
+            }
         };
+        let key = (self.id().to_owned(), epoch);
+        let sealer = SEALERS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, s)| s.clone());
+        let sealer = sealer.unwrap_or_else(|| {
+            let (sealer, setup) = self.new_setup(epoch, &public);
+            SETUPS.lock().unwrap().push((setup.setup.setup_id, setup));
+            let sealer = Arc::new(sealer);
+            SEALERS.lock().unwrap().push((key, sealer.clone()));
+            sealer
+        });
+        self.seal_with(&sealer, seq, prev, &fixes)
+    }
+
+    /// A batch sealed under a setup the cloud was never given.
+    pub fn sign_unannounced(&self, seq: u64, fixes: Vec<Fix>) -> SignedSealedBatch {
+        let b = TestFamily::default().bundle();
+        let (sealer, _) = self.new_setup(b.epoch, &b.epoch_public);
+        self.seal_with(&sealer, seq, ChainHash::GENESIS, &fixes)
+    }
+
+    fn new_setup(
+        &self,
+        epoch: u32,
+        public: &waymark_protocol::sealed_report::LocationPublicKey,
+    ) -> (WatchSealer, SignedSetupRecord) {
+        let (sealer, setup) = WatchSealer::start(self.id(), epoch, public).expect("a family key");
+        let signature = b64(&self
+            .reporter
+            .watch
+            .keys
+            .sign(&setup.signing_bytes())
+            .expect("the watch signs"));
+        (sealer, SignedSetupRecord { setup, signature })
+    }
+
+    fn seal_with(
+        &self,
+        sealer: &WatchSealer,
+        seq: u64,
+        prev: ChainHash,
+        fixes: &[Fix],
+    ) -> SignedSealedBatch {
+        // A new nonce for every sealing, as a watch's repairs make.
+        let version = VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let batch = sealer.seal(seq, version, prev, fixes);
         let signature = b64(&self
             .reporter
             .watch
             .keys
             .sign(&batch.signing_bytes())
             .expect("the watch signs"));
-        SignedBatch { batch, signature }
+        SignedSealedBatch { batch, signature }
     }
 
     pub fn id(&self) -> &str {
@@ -826,11 +912,39 @@ impl TestWatch {
     }
 }
 
-/// `POST /device/v1/batches` with a signed batch: `(status, body)`.
-pub async fn upload(cloud: &impl Endpoint, signed: &SignedBatch) -> (u16, Value) {
+/// Setup records [`TestWatch::sign`] made, by id, so [`upload`] can post
+/// the one a batch names first (as a watch does before its first batch).
+static SETUPS: std::sync::Mutex<Vec<(SetupId, SignedSetupRecord)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Each test watch's sealer per key epoch, so its batches share one setup.
+#[allow(clippy::type_complexity)]
+static SEALERS: std::sync::Mutex<Vec<((String, u32), Arc<WatchSealer>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+static VERSIONS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// `POST /device/v1/setups` with the setup record `signed` names (if a
+/// test watch made it), then `POST /device/v2/batches`: the batch's `(status, body)`.
+pub async fn upload(cloud: &impl Endpoint, signed: &SignedSealedBatch) -> (u16, Value) {
+    let setup = SETUPS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(id, _)| *id == signed.batch.header.setup_id)
+        .map(|(_, s)| s.clone());
+    if let Some(setup) = setup {
+        cloud
+            .client()
+            .post(cloud.url("/device/v1/setups"))
+            .json(&setup)
+            .send()
+            .await
+            .expect("the cloud answers");
+    }
     let res = cloud
         .client()
-        .post(cloud.url("/device/v1/batches"))
+        .post(cloud.url("/device/v2/batches"))
         .json(signed)
         .send()
         .await
@@ -891,6 +1005,61 @@ impl Default for TestFamily {
     }
 }
 
+/// A page of history as a family's app sees it: `{"fixes": [...] (opened,
+/// oldest first), "next_cursor", "batches", "gaps", "altered", "unreadable"}`.
+pub async fn history_page(
+    cloud: &impl Endpoint,
+    parent: &Parent,
+    path: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let token = parent.access();
+    let (status, body) = api(cloud, reqwest::Method::GET, path, token, None).await?;
+    if status != 200 {
+        return Ok((status, body));
+    }
+    let id = path
+        .strip_prefix("/api/v1/watches/")
+        .and_then(|p| p.split('/').next())
+        .context("a history path")?;
+    let page: waymark_protocol::watches::SealedHistoryPage = serde_json::from_value(body.clone())?;
+    let view = parent
+        .family
+        .open(cloud, token, id, &page.setups, &page.batches)
+        .await?;
+    Ok((
+        status,
+        json!({
+            "fixes": view.fixes,
+            "next_cursor": body["next_cursor"],
+            "batches": page.batches.len(),
+            "gaps": view.gaps.len(),
+            "altered": view.altered,
+            "unreadable": view.unreadable,
+        }),
+    ))
+}
+
+/// A history stream's body (NDJSON of `{"setup": …}` and `{"batch": …}`
+/// lines) authenticated and opened as `parent`'s app would.
+pub async fn open_stream(
+    cloud: &impl Endpoint,
+    parent: &Parent,
+    watch_id: &str,
+    body: &str,
+) -> anyhow::Result<waymark_app_core::sealed_history::HistoryView> {
+    let (mut setups, mut batches) = (Vec::new(), Vec::new());
+    for line in body.lines() {
+        match serde_json::from_str::<waymark_protocol::watches::HistoryLine>(line)? {
+            waymark_protocol::watches::HistoryLine::Setup(s) => setups.push(s),
+            waymark_protocol::watches::HistoryLine::Batch(b) => batches.push(b),
+        }
+    }
+    parent
+        .family
+        .open(cloud, parent.access(), watch_id, &setups, &batches)
+        .await
+}
+
 /// The family's side of one exchange, between its answer and the watch's word.
 pub struct Answered {
     pub typer: Typer,
@@ -898,6 +1067,50 @@ pub struct Answered {
 }
 
 impl TestFamily {
+    /// Authenticates and opens one watch's sealed batches as the family's
+    /// app does, with the certificate the cloud lists for it (checked
+    /// here against the test manufacturer like the app's check).
+    pub async fn open(
+        &self,
+        cloud: &impl Endpoint,
+        token: &str,
+        watch_id: &str,
+        setups: &[SignedSetupRecord],
+        batches: &[SignedSealedBatch],
+    ) -> anyhow::Result<waymark_app_core::sealed_history::HistoryView> {
+        let (status, list) =
+            api(cloud, reqwest::Method::GET, "/api/v1/watches", token, None).await?;
+        if status != 200 {
+            bail!("listing watches: {status} {list}");
+        }
+        let records: Vec<WatchRecord> = serde_json::from_value(list)?;
+        let record = records
+            .iter()
+            .find(|r| r.id == watch_id)
+            .context("the watch is listed")?;
+        let der = unb64(&record.certificate).context("a certificate")?;
+        let watch = waymark_app_core::sealed_history::PairedWatch {
+            device_id: watch_id,
+            certificate: &der,
+        };
+        Ok(waymark_app_core::sealed_history::open_history(
+            &watch, setups, batches, &self.keys,
+        ))
+    }
+
+    /// The fixes of a live event as [`next_fix`] returned it, opened.
+    pub fn open_live(&self, event: &Value, certificate: &[u8]) -> Vec<Fix> {
+        let setups: Vec<SignedSetupRecord> =
+            serde_json::from_value(event["setups"].clone()).unwrap_or_default();
+        let batch: SignedSealedBatch =
+            serde_json::from_value(event["batch"].clone()).expect("a sealed batch");
+        let watch = waymark_app_core::sealed_history::PairedWatch {
+            device_id: &batch.batch.header.device_id.clone(),
+            certificate,
+        };
+        waymark_app_core::sealed_history::open_history(&watch, &setups, &[batch], &self.keys).fixes
+    }
+
     /// What this family gives a watch at pairing.
     pub fn bundle(&self) -> WatchFamilyBundle {
         let epoch = self.keys.current_epoch().expect("a founded family");
@@ -995,7 +1208,7 @@ pub async fn pair(
 ) -> anyhow::Result<Value> {
     let shown = watch.show_code().await?;
     let code = shown.code.display();
-    let family = TestFamily::default();
+    let family = &parent.family;
     let (status, body, answered) = family.answer(cloud, parent.access(), &code).await?;
     let Some(answered) = answered else {
         bail!("pairing: {status} {body}");

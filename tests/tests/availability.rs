@@ -13,21 +13,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use waymark_system_tests::*;
 use waymark_watch::reporting::Drain;
 
-/// Gives `watch` `n` fixes of history, straight into the database (setup
-/// only: uploading a million fixes would test ingest, not reads).
+/// Gives `watch` `n` batches of history, straight into the database (setup
+/// only: uploading them would test ingest, not reads). Each row holds the
+/// same sealed batch of one fix: streams send bodies as stored.
 async fn long_history(cloud: &TestCloud, watch: &TestWatch, n: i64) {
+    let body = serde_json::to_string(&watch.sign(1, vec![fix_at(now_ms(), 1)])).unwrap();
     sqlx::query(
-        "INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
+        "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body)
          WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < $1)
-         SELECT $2, $3 + i, 52.5, 13.4, 5.0, 80, 1 FROM k",
+         SELECT $2, i, $3 + i, $4 + i, 1, 'none', $5 FROM k",
     )
     .bind(n)
     .bind(watch.id())
     .bind(now_ms() - 3_600_000)
+    .bind(now_ms() - 3_600_000)
+    .bind(body)
     .execute(cloud.store.pool())
     .await
     .unwrap();
 }
+
+/// Batches of history each slow reader's watch has (≈ 18 MB of NDJSON:
+/// more than the kernel's socket buffers hold).
+const LONG: i64 = 40_000;
 
 /// Starts a history stream and reads only its first chunk, then stops reading.
 async fn stalled_stream(
@@ -52,7 +60,7 @@ async fn slow_history_readers_freeze_nobody_and_are_ended() {
             .unwrap();
         let watch = TestWatch::new(&cloud).unwrap();
         pair(&cloud, &parent, &watch).await.unwrap();
-        long_history(&cloud, &watch, 200_000).await;
+        long_history(&cloud, &watch, LONG).await;
         readers.push((parent, watch));
     }
     // More stalled streams than either engine's pool has connections (8 / 16).
@@ -106,7 +114,7 @@ async fn slow_history_readers_freeze_nobody_and_are_ended() {
     let ended_early = loop {
         match first.chunk().await {
             Ok(Some(c)) => lines += c.iter().filter(|b| **b == b'\n').count(),
-            Ok(None) => break lines < 200_000,
+            Ok(None) => break lines < LONG as usize,
             Err(_) => break true,
         }
     };
@@ -121,7 +129,7 @@ async fn slow_history_readers_freeze_nobody_and_are_ended() {
         .bytes()
         .await
         .unwrap();
-    assert_eq!(body.iter().filter(|b| **b == b'\n').count(), 200_000);
+    assert_eq!(body.iter().filter(|b| **b == b'\n').count(), LONG as usize);
 }
 
 /// Fills a small tmpfs while the cloud's SQLite file lives on it.
@@ -206,18 +214,29 @@ async fn a_full_disk_answers_503_and_the_cloud_recovers_by_itself() {
     let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &parent, &watch).await.unwrap();
     assert_eq!(health(&cloud).await.0, 200);
+    // A first report, so the watch's setup is stored before the disk fills.
+    watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
+    assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
 
     disk.fill();
     for i in 0..3 {
         watch.reporter.record(fix_at(now_ms(), i)).unwrap();
     }
-    let batch = watch
+    watch
         .reporter
         .queue()
         .next_batch(watch.id(), 50)
         .unwrap()
         .unwrap();
-    let (s, body) = upload(&cloud, &watch.sign(batch.seq, batch.fixes.clone())).await;
+    let sealed = watch
+        .reporter
+        .sealed_inflight()
+        .await
+        .unwrap()
+        .ok()
+        .flatten()
+        .expect("sealed under the posted setup");
+    let (s, body) = upload(&cloud, &sealed).await;
     assert_eq!((s, body["error"].as_str()), (503, Some("unavailable")));
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Offline);
     assert_eq!(watch.reporter.queue().len(), 3, "the watch keeps its fixes");
@@ -239,7 +258,7 @@ async fn a_full_disk_answers_503_and_the_cloud_recovers_by_itself() {
     disk.free();
     until_healthy(&cloud).await;
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 3);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 1 + 3);
 
     // Restarted while the disk is full, it comes back by itself too.
     cloud.halt().await.unwrap();
@@ -250,7 +269,7 @@ async fn a_full_disk_answers_503_and_the_cloud_recovers_by_itself() {
     disk.free();
     until_healthy(&cloud).await;
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 4);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 1 + 4);
     cloud.stop().await.unwrap();
 }
 

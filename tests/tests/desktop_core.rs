@@ -490,6 +490,84 @@ async fn replace_offer(cloud: &TestCloud, locator: &str, signed: String) {
         .unwrap();
 }
 
+/// A malicious cloud's edit of the batch `seq` of `watch` as it serves it:
+/// one character of its ciphertext changed.
+async fn alter_batch(cloud: &TestCloud, watch: &TestWatch, seq: i64) {
+    let db = cloud.database().await.unwrap();
+    let body: String =
+        sqlx::query_scalar("SELECT body FROM batches WHERE device_id = $1 AND seq = $2")
+            .bind(watch.id())
+            .bind(seq)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let mut body: Value = serde_json::from_str(&body).unwrap();
+    let c = body["batch"]["ciphertext"].as_str().unwrap().to_owned();
+    let flipped = if c.starts_with('A') { "B" } else { "A" };
+    body["batch"]["ciphertext"] = json!(format!("{flipped}{}", &c[1..]));
+    sqlx::query("UPDATE batches SET body = $1 WHERE device_id = $2 AND seq = $3")
+        .bind(body.to_string())
+        .bind(watch.id())
+        .bind(seq)
+        .execute(&db)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_app_draws_only_what_the_watch_sealed_and_says_what_the_cloud_changed() {
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair_via_app(&a.core, &watch, str::to_owned).await.unwrap();
+    let t0 = now_ms() - 60_000;
+    let sent: Vec<_> = (0..4)
+        .map(|i| fix_at(t0 + i64::from(i) * 1_000, i))
+        .collect();
+    for f in &sent {
+        watch.reporter.record(*f).unwrap();
+        watch.reporter.drain().await.unwrap();
+    }
+    // The honest cloud: everything, nothing said.
+    let trail = a.core.history(watch.id(), t0 - 1, now_ms()).await.unwrap();
+    assert_eq!((trail.fixes, trail.notices.len()), (sent.clone(), 0));
+    let list = a.core.watches().await.unwrap();
+    assert_eq!(
+        (list[0].latest, list[0].report_problem.as_deref()),
+        (Some(sent[3]), None)
+    );
+
+    // The cloud changes report 2 and withholds report 3.
+    alter_batch(&cloud, &watch, 2).await;
+    let db = cloud.database().await.unwrap();
+    sqlx::query("DELETE FROM batches WHERE device_id = $1 AND seq = 3")
+        .bind(watch.id())
+        .execute(&db)
+        .await
+        .unwrap();
+    let trail = a.core.history(watch.id(), t0 - 1, now_ms()).await.unwrap();
+    assert_eq!(
+        trail.fixes,
+        vec![sent[0], sent[3]],
+        "only what the watch sealed is drawn"
+    );
+    let notices = trail.notices.join(" ");
+    assert!(notices.contains("Report 3 is missing"), "{notices}");
+    assert!(
+        notices.contains("changed after the watch sent them"),
+        "{notices}"
+    );
+
+    // The latest report changed: the list shows no place for it, and says why.
+    alter_batch(&cloud, &watch, 4).await;
+    let list = a.core.watches().await.unwrap();
+    assert_eq!(list[0].latest, None);
+    assert_eq!(
+        list[0].report_problem.as_deref(),
+        Some(waymark_app_core::reports::ALTERED)
+    );
+}
+
 /// How many offers have been answered (the app sent something to a watch).
 async fn answered_offers(cloud: &TestCloud) -> i64 {
     let db = cloud.database().await.unwrap();

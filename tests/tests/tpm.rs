@@ -492,12 +492,10 @@ async fn a_tpm_watch_pairs_and_reports_like_any_watch_and_a_strict_cloud_takes_o
     }
     // One signed batch, made inside the TPM.
     assert_eq!(tpm_watch.reporter.drain().await.unwrap(), Drain::Done(1));
-    let (status, history) = api(
+    let (status, history) = history_page(
         &cloud,
-        Method::GET,
+        &parent,
         &format!("/api/v1/watches/{}/history", tpm_watch.id()),
-        parent.access(),
-        None,
     )
     .await
     .unwrap();

@@ -12,19 +12,19 @@ use waymark_watch::queue::QUEUE_FILE;
 use waymark_watch::reporting::Drain;
 
 /// Every stored fix time of the watch, oldest first.
+/// The family's app must find them one unbroken chain, nothing altered.
 async fn stored_times(cloud: &TestCloud, parent: &Parent, watch: &TestWatch) -> Vec<i64> {
-    history_stream(cloud, parent, watch)
+    let body = history_stream(cloud, parent, watch)
         .await
         .text()
         .await
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["t"]
-                .as_i64()
-                .unwrap()
-        })
-        .collect()
+        .unwrap();
+    let view = open_stream(cloud, parent, watch.id(), &body).await.unwrap();
+    assert!(
+        view.gaps.is_empty() && view.altered.is_empty() && view.unreadable.is_empty(),
+        "{view:?}"
+    );
+    view.fixes.iter().map(|f| f.t).collect()
 }
 
 async fn paired_watch(cloud: &TestCloud, clock_error_ms: i64) -> (Parent, TestWatch) {
@@ -81,7 +81,7 @@ async fn a_queue_file_restored_from_an_older_copy_loses_nothing() {
             watch.reporter.drain().await.unwrap();
         }
     }
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 121);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 121);
 
     // The queue goes back to the old copy (a restored backup; a power cut).
     std::fs::write(&queue, &old_copy).unwrap();
@@ -92,14 +92,18 @@ async fn a_queue_file_restored_from_an_older_copy_loses_nothing() {
             .record(fix_at(base + i * 100, i as u32))
             .unwrap();
     }
-    // Its first batch is the one already stored: acknowledged, not stored twice.
-    // The next numbers are the cloud's already: renumbered, all delivered.
+    // Its first batch is one already stored, but the old copy held it
+    // unsealed: sealed anew (a new setup, so never a reused nonce), the
+    // cloud cannot compare it with what it stored and it is stored again
+    // under a new number. The next numbers are the cloud's already:
+    // renumbered, all delivered. Nothing is lost; the family's app shows
+    // the fix sent twice once (below).
     assert!(matches!(
         watch.reporter.drain().await.unwrap(),
         Drain::Done(_)
     ));
     assert!(watch.reporter.queue().is_empty());
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 121 + 146);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 121 + 1 + 146);
 
     // The queue deleted while the key and pairing survive: the same.
     std::fs::remove_file(&queue).unwrap();
@@ -169,23 +173,25 @@ async fn a_watch_minutes_slow_is_never_stuck_after_a_lost_acknowledgement() {
     // A batch stored, its acknowledgement lost, then a new batch under the
     // same number (its queue went back): renumbered after asking the status.
     slow.reporter.record(fix_at(now_ms() - 5_000, 1)).unwrap();
-    let batch = slow
-        .reporter
+    slow.reporter
         .queue()
         .next_batch(slow.id(), 50)
         .unwrap()
         .unwrap();
-    assert_eq!(
-        upload(&cloud, &slow.sign(batch.seq, batch.fixes.clone()))
-            .await
-            .0,
-        200
-    );
+    let sealed = slow
+        .reporter
+        .sealed_inflight()
+        .await
+        .unwrap()
+        .ok()
+        .flatten()
+        .expect("the watch seals its batch");
+    assert_eq!(upload(&cloud, &sealed).await.0, 200);
     assert_eq!(slow.reporter.drain().await.unwrap(), Drain::Done(1));
     let other = slow.sign(1, vec![fix_at(now_ms() - 4_000, 2)]);
     let (s, body) = upload(&cloud, &other).await;
     assert_eq!((s, body["error"].as_str()), (409, Some("sequence_reused")));
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 1);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -7,7 +7,8 @@ use std::process::Stdio;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use waymark_protocol::report::{Fix, SignedBatch};
+use waymark_protocol::report::Fix;
+use waymark_protocol::sealed_report::SignedSealedBatch;
 use waymark_protocol::signing::b64;
 use waymark_system_tests::*;
 use waymark_watch::pairing::ShownCode;
@@ -66,7 +67,7 @@ fn wrong_secret(shown: &str) -> String {
     format!("{}{last}", &shown[..shown.len() - 1])
 }
 
-fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedBatch {
+fn signed(watch: &TestWatch, seq: u64, fixes: Vec<Fix>) -> SignedSealedBatch {
     watch.sign(seq, fixes)
 }
 
@@ -87,8 +88,8 @@ async fn a_watch_that_floods_hits_its_ingest_budget_and_keeps_what_it_could_not_
         assert_eq!(upload(&cloud, &signed(&watch, seq, fixes)).await.0, 200);
     }
     assert_eq!(
-        cloud.store.count("fixes").await.unwrap(),
-        INGEST_BUDGET_FIXES
+        cloud.store.count("batches").await.unwrap(),
+        INGEST_BUDGET_FIXES / per_batch
     );
     // One more fix in the same window is refused, says so, and stores nothing.
     let before = snapshot(&cloud.store).await;
@@ -563,7 +564,24 @@ async fn another_familys_watch_answers_exactly_like_no_watch() {
     )
     .await
     .unwrap();
-    assert_eq!((s, latest["lat"].as_f64()), (200, Some(fix_at(0, 1).lat)));
+    assert_eq!(s, 200);
+    let latest: waymark_protocol::watches::SealedLatest = serde_json::from_value(latest).unwrap();
+    let view = a
+        .family
+        .open(
+            &cloud,
+            a.access(),
+            &target,
+            &[latest.setup],
+            &[latest.batch],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        view.fixes.last().map(|f| f.lat),
+        Some(fix_at(0, 1).lat),
+        "A's app opens it"
+    );
     let (s, _) = api(
         &cloud,
         Method::PATCH,
@@ -591,22 +609,26 @@ async fn batches_must_be_signed_fresh_in_order_and_valid() {
     let before = snapshot(&cloud.store).await;
 
     let mut forged = signed(&intruder, 2, vec![fix_at(now, 1)]);
-    forged.batch.device_id = watch.id().to_owned();
+    forged.batch.header.device_id = watch.id().to_owned();
     let mut tampered = signed(&watch, 2, vec![fix_at(now, 1)]);
-    tampered.batch.fixes[0].lat = 48.0;
-    let mut too_many = signed(
+    tampered.batch.ciphertext[0] ^= 1;
+    let mut retimed = signed(&watch, 2, vec![fix_at(now, 1)]);
+    retimed.batch.header.times[0] -= 1;
+    let too_many = signed(
         &watch,
         2,
         (0..501)
             .map(|i| fix_at(now - 600_000 + i, i as u32))
             .collect(),
     );
-    too_many.signature = signed(&watch, 2, too_many.batch.fixes.clone()).signature;
-    let cases: Vec<(&str, SignedBatch, u16, &str)> = vec![
+    let mut short = signed(&watch, 2, vec![fix_at(now, 1)]);
+    short.batch.ciphertext.pop();
+    let cases: Vec<(&str, SignedSealedBatch, u16, &str)> = vec![
         ("forged signature", forged, 401, "unknown_device"),
-        ("tampered fix", tampered, 401, "unknown_device"),
+        ("tampered ciphertext", tampered, 401, "unknown_device"),
+        ("tampered time", retimed, 401, "unknown_device"),
         (
-            "reused sequence number, other fixes",
+            "reused sequence number, another batch",
             signed(&watch, 1, vec![fix_at(now, 2)]),
             409,
             "sequence_reused",
@@ -618,62 +640,34 @@ async fn batches_must_be_signed_fresh_in_order_and_valid() {
             "clock_skew",
         ),
         (
-            "latitude out of range",
-            signed(
-                &watch,
-                2,
-                vec![Fix {
-                    lat: 91.0,
-                    ..fix_at(now, 4)
-                }],
-            ),
+            "fix older than 30 days",
+            signed(&watch, 2, vec![fix_at(now - 31 * 86_400_000, 3)]),
             400,
-            "invalid_fix",
+            "invalid_batch",
         ),
         (
-            "longitude out of range",
-            signed(
-                &watch,
-                2,
-                vec![Fix {
-                    lon: -181.0,
-                    ..fix_at(now, 4)
-                }],
-            ),
+            "ciphertext shorter than its fixes",
+            short,
             400,
-            "invalid_fix",
+            "invalid_batch",
         ),
         (
-            "negative accuracy",
-            signed(
-                &watch,
-                2,
-                vec![Fix {
-                    acc: -1.0,
-                    ..fix_at(now, 4)
-                }],
-            ),
+            "sequence number zero",
+            signed(&watch, 0, vec![fix_at(now, 4)]),
             400,
-            "invalid_fix",
+            "invalid_batch",
         ),
         (
-            "battery over 100",
-            signed(
-                &watch,
-                2,
-                vec![Fix {
-                    bat: 101,
-                    ..fix_at(now, 4)
-                }],
-            ),
-            400,
-            "invalid_fix",
+            "a setup the cloud was never given",
+            watch.sign_unannounced(2, vec![fix_at(now, 4)]),
+            409,
+            "unknown_setup",
         ),
         (
             "empty batch",
             signed(&watch, 2, vec![]),
             400,
-            "invalid_request",
+            "invalid_batch",
         ),
         ("oversized batch", too_many, 400, "batch_too_large"),
     ];
@@ -697,7 +691,7 @@ async fn batches_must_be_signed_fresh_in_order_and_valid() {
     // A parent token is not a watch credential.
     let res = cloud
         .client()
-        .post(cloud.url("/device/v1/batches"))
+        .post(cloud.url("/device/v2/batches"))
         .bearer_auth(a.access())
         .json(&json!({}))
         .send()
@@ -706,13 +700,42 @@ async fn batches_must_be_signed_fresh_in_order_and_valid() {
     assert_eq!(res.status(), 400);
     assert_eq!(snapshot(&cloud.store).await, before);
 
-    let next = signed(&watch, 2, vec![fix_at(now, 5)]);
+    let next = watch.sign_after(2, good.batch.chain_hash(), vec![fix_at(now, 5)]);
     assert_eq!(
         upload(&cloud, &next).await.0,
         200,
         "the honest next batch is stored"
     );
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 2);
+    assert_eq!(cloud.store.count("batches").await.unwrap(), 2);
+
+    // Values no watch reports cannot be checked by the cloud (it cannot
+    // read them): a faulty watch's batch is stored, and the family's app
+    // refuses it after opening, never drawing it.
+    let faulty = watch.sign_after(
+        3,
+        next.batch.chain_hash(),
+        vec![Fix {
+            lat: 91.0,
+            ..fix_at(now, 6)
+        }],
+    );
+    assert_eq!(upload(&cloud, &faulty).await.0, 200);
+    let path = format!("/api/v1/watches/{}/history?order=oldest", watch.id());
+    let (s, page) = history_page(&cloud, &a, &path).await.unwrap();
+    assert_eq!(s, 200);
+    let lats: Vec<f64> = page["fixes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["lat"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        lats.len(),
+        2,
+        "the two honest fixes, not the faulty one: {page}"
+    );
+    assert!(lats.iter().all(|l| (-90.0..=90.0).contains(l)));
+    assert_eq!(page["altered"], json!([3]), "{page}");
 }
 
 #[tokio::test]
@@ -733,24 +756,24 @@ async fn history_pages_through_a_range_in_either_order() {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut path = format!(
-            "/api/v1/watches/{id}/history?order=oldest&limit=50&from={}&to={}",
-            base + 5_000,
-            base + 54_999
-        );
+        // One batch a page (the three batches hold 50, 50 and 20 fixes).
+        let (from, to) = (base + 5_000, base + 54_999);
+        let mut path =
+            format!("/api/v1/watches/{id}/history?order=oldest&limit=1&from={from}&to={to}");
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let (s, page) = api(&cloud, Method::GET, &path, a.access(), None)
-            .await
-            .unwrap();
+        let (s, page) = history_page(&cloud, &a, &path).await.unwrap();
         assert_eq!(s, 200);
+        assert_eq!(page["batches"], 1, "{page}");
+        // A batch is whole: the app keeps the fixes in the range it asked for.
         seen.extend(
             page["fixes"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|f| f["t"].as_i64().unwrap()),
+                .map(|f| f["t"].as_i64().unwrap())
+                .filter(|t| (from..=to).contains(t)),
         );
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -759,16 +782,11 @@ async fn history_pages_through_a_range_in_either_order() {
     }
     let want: Vec<i64> = (10..110).map(|i| base + i * 500).collect();
     assert_eq!(seen, want, "every fix in range, once, in order");
-    let (_, newest) = api(
-        &cloud,
-        Method::GET,
-        &format!("/api/v1/watches/{id}/history?limit=1"),
-        a.access(),
-        None,
-    )
-    .await
-    .unwrap();
-    assert_eq!(newest["fixes"][0]["t"].as_i64(), Some(base + 119 * 500));
+    let (_, newest) = history_page(&cloud, &a, &format!("/api/v1/watches/{id}/history?limit=1"))
+        .await
+        .unwrap();
+    let newest = newest["fixes"].as_array().unwrap().last().cloned();
+    assert_eq!(newest.and_then(|f| f["t"].as_i64()), Some(base + 119 * 500));
     for bad in [
         "limit=0",
         "limit=100000",
@@ -832,22 +850,17 @@ async fn a_long_range_streams_every_fix_once_in_order_only_to_the_owner() {
     };
     let (status, kind, body) = stream(a.access().into(), String::new()).await;
     assert_eq!((status, kind.as_str()), (200, "application/x-ndjson"));
-    let times: Vec<i64> = body
-        .lines()
-        .map(|l| serde_json::from_str::<Fix>(l).unwrap().t)
-        .collect();
+    let view = open_stream(&cloud, &a, &id, &body).await.unwrap();
+    assert!(view.gaps.is_empty() && view.altered.is_empty(), "{view:?}");
+    let times: Vec<i64> = view.fixes.iter().map(|f| f.t).collect();
     let want: Vec<i64> = (0..1_500).map(|i| base + i * 1000).collect();
     assert!(
         times == want,
         "{} fixes streamed, want 1500 in order",
         times.len()
     );
-    // Every value exactly as the watch sent it (the database packs a chunk
-    // as text; floats must read back to the same bits).
-    let streamed: Vec<Fix> = body
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    // Every value exactly as the watch sent it.
+    let streamed = view.fixes;
     for (i, got) in streamed.iter().enumerate() {
         let sent = fix_at(base + i as i64 * 1000, i as u32);
         assert_eq!(
@@ -867,12 +880,16 @@ async fn a_long_range_streams_every_fix_once_in_order_only_to_the_owner() {
         );
     }
     // A range.
-    let (_, _, body) = stream(
-        a.access().into(),
-        format!("from={}&to={}", base + 10_000, base + 19_999),
-    )
-    .await;
-    assert_eq!(body.lines().count(), 10);
+    let (from, to) = (base + 10_000, base + 19_999);
+    let (_, _, body) = stream(a.access().into(), format!("from={from}&to={to}")).await;
+    let view = open_stream(&cloud, &a, &id, &body).await.unwrap();
+    let in_range = view.fixes.iter().filter(|f| (from..=to).contains(&f.t));
+    assert_eq!(in_range.count(), 10);
+    assert!(
+        body.lines().filter(|l| l.starts_with("{\"batch\"")).count() <= 2,
+        "only the batches holding the range: {}",
+        body.lines().count()
+    );
     // Another family gets exactly what a missing watch gets; bad ranges are refused.
     let theirs = stream(b.access().into(), String::new()).await;
     let missing = api(
@@ -950,12 +967,10 @@ async fn revoking_stops_the_watch_wipes_it_and_keeps_or_deletes_history() {
         (list[0]["id"].as_str(), list[0]["state"].as_str()),
         (Some(kept.id()), Some("revoked"))
     );
-    let (s, h) = api(
+    let (s, h) = history_page(
         &cloud,
-        Method::GET,
+        &a,
         &format!("/api/v1/watches/{}/history", kept.id()),
-        a.access(),
-        None,
     )
     .await
     .unwrap();
@@ -970,7 +985,7 @@ async fn revoking_stops_the_watch_wipes_it_and_keeps_or_deletes_history() {
     .await
     .unwrap();
     assert_eq!(s, 404);
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 1);
+    assert_eq!(cloud.store.count("batches").await.unwrap(), 1);
     let (s, _) = api(
         &cloud,
         Method::POST,
@@ -1035,18 +1050,21 @@ async fn the_watch_keeps_fixes_while_the_cloud_is_down_and_delivers_them_once() 
     cloud.resume().await.unwrap();
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(3));
     assert!(watch.reporter.queue().is_empty());
-    let (_, page) = api(
+    let (_, page) = history_page(
         &cloud,
-        Method::GET,
+        &a,
         &format!(
             "/api/v1/watches/{}/history?order=oldest&limit=1000",
             watch.id()
         ),
-        a.access(),
-        None,
     )
     .await
     .unwrap();
+    assert_eq!(
+        (page["gaps"].as_u64(), &page["altered"]),
+        (Some(0), &json!([])),
+        "one unbroken chain: {page}"
+    );
     let ts: Vec<i64> = page["fixes"]
         .as_array()
         .unwrap()
@@ -1069,17 +1087,20 @@ async fn a_lost_acknowledgement_does_not_duplicate_fixes() {
     watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
     // The batch reaches the cloud, but the watch never hears the answer.
     let id = watch.id().to_owned();
-    let batch = watch.reporter.queue().next_batch(&id, 50).unwrap().unwrap();
-    assert_eq!(
-        upload(&cloud, &signed(&watch, batch.seq, batch.fixes.clone()))
-            .await
-            .0,
-        200
-    );
+    watch.reporter.queue().next_batch(&id, 50).unwrap().unwrap();
+    let sealed = watch
+        .reporter
+        .sealed_inflight()
+        .await
+        .unwrap()
+        .ok()
+        .flatten()
+        .expect("the watch seals its batch");
+    assert_eq!(upload(&cloud, &sealed).await.0, 200);
     // It resends the same batch; the cloud recognises it and acknowledges it again.
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));
     assert!(watch.reporter.queue().is_empty());
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 1);
+    assert_eq!(cloud.store.count("batches").await.unwrap(), 1);
 }
 
 #[tokio::test]
@@ -1095,7 +1116,10 @@ async fn a_subscriber_gets_a_fix_after_its_upload_is_acknowledged() {
     let event = next_fix(&mut stream).await;
     assert_eq!(event["watch_id"], watch.id());
     assert_eq!(event["fix"]["t"].as_i64(), Some(fix.t));
-    assert_eq!(event["fix"]["lat"].as_f64(), Some(fix.lat));
+    // The stream carries the batch sealed; the family's keys open it.
+    assert!(!event["batch"].to_string().contains(&fix.lat.to_string()));
+    let cert = &watch.reporter.watch.certificate_der;
+    assert_eq!(a.family.open_live(&event, cert), vec![fix]);
     // Without a token there is no stream.
     let res = cloud
         .client()
@@ -1136,7 +1160,7 @@ async fn many_watches_uploading_at_once_are_all_stored() {
     for t in tasks {
         t.await.unwrap();
     }
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 60);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 60);
 }
 
 /// The real `waymark-watch` binary next to this test executable (built by `cargo test --workspace`).
@@ -1169,7 +1193,7 @@ async fn the_watch_program_erases_itself_and_exits_when_revoked() {
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    assert_eq!(cloud.store.count("fixes").await.unwrap(), 3);
+    assert_eq!(cloud.store.stored_fixes().await.unwrap(), 3);
 
     let (s, _) = api(
         &cloud,
@@ -1192,7 +1216,7 @@ async fn the_watch_program_erases_itself_and_exits_when_revoked() {
         assert!(!dir.join(f).exists(), "{f} was erased");
     }
     assert_eq!(
-        cloud.store.count("fixes").await.unwrap(),
+        cloud.store.stored_fixes().await.unwrap(),
         3,
         "nothing accepted after revocation"
     );
@@ -1211,11 +1235,12 @@ async fn history_older_than_the_familys_retention_is_deleted() {
     pair(&cloud, &b, &wb).await.unwrap();
     let day = 86_400_000;
     let now = now_ms();
+    // One batch each: retention deletes whole batches, by their newest fix.
     for w in [&mut wa, &mut wb] {
         for (i, age) in [3 * day, 2 * day, 3_600_000].into_iter().enumerate() {
             w.reporter.record(fix_at(now - age, i as u32)).unwrap();
+            w.reporter.drain().await.unwrap();
         }
-        w.reporter.drain().await.unwrap();
     }
     let (s, settings) = api(&cloud, Method::GET, "/api/v1/settings", a.access(), None)
         .await
@@ -1254,28 +1279,17 @@ async fn history_older_than_the_familys_retention_is_deleted() {
 
     // The pass the cloud runs every minute.
     cloud.store.sweep_expired().await.unwrap();
-    let count = |token: String, id: String| {
-        let cloud = &cloud;
-        async move {
-            let (_, page) = api(
-                cloud,
-                Method::GET,
-                &format!("/api/v1/watches/{id}/history"),
-                &token,
-                None,
-            )
-            .await
-            .unwrap();
-            page["fixes"].as_array().unwrap().len()
-        }
-    };
+    let a_path = format!("/api/v1/watches/{}/history", wa.id());
+    let (_, page) = history_page(&cloud, &a, &a_path).await.unwrap();
     assert_eq!(
-        count(a.access().to_owned(), wa.id().to_owned()).await,
+        page["fixes"].as_array().unwrap().len(),
         1,
         "A keeps one day"
     );
+    let b_path = format!("/api/v1/watches/{}/history", wb.id());
+    let (_, page) = history_page(&cloud, &b, &b_path).await.unwrap();
     assert_eq!(
-        count(b.access().to_owned(), wb.id().to_owned()).await,
+        page["fixes"].as_array().unwrap().len(),
         3,
         "B's 30 days are untouched"
     );
@@ -1420,7 +1434,9 @@ async fn a_live_stream_ends_when_its_access_token_is_revoked() {
 
 /// Review finding: after "revoke, delete history" every deleted coordinate
 /// was still readable in the database file and its WAL, and the WAL and
-/// SHM files were world-readable.
+/// SHM files were world-readable. Reports are sealed now (no coordinate is
+/// ever in the files: `sealed_reports.rs`), and a deleted report's
+/// ciphertext must still not outlive its deletion.
 #[tokio::test]
 async fn deleted_history_leaves_no_trace_in_the_database_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -1429,19 +1445,21 @@ async fn deleted_history_leaves_no_trace_in_the_database_files() {
     let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &a, &watch).await.unwrap();
-    // A coordinate no other row holds, to look for byte for byte.
-    let secret_lat = 51.123_456_789_012_34;
     let now = now_ms();
     for i in 0..60 {
         watch
             .reporter
-            .record(Fix {
-                lat: secret_lat,
-                ..fix_at(now - 60_000 + i, i as u32)
-            })
+            .record(fix_at(now - 60_000 + i, i as u32))
             .unwrap();
     }
     watch.reporter.drain().await.unwrap();
+    // A stretch of the stored ciphertext, as the database holds it.
+    let path = format!("/api/v1/watches/{}/latest", watch.id());
+    let (_, latest) = api(&cloud, Method::GET, &path, a.access(), None)
+        .await
+        .unwrap();
+    let sealed = latest["batch"]["batch"]["ciphertext"].as_str().unwrap();
+    let needle = sealed.as_bytes()[..48].to_vec();
     let files = || {
         ["", "-wal", "-shm"].map(|suffix| {
             let mut name = db.as_os_str().to_owned();
@@ -1450,14 +1468,13 @@ async fn deleted_history_leaves_no_trace_in_the_database_files() {
         })
     };
     let holds_it = |files: &[std::path::PathBuf]| {
-        let needle = secret_lat.to_be_bytes();
-        files
-            .iter()
-            .any(|f| std::fs::read(f).is_ok_and(|bytes| bytes.windows(8).any(|w| w == needle)))
+        files.iter().any(|f| {
+            std::fs::read(f).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        })
     };
     assert!(
         holds_it(&files()),
-        "the fixes are stored (the search works)"
+        "the reports are stored (the search works)"
     );
     use std::os::unix::fs::PermissionsExt;
     for f in files() {
@@ -1477,7 +1494,7 @@ async fn deleted_history_leaves_no_trace_in_the_database_files() {
     assert_eq!(s, 200);
     assert!(
         !holds_it(&files()),
-        "a deleted coordinate is still in the files"
+        "a deleted report is still in the files"
     );
     cloud.stop().await.unwrap();
 }

@@ -9,12 +9,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rcgen::SigningKey;
-use waymark_protocol::report::{Batch, Fix, SignedBatch};
-use waymark_protocol::signing::b64;
+use waymark_protocol::report::Fix;
+use waymark_protocol::sealed_report::{ChainHash, SignedSealedBatch};
 use waymark_system_tests::{Endpoint, Parent};
 
-use crate::{CloudProcess, cores, provision_and_pair, quantile_ms, waymark_watch_now};
+use crate::{CloudProcess, cores, post_setups, provision_and_pair, quantile_ms, waymark_watch_now};
 
 type Sent = Arc<Mutex<HashMap<(String, i64), Instant>>>;
 
@@ -31,33 +30,35 @@ pub async fn run(
     let chunks = provision_and_pair(cloud, &proc.factory, &parent, n, connections).await?;
 
     let base = waymark_watch_now() - 3_600_000;
-    let signed: Vec<Vec<SignedBatch>> = chunks
-        .iter()
-        .enumerate()
-        .map(|(c, chunk)| {
-            let mut out = Vec::new();
-            for round in 0..rounds {
-                for (k, w) in chunk.iter().enumerate() {
-                    // A time unique per watch and round: the key that finds the send time.
-                    let t = base + (round as i64) * 100_000 + (c * 1000 + k) as i64 % 100_000;
-                    let batch = Batch {
-                        device_id: w.id.clone(),
-                        seq: round + 1,
-                        fixes: vec![Fix {
-                            t,
-                            lat: 52.5,
-                            lon: 13.4,
-                            acc: 5.0,
-                            bat: 80,
-                        }],
-                    };
-                    let signature = b64(&w.key.sign(&batch.signing_bytes()).expect("sign"));
-                    out.push(SignedBatch { batch, signature });
-                }
+    let mut setups = Vec::new();
+    let mut signed: Vec<Vec<SignedSealedBatch>> = Vec::new();
+    for (c, chunk) in chunks.iter().enumerate() {
+        let mut sealers = Vec::new();
+        for w in chunk {
+            let (sealer, setup) = w.start_sealing()?;
+            setups.push(setup);
+            sealers.push((sealer, ChainHash::GENESIS));
+        }
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            for (k, (w, (sealer, prev))) in chunk.iter().zip(sealers.iter_mut()).enumerate() {
+                // A time unique per watch and round: the key that finds the send time.
+                let t = base + (round as i64) * 100_000 + (c * 1000 + k) as i64 % 100_000;
+                let fix = Fix {
+                    t,
+                    lat: 52.5,
+                    lon: 13.4,
+                    acc: 5.0,
+                    bat: 80,
+                };
+                let b = w.seal(sealer, round + 1, *prev, &[fix]);
+                *prev = b.batch.chain_hash();
+                out.push(b);
             }
-            out
-        })
-        .collect();
+        }
+        signed.push(out);
+    }
+    post_setups(cloud, setups).await?;
     let total: usize = signed.iter().map(Vec::len).sum();
 
     // The parent's stream, read in its own task.
@@ -89,15 +90,17 @@ pub async fn run(
                             .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
                             .and_then(|v| v["missed"].as_u64())
                             .unwrap_or(0);
-                    } else if frame.contains("event: fix") {
+                    } else if frame.contains("event: batch") {
+                        // Sealed: the header (watch, times) finds the send time.
                         let Some(v) =
                             data.and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
                         else {
                             continue;
                         };
+                        let header = &v["batch"]["header"];
                         let key = (
-                            v["watch_id"].as_str().unwrap_or_default().to_owned(),
-                            v["fix"]["t"].as_i64().unwrap_or_default(),
+                            header["device_id"].as_str().unwrap_or_default().to_owned(),
+                            header["times"][0].as_i64().unwrap_or_default(),
                         );
                         if let Some(at) = sent.lock().expect("lock").get(&key) {
                             lat.push(arrived.duration_since(*at).as_micros() as u64);
@@ -118,13 +121,13 @@ pub async fn run(
     for batches in signed {
         let (client, url, sent) = (
             cloud.client(),
-            cloud.url("/device/v1/batches"),
+            cloud.url("/device/v2/batches"),
             sent.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut acked = 0u64;
             for b in &batches {
-                let key = (b.batch.device_id.clone(), b.batch.fixes[0].t);
+                let key = (b.batch.header.device_id.clone(), b.batch.header.times[0]);
                 sent.lock().expect("lock").insert(key, Instant::now());
                 let res = client.post(&url).json(b).send().await?;
                 acked += u64::from(res.status().is_success());

@@ -27,8 +27,10 @@ use clap::{Parser, Subcommand};
 use rcgen::{KeyPair, PublicKeyData, SigningKey};
 
 use waymark_protocol::device::device_id_from_spki;
+use waymark_protocol::location_sealing::WatchSealer;
 use waymark_protocol::pairing::{SignedOffer, SignedPairingConfirmation};
-use waymark_protocol::report::{Batch, Fix, SignedBatch};
+use waymark_protocol::report::Fix;
+use waymark_protocol::sealed_report::{ChainHash, SignedSealedBatch};
 use waymark_protocol::signing::b64;
 use waymark_protocol::status_poll::{DeviceStatus, SignedStatus, StatusRequest};
 use waymark_system_tests::{Endpoint, Parent, RemoteCloud, TestFamily};
@@ -135,6 +137,61 @@ pub(crate) struct Watch {
     pub key: KeyPair,
     pub id: String,
     cert_der: Vec<u8>,
+    /// The family key the watch took at pairing: what it seals to.
+    family: Option<waymark_protocol::pairing::WatchFamilyBundle>,
+}
+
+impl Watch {
+    /// Starts sealing to the family's key, as a watch does at start: the
+    /// sealer and the signed setup record the cloud must hold first.
+    pub(crate) fn start_sealing(
+        &self,
+    ) -> anyhow::Result<(
+        WatchSealer,
+        waymark_protocol::sealed_report::SignedSetupRecord,
+    )> {
+        let family = self.family.as_ref().context("the watch is not paired")?;
+        let (sealer, setup) = WatchSealer::start(&self.id, family.epoch, &family.epoch_public)
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let signature = b64(&self.key.sign(&setup.signing_bytes())?);
+        Ok((
+            sealer,
+            waymark_protocol::sealed_report::SignedSetupRecord { setup, signature },
+        ))
+    }
+
+    /// `fixes` as batch `seq`, sealed and signed.
+    pub(crate) fn seal(
+        &self,
+        sealer: &WatchSealer,
+        seq: u64,
+        prev: ChainHash,
+        fixes: &[Fix],
+    ) -> SignedSealedBatch {
+        let batch = sealer.seal(seq, 0, prev, fixes);
+        let signature = b64(&self.key.sign(&batch.signing_bytes()).expect("sign"));
+        SignedSealedBatch { batch, signature }
+    }
+}
+
+/// Posts every watch's setup record (before the timed part: a watch does
+/// this once per start).
+pub(crate) async fn post_setups(
+    cloud: &RemoteCloud,
+    setups: Vec<waymark_protocol::sealed_report::SignedSetupRecord>,
+) -> anyhow::Result<()> {
+    let client = cloud.client();
+    for setup in setups {
+        let res = client
+            .post(cloud.url("/device/v1/setups"))
+            .json(&setup)
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("setup refused: {}", res.text().await?);
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -390,35 +447,37 @@ async fn run_swarm(
     let parent = Parent::sign_up(cloud, "Bench family").await?;
     let chunks = provision_and_pair(cloud, factory, &parent, n, connections).await?;
 
-    eprintln!("pre-signing {} batches…", n as u64 * rounds);
+    eprintln!("pre-sealing and signing {} batches…", n as u64 * rounds);
     let base = waymark_watch_now() - 3_600_000;
-    let signed: Vec<Vec<SignedBatch>> = chunks
-        .iter()
-        .map(|chunk| {
-            let mut out = Vec::new();
-            for round in 0..rounds {
-                for w in chunk {
-                    let fixes = (0..per_batch)
-                        .map(|k| Fix {
-                            t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
-                            lat: 52.5,
-                            lon: 13.4,
-                            acc: 5.0,
-                            bat: 80,
-                        })
-                        .collect();
-                    let batch = Batch {
-                        device_id: w.id.clone(),
-                        seq: round + 1,
-                        fixes,
-                    };
-                    let signature = b64(&w.key.sign(&batch.signing_bytes()).expect("sign"));
-                    out.push(SignedBatch { batch, signature });
-                }
+    let mut setups = Vec::new();
+    let mut signed: Vec<Vec<SignedSealedBatch>> = Vec::new();
+    for chunk in &chunks {
+        let mut sealers = Vec::new();
+        for w in chunk {
+            let (sealer, setup) = w.start_sealing()?;
+            setups.push(setup);
+            sealers.push((sealer, ChainHash::GENESIS));
+        }
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            for (w, (sealer, prev)) in chunk.iter().zip(sealers.iter_mut()) {
+                let fixes: Vec<Fix> = (0..per_batch)
+                    .map(|k| Fix {
+                        t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
+                        lat: 52.5,
+                        lon: 13.4,
+                        acc: 5.0,
+                        bat: 80,
+                    })
+                    .collect();
+                let b = w.seal(sealer, round + 1, *prev, &fixes);
+                *prev = b.batch.chain_hash();
+                out.push(b);
             }
-            out
-        })
-        .collect();
+        }
+        signed.push(out);
+    }
+    post_setups(cloud, setups).await?;
 
     eprintln!("sending…");
     let cpu_ticks_all = || -> anyhow::Result<u64> { pids.iter().map(|pid| cpu_ticks(*pid)).sum() };
@@ -428,7 +487,7 @@ async fn run_swarm(
     for (i, batches) in signed.into_iter().enumerate() {
         // Connections spread over the instances, as behind a load balancer.
         let target = &instances[i % instances.len()];
-        let (client, url) = (target.client(), target.url("/device/v1/batches"));
+        let (client, url) = (target.client(), target.url("/device/v2/batches"));
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(batches.len());
             let mut acked = 0u64;
@@ -439,7 +498,7 @@ async fn run_swarm(
                 let _ = res.bytes().await?;
                 lat.push(t.elapsed().as_micros() as u64);
                 if ok {
-                    acked += b.batch.fixes.len() as u64;
+                    acked += b.batch.header.times.len() as u64;
                 }
             }
             Ok::<_, anyhow::Error>((lat, acked))
@@ -525,6 +584,7 @@ pub(crate) async fn provision_and_pair(
             id: device_id_from_spki(&key.subject_public_key_info()),
             key,
             cert_der: der,
+            family: None,
         });
     }
     eprintln!(
@@ -552,7 +612,8 @@ pub(crate) async fn provision_and_pair(
         };
         tasks.push(tokio::spawn(async move {
             let family = TestFamily::default();
-            for w in &chunk {
+            let mut chunk = chunk;
+            for w in &mut chunk {
                 let (shown, first) = waymark_watch::pairing::new_code(&w.id);
                 let offer = waymark_watch::pairing::offer_for(
                     &w.id,
@@ -596,7 +657,9 @@ pub(crate) async fn provision_and_pair(
                     .await?;
                 let status: DeviceStatus = res.json().await?;
                 let answer = status.pairing_answer.context("no answer for the watch")?;
-                let word = waymark_watch::pairing::weigh_answer(&w.id, shown, &answer).word;
+                let weighed = waymark_watch::pairing::weigh_answer(&w.id, shown, &answer);
+                w.family = weighed.family;
+                let word = weighed.word;
                 let signature = b64(&w.key.sign(&word.signing_bytes())?);
                 let res = client
                     .post(format!("{origin}/device/v1/pairing-confirmations"))

@@ -1,7 +1,9 @@
 //! `reads`: what a parent waits for when the store is big. A family's four
 //! watches are paired through the real API; the store is then filled
 //! straight through SQL (the same file the running cloud uses) with other
-//! families' watches and fixes and a year of one family watch's history,
+//! families' watches and sealed batches (50 fixes each, one genuine sealed
+//! batch's bytes repeated: the cloud never opens them) and a year of one
+//! family watch's history,
 //! because sending ten million signed fixes through the API would take the
 //! ingest benchmark's time, not the reads'. Then, over TLS with keep-alive:
 //! the family's watch list with each latest fix, one watch's latest fix,
@@ -101,6 +103,8 @@ pub async fn run(
             lines += chunk.iter().filter(|b| **b == b'\n').count() as u64;
             bytes += chunk.len() as u64;
         }
+        // One setup line, then a line per batch of PER_BATCH fixes.
+        let lines = lines.saturating_sub(1) * PER_BATCH as u64;
         runs.push((
             lines,
             bytes,
@@ -160,10 +164,50 @@ pub async fn run(
 /// How many times the year is streamed (the target must hold in every run).
 const STREAM_RUNS: usize = 5;
 
+/// Fixes per stored batch, as the watches send them.
+const PER_BATCH: usize = 50;
+
+/// One genuine sealed batch of [`PER_BATCH`] fixes and its setup record, as
+/// stored JSON (sealed to a throwaway family key, signed by a throwaway device key).
+fn template() -> anyhow::Result<(String, String)> {
+    use rcgen::SigningKey;
+    use waymark_protocol::location_sealing::{LocationSecretKey, WatchSealer};
+    use waymark_protocol::report::Fix;
+    use waymark_protocol::sealed_report::{ChainHash, SignedSealedBatch, SignedSetupRecord};
+    use waymark_protocol::signing::b64;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let (_, public) = LocationSecretKey::generate();
+    let (sealer, setup) =
+        WatchSealer::start("bench", 0, &public).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let setup = SignedSetupRecord {
+        signature: b64(&key.sign(&setup.signing_bytes())?),
+        setup,
+    };
+    let now = waymark_watch_now();
+    let fixes: Vec<Fix> = (0..PER_BATCH as i64)
+        .map(|i| Fix {
+            t: now + i,
+            lat: 52.5,
+            lon: 13.4,
+            acc: 6.0,
+            bat: 90,
+        })
+        .collect();
+    let batch = sealer.seal(1, 0, ChainHash::GENESIS, &fixes);
+    let batch = SignedSealedBatch {
+        signature: b64(&key.sign(&batch.signing_bytes())?),
+        batch,
+    };
+    Ok((
+        serde_json::to_string(&batch)?,
+        serde_json::to_string(&setup)?,
+    ))
+}
+
 /// Fills the running cloud's SQLite file: other families' watches with
-/// recent fixes, a year of fixes for `family[0]`, and 100 recent fixes for
-/// each other family watch. Rows are generated inside SQLite, device by
-/// device, so the (device, time) index grows in order. Returns the fixes stored.
+/// recent batches, a year of batches for `family[0]`, and one recent batch
+/// for each other family watch. Rows are generated inside SQLite, device by
+/// device, so the (device, seq) key grows in order. Returns the fixes stored.
 async fn seed(
     proc: &CloudProcess,
     family: &[String],
@@ -206,39 +250,59 @@ async fn seed(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    // Other watches: fixes every 30 s going back from now, device by device.
-    let per_device = (other_fixes / others).max(1) as i64;
+    let (body, setup) = template()?;
+    // Every watch's one setup record (the latest batch is read with it).
+    sqlx::query(
+        "INSERT INTO fix_setups (device_id, setup_id, epoch, body, created_at)
+         SELECT id, 'bench', 0, $1, $2 FROM devices",
+    )
+    .bind(&setup)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let per = PER_BATCH as i64;
+    // Other watches: a batch of 50 fixes every 25 minutes going back from
+    // now (a fix every 30 s), device by device.
+    let per_device = ((other_fixes / others) as i64 / per).max(1);
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
-         INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
-         SELECT printf('ee%030x', i / $2), $3 - (i % $2) * 30000, 52.5, 13.4, 8.0, 70, 1 FROM n",
+         INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body)
+         SELECT printf('ee%030x', i / $2), $2 - i % $2, $3 - (i % $2) * 1500000 - 1470000,
+                $3 - (i % $2) * 1500000, $4, 'bench', $5 FROM n",
     )
     .bind(per_device * others as i64)
     .bind(per_device)
     .bind(now - 60_000)
+    .bind(per)
+    .bind(&body)
     .execute(&mut *tx)
     .await?;
     // The family's first watch: a year, evenly spread.
-    let step = (364 * DAY_MS) / year_fixes.max(1) as i64;
+    let batches = (year_fixes as i64 / per).max(1);
+    let step = (364 * DAY_MS) / batches;
     sqlx::query(
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
-         INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
-         SELECT $2, $3 + i * $4, 52.5 + (i % 1000) * 0.00001, 13.4, 6.0, 90, 1 FROM n",
+         INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body)
+         SELECT $2, i + 1, $3 + i * $4, $3 + i * $4 + $4 / 2, $5, 'bench', $6 FROM n",
     )
-    .bind(year_fixes as i64)
+    .bind(batches)
     .bind(&family[0])
     .bind(now - 364 * DAY_MS)
     .bind(step)
+    .bind(per)
+    .bind(&body)
     .execute(&mut *tx)
     .await?;
     for id in &family[1..] {
         sqlx::query(
-            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < 100)
-             INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq)
-             SELECT $1, $2 - i * 2000, 52.51, 13.41, 6.0, 90, 1 FROM n",
+            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body)
+             VALUES ($1, 1, $2, $3, $4, 'bench', $5)",
         )
         .bind(id)
+        .bind(now - 100_000)
         .bind(now - 1000)
+        .bind(per)
+        .bind(&body)
         .execute(&mut *tx)
         .await?;
     }
@@ -246,7 +310,7 @@ async fn seed(
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE); ANALYZE")
         .execute(&mut db)
         .await?;
-    let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM fixes")
+    let (stored,): (i64,) = sqlx::query_as("SELECT CAST(SUM(n) AS BIGINT) FROM batches")
         .fetch_one(&mut db)
         .await?;
     db.close().await?;

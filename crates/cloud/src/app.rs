@@ -170,9 +170,6 @@ pub async fn start_with_clock(config: &Config, clock: Clock) -> anyhow::Result<R
                     if let Err(e) = sweeper_store.sweep_expired().await {
                         tracing::warn!(error = %e, "sweeping expired sign-in state failed");
                     }
-                    if let Err(e) = sweeper_store.make_partitions(sweeper_store.now()).await {
-                        tracing::warn!(error = %e, "making fixes partitions failed");
-                    }
                 }
                 _ = sweeper_rx.changed() => return,
             }

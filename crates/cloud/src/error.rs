@@ -60,13 +60,17 @@ pub enum ApiError {
     #[error("This watch is not paired with an account yet.")]
     NotPaired,
     #[error(
-        "This sequence number already holds other fixes. Renumber after the cloud's last sequence and send again."
+        "This sequence number already holds another batch. Renumber after the cloud's last sequence and send again."
     )]
     SequenceReused,
     #[error("This status poll is not newer than the last one. Make a new one.")]
     ReplayedStatus,
-    #[error("A fix is not valid: {0}.")]
-    InvalidFix(&'static str),
+    #[error("This batch cannot be right: {0}.")]
+    InvalidBatch(&'static str),
+    #[error(
+        "This batch names a setup this cloud was not given. Post the setup record, then send the batch again."
+    )]
+    UnknownSetup,
     #[error("A batch holds at most 500 fixes.")]
     BatchTooLarge,
     #[error(
@@ -141,7 +145,8 @@ impl ApiError {
             Self::NotPaired => ErrorCode::NotPaired,
             Self::SequenceReused => ErrorCode::SequenceReused,
             Self::ReplayedStatus => ErrorCode::ReplayedStatus,
-            Self::InvalidFix(_) => ErrorCode::InvalidFix,
+            Self::InvalidBatch(_) => ErrorCode::InvalidBatch,
+            Self::UnknownSetup => ErrorCode::UnknownSetup,
             Self::BatchTooLarge => ErrorCode::BatchTooLarge,
             Self::InvalidCode => ErrorCode::InvalidCode,
             Self::CodeExpired => ErrorCode::CodeExpired,
@@ -174,6 +179,7 @@ impl ApiError {
             Self::Revoked => StatusCode::GONE,
             Self::HardwareKeyRequired => StatusCode::FORBIDDEN,
             Self::NotPaired
+            | Self::UnknownSetup
             | Self::SequenceReused
             | Self::ReplayedStatus
             | Self::AlreadyPaired

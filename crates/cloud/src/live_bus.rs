@@ -1,29 +1,64 @@
-//! The live bus: how a stored fix reaches the live streams. Published only
-//! after the commit that stored it, so no stream ever shows a fix that could
-//! still be lost. One implementation per engine:
+//! The live bus: how a stored batch (or a watch's new setup) reaches the
+//! live streams, sealed as the watch sent it. Published only after the
+//! commit that stored it, so no stream ever shows a report that could still
+//! be lost. One implementation per engine:
 //! - SQLite (one instance): the writer's caller hands the events to this
 //!   process's streams after the commit ([`LiveBus::published`]).
 //! - PostgreSQL (several instances): the ingest writer sends a `NOTIFY` for
-//!   each stored fix right after its commit, which PostgreSQL delivers to
+//!   each stored batch right after its commit, which PostgreSQL delivers to
 //!   every instance; [`LiveBus::follow_postgres`] hands them to this one's streams.
 
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 use waymark_protocol::ids::AccountId;
-use waymark_protocol::watches::LiveFix;
 
 use crate::config::Engine;
 
-/// The channel PostgreSQL announces stored fixes on.
+/// The channel PostgreSQL announces stored batches on.
 pub const LIVE_CHANNEL: &str = "waymark_live";
 
-/// A stored fix and the account whose watch sent it (also the payload of
-/// PostgreSQL's `NOTIFY`, so it crosses instances).
+/// PostgreSQL refuses a `NOTIFY` payload of 8,000 bytes or more.
+const MAX_NOTICE: usize = 7_900;
+
+/// What a live event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveKind {
+    /// A stored sealed batch; `data` is the signed batch's JSON.
+    Batch,
+    /// A watch's new setup record; `data` is its JSON.
+    Setup,
+    /// A batch too large for a `NOTIFY`: the app re-reads the watch.
+    Reload,
+}
+
+/// A stored report and the account whose watch sent it (also the payload of
+/// PostgreSQL's `NOTIFY`, so it crosses instances). `data` is sent as the
+/// event's data exactly as stored: the cloud never opens it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LiveEvent {
     pub account_id: AccountId,
-    pub event: LiveFix,
+    pub watch_id: String,
+    pub kind: LiveKind,
+    pub data: String,
+}
+
+impl LiveEvent {
+    /// The `NOTIFY` payload: the event, or (too large for PostgreSQL) a
+    /// reload of its watch, so nothing is dropped without the app hearing.
+    pub fn notice(&self) -> String {
+        let full = serde_json::to_string(self).unwrap_or_default();
+        if full.len() < MAX_NOTICE {
+            return full;
+        }
+        serde_json::to_string(&Self {
+            kind: LiveKind::Reload,
+            data: String::new(),
+            ..self.clone()
+        })
+        .unwrap_or_default()
+    }
 }
 
 #[derive(Clone)]
@@ -45,7 +80,8 @@ impl LiveBus {
     }
 
     /// Called after the commit that stored `events`. On PostgreSQL the
-    /// writer has sent them as `NOTIFY`s already, so nothing is done here.
+    /// ingest writer has sent them as `NOTIFY`s already, so nothing is done
+    /// here (see [`LiveBus::announce`] for events of other flows).
     pub fn published(&self, events: impl IntoIterator<Item = LiveEvent>) {
         if self.engine == Engine::Sqlite {
             for event in events {
@@ -54,11 +90,32 @@ impl LiveBus {
         }
     }
 
+    /// Publishes an event no ingest writer sends (a setup record), after
+    /// the commit that stored it: locally on SQLite, by `NOTIFY` on PostgreSQL.
+    pub async fn announce(&self, pool: &sqlx::AnyPool, event: LiveEvent) {
+        match self.engine {
+            Engine::Sqlite => {
+                let _ = self.local.send(event);
+            }
+            Engine::Postgres => {
+                let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(LIVE_CHANNEL)
+                    .bind(event.notice())
+                    .execute(pool)
+                    .await;
+                if let Err(e) = sent {
+                    // The app also fetches a setup it lacks through the API.
+                    tracing::warn!(error = %e, "a live notice was not sent");
+                }
+            }
+        }
+    }
+
     /// PostgreSQL: follows the `NOTIFY`s every instance's ingest writer
     /// sends at commit and hands them to this instance's live streams.
     /// Listening starts before this returns; a lost connection is
-    /// re-established by `PgListener` (fixes sent meanwhile are not
-    /// replayed: the app re-reads latest fixes on reconnect).
+    /// re-established by `PgListener` (batches sent meanwhile are not
+    /// replayed: the app re-reads the latest batches on reconnect).
     pub async fn follow_postgres(
         &self,
         url: &str,

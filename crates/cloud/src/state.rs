@@ -24,11 +24,13 @@ pub struct AppState {
     pub manufacturers: Arc<Vec<Vec<u8>>>,
     /// Accept only watches whose certificate says their key is in a TPM.
     pub require_hardware_keys: bool,
-    /// Stored fixes, published after their commit, for live streams.
+    /// Stored batches and setups, published after their commit, for live streams.
     pub live: LiveBus,
     /// Device certificates already verified against a manufacturer CA (at
     /// pairing, or at a watch's first upload), by device id.
     pub device_certificates: DeviceCertificates,
+    /// Which setups each device has posted (see [`KnownSetups`]).
+    pub known_setups: KnownSetups,
     /// Open history and live streams per account (capped).
     pub streams: StreamCounts,
 }
@@ -57,6 +59,33 @@ impl DeviceCertificates {
     }
 }
 
+/// The setups each device has posted, as `(device id, setup id)`: asked on
+/// every batch, so a batch naming a setup the cloud never got is refused
+/// without a database read once its setup is known. Entries are never
+/// wrong: a setup, once stored, stays as long as the device's batches.
+#[derive(Clone, Default)]
+pub struct KnownSetups(Arc<RwLock<std::collections::HashSet<SetupKey>>>);
+
+/// A device id and one of its setup ids.
+type SetupKey = (String, [u8; 16]);
+
+impl KnownSetups {
+    pub fn contains(&self, device_id: &str, setup_id: &[u8; 16]) -> bool {
+        self.0
+            .read()
+            .is_ok_and(|known| known.contains(&(device_id.to_owned(), *setup_id)))
+    }
+
+    pub fn insert(&self, device_id: &str, setup_id: [u8; 16]) {
+        if let Ok(mut known) = self.0.write() {
+            if known.len() >= MAX_CACHED_DEVICES {
+                known.clear();
+            }
+            known.insert((device_id.to_owned(), setup_id));
+        }
+    }
+}
+
 impl AppState {
     pub fn new(store: Store, origin: Url, manufacturers: Vec<Vec<u8>>) -> anyhow::Result<Self> {
         let rp_id = origin.host_str().context("origin has no host")?.to_owned();
@@ -73,6 +102,7 @@ impl AppState {
             manufacturers: Arc::new(manufacturers),
             require_hardware_keys: false,
             device_certificates: DeviceCertificates::default(),
+            known_setups: KnownSetups::default(),
             streams: StreamCounts::default(),
         })
     }

@@ -57,7 +57,11 @@ error_codes! {
     NotPaired = "not_paired",
     SequenceReused = "sequence_reused",
     ReplayedStatus = "replayed_status",
-    InvalidFix = "invalid_fix",
+    /// A sealed batch whose shape cannot be right (no fixes, a ciphertext of
+    /// the wrong length, a fix older than 30 days).
+    InvalidBatch = "invalid_batch",
+    /// A sealed batch names a setup the watch has not posted: it posts it and resends.
+    UnknownSetup = "unknown_setup",
     BatchTooLarge = "batch_too_large",
     InvalidCode = "invalid_code",
     CodeExpired = "code_expired",

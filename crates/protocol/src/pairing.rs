@@ -12,7 +12,7 @@ use crate::device::{DeviceError, verify_b64_signature};
 use crate::roster::SignedRoster;
 use crate::sealed_report::LocationPublicKey;
 use crate::signing::{Canonical, OFFER_TAG, PAIRING_CONFIRMATION_TAG, unb64};
-use crate::watches::WatchInfo;
+use crate::watches::WatchRecord;
 
 /// Crockford's base32: no I, L, O or U; typing O, I or L is forgiven.
 const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -250,7 +250,7 @@ pub struct OfferView {
     /// Once paired: the watch's key confirmation, base64url.
     pub watch_confirmation: Option<String>,
     /// Once paired: the watch as the account's list shows it.
-    pub watch: Option<WatchInfo>,
+    pub watch: Option<WatchRecord>,
 }
 
 /// In the watch's status while one of its offers is answered: the answer,

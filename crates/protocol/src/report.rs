@@ -1,11 +1,9 @@
-//! Location reports: a fix, the signed batch a watch uploads with a strictly
-//! increasing sequence number, and the rules every fix must meet (checked by
-//! the cloud, respected by the watch). The status poll is `status_poll.rs`.
+//! Location reports: a fix and the rules every fix must meet (the watch
+//! checks them before it seals a batch, the app again after opening one; the
+//! cloud sees only the times). What a watch uploads is a sealed batch
+//! (`sealed_report.rs`); the status poll is `status_poll.rs`.
 
 use serde::{Deserialize, Serialize};
-
-use crate::device::{DeviceError, verify_b64_signature};
-use crate::signing::{BATCH_TAG, Canonical};
 
 /// At most this many fixes in one batch.
 pub const MAX_FIXES_PER_BATCH: usize = 500;
@@ -86,44 +84,6 @@ impl Fix {
             return Err(FixError::Battery);
         }
         Ok(())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Batch {
-    pub device_id: String,
-    /// Strictly increasing per device, starting at 1.
-    pub seq: u64,
-    pub fixes: Vec<Fix>,
-}
-
-impl Batch {
-    pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut c = Canonical::new(BATCH_TAG)
-            .str(&self.device_id)
-            .u64(self.seq)
-            .u64(self.fixes.len() as u64);
-        for f in &self.fixes {
-            c = c.i64(f.t).f64(f.lat).f64(f.lon).f64(f.acc).u8(f.bat);
-        }
-        c.finish()
-    }
-}
-
-/// `POST /device/v1/batches`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct SignedBatch {
-    pub batch: Batch,
-    pub signature: String,
-}
-
-impl SignedBatch {
-    pub fn verify(&self, cert_der: &[u8]) -> Result<(), DeviceError> {
-        verify_b64_signature(cert_der, &self.batch.signing_bytes(), &self.signature)
     }
 }
 
@@ -213,41 +173,6 @@ mod tests {
         for (f, want) in cases {
             assert_eq!(f.validate(now), Err(want), "{f:?}");
         }
-    }
-
-    #[test]
-    fn batch_encoding_vector() {
-        let b = Batch {
-            device_id: "ab".into(),
-            seq: 7,
-            fixes: vec![Fix {
-                t: 1,
-                lat: 1.5,
-                lon: -2.0,
-                acc: 0.0,
-                bat: 100,
-            }],
-        };
-        let expected: Vec<u8> = [
-            b"waymark/batch/v1\0".to_vec(),
-            vec![0, 0, 0, 2, b'a', b'b'],
-            7u64.to_be_bytes().to_vec(),
-            1u64.to_be_bytes().to_vec(),
-            1i64.to_be_bytes().to_vec(),
-            1.5f64.to_bits().to_be_bytes().to_vec(),
-            (-2.0f64).to_bits().to_be_bytes().to_vec(),
-            0.0f64.to_bits().to_be_bytes().to_vec(),
-            vec![100],
-        ]
-        .concat();
-        assert_eq!(b.signing_bytes(), expected);
-        let mut other = b.clone();
-        other.seq = 8;
-        assert_ne!(
-            other.signing_bytes(),
-            b.signing_bytes(),
-            "the sequence is signed"
-        );
     }
 
     #[test]

@@ -100,6 +100,12 @@ impl ChainHash {
     pub const GENESIS: Self = Self([0; 32]);
 }
 
+impl Default for ChainHash {
+    fn default() -> Self {
+        Self::GENESIS
+    }
+}
+
 impl SetupId {
     pub fn of(enc: &EncappedKey) -> Self {
         let digest = Sha256::digest(enc.0);
@@ -113,10 +119,13 @@ impl SetupId {
 /// the apps need `enc` to derive the keys of every batch that names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetupRecord {
     pub device_id: String,
     pub epoch: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"))]
     pub setup_id: SetupId,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub enc: EncappedKey,
 }
 
@@ -137,8 +146,9 @@ impl SetupRecord {
 }
 
 /// `POST /device/v1/setups`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedSetupRecord {
     pub setup: SetupRecord,
     pub signature: String,
@@ -157,11 +167,13 @@ impl SignedSetupRecord {
 /// it is the AEAD's associated data and part of the signed bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SealedHeader {
     pub device_id: String,
     /// Strictly increasing per device, starting at 1.
     pub seq: u64,
     pub epoch: u32,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{21}[AQgw]$"))]
     pub setup_id: SetupId,
     /// How often the watch changed this batch under the same sequence number
     /// (a clock repair restamps it): the AEAD nonce, so a changed batch
@@ -169,6 +181,7 @@ pub struct SealedHeader {
     pub version: u32,
     /// Each fix's time, ms since the Unix epoch, in the order of the fixes.
     pub times: Vec<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub prev_hash: ChainHash,
 }
 
@@ -217,9 +230,12 @@ impl ShapeError {
 /// A batch of fixes encrypted to the family, as uploaded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SealedBatch {
     pub header: SealedHeader,
+    /// base64url, 25 bytes a fix and a 16-byte tag.
     #[serde(with = "b64_bytes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]+$"))]
     pub ciphertext: Vec<u8>,
 }
 
@@ -268,6 +284,7 @@ impl SealedBatch {
 /// `POST /device/v2/batches`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedSealedBatch {
     pub batch: SealedBatch,
     pub signature: String,

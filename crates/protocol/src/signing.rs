@@ -64,7 +64,6 @@ impl Canonical {
 pub const OFFER_TAG: &str = "waymark/pair-offer/v2";
 /// A watch's word on an answered pairing offer.
 pub const PAIRING_CONFIRMATION_TAG: &str = "waymark/pairing-confirmation/v1";
-pub const BATCH_TAG: &str = "waymark/batch/v1";
 pub const STATUS_TAG: &str = "waymark/status/v1";
 /// A sealed batch (fixes encrypted to the family).
 pub const BATCH_V2_TAG: &str = "waymark/batch/v2";

@@ -55,6 +55,12 @@ pub struct DeviceStatus {
     pub owner: Option<String>,
     /// The last batch sequence number the cloud stored.
     pub last_seq: u64,
+    /// The chain hash of that batch: what a watch whose queue went back in
+    /// time names as the predecessor of its renumbered batch. The cloud's
+    /// word; a lie shows in the family's app as a break, never as a place.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub last_hash: Option<crate::sealed_report::ChainHash>,
     /// While an offer of this watch is answered and waits for its word.
     #[serde(default)]
     pub pairing_answer: Option<AnswerForWatch>,

@@ -13,7 +13,8 @@ use waymark_protocol::error::{ErrorBody, ErrorCode};
 use waymark_protocol::pairing::{
     OfferAccepted, PairingConfirmation, SignedOffer, SignedPairingConfirmation,
 };
-use waymark_protocol::report::{BatchAck, SignedBatch};
+use waymark_protocol::report::BatchAck;
+use waymark_protocol::sealed_report::{SetupRecord, SignedSealedBatch, SignedSetupRecord};
 use waymark_protocol::signing::b64;
 use waymark_protocol::status_poll::{DeviceStatus, SignedStatus, StatusRequest};
 
@@ -183,14 +184,18 @@ impl CloudLink {
             .await
     }
 
-    pub async fn upload(
-        &self,
-        watch: &Watch,
-        batch: waymark_protocol::report::Batch,
-    ) -> Result<BatchAck, LinkError> {
-        let signature = sign(watch, &batch.signing_bytes())?;
-        self.post("/device/v1/batches", &SignedBatch { batch, signature })
+    /// Posts a new setup record, signed: the cloud must hold it before
+    /// any batch that names it.
+    pub async fn post_setup(&self, watch: &Watch, setup: SetupRecord) -> Result<(), LinkError> {
+        let signature = sign(watch, &setup.signing_bytes())?;
+        self.send("/device/v1/setups", &SignedSetupRecord { setup, signature })
             .await
+            .map(drop)
+    }
+
+    /// Uploads a sealed, signed batch.
+    pub async fn upload(&self, signed: &SignedSealedBatch) -> Result<BatchAck, LinkError> {
+        self.post("/device/v2/batches", signed).await
     }
 }
 

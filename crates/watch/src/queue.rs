@@ -1,17 +1,31 @@
 //! The on-disk report queue. Fixes wait here until the cloud acknowledges
 //! them (rule 6). It is bounded: when full, the oldest fix goes and is
 //! counted. A batch, once formed, keeps its sequence number and contents
-//! until acknowledged, so a resend is byte-for-byte the same batch.
+//! until acknowledged; once sealed, its sealed form is kept too, so a
+//! resend (even after a restart) is byte-for-byte the same batch. Every
+//! repair of a batch (restamp, trim, renumber) drops the sealed form and is
+//! sealed again under a new `version` (the AEAD nonce): a changed batch
+//! never reuses a key and nonce pair. The queue also keeps the chain hash of
+//! the last acknowledged batch, which the next one names as its predecessor.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use waymark_protocol::report::{Batch, Fix};
+use waymark_protocol::report::Fix;
+use waymark_protocol::sealed_report::{ChainHash, SignedSealedBatch};
 
 pub const QUEUE_FILE: &str = "queue.json";
 pub const DEFAULT_CAPACITY: usize = 10_000;
+
+/// A batch of fixes in plain form, as the watch keeps it until it is acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub device_id: String,
+    pub seq: u64,
+    pub fixes: Vec<Fix>,
+}
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
@@ -19,6 +33,15 @@ struct State {
     dropped: u64,
     pending: std::collections::VecDeque<Fix>,
     inflight: Option<Batch>,
+    /// The in-flight batch as sealed and signed, once it was.
+    #[serde(default)]
+    sealed: Option<SignedSealedBatch>,
+    /// Sealings so far: the next one uses this as its `version`.
+    #[serde(default)]
+    sealings: u32,
+    /// The chain hash of the last batch the cloud acknowledged.
+    #[serde(default)]
+    chain_head: ChainHash,
     /// The clock correction the pending fixes were stamped with.
     #[serde(default)]
     pending_offset: i64,
@@ -95,6 +118,9 @@ impl Queue {
                 f.t = t;
             }
         }
+        if changed {
+            self.state.sealed = None;
+        }
         self.state.inflight_offset = offset;
         self.shift_pending(offset);
         self.save()?;
@@ -114,6 +140,9 @@ impl Queue {
         let gone = before - b.fixes.len();
         if b.fixes.is_empty() {
             self.state.inflight = None;
+        }
+        if gone > 0 {
+            self.state.sealed = None;
         }
         self.state.dropped += gone as u64;
         self.save()?;
@@ -150,23 +179,66 @@ impl Queue {
         Ok(self.state.inflight.clone())
     }
 
-    /// The cloud stored the in-flight batch: forget it.
+    /// The in-flight batch as sealed, if it has been since it last changed.
+    pub fn sealed_inflight(&self) -> Option<SignedSealedBatch> {
+        self.state.sealed.clone()
+    }
+
+    /// Seals the in-flight batch with `seal(batch, version, prev_hash)` and
+    /// keeps the result (durably, with the version used up) until it is
+    /// acknowledged or changed.
+    pub fn seal_inflight(
+        &mut self,
+        seal: impl FnOnce(&Batch, u32, ChainHash) -> anyhow::Result<SignedSealedBatch>,
+    ) -> anyhow::Result<Option<SignedSealedBatch>> {
+        let Some(batch) = self.state.inflight.as_ref() else {
+            return Ok(None);
+        };
+        let version = self.state.sealings;
+        let sealed = seal(batch, version, self.state.chain_head)?;
+        self.state.sealings = version
+            .checked_add(1)
+            .ok_or_else(|| anyhow::anyhow!("this queue has sealed 2^32 batches"))?;
+        self.state.sealed = Some(sealed.clone());
+        self.save()?;
+        Ok(Some(sealed))
+    }
+
+    /// Seal the in-flight batch again (the cloud no longer has the setup it named).
+    pub fn unseal_inflight(&mut self) -> anyhow::Result<()> {
+        self.state.sealed = None;
+        self.save()
+    }
+
+    /// The cloud stored the in-flight batch: forget it, and chain the next
+    /// batch to it.
     pub fn acknowledged(&mut self, seq: u64) -> anyhow::Result<()> {
         if self.state.inflight.as_ref().is_some_and(|b| b.seq == seq) {
             self.state.inflight = None;
+            if let Some(sealed) = self.state.sealed.take() {
+                self.state.chain_head = sealed.batch.chain_hash();
+            }
             self.save()?;
         }
         Ok(())
     }
 
-    /// The cloud holds other fixes under our number (the queue was restored
-    /// from an older copy, or lost): renumber the in-flight batch after the
-    /// cloud's last sequence, and everything after it.
-    pub fn resequence_after(&mut self, last_seq: u64) -> anyhow::Result<()> {
+    /// The cloud holds another batch under our number (the queue was
+    /// restored from an older copy, or lost): renumber the in-flight batch
+    /// after the cloud's last sequence, and everything after it, chained to
+    /// the cloud's last batch (`last_hash`, its word: a lie shows in the
+    /// family's app as a break, never as a place).
+    pub fn resequence_after(
+        &mut self,
+        last_seq: u64,
+        last_hash: Option<ChainHash>,
+    ) -> anyhow::Result<()> {
         let first = last_seq + 1;
         if let Some(b) = self.state.inflight.as_mut() {
             b.seq = first;
         }
+        self.state.sealed = None;
+        self.state.chain_head = last_hash.unwrap_or(ChainHash::GENESIS);
         self.state.next_seq = self.state.next_seq.max(first + 1);
         self.save()
     }
@@ -287,6 +359,62 @@ mod tests {
         assert_eq!((b.seq, b.fixes.len(), q.dropped()), (1, 4, 1));
     }
 
+    fn sealed(b: &Batch, version: u32, prev: ChainHash) -> anyhow::Result<SignedSealedBatch> {
+        use waymark_protocol::sealed_report::{SealedBatch, SealedHeader, SetupId};
+        Ok(SignedSealedBatch {
+            batch: SealedBatch {
+                header: SealedHeader {
+                    device_id: b.device_id.clone(),
+                    seq: b.seq,
+                    epoch: 0,
+                    setup_id: SetupId([0; 16]),
+                    version,
+                    times: b.fixes.iter().map(|f| f.t).collect(),
+                    prev_hash: prev,
+                },
+                ciphertext: vec![0; b.fixes.len() * 25 + 16],
+            },
+            signature: "sig".into(),
+        })
+    }
+
+    #[test]
+    fn a_sealed_batch_is_resent_as_sealed_and_sealed_anew_after_any_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = Queue::open(dir.path(), 100).unwrap();
+        for t in 0..3 {
+            q.push(fix(t)).unwrap();
+        }
+        q.next_batch("d", 2).unwrap();
+        let first = q.seal_inflight(sealed).unwrap().unwrap();
+        assert_eq!(first.batch.header.prev_hash, ChainHash::GENESIS);
+        // After a restart: the same bytes (the cloud's "stored before" check).
+        drop(q);
+        let mut q = Queue::open(dir.path(), 100).unwrap();
+        assert_eq!(q.sealed_inflight(), Some(first.clone()));
+        // A repair drops the sealed form; the next sealing has a new version.
+        q.drop_invalid_inflight(|f| f.t != 1).unwrap();
+        assert_eq!(q.sealed_inflight(), None);
+        let second = q.seal_inflight(sealed).unwrap().unwrap();
+        assert_eq!(second.batch.header.version, first.batch.header.version + 1);
+        // Acknowledged: the next batch names it as its predecessor.
+        q.acknowledged(1).unwrap();
+        q.next_batch("d", 2).unwrap();
+        let next = q.seal_inflight(sealed).unwrap().unwrap();
+        assert_eq!(next.batch.header.prev_hash, second.batch.chain_hash());
+        // Renumbered after the cloud's counter: chained to the cloud's last batch.
+        q.resequence_after(9, Some(ChainHash([7; 32]))).unwrap();
+        assert_eq!(q.sealed_inflight(), None);
+        let renumbered = q.seal_inflight(sealed).unwrap().unwrap();
+        assert_eq!(
+            (
+                renumbered.batch.header.seq,
+                renumbered.batch.header.prev_hash
+            ),
+            (10, ChainHash([7; 32]))
+        );
+    }
+
     #[test]
     fn renumbering_moves_past_the_clouds_counter() {
         let dir = tempfile::tempdir().unwrap();
@@ -294,7 +422,7 @@ mod tests {
         q.push(fix(1)).unwrap();
         q.push(fix(2)).unwrap();
         assert_eq!(q.next_batch("d", 1).unwrap().unwrap().seq, 1);
-        q.resequence_after(41).unwrap();
+        q.resequence_after(41, None).unwrap();
         assert_eq!(q.inflight_seq(), Some(42));
         q.acknowledged(42).unwrap();
         assert_eq!(q.next_batch("d", 1).unwrap().unwrap().seq, 43);

@@ -1,17 +1,22 @@
 //! Reporting: record fixes into the queue, and drain it to the cloud in
-//! order. A fix leaves the queue only after the cloud acknowledged the
-//! batch that holds it, or (counted) when no correction the watch can make
-//! would ever let the cloud take it. Recording and uploading share the
-//! queue but never wait on each other: the lock is held for a queue
-//! operation, never across a network call.
+//! order, each batch sealed to the family's current key epoch (design §3)
+//! and signed by the device key. A fix leaves the queue only after the
+//! cloud acknowledged the batch that holds it, or (counted) when no
+//! correction the watch can make would ever let the cloud take it.
+//! Recording and uploading share the queue but never wait on each other:
+//! the lock is held for a queue operation, never across a network call.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cloud_link::{CloudLink, LinkError};
+use crate::family;
 use crate::provisioning::Watch;
 use crate::queue::Queue;
 use waymark_protocol::error::ErrorCode;
+use waymark_protocol::location_sealing::WatchSealer;
 use waymark_protocol::report::{Fix, FixError};
+use waymark_protocol::sealed_report::SignedSealedBatch;
+use waymark_protocol::signing::b64;
 
 pub const BATCH_SIZE: usize = 50;
 
@@ -25,7 +30,8 @@ pub enum Drain {
     Done(usize),
     /// The cloud could not be reached (or is failing); try again later.
     Offline,
-    /// Not paired yet: the cloud stores nothing for an unpaired watch.
+    /// Not paired yet (or paired before the family held keys): the cloud
+    /// stores nothing for an unpaired watch, and there is no family to seal to.
     NotPaired,
     /// The owner revoked this watch.
     Revoked,
@@ -35,6 +41,10 @@ pub struct Reporter {
     pub watch: Watch,
     pub link: CloudLink,
     queue: Arc<Mutex<Queue>>,
+    /// Sealing to the family's current epoch, its setup record posted. Made
+    /// afresh at each start and each epoch switch (never stored: a restart
+    /// makes a new setup, so the version counter never meets an old key).
+    sealer: Mutex<Option<Arc<WatchSealer>>>,
 }
 
 impl Reporter {
@@ -45,7 +55,86 @@ impl Reporter {
 
     pub fn with_link(watch: Watch, link: CloudLink, capacity: usize) -> anyhow::Result<Self> {
         let queue = Arc::new(Mutex::new(Queue::open(&watch.dir, capacity)?));
-        Ok(Self { watch, link, queue })
+        Ok(Self {
+            watch,
+            link,
+            queue,
+            sealer: Mutex::new(None),
+        })
+    }
+
+    fn sealer_slot(&self) -> MutexGuard<'_, Option<Arc<WatchSealer>>> {
+        self.sealer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The sealer for the family's current epoch, made (and its setup
+    /// record posted, so the cloud holds it before any batch naming it) if
+    /// there is none yet for that epoch. `Err` is what the drain ends with.
+    async fn ready_sealer(&self) -> Result<Arc<WatchSealer>, Drain> {
+        let Some(family) = family::load(&self.watch.dir) else {
+            return Err(Drain::NotPaired);
+        };
+        if let Some(sealer) = self.sealer_slot().as_ref()
+            && sealer.epoch() == family.epoch
+        {
+            return Ok(sealer.clone());
+        }
+        let (sealer, setup) = match WatchSealer::start(
+            &self.watch.device_id,
+            family.epoch,
+            &family.epoch_public,
+        ) {
+            Ok(made) => made,
+            Err(e) => {
+                tracing::error!(error = ?e, "the family's key is not usable; pair this watch again");
+                return Err(Drain::NotPaired);
+            }
+        };
+        match self.link.post_setup(&self.watch, setup).await {
+            Ok(()) => {}
+            Err(LinkError::Offline(_)) => return Err(Drain::Offline),
+            Err(LinkError::Revoked) => return Err(Drain::Revoked),
+            Err(LinkError::Refused(e)) if e.error == ErrorCode::NotPaired => {
+                return Err(Drain::NotPaired);
+            }
+            Err(LinkError::Refused(e)) => {
+                tracing::warn!(code = %e.error, message = %e.message, "the cloud refused this watch's setup; retrying later");
+                return Err(Drain::Offline);
+            }
+        }
+        tracing::info!(epoch = family.epoch, "sealing reports to the family's key");
+        let sealer = Arc::new(sealer);
+        *self.sealer_slot() = Some(sealer.clone());
+        Ok(sealer)
+    }
+
+    /// The in-flight batch, sealed and signed: as kept, or sealed now.
+    /// `Ok(None)`: nothing left in flight (every fix was invalid).
+    pub async fn sealed_inflight(
+        &self,
+    ) -> anyhow::Result<Result<Option<SignedSealedBatch>, Drain>> {
+        if let Some(sealed) = self.queue().sealed_inflight() {
+            return Ok(Ok(Some(sealed)));
+        }
+        // What no watch reports never leaves it (the cloud cannot check
+        // values it cannot read; the app refuses them after opening).
+        let gone = self
+            .queue()
+            .drop_invalid_inflight(|f| f.validate_values().is_ok())?;
+        if gone > 0 {
+            tracing::warn!(fixes = gone, "dropped and counted invalid fixes");
+        }
+        let sealer = match self.ready_sealer().await {
+            Ok(sealer) => sealer,
+            Err(drain) => return Ok(Err(drain)),
+        };
+        let keys = &self.watch.keys;
+        let sealed = self.queue().seal_inflight(|b, version, prev| {
+            let batch = sealer.seal(b.seq, version, prev, &b.fixes);
+            let signature = b64(&keys.sign(&batch.signing_bytes())?);
+            Ok(SignedSealedBatch { batch, signature })
+        })?;
+        Ok(Ok(sealed))
     }
 
     /// The queue, for a moment (never hold it across an await).
@@ -70,10 +159,15 @@ impl Reporter {
                 queue.adopt_offset(self.link.clock.offset_ms())?;
                 queue.next_batch(&self.watch.device_id, BATCH_SIZE)?
             };
-            let Some(batch) = next else {
+            if next.is_none() {
                 return Ok(Drain::Done(sent));
+            }
+            let signed = match self.sealed_inflight().await? {
+                Ok(Some(signed)) => signed,
+                Ok(None) => continue,
+                Err(drain) => return Ok(drain),
             };
-            let refusal = match self.link.upload(&self.watch, batch).await {
+            let refusal = match self.link.upload(&signed).await {
                 Ok(ack) => {
                     self.queue().acknowledged(ack.acked_seq)?;
                     sent += 1;
@@ -106,14 +200,21 @@ impl Reporter {
                         cloud_last_seq = status.last_seq,
                         "sequence numbers reused; renumbering the queue after the cloud's"
                     );
-                    self.queue().resequence_after(status.last_seq)?;
+                    self.queue()
+                        .resequence_after(status.last_seq, status.last_hash)?;
                 }
                 ErrorCode::ClockSkew => {
                     // The refusal's `Date` already corrected the clock: restamp and resend.
                     let (offset, now) = (self.link.clock.offset_ms(), self.link.clock.now_ms());
                     self.queue().restamp_inflight(offset, now)?;
                 }
-                ErrorCode::InvalidFix => {
+                ErrorCode::UnknownSetup => {
+                    // The cloud lost the setup this batch names (a restored
+                    // database): make and post a new one, and seal again.
+                    *self.sealer_slot() = None;
+                    self.queue().unseal_inflight()?;
+                }
+                ErrorCode::InvalidBatch => {
                     // Drop only what can never be valid; keep and resend the rest.
                     let now = self.link.clock.now_ms();
                     let gone = self.queue().drop_invalid_inflight(|f| {
@@ -121,7 +222,7 @@ impl Reporter {
                     })?;
                     tracing::warn!(
                         fixes = gone,
-                        "the cloud refused invalid fixes; dropped and counted them"
+                        "the cloud refused fixes too old to store; dropped and counted them"
                     );
                     if gone == 0 {
                         return Ok(Drain::Offline);

@@ -383,6 +383,7 @@ mod tests {
             latest: Some(fix(last_seen, bat)),
             state: WatchState::Reporting,
             hardware_key: false,
+            report_problem: None,
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! One module per flow: `signin` (system browser + loopback + PKCE),
 //! `tokens` (memory + OS keychain), `family` (the family's keys at
-//! sign-in), `watches`, `live`, `account`,
+//! sign-in), `reports` (opening the family's sealed reports), `watches`,
+//! `live`, `account`,
 //! `pairing_picture`, `alerts` and `family_watch` (what the parent is told,
 //! also with the window closed); `cloud` is the HTTPS client they all share.
 
@@ -20,6 +21,7 @@ pub mod live;
 pub mod offline_map;
 pub mod pairing;
 pub mod pairing_picture;
+pub mod reports;
 pub mod sealed_history;
 pub mod settings;
 pub mod signin;
@@ -51,6 +53,8 @@ pub struct Core {
     family_lock: Mutex<()>,
     /// The approval exchanges this computer is in.
     approvals: Mutex<approvals::Approvals>,
+    /// The family's keys as last read for opening reports.
+    keys_cache: reports::KeysCache,
 }
 
 impl Core {
@@ -68,6 +72,7 @@ impl Core {
             cancel: Notify::new(),
             family_lock: Mutex::new(()),
             approvals: Mutex::new(approvals::Approvals::default()),
+            keys_cache: reports::KeysCache::default(),
         })
     }
 

@@ -31,7 +31,7 @@ const POLL: Duration = Duration::from_millis(300);
 const WAIT_FOR_WATCH: Duration = Duration::from_secs(30);
 
 /// The manufacturer CAs this app trusts, DER.
-fn manufacturer_cas(core: &Core) -> Result<Vec<Vec<u8>>, AppError> {
+pub(crate) fn manufacturer_cas(core: &Core) -> Result<Vec<Vec<u8>>, AppError> {
     let mut cas = Vec::new();
     for path in &core.settings().manufacturer_cas {
         let pem = std::fs::read(path).map_err(|e| {
@@ -135,7 +135,8 @@ impl Core {
                         .confirm(&theirs)
                         .map_err(|_| AppError::PairingNotConfirmed)?;
                     tracing::info!("watch paired");
-                    return view.watch.ok_or(AppError::PairingNotConfirmed);
+                    let record = view.watch.ok_or(AppError::PairingNotConfirmed)?;
+                    return Ok(self.reader().await?.watch_info(record));
                 }
                 OfferState::WrongCode => return Err(AppError::PairingCodeWrong),
                 OfferState::Open | OfferState::Answered => {}

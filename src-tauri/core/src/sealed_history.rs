@@ -4,7 +4,7 @@
 //! signature per unbroken run, against the certificate checked at pairing),
 //! then opened with the family's keys; live batches must each continue the
 //! chain from the last one shown. Nothing that did not verify is drawn.
-//! Not yet fed by a flow: the cloud still sends plaintext fixes.
+//! Fed by the history (`watches.rs`) and the live stream (`live.rs`).
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
@@ -27,7 +27,7 @@ pub struct PairedWatch<'a> {
 /// A range of history as the app shows it.
 #[derive(Debug, Default, PartialEq)]
 pub struct HistoryView {
-    /// Every fix that verified and opened, oldest first.
+    /// Every fix that verified and opened, oldest first, each once.
     pub fixes: Vec<Fix>,
     /// Sequence numbers the cloud did not hand over: "N reports missing".
     pub gaps: Vec<Gap>,
@@ -100,6 +100,16 @@ pub fn open_history(
     }
     view.altered.sort_unstable();
     view.altered.dedup();
+    // A batch a watch sealed twice (its queue restored from an older copy)
+    // is stored twice under two numbers: each fix is shown once.
+    view.fixes.sort_by_key(|f| f.t);
+    view.fixes.dedup_by(|a, b| {
+        a.t == b.t
+            && a.lat.to_bits() == b.lat.to_bits()
+            && a.lon.to_bits() == b.lon.to_bits()
+            && a.acc.to_bits() == b.acc.to_bits()
+            && a.bat == b.bat
+    });
     view
 }
 

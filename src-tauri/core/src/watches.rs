@@ -1,17 +1,20 @@
-//! The parent's watches: list, history, rename and revocation,
-//! through the cloud's bound-watch API. IDs only name things here; the cloud
-//! decides what this account may see.
+//! The parent's watches: history (authenticated and opened here), rename
+//! and revocation, through the cloud's bound-watch API (the list is
+//! `reports.rs`). IDs only name things here; the cloud decides what this
+//! account may see, and this computer decides what of it is true.
 
 use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::account::Rename;
 use waymark_protocol::report::Fix;
 use waymark_protocol::watches::{
-    HistoryChoice, HistoryPage, MAX_HISTORY_PAGE, RevokeRequest, WatchInfo,
+    HistoryChoice, MAX_HISTORY_PAGE, RevokeRequest, SealedHistoryPage, WatchRecord,
 };
 
 use crate::Core;
 use crate::error::AppError;
+use crate::reports::{UNTRUSTED, WAITING};
+use crate::sealed_history::{PairedWatch, open_history};
 
 /// A trail is cut at this many fixes (about a week at one fix a minute), so
 /// one request can never make the app load a year of history.
@@ -19,21 +22,35 @@ pub const MAX_TRAIL_FIXES: usize = 20_000;
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Trail {
-    /// Oldest first.
+    /// Oldest first; only what verified and opened.
     pub fixes: Vec<Fix>,
     /// True when the range held more than `MAX_TRAIL_FIXES`.
     pub truncated: bool,
+    /// What the app refused or found missing, for the parent, in words.
+    pub notices: Vec<String>,
 }
 
 impl Core {
-    pub async fn watches(&self) -> Result<Vec<WatchInfo>, AppError> {
-        self.get("/api/v1/watches").await
-    }
-
-    /// Fixes between `from` and `to` (Unix ms), oldest first.
+    /// Fixes between `from` and `to` (Unix ms), oldest first: the watch's
+    /// sealed batches authenticated (one signature per unbroken run,
+    /// against the certificate checked here) and opened with the family's keys.
     pub async fn history(&self, watch_id: &str, from: i64, to: i64) -> Result<Trail, AppError> {
         let id = path_id(watch_id)?;
-        let mut fixes = Vec::new();
+        let records: Vec<WatchRecord> = self.get("/api/v1/watches").await?;
+        let record = records
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or_else(not_found)?;
+        let reader = self.reader().await?;
+        let Some(certificate) = reader.certificate(&record.id, &record.certificate) else {
+            return Ok(refused(UNTRUSTED));
+        };
+        let Some(keys) = reader.keys() else {
+            return Ok(refused(WAITING));
+        };
+        let (mut setups, mut batches) = (Vec::new(), Vec::new());
+        let mut fixes_seen = 0;
+        let mut truncated = false;
         let mut cursor: Option<String> = None;
         loop {
             let mut path = format!(
@@ -45,25 +62,65 @@ impl Core {
                     &url::form_urlencoded::byte_serialize(c.as_bytes()).collect::<String>(),
                 );
             }
-            let page: HistoryPage = self.get(&path).await?;
-            fixes.extend(page.fixes);
-            if fixes.len() >= MAX_TRAIL_FIXES {
-                fixes.truncate(MAX_TRAIL_FIXES);
-                return Ok(Trail {
-                    fixes,
-                    truncated: true,
-                });
+            let page: SealedHistoryPage = self.get(&path).await?;
+            setups.extend(page.setups);
+            for b in page.batches {
+                fixes_seen += b.batch.header.times.len();
+                batches.push(b);
+            }
+            if fixes_seen >= MAX_TRAIL_FIXES {
+                truncated = true;
+                break;
             }
             match page.next_cursor {
                 Some(next) => cursor = Some(next),
-                None => {
-                    return Ok(Trail {
-                        fixes,
-                        truncated: false,
-                    });
-                }
+                None => break,
             }
         }
+        let watch = PairedWatch {
+            device_id: &record.id,
+            certificate: &certificate,
+        };
+        let view = open_history(&watch, &setups, &batches, keys);
+        let mut notices = Vec::new();
+        for gap in &view.gaps {
+            let n = gap.last - gap.first + 1;
+            notices.push(if n == 1 {
+                format!(
+                    "Report {} is missing: the cloud did not hand it over.",
+                    gap.first
+                )
+            } else {
+                format!(
+                    "{n} reports are missing ({} to {}): the cloud did not hand them over.",
+                    gap.first, gap.last
+                )
+            });
+        }
+        if !view.altered.is_empty() {
+            notices.push(format!(
+                "{} report(s) were changed after the watch sent them; they are not shown.",
+                view.altered.len()
+            ));
+        }
+        if !view.unreadable.is_empty() {
+            notices.push(format!(
+                "{} report(s) are sealed to a family key this computer does not hold.",
+                view.unreadable.len()
+            ));
+        }
+        let mut fixes: Vec<Fix> = view
+            .fixes
+            .into_iter()
+            .filter(|f| (from..=to).contains(&f.t))
+            .collect();
+        fixes.sort_by_key(|f| f.t);
+        fixes.truncate(MAX_TRAIL_FIXES);
+        Ok(Trail {
+            fixes,
+            truncated,
+            notices,
+        })
     }
 
     pub async fn rename_watch(&self, watch_id: &str, name: &str) -> Result<(), AppError> {
@@ -92,14 +149,23 @@ pub(crate) fn path_id(id: &str) -> Result<&str, AppError> {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if ok {
-        Ok(id)
-    } else {
-        Err(AppError::Cloud {
-            status: 404,
-            code: waymark_protocol::error::ErrorCode::NotFound,
-            message: "Not found.".into(),
-        })
+    if ok { Ok(id) } else { Err(not_found()) }
+}
+
+fn not_found() -> AppError {
+    AppError::Cloud {
+        status: 404,
+        code: waymark_protocol::error::ErrorCode::NotFound,
+        message: "Not found.".into(),
+    }
+}
+
+/// A trail with nothing to draw, and why.
+fn refused(why: &str) -> Trail {
+    Trail {
+        fixes: Vec::new(),
+        truncated: false,
+        notices: vec![why.to_owned()],
     }
 }
 

@@ -24,27 +24,39 @@ bat: number, };
  */
 export type WatchState = "reporting" | "quiet" | "revoked";
 
+/**
+ * A watch as the family's app shows it, after opening its latest report.
+ */
 export type WatchInfo = { id: string, name: string, model: string, paired_at: number, battery: number | null, last_seen: number | null, latest: Fix | null, state: WatchState, 
 /**
  * The watch's key is in a TPM (its factory saw the TPM's evidence), so it
  * cannot be copied off the watch.
  */
-hardware_key: boolean, };
+hardware_key: boolean, 
+/**
+ * Why the latest report is not shown, when the app refused it (altered,
+ * unreadable, an untrusted certificate): for the parent, in words.
+ */
+report_problem: string | null, };
 
 /**
- * One server-sent event on the live stream (`event: fix`).
+ * A fix the app opened from a live batch, as its window gets it.
  */
 export type LiveFix = { watch_id: string, fix: Fix, };
 
 export type Trail = { 
 /**
- * Oldest first.
+ * Oldest first; only what verified and opened.
  */
 fixes: Array<Fix>, 
 /**
  * True when the range held more than `MAX_TRAIL_FIXES`.
  */
-truncated: boolean, };
+truncated: boolean, 
+/**
+ * What the app refused or found missing, for the parent, in words.
+ */
+notices: Array<string>, };
 
 export type Me = { account_id: string, display_name: string, created_at: number, 
 /**
@@ -108,7 +120,7 @@ code: string,
  */
 message: string, };
 
-export type LiveEvent = { "kind": "connected" } | { "kind": "fix" } & LiveFix | { "kind": "lagged" } | { "kind": "offline", message: string, } | { "kind": "signed_out" };
+export type LiveEvent = { "kind": "connected" } | { "kind": "fix" } & LiveFix | { "kind": "lagged" } | { "kind": "refused", watch_id: string, message: string, } | { "kind": "offline", message: string, } | { "kind": "signed_out" };
 
 /**
  * Which alerts the parent wants (the Settings screen).

@@ -38,6 +38,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(pairing_offers::offer))
         .routes(routes!(pairing_offers::confirm))
         .routes(routes!(reporting::status))
+        .routes(routes!(reporting::setup))
         .routes(routes!(reporting::upload))
         .split_for_parts()
 }

@@ -1,21 +1,23 @@
-//! Location reports in: the watch's signed status polls and batches. A
-//! batch is verified, validated, stored durably by the ingest writer, then
-//! acknowledged, and only then published to live streams.
+//! Location reports in: the watch's signed status polls, setup records and
+//! sealed batches. A batch is verified, its shape checked, stored durably
+//! by the ingest writer, then acknowledged, and only then published to
+//! live streams. The cloud never sees a place: fixes are sealed to the family.
 
 use axum::extract::State;
 use waymark_protocol::device::hardware_key;
 use waymark_protocol::error::ErrorBody;
 use waymark_protocol::ids::WatchId;
-use waymark_protocol::report::{BatchAck, FixError, MAX_FIXES_PER_BATCH, SignedBatch};
+use waymark_protocol::report::BatchAck;
+use waymark_protocol::sealed_report::{ShapeError, SignedSealedBatch, SignedSetupRecord};
 use waymark_protocol::status_poll::{DeviceStatus, STATUS_WINDOW_MS, SignedStatus};
 
 use crate::error::ApiError;
 use crate::extractors::Json;
-use crate::live_bus::LiveEvent;
+use crate::live_bus::{LiveEvent, LiveKind};
 use crate::state::AppState;
 use crate::storage::devices::Device;
-use crate::storage::ingest::Ingest;
-use waymark_protocol::watches::LiveFix;
+use crate::storage::ingest::{Ingest, StoredBatch};
+use crate::storage::reports::SetupStored;
 
 /// A known, unrevoked device whose signature over `message` verifies. An
 /// unknown id and a wrong signature answer alike, so the device API does
@@ -81,43 +83,113 @@ pub async fn status(
         Some(_) => (None, app.store.family_of_watch(&device.id).await?),
         None => (app.store.answer_for_watch(&device.id).await?, None),
     };
+    let last_hash = app.store.chain_hash_of(&device.id, device.last_seq).await?;
     Ok(axum::Json(DeviceStatus {
         paired: owner.is_some(),
         owner,
         last_seq: device.last_seq as u64,
+        last_hash,
         pairing_answer,
         family,
     }))
 }
 
-/// `POST /device/v1/batches`: verify, validate, store durably, then acknowledge.
-#[utoipa::path(post, path = "/device/v1/batches", tag = "device",
-    request_body = SignedBatch,
+/// Setups one watch may post per [`SETUP_WINDOW_MS`]: a watch makes one
+/// each start and each key epoch, so this is far above honest use and
+/// keeps a faulty or stolen key from filling the store.
+const MAX_SETUPS_PER_WINDOW: i64 = 60;
+const SETUP_WINDOW_MS: i64 = 60 * 60 * 1000;
+
+/// `POST /device/v1/setups`: a watch's new HPKE setup under a family key
+/// epoch, stored before the batches that name it and sent to the family's
+/// live streams. The cloud checks who signed it, never what it opens.
+#[utoipa::path(post, path = "/device/v1/setups", tag = "device",
+    request_body = SignedSetupRecord,
     responses(
-        (status = 200, description = "Stored durably (or stored before): the watch may forget it", body = BatchAck),
-        (status = 400, description = "A fix is not valid (`invalid_fix`), the batch is too large, or the clock is off (`clock_skew`)", body = ErrorBody),
+        (status = 204, description = "Stored (or stored before)"),
+        (status = 400, description = "The setup id is not derived from its key (`invalid_request`)", body = ErrorBody),
         (status = 401, description = "Unknown watch or bad signature (`unknown_device`)", body = ErrorBody),
         (status = 403, description = "This cloud accepts only TPM-resident keys (`hardware_key_required`)", body = ErrorBody),
-        (status = 409, description = "Not paired (`not_paired`), or the sequence number holds other fixes (`sequence_reused`)", body = ErrorBody),
+        (status = 409, description = "Not paired (`not_paired`)", body = ErrorBody),
+        (status = 410, description = "This watch was revoked (`revoked`)", body = ErrorBody),
+        (status = 429, description = "Too many setups from this watch (`rate_limited`)", body = ErrorBody),
+    ))]
+pub async fn setup(
+    State(app): State<AppState>,
+    Json(signed): Json<SignedSetupRecord>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    let device_id = WatchId::parse(&signed.setup.device_id).ok_or(ApiError::UnknownDevice)?;
+    if !signed.setup.is_consistent() {
+        return Err(ApiError::InvalidRequest(
+            "setup_id must be the first 16 bytes of SHA-256 of enc.".into(),
+        ));
+    }
+    let device = signed_by_device(&app, &device_id, |cert| signed.verify(cert).is_ok()).await?;
+    let setup_id = signed.setup.setup_id.0;
+    if app.known_setups.contains(device_id.as_str(), &setup_id) {
+        return Ok(axum::http::StatusCode::NO_CONTENT);
+    }
+    let body = serde_json::to_string(&signed).map_err(anyhow::Error::from)?;
+    let now = app.store.now();
+    let stored = app
+        .store
+        .store_setup(
+            &device.id,
+            &signed.setup,
+            &body,
+            now,
+            (SETUP_WINDOW_MS, MAX_SETUPS_PER_WINDOW),
+        )
+        .await?;
+    let account_id = match stored {
+        SetupStored::New(account_id) => Some(account_id),
+        SetupStored::Before => None,
+        SetupStored::NotPaired => return Err(ApiError::NotPaired),
+        SetupStored::OverBudget => return Err(ApiError::IngestBudget),
+    };
+    app.known_setups.insert(device_id.as_str(), setup_id);
+    if let Some(account_id) = account_id {
+        let event = LiveEvent {
+            account_id,
+            watch_id: device_id.to_string(),
+            kind: LiveKind::Setup,
+            data: body,
+        };
+        app.live.announce(app.store.pool(), event).await;
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+/// `POST /device/v2/batches`: verify, check the shape, store durably, then
+/// acknowledge. The fixes inside are sealed to the family: the cloud checks
+/// who sent the batch, its number, its times and its size, never a place.
+#[utoipa::path(post, path = "/device/v2/batches", tag = "device",
+    request_body = SignedSealedBatch,
+    responses(
+        (status = 200, description = "Stored durably (or stored before): the watch may forget it", body = BatchAck),
+        (status = 400, description = "The batch cannot be right (`invalid_batch`), is too large (`batch_too_large`), or the clock is off (`clock_skew`)", body = ErrorBody),
+        (status = 401, description = "Unknown watch or bad signature (`unknown_device`)", body = ErrorBody),
+        (status = 403, description = "This cloud accepts only TPM-resident keys (`hardware_key_required`)", body = ErrorBody),
+        (status = 409, description = "Not paired (`not_paired`), the setup it names was not posted (`unknown_setup`), or the sequence number holds another batch (`sequence_reused`)", body = ErrorBody),
         (status = 410, description = "This watch was revoked (`revoked`)", body = ErrorBody),
         (status = 429, description = "Over the watch's budget (`rate_limited`)", body = ErrorBody),
         (status = 503, description = "Not stored; retry after `Retry-After` seconds (`unavailable`)", body = ErrorBody),
     ))]
 pub async fn upload(
     State(app): State<AppState>,
-    Json(signed): Json<SignedBatch>,
+    Json(signed): Json<SignedSealedBatch>,
 ) -> Result<axum::Json<BatchAck>, ApiError> {
     let batch = &signed.batch;
+    let header = &batch.header;
     // Cheap shape checks first, so an oversized batch costs no signature check.
-    if batch.fixes.is_empty() {
-        return Err(ApiError::InvalidRequest(
-            "A batch holds at least one fix.".into(),
-        ));
+    match batch.check_shape(app.store.now()) {
+        Ok(()) => {}
+        Err(ShapeError::TooManyFixes) => return Err(ApiError::BatchTooLarge),
+        // The watch's clock is fast: it corrects (from `Date`) and resends.
+        Err(ShapeError::InFuture) => return Err(ApiError::ClockSkew),
+        Err(e) => return Err(ApiError::InvalidBatch(e.message())),
     }
-    if batch.fixes.len() > MAX_FIXES_PER_BATCH {
-        return Err(ApiError::BatchTooLarge);
-    }
-    let device_id = WatchId::parse(&batch.device_id).ok_or(ApiError::UnknownDevice)?;
+    let device_id = WatchId::parse(&header.device_id).ok_or(ApiError::UnknownDevice)?;
     match app.device_certificates.get(device_id.as_str()) {
         // Known device: verify without a database read; the writer checks revocation.
         Some(cert) => signed.verify(&cert).map_err(|_| ApiError::UnknownDevice)?,
@@ -128,31 +200,30 @@ pub async fn upload(
                 .insert(device_id.as_str(), &device.certificate);
         }
     }
-    let now = app.store.now();
-    for fix in &batch.fixes {
-        fix.validate(now).map_err(|e| match e {
-            // The watch's clock is fast: it corrects (from `Date`) and resends.
-            FixError::InFuture => ApiError::ClockSkew,
-            e => ApiError::InvalidFix(e.message()),
-        })?;
-    }
-    match app.store.ingest(batch).await? {
-        (Ingest::Stored, Some(account_id)) => {
-            // Only after the commit: subscribers never see a fix that could be lost.
-            app.live.published(batch.fixes.iter().map(|fix| LiveEvent {
-                account_id: account_id.clone(),
-                event: LiveFix {
-                    watch_id: batch.device_id.clone(),
-                    fix: *fix,
-                },
-            }));
-            Ok(axum::Json(BatchAck {
-                acked_seq: batch.seq,
-            }))
+    let setup_id = header.setup_id.0;
+    if !app.known_setups.contains(device_id.as_str(), &setup_id) {
+        if !app.store.has_setup(&device_id, &header.setup_id).await? {
+            return Err(ApiError::UnknownSetup);
         }
-        (Ingest::AlreadyStored, _) => Ok(axum::Json(BatchAck {
-            acked_seq: batch.seq,
-        })),
+        app.known_setups.insert(device_id.as_str(), setup_id);
+    }
+    let stored = StoredBatch::of(&signed)
+        .ok_or_else(|| ApiError::InvalidBatch(ShapeError::NoFixes.message()))?;
+    let acked = BatchAck {
+        acked_seq: header.seq,
+    };
+    match app.store.ingest(&stored).await? {
+        (Ingest::Stored, Some(account_id)) => {
+            // Only after the commit: subscribers never see a batch that could be lost.
+            app.live.published([LiveEvent {
+                account_id,
+                watch_id: stored.device_id,
+                kind: LiveKind::Batch,
+                data: stored.body,
+            }]);
+            Ok(axum::Json(acked))
+        }
+        (Ingest::AlreadyStored, _) => Ok(axum::Json(acked)),
         (Ingest::Stored, None) => Err(anyhow::anyhow!("stored batch without an account").into()),
         (Ingest::Stale { .. }, _) => Err(ApiError::SequenceReused),
         (Ingest::NotPaired, _) => Err(ApiError::NotPaired),

@@ -1,8 +1,9 @@
 //! Live updates: `GET /api/v1/live` is a server-sent-event stream of new
-//! fixes for the caller's watches. An event carries the account its watch
-//! was bound to when the fix was stored (in the same transaction), so a
-//! stream sends its own account's events without asking the database per
-//! fix. Every few seconds the stream re-checks its access token (revoked,
+//! sealed batches (and new setup records) for the caller's watches, sent as
+//! the watch signed them: the cloud cannot open them. An event carries the
+//! account its watch was bound to when the batch was stored (in the same
+//! transaction), so a stream sends its own account's events without asking
+//! the database per batch. Every few seconds the stream re-checks its access token (revoked,
 //! expired, session ended: the stream ends, and the app reconnects with a
 //! fresh token) and forgets which watches it has checked, so a revoked
 //! watch stops within that time. A database hiccup does not end a stream:
@@ -19,13 +20,14 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
 use crate::extractors::Caller;
+use crate::live_bus::LiveKind;
 use crate::state::AppState;
 
 /// How often a stream re-checks its token and its watches' bindings.
 const RECHECK: Duration = Duration::from_secs(5);
 
 #[utoipa::path(get, path = "/api/v1/live", tag = "watches",
-    responses((status = 200, description = "Server-sent events: `ready`, then `fix` (a LiveFix) for each new fix of the account's watches, `lagged` if some were skipped, `reauthenticate` just before the stream ends because its access token did", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "Server-sent events: `ready`, then `setup` (a SignedSetupRecord) for each new setup and `batch` (a SignedSealedBatch) for each new batch of the account's watches, `lagged` if some were skipped, `reauthenticate` just before the stream ends because its access token did", content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     State(app): State<AppState>,
     caller: Caller,
@@ -78,11 +80,11 @@ pub async fn stream(
             if event.account_id != caller.account_id {
                 continue;
             }
-            let watch_id = &event.event.watch_id;
+            let watch_id = &event.watch_id;
             let ok = match allowed.get(watch_id) {
                 Some(ok) => *ok,
                 None => match async {
-                    // A fix's watch id came from a verified batch; parse it all the same.
+                    // A batch's watch id came from a verified batch; parse it all the same.
                     match waymark_protocol::ids::WatchId::parse(watch_id) {
                         Some(id) => app.store.bound_watch(&caller.account_id, &id).await,
                         None => Ok(None),
@@ -96,7 +98,7 @@ pub async fn stream(
                         ok
                     }
                     // Nothing is sent without the binding check (rule 2). The
-                    // app hears it missed a fix and reloads through the API.
+                    // app hears it missed a batch and reloads through the API.
                     Err(_) => {
                         yield Ok(Event::default().event("lagged").data("{\"missed\":1}"));
                         continue;
@@ -106,9 +108,11 @@ pub async fn stream(
             if !ok {
                 continue;
             }
-            if let Ok(data) = serde_json::to_string(&event.event) {
-                yield Ok(Event::default().event("fix").data(data));
-            }
+            yield Ok(match event.kind {
+                LiveKind::Batch => Event::default().event("batch").data(event.data),
+                LiveKind::Setup => Event::default().event("setup").data(event.data),
+                LiveKind::Reload => Event::default().event("lagged").data("{\"missed\":1}"),
+            });
         }
     };
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))

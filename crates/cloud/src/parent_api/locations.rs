@@ -1,10 +1,10 @@
-//! Location reports out: a watch's latest fix and its history (pages and a
-//! whole-range stream), each read through the binding.
+//! Location reports out, sealed: a watch's latest batch and its history
+//! (pages and a whole-range stream), each read through the binding. The
+//! cloud hands back what the watch signed; only the family's apps open it.
 
 use axum::extract::{Path, Query, State};
 use serde::Deserialize;
-use waymark_protocol::report::Fix;
-use waymark_protocol::watches::{HistoryPage, MAX_HISTORY_PAGE};
+use waymark_protocol::watches::{HistoryLine, MAX_HISTORY_PAGE, SealedHistoryPage, SealedLatest};
 
 use crate::binding::watch_of;
 use crate::error::ApiError;
@@ -12,17 +12,17 @@ use crate::extractors::Caller;
 use crate::state::AppState;
 use crate::streams::{CloseConnection, channel_body};
 
-/// `GET /api/v1/watches/{id}/latest`: the latest fix, or `null` before the first.
+/// `GET /api/v1/watches/{id}/latest`: the newest batch and its setup, or `null` before the first.
 #[utoipa::path(get, path = "/api/v1/watches/{id}/latest", tag = "watches",
     params(("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$")),
-    responses((status = 200, description = "The latest fix, or null before the first", body = Option<Fix>)))]
+    responses((status = 200, description = "The newest sealed batch with its setup, or null before the first", body = Option<SealedLatest>)))]
 pub async fn latest(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<axum::Json<Option<Fix>>, ApiError> {
+) -> Result<axum::Json<Option<SealedLatest>>, ApiError> {
     let watch = watch_of(&app.store, &caller, &id).await?;
-    Ok(axum::Json(app.store.latest_fix(&watch).await?))
+    Ok(axum::Json(app.store.latest_sealed(&watch).await?))
 }
 
 #[derive(Deserialize)]
@@ -42,17 +42,17 @@ pub struct HistoryQuery {
         ("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$"),
         ("from" = Option<i64>, Query, description = "Earliest fix time, ms since the epoch"),
         ("to" = Option<i64>, Query, description = "Latest fix time, ms since the epoch"),
-        ("order" = Option<String>, Query, description = "`newest` (default) or `oldest` first", pattern = "^(newest|oldest)$"),
-        ("limit" = Option<u32>, Query, description = "Fixes per page (default 500)", minimum = 1, maximum = 1000),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page", pattern = "^[0-9]{1,18}\\.[0-9]{1,18}$"),
+        ("order" = Option<String>, Query, description = "`newest` (default) or `oldest` first, by sequence number", pattern = "^(newest|oldest)$"),
+        ("limit" = Option<u32>, Query, description = "Batches per page (default 200)", minimum = 1, maximum = 1000),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page", pattern = "^[0-9]{1,18}$"),
     ),
-    responses((status = 200, description = "One page of fixes", body = HistoryPage)))]
+    responses((status = 200, description = "One page of sealed batches (any with a fix in the range) and the setups they name", body = SealedHistoryPage)))]
 pub async fn history(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<axum::Json<HistoryPage>, ApiError> {
+) -> Result<axum::Json<SealedHistoryPage>, ApiError> {
     let watch = watch_of(&app.store, &caller, &id).await?;
     let Query(q) = query?;
     let newest_first = match q.order.as_deref() {
@@ -64,7 +64,7 @@ pub async fn history(
             ));
         }
     };
-    let limit = q.limit.unwrap_or(500);
+    let limit = q.limit.unwrap_or(200);
     if !(1..=MAX_HISTORY_PAGE).contains(&limit) {
         return Err(ApiError::InvalidRequest(format!(
             "limit must be between 1 and {MAX_HISTORY_PAGE}."
@@ -78,14 +78,23 @@ pub async fn history(
                 .ok_or_else(|| ApiError::InvalidRequest("cursor is not valid.".into()))?,
         ),
     };
-    let (fixes, next) = app
+    let page = app
         .store
-        .history(&watch, from, to, newest_first, after, limit)
+        .history(&watch, (from, to), newest_first, after, limit)
         .await?;
-    Ok(axum::Json(HistoryPage {
-        fixes,
-        next_cursor: next.map(|(t, id)| format!("{t}.{id}")),
+    Ok(axum::Json(SealedHistoryPage {
+        setups: decode_all(&page.setups)?,
+        batches: decode_all(&page.batches)?,
+        next_cursor: page.next.map(|seq| seq.to_string()),
     }))
+}
+
+/// Stored JSON read back into its wire type (it was checked when stored).
+fn decode_all<T: serde::de::DeserializeOwned>(stored: &[String]) -> Result<Vec<T>, ApiError> {
+    stored
+        .iter()
+        .map(|s| serde_json::from_str(s).map_err(|e| anyhow::Error::from(e).into()))
+        .collect()
 }
 
 /// `[from, to]` in ms, open ends meaning "from the start" and "until now".
@@ -106,17 +115,18 @@ pub struct RangeQuery {
     to: Option<i64>,
 }
 
-/// `GET /api/v1/watches/{id}/history/stream?from=&to=`: every fix in the
-/// range, oldest first, one JSON object a line (`application/x-ndjson`),
-/// streamed from the database as the client reads, so a year of history
-/// (a million fixes) needs no paging and no memory on either side.
+/// `GET /api/v1/watches/{id}/history/stream?from=&to=`: the watch's setup
+/// records, then every batch with a fix in the range, oldest first, one
+/// JSON object a line (`application/x-ndjson`: `{"setup": …}` or
+/// `{"batch": …}`), streamed from the database as the client reads, so a
+/// year of history (a million fixes) needs no paging and no memory on either side.
 #[utoipa::path(get, path = "/api/v1/watches/{id}/history/stream", tag = "watches",
     params(
         ("id" = String, Path, description = "The watch's id", pattern = "^[0-9a-f]{32}$"),
         ("from" = Option<i64>, Query, description = "Earliest fix time, ms since the epoch"),
         ("to" = Option<i64>, Query, description = "Latest fix time, ms since the epoch"),
     ),
-    responses((status = 200, description = "Fixes, oldest first, one JSON Fix a line", content_type = "application/x-ndjson", body = Fix)))]
+    responses((status = 200, description = "The setups, then the batches oldest first, one JSON HistoryLine a line", content_type = "application/x-ndjson", body = HistoryLine)))]
 pub async fn history_stream(
     State(app): State<AppState>,
     caller: Caller,
@@ -135,12 +145,23 @@ pub async fn history_stream(
         // Keyset chunks: each read takes a connection and gives it back
         // before the chunk goes out, so a client that reads slowly (or not
         // at all) holds no database connection while it dawdles.
-        let mut after = None;
+        let setups = match store.all_setups(&watch).await {
+            Ok(setups) => setups,
+            Err(e) => {
+                tracing::error!(error = %e, "history stream failed");
+                chunks.fail("history stream failed").await;
+                return;
+            }
+        };
+        if !setups.is_empty() && !chunks.send(lines("setup", &setups).into()).await {
+            return;
+        }
+        let mut after = 0;
         loop {
             let page = store
-                .history_chunk(&watch, from, to, after, STREAM_CHUNK)
+                .history_chunk(&watch, (from, to), after, STREAM_CHUNK)
                 .await;
-            let (fixes, next) = match page {
+            let (batches, next) = match page {
                 Ok(page) => page,
                 Err(e) => {
                     // The status line is sent already: the cut-off stream is the error.
@@ -149,19 +170,12 @@ pub async fn history_stream(
                     return;
                 }
             };
-            let mut out = Vec::with_capacity(fixes.len() * 80);
-            for fix in &fixes {
-                if serde_json::to_writer(&mut out, fix).is_err() {
-                    chunks.fail("history stream failed").await;
-                    return;
-                }
-                out.push(b'\n');
-            }
+            let out = lines("batch", &batches);
             if !out.is_empty() && !chunks.send(out.into()).await {
                 return;
             }
             match next {
-                Some(cursor) => after = Some(cursor),
+                Some(seq) => after = seq,
                 None => return,
             }
         }
@@ -172,17 +186,28 @@ pub async fn history_stream(
         .map_err(anyhow::Error::from)?)
 }
 
-/// Fixes read per database round trip of a history stream (≈ 330 KB of NDJSON).
-const STREAM_CHUNK: u32 = 5_000;
+/// Batches read per database round trip of a history stream (≈ 400 KB of
+/// NDJSON with the watches' 50-fix batches).
+const STREAM_CHUNK: u32 = 100;
 
-/// `<time>.<row>`, each 1–18 decimal digits (so it always fits an i64),
+/// Stored JSON objects as NDJSON lines `{"<kind>":<object>}`, written as
+/// stored (the cloud never re-encodes what a watch signed).
+fn lines(kind: &str, stored: &[String]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(stored.iter().map(|s| s.len() + 12).sum());
+    for s in stored {
+        out.extend_from_slice(b"{\"");
+        out.extend_from_slice(kind.as_bytes());
+        out.extend_from_slice(b"\":");
+        out.extend_from_slice(s.as_bytes());
+        out.extend_from_slice(b"}\n");
+    }
+    out
+}
+
+/// A sequence number of 1–18 decimal digits (so it always fits an i64),
 /// exactly as the API document's pattern says.
-fn parse_cursor(c: &str) -> Option<(i64, i64)> {
-    let (t, id) = c.split_once('.')?;
-    let part = |s: &str| {
-        (!s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    Some((part(t)?, part(id)?))
+fn parse_cursor(c: &str) -> Option<i64> {
+    (!c.is_empty() && c.len() <= 18 && c.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| c.parse().ok())
+        .flatten()
 }

@@ -3,7 +3,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use waymark_protocol::account::{Rename, clean_name};
-use waymark_protocol::watches::WatchInfo;
+use waymark_protocol::watches::WatchRecord;
 
 use crate::binding::watch_of;
 use crate::error::ApiError;
@@ -13,11 +13,11 @@ use crate::state::AppState;
 
 /// `GET /api/v1/watches`: only the caller's watches, by construction.
 #[utoipa::path(get, path = "/api/v1/watches", tag = "watches",
-    responses((status = 200, description = "The account's watches", body = Vec<WatchInfo>)))]
+    responses((status = 200, description = "The account's watches", body = Vec<WatchRecord>)))]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
-) -> Result<axum::Json<Vec<WatchInfo>>, ApiError> {
+) -> Result<axum::Json<Vec<WatchRecord>>, ApiError> {
     Ok(axum::Json(
         app.store.list_watches(&caller.account_id).await?,
     ))

@@ -8,9 +8,10 @@
 
 use sqlx::Row;
 use waymark_protocol::ids::{AccountId, WatchId};
-use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchInfo, WatchState};
+use waymark_protocol::signing::b64;
+use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchRecord, WatchState};
 
-use super::rows::fix_from;
+use super::reports::sealed_latest;
 use super::{DbResult, LockScope, Store, record};
 
 /// Proof that the binding check passed: this watch is bound to this account.
@@ -86,24 +87,30 @@ impl Store {
         row.as_ref().map(bound_from).transpose()
     }
 
-    /// Every watch bound to the account, with its latest fix.
-    pub async fn list_watches(&self, account_id: &str) -> DbResult<Vec<WatchInfo>> {
+    /// Every watch bound to the account, with its latest batch (sealed).
+    pub async fn list_watches(&self, account_id: &str) -> DbResult<Vec<WatchRecord>> {
         self.watch_infos(account_id, None).await
     }
 
     /// One bound watch as the list shows it.
-    pub async fn watch_info(&self, watch: &BoundWatch) -> DbResult<Option<WatchInfo>> {
+    pub async fn watch_info(&self, watch: &BoundWatch) -> DbResult<Option<WatchRecord>> {
         Ok(self
             .watch_infos(&watch.account_id, Some(watch.device_id.as_str()))
             .await?
             .pop())
     }
 
-    async fn watch_infos(&self, account_id: &str, only: Option<&str>) -> DbResult<Vec<WatchInfo>> {
+    async fn watch_infos(
+        &self,
+        account_id: &str,
+        only: Option<&str>,
+    ) -> DbResult<Vec<WatchRecord>> {
         let rows = sqlx::query(&format!(
-            "SELECT {BINDING_COLUMNS}, d.certificate, f.t, f.lat, f.lon, f.acc, f.bat FROM bindings b
-             JOIN devices d ON d.id = b.device_id
-             LEFT JOIN fixes f ON f.id = (SELECT id FROM fixes WHERE device_id = b.device_id ORDER BY t DESC, id DESC LIMIT 1)
+            "SELECT {BINDING_COLUMNS}, d.certificate, f.t_last, f.body AS batch, s.body AS setup
+             FROM bindings b JOIN devices d ON d.id = b.device_id
+             LEFT JOIN batches f ON f.device_id = b.device_id
+               AND f.seq = (SELECT MAX(seq) FROM batches WHERE device_id = b.device_id)
+             LEFT JOIN fix_setups s ON s.device_id = f.device_id AND s.setup_id = f.setup_id
              WHERE b.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR b.device_id = $3) ORDER BY b.bound_at, b.device_id"
         ))
         .bind(account_id)
@@ -115,24 +122,29 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let w = bound_from(r)?;
-                let latest = r.get::<Option<i64>, _>("t").map(|_| fix_from(r));
+                let last_seen: Option<i64> = r.try_get("t_last")?;
+                let latest = match (r.try_get("batch")?, r.try_get("setup")?) {
+                    (Some(batch), Some(setup)) => Some(sealed_latest(batch, setup)?),
+                    _ => None,
+                };
                 let state = if w.revoked_at.is_some() {
                     WatchState::Revoked
-                } else if latest.is_some_and(|f| now - f.t <= REPORTING_WINDOW_MS) {
+                } else if last_seen.is_some_and(|t| now - t <= REPORTING_WINDOW_MS) {
                     WatchState::Reporting
                 } else {
                     WatchState::Quiet
                 };
-                Ok(WatchInfo {
+                let certificate: Vec<u8> = r.try_get("certificate")?;
+                Ok(WatchRecord {
                     id: w.device_id.to_string(),
                     name: w.name,
                     model: w.model,
                     paired_at: w.bound_at,
-                    battery: latest.map(|f| f.bat),
-                    last_seen: latest.map(|f| f.t),
-                    latest,
+                    last_seen,
                     state,
-                    hardware_key: waymark_protocol::device::hardware_key(r.get("certificate")),
+                    hardware_key: waymark_protocol::device::hardware_key(&certificate),
+                    certificate: b64(&certificate),
+                    latest,
                 })
             })
             .collect()
@@ -227,10 +239,12 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         } else {
-            sqlx::query("DELETE FROM fixes WHERE device_id = $1")
-                .bind(watch.device_id.as_str())
-                .execute(&mut *tx)
-                .await?;
+            for table in ["batches", "fix_setups"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE device_id = $1"))
+                    .bind(watch.device_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query("DELETE FROM bindings WHERE device_id = $1 AND account_id = $2")
                 .bind(watch.device_id.as_str())
                 .bind(watch.account_id.as_str())

@@ -8,7 +8,7 @@
 //! trip precedes each group). It takes whatever batches are waiting (up to
 //! [`GROUP_MAX`]) and stores them in one transaction with a fixed number of
 //! statements, however many batches there are: one read of every device's
-//! counters, multi-row inserts of all fixes, one multi-row update of the
+//! counters, multi-row inserts of all batches, one multi-row update of the
 //! counters (a narrow row per device), and one commit, so one fsync. Each
 //! caller hears back only after the commit that holds its batch: nothing is
 //! acknowledged before it is durable. While one group commits, the next gathers.
@@ -17,19 +17,49 @@ use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 use waymark_protocol::ids::AccountId;
-use waymark_protocol::report::{Batch, Fix};
-use waymark_protocol::watches::LiveFix;
+use waymark_protocol::sealed_report::SignedSealedBatch;
+use waymark_protocol::signing::b64;
 
 use super::transactions::DbResult;
-use crate::live_bus::LiveEvent;
+use crate::live_bus::{LiveEvent, LiveKind};
+
+/// A verified sealed batch as the writer stores it: the columns the cloud
+/// may read (who, which number, which times, how many, which setup) and the
+/// signed batch itself, as JSON, exactly as it goes back to the apps.
+#[derive(Debug, Clone)]
+pub struct StoredBatch {
+    pub device_id: String,
+    pub seq: u64,
+    pub t_first: i64,
+    pub t_last: i64,
+    pub n: i64,
+    pub setup_id: String,
+    pub body: String,
+}
+
+impl StoredBatch {
+    /// `signed`'s columns; `None` for a batch without fixes (refused before).
+    pub fn of(signed: &SignedSealedBatch) -> Option<Self> {
+        let h = &signed.batch.header;
+        Some(Self {
+            device_id: h.device_id.clone(),
+            seq: h.seq,
+            t_first: *h.times.iter().min()?,
+            t_last: *h.times.iter().max()?,
+            n: h.times.len() as i64,
+            setup_id: b64(&h.setup_id.0),
+            body: serde_json::to_string(signed).ok()?,
+        })
+    }
+}
 
 pub enum Ingest {
     Stored,
-    /// This very batch (same sequence number, same fixes) was stored
+    /// This very batch (same sequence number, same bytes) was stored
     /// before: a resend after a lost acknowledgement. Nothing new is written.
     AlreadyStored,
     /// The sequence number is at or below the last stored one and holds
-    /// other fixes (or none we still keep): the watch's counter went back
+    /// another batch (or none we still keep): the watch's counter went back
     /// in time and it must renumber above `last_seq`.
     Stale {
         last_seq: i64,
@@ -61,7 +91,7 @@ impl IngestQueue {
     }
 
     /// Hands `batch` to the writer and waits for the commit that holds it.
-    pub(super) async fn submit(&self, batch: &Batch) -> DbResult<IngestOutcome> {
+    pub(super) async fn submit(&self, batch: &StoredBatch) -> DbResult<IngestOutcome> {
         let (reply, answer) = oneshot::channel();
         let closed = || sqlx::Error::PoolClosed;
         self.0
@@ -79,7 +109,7 @@ impl IngestQueue {
 pub(super) const GROUP_MAX: usize = 256;
 
 pub(super) struct IngestJob {
-    pub(super) batch: Batch,
+    pub(super) batch: StoredBatch,
     pub(super) reply: oneshot::Sender<DbResult<IngestOutcome>>,
 }
 
@@ -98,10 +128,10 @@ pub(super) struct Plan<'a> {
     /// Per batch, in order; `None` where the content check decides.
     pub(super) results: Vec<Option<IngestOutcome>>,
     /// Batches at or below their device's last sequence: "already stored"
-    /// only if exactly their fixes are stored under their number (checked
+    /// only if exactly this batch is stored under their number (checked
     /// after this group's rows are in, so a resend within it is seen too).
     pub(super) checks: Vec<(usize, i64, AccountId)>,
-    pub(super) rows: Vec<(&'a Batch, &'a Fix)>,
+    pub(super) rows: Vec<&'a StoredBatch>,
     /// PostgreSQL only: the live events its `NOTIFY`s carry.
     pub(super) events: Vec<LiveEvent>,
 }
@@ -109,7 +139,7 @@ pub(super) struct Plan<'a> {
 /// The group's verdicts, in memory: sequence, revocation, binding, budget.
 /// Refusals write nothing; `devices` ends with the counters to store.
 pub(super) fn decide<'a>(
-    batches: &[&'a Batch],
+    batches: &[&'a StoredBatch],
     devices: &mut HashMap<String, Counters>,
     now: i64,
     events: bool,
@@ -146,21 +176,21 @@ pub(super) fn decide<'a>(
         if now - c.window_start >= INGEST_BUDGET_WINDOW_MS {
             (c.window_start, c.used) = (now, 0);
         }
-        let used = c.used + batch.fixes.len() as i64;
+        let used = c.used + batch.n;
         if used > INGEST_BUDGET_FIXES {
             plan.results.push(Some((Ingest::OverBudget, None)));
             continue;
         }
         (c.used, c.last_seq, c.changed) = (used, batch.seq as i64, true);
-        plan.rows.extend(batch.fixes.iter().map(|f| (*batch, f)));
-        plan.events
-            .extend(batch.fixes.iter().filter(|_| events).map(|fix| LiveEvent {
+        plan.rows.push(*batch);
+        if events {
+            plan.events.push(LiveEvent {
                 account_id: account.clone(),
-                event: LiveFix {
-                    watch_id: batch.device_id.clone(),
-                    fix: *fix,
-                },
-            }));
+                watch_id: batch.device_id.clone(),
+                kind: LiveKind::Batch,
+                data: batch.body.clone(),
+            });
+        }
         plan.results.push(Some((Ingest::Stored, Some(account))));
     }
     plan
@@ -197,18 +227,4 @@ pub(super) fn fail_group(group: Vec<IngestJob>, unavailable: bool, error: &dyn s
         };
         let _ = job.reply.send(Err(answer));
     }
-}
-
-/// The same fixes, bit for bit, in the same order.
-pub(super) fn same_fixes(stored: &[Fix], sent: &[Fix]) -> bool {
-    let bits = |f: &Fix| {
-        (
-            f.t,
-            f.lat.to_bits(),
-            f.lon.to_bits(),
-            f.acc.to_bits(),
-            f.bat,
-        )
-    };
-    stored.len() == sent.len() && stored.iter().zip(sent).all(|(a, b)| bits(a) == bits(b))
 }

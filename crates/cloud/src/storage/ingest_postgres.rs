@@ -1,7 +1,7 @@
 //! PostgreSQL's ingest writers: a few tasks (one group each at a time), each
 //! with one connection kept from the device pool, storing each group with a fixed number of multi-row
 //! statements (one read of the counters, locked in id order; `INSERT`s of
-//! all fixes; one `UPDATE … FROM (VALUES …)`), one commit, then the live
+//! all batches; one `UPDATE … FROM (VALUES …)`), one commit, then the live
 //! `NOTIFY`s for what was committed.
 
 use std::collections::HashMap;
@@ -12,20 +12,18 @@ use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc};
 use waymark_protocol::ids::AccountId;
-use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::time::Clock;
 
 use super::ingest::{
-    Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, fail_group, finish, same_fixes,
+    Counters, GROUP_MAX, IngestJob, IngestOutcome, StoredBatch, decide, fail_group, finish,
 };
-use super::rows::fix_from;
 use super::transactions::{DbResult, Tx};
 use crate::live_bus::LIVE_CHANNEL;
 
 /// Rows per multi-row statement, largest first: a group's rows are split
 /// into these sizes, so only a handful of distinct statements are ever
 /// prepared (each stays in the connection's statement cache). 7 values a
-/// fix row × 256 = 1,792 parameters, within both engines' limits.
+/// batch row × 256 = 1,792 parameters, within both engines' limits.
 const CHUNKS: [usize; 4] = [256, 32, 4, 1];
 
 /// The single ingest writer (one per cloud instance).
@@ -60,7 +58,7 @@ async fn writer(pool: AnyPool, clock: Clock, jobs: Arc<Mutex<mpsc::Receiver<Inge
     // The writer's own connection, kept between groups; taken again after a failure.
     let mut own: Option<PoolConnection<Any>> = None;
     while let Some(group) = next_group(&jobs).await {
-        let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+        let batches: Vec<&StoredBatch> = group.iter().map(|j| &j.batch).collect();
         let outcome = async {
             let conn = match own.take() {
                 Some(conn) => conn,
@@ -98,12 +96,12 @@ async fn writer(pool: AnyPool, clock: Clock, jobs: Arc<Mutex<mpsc::Receiver<Inge
 /// Returns the verdicts and the live notices to send once it has committed.
 async fn store_group(
     tx: &mut Tx,
-    batches: &[&Batch],
+    batches: &[&StoredBatch],
     now: i64,
 ) -> DbResult<(Vec<IngestOutcome>, Vec<String>)> {
     let mut devices = read_counters(tx, batches).await?;
     let plan = decide(batches, &mut devices, now, true);
-    insert_fixes(tx, &plan.rows).await?;
+    insert_batches(tx, &plan.rows).await?;
     let mut same = Vec::with_capacity(plan.checks.len());
     for (k, _, _) in &plan.checks {
         same.push(stored_batch_is(tx, batches[*k]).await?);
@@ -111,8 +109,7 @@ async fn store_group(
     update_counters(tx, &devices).await?;
     let mut notices = Vec::with_capacity(plan.events.len());
     for event in &plan.events {
-        notices
-            .push(serde_json::to_string(event).map_err(|e| sqlx::Error::Protocol(e.to_string()))?);
+        notices.push(event.notice());
     }
     Ok((finish(plan, same), notices))
 }
@@ -121,7 +118,10 @@ async fn store_group(
 /// one query. PostgreSQL: the counter rows stay locked until commit (in id
 /// order, so two instances' writers never deadlock); SQLite's one writer
 /// already holds the database's write lock.
-async fn read_counters(tx: &mut Tx, batches: &[&Batch]) -> DbResult<HashMap<String, Counters>> {
+async fn read_counters(
+    tx: &mut Tx,
+    batches: &[&StoredBatch],
+) -> DbResult<HashMap<String, Counters>> {
     let mut ids: Vec<&str> = batches.iter().map(|b| b.device_id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -161,22 +161,22 @@ async fn read_counters(tx: &mut Tx, batches: &[&Batch]) -> DbResult<HashMap<Stri
 }
 
 /// All rows in multi-row `INSERT`s.
-async fn insert_fixes(tx: &mut Tx, rows: &[(&Batch, &Fix)]) -> DbResult<()> {
+async fn insert_batches(tx: &mut Tx, rows: &[&StoredBatch]) -> DbResult<()> {
     for chunk in chunked(rows) {
         let sql = format!(
-            "INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES {}",
+            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body) VALUES {}",
             placeholders(chunk.len(), 7, 1)
         );
         let mut query = sqlx::query(&sql);
-        for (batch, f) in chunk {
+        for b in chunk {
             query = query
-                .bind(batch.device_id.as_str())
-                .bind(f.t)
-                .bind(f.lat)
-                .bind(f.lon)
-                .bind(f.acc)
-                .bind(f.bat as i64)
-                .bind(batch.seq as i64);
+                .bind(b.device_id.as_str())
+                .bind(b.seq as i64)
+                .bind(b.t_first)
+                .bind(b.t_last)
+                .bind(b.n)
+                .bind(b.setup_id.as_str())
+                .bind(b.body.as_str());
         }
         query.execute(&mut **tx).await?;
     }
@@ -284,26 +284,15 @@ fn placeholders(rows: usize, width: usize, first: usize) -> String {
         .join(", ")
 }
 
-/// Are exactly `batch`'s fixes stored under its sequence number? Bounded by
-/// the batch's own time range, so the `(device_id, t)` index finds them.
-async fn stored_batch_is(tx: &mut Tx, batch: &Batch) -> DbResult<bool> {
-    let (Some(min), Some(max)) = (
-        batch.fixes.iter().map(|f| f.t).min(),
-        batch.fixes.iter().map(|f| f.t).max(),
-    ) else {
-        return Ok(false);
-    };
-    let rows = sqlx::query(
-        "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = $1 AND t >= $2 AND t <= $3 AND seq = $4 ORDER BY id",
-    )
-    .bind(&batch.device_id)
-    .bind(min)
-    .bind(max)
-    .bind(batch.seq as i64)
-    .fetch_all(&mut **tx)
-    .await?;
-    let stored: Vec<Fix> = rows.iter().map(fix_from).collect();
-    Ok(same_fixes(&stored, &batch.fixes))
+/// Is exactly `batch` stored under its sequence number?
+async fn stored_batch_is(tx: &mut Tx, batch: &StoredBatch) -> DbResult<bool> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT body FROM batches WHERE device_id = $1 AND seq = $2")
+            .bind(&batch.device_id)
+            .bind(batch.seq as i64)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(stored.as_deref() == Some(batch.body.as_str()))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! It takes every batch waiting (up to [`GROUP_MAX`]), reads the counters
 //! of their devices, decides every verdict in memory ([`decide`]), inserts
-//! the fixes, checks resends, updates the counters and commits, all in one
+//! the batches, checks resends, updates the counters and commits, all in one
 //! `BEGIN IMMEDIATE` transaction; each caller hears back only after that
 //! commit. After any failure the connection is closed and opened afresh for
 //! the next group, so no half-finished state is carried over.
@@ -15,11 +15,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::mpsc;
 use waymark_protocol::ids::AccountId;
-use waymark_protocol::report::{Batch, Fix};
 use waymark_protocol::time::Clock;
 
 use super::ingest::{
-    Counters, GROUP_MAX, IngestJob, IngestOutcome, decide, fail_group, finish, same_fixes,
+    Counters, GROUP_MAX, IngestJob, IngestOutcome, StoredBatch, decide, fail_group, finish,
 };
 
 /// Starts the writer thread; it ends when every sender of `jobs` is gone.
@@ -36,7 +35,7 @@ pub(super) fn spawn(path: PathBuf, clock: Clock, mut jobs: mpsc::Receiver<Ingest
                         Err(_) => break,
                     }
                 }
-                let batches: Vec<&Batch> = group.iter().map(|j| &j.batch).collect();
+                let batches: Vec<&StoredBatch> = group.iter().map(|j| &j.batch).collect();
                 let outcome = (|| {
                     let conn = match own.take() {
                         Some(conn) => conn,
@@ -101,7 +100,7 @@ fn is_unavailable(e: &rusqlite::Error) -> bool {
 
 fn store_group(
     conn: &Connection,
-    batches: &[&Batch],
+    batches: &[&StoredBatch],
     now: i64,
 ) -> rusqlite::Result<Vec<IngestOutcome>> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -109,17 +108,18 @@ fn store_group(
     let plan = decide(batches, &mut devices, now, false);
     {
         let mut insert = conn.prepare_cached(
-            "INSERT INTO fixes (device_id, t, lat, lon, acc, bat, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for (batch, f) in &plan.rows {
+        for b in &plan.rows {
             insert.execute(params![
-                batch.device_id,
-                f.t,
-                f.lat,
-                f.lon,
-                f.acc,
-                i64::from(f.bat),
-                batch.seq as i64
+                b.device_id,
+                b.seq as i64,
+                b.t_first,
+                b.t_last,
+                b.n,
+                b.setup_id,
+                b.body
             ])?;
         }
     }
@@ -143,7 +143,7 @@ fn store_group(
 /// Every device of the group with its counters, binding and revocation.
 fn read_counters(
     conn: &Connection,
-    batches: &[&Batch],
+    batches: &[&StoredBatch],
 ) -> rusqlite::Result<HashMap<String, Counters>> {
     let mut read = conn.prepare_cached(
         "SELECT c.last_seq, c.budget_window_start, c.budget_window_fixes, d.revoked_at, b.account_id
@@ -180,27 +180,16 @@ fn read_counters(
     Ok(devices)
 }
 
-/// Are exactly `batch`'s fixes stored under its sequence number?
-fn stored_batch_is(conn: &Connection, batch: &Batch) -> rusqlite::Result<bool> {
-    let (Some(min), Some(max)) = (
-        batch.fixes.iter().map(|f| f.t).min(),
-        batch.fixes.iter().map(|f| f.t).max(),
-    ) else {
-        return Ok(false);
-    };
-    let mut read = conn.prepare_cached(
-        "SELECT t, lat, lon, acc, bat FROM fixes WHERE device_id = ?1 AND t >= ?2 AND t <= ?3 AND seq = ?4 ORDER BY id",
-    )?;
-    let stored = read
-        .query_map(params![batch.device_id, min, max, batch.seq as i64], |r| {
-            Ok(Fix {
-                t: r.get(0)?,
-                lat: r.get(1)?,
-                lon: r.get(2)?,
-                acc: r.get(3)?,
-                bat: r.get::<_, i64>(4)? as u8,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<Fix>>>()?;
-    Ok(same_fixes(&stored, &batch.fixes))
+/// Is exactly `batch` stored under its sequence number?
+fn stored_batch_is(conn: &Connection, batch: &StoredBatch) -> rusqlite::Result<bool> {
+    let mut read =
+        conn.prepare_cached("SELECT body FROM batches WHERE device_id = ?1 AND seq = ?2")?;
+    let stored: Option<String> = read
+        .query_row(params![batch.device_id, batch.seq as i64], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| match e {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            e => Err(e),
+        })?;
+    Ok(stored.as_deref() == Some(batch.body.as_str()))
 }

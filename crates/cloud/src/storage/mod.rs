@@ -1,6 +1,6 @@
 //! All SQL lives under this module: one `Store` over the database, opened
 //! here, with one submodule per flow (accounts, sign-in state, sessions,
-//! devices, family keys, fixes, ingest, limits, retention) holding that flow's queries.
+//! devices, family keys, sealed reports, ingest, limits, retention) holding that flow's queries.
 //! Multi-step changes run in one transaction, so a refused request writes
 //! nothing. Time comes from the store's [`Clock`].
 
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
-use waymark_protocol::report::Batch;
 use waymark_protocol::time::Clock;
 
 use crate::config::Database;
@@ -19,15 +18,14 @@ pub mod accounts;
 pub mod approvals;
 pub mod devices;
 pub mod family;
-pub mod fixes;
 mod health;
 pub mod ingest;
 mod ingest_postgres;
 mod ingest_sqlite;
 pub mod limits;
 pub mod pairing;
+pub mod reports;
 pub mod retention;
-mod rows;
 pub mod sessions;
 pub mod signin;
 mod sqlite_reads;
@@ -103,7 +101,8 @@ impl Store {
         "devices",
         "pairing_offers",
         "bindings",
-        "fixes",
+        "fix_setups",
+        "batches",
         "rate_limits",
         "device_counters",
         "family_rosters",
@@ -167,7 +166,7 @@ impl Store {
     }
 
     /// Connects to PostgreSQL and runs its migrations (the same steps as
-    /// SQLite's, in PostgreSQL's types, with fixes partitioned by month).
+    /// SQLite's, in PostgreSQL's types).
     pub async fn open_postgres(url: &str, clock: Clock) -> DbResult<Self> {
         sqlx::any::install_default_drivers();
         let options = url.parse::<AnyConnectOptions>()?;
@@ -182,9 +181,13 @@ impl Store {
         // The ingest writers keep one connection each; lookups and status polls use the rest.
         let device_pool = pg_pool(6 + ingest_postgres::WRITERS as u32).await?;
         let writer = WriterTarget::Postgres(device_pool.clone());
-        let store = Self::with_pools(pool, device_pool, Engine::Postgres, writer, clock);
-        store.make_partitions(store.now()).await?;
-        Ok(store)
+        Ok(Self::with_pools(
+            pool,
+            device_pool,
+            Engine::Postgres,
+            writer,
+            clock,
+        ))
     }
 
     fn with_pools(
@@ -223,7 +226,7 @@ impl Store {
     /// Stores a verified batch if its sequence is new, durably, before the
     /// caller acknowledges it, through the one ingest writer. Returns the
     /// account it belongs to on success.
-    pub async fn ingest(&self, batch: &Batch) -> DbResult<ingest::IngestOutcome> {
+    pub async fn ingest(&self, batch: &ingest::StoredBatch) -> DbResult<ingest::IngestOutcome> {
         self.ingest.submit(batch).await
     }
 
@@ -267,31 +270,6 @@ impl Store {
         }
     }
 
-    /// PostgreSQL only: makes the monthly partitions of `fixes` from last
-    /// month to two months ahead, if missing. Fixes are never more than 30
-    /// days old or 2 minutes ahead, so they land in a month's partition, not
-    /// the default one.
-    pub async fn make_partitions(&self, now: i64) -> DbResult<()> {
-        if self.engine != Engine::Postgres {
-            return Ok(());
-        }
-        let (year, month) = month_of(now);
-        for step in -1..=2 {
-            let (y, m) = add_months(year, month, step);
-            let (ny, nm) = add_months(y, m, 1);
-            let sql = format!(
-                "CREATE TABLE IF NOT EXISTS fixes_y{y:04}m{m:02} PARTITION OF fixes FOR VALUES FROM ({}) TO ({})",
-                month_start_ms(y, m),
-                month_start_ms(ny, nm)
-            );
-            if let Err(e) = sqlx::query(&sql).execute(&self.pool).await {
-                // Another instance made it at the same moment, or old rows sit in the default partition.
-                tracing::warn!(error = %e, partition = %format!("fixes_y{y:04}m{m:02}"), "could not make a fixes partition");
-            }
-        }
-        Ok(())
-    }
-
     /// For tests and diagnostics: how many rows a table has.
     pub async fn count(&self, table: &str) -> DbResult<i64> {
         assert!(Self::TABLES.contains(&table), "unknown table");
@@ -300,28 +278,6 @@ impl Store {
             .await?;
         Ok(n)
     }
-}
-
-/// Year and month (1–12) of a Unix time in ms, UTC.
-fn month_of(ms: i64) -> (i64, i64) {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    (i64::from(t.year()), i64::from(u8::from(t.month())))
-}
-
-fn add_months(year: i64, month: i64, n: i64) -> (i64, i64) {
-    let i = year * 12 + (month - 1) + n;
-    (i.div_euclid(12), i.rem_euclid(12) + 1)
-}
-
-fn month_start_ms(year: i64, month: i64) -> i64 {
-    let date = time::Date::from_calendar_date(
-        year as i32,
-        time::Month::try_from(month as u8).unwrap_or(time::Month::January),
-        1,
-    )
-    .unwrap_or(time::Date::MIN);
-    date.midnight().assume_utc().unix_timestamp() * 1000
 }
 
 /// Adds an entry to the account's activity log, in the caller's transaction.
@@ -381,15 +337,5 @@ mod tests {
         assert_eq!(store.count("accounts").await.unwrap(), 0);
         assert!(path.exists(), "the database is where it was asked to be");
         store.close().await;
-    }
-
-    #[test]
-    fn partitions_are_whole_utc_months() {
-        // 2026-11-25T12:00:00Z
-        let (y, m) = month_of(1_795_521_600_000);
-        assert_eq!((y, m), (2026, 11));
-        assert_eq!(add_months(2026, 11, 2), (2027, 1));
-        assert_eq!(add_months(2026, 1, -1), (2025, 12));
-        assert_eq!(month_start_ms(2026, 12), 1_796_083_200_000);
     }
 }

@@ -4,16 +4,17 @@
 use super::{DbResult, Engine, LockScope, Store};
 
 impl Store {
-    /// Deletes fixes older than their account's retention period, a bounded
-    /// number per call so one pass never holds the write lock for long.
+    /// Deletes batches whose newest fix is older than their account's
+    /// retention period, a bounded number per call so one pass never holds
+    /// the write lock for long.
     pub async fn enforce_retention(&self, now: i64) -> DbResult<u64> {
         // Row locks only: no advisory lock, so retention never holds up a family's writes.
         let mut tx = self.write_tx(LockScope::Nothing).await?;
         let gone = sqlx::query(
-            "DELETE FROM fixes WHERE id IN (
-               SELECT f.id FROM fixes f JOIN bindings b ON b.device_id = f.device_id
+            "DELETE FROM batches WHERE (device_id, seq) IN (
+               SELECT f.device_id, f.seq FROM batches f JOIN bindings b ON b.device_id = f.device_id
                JOIN accounts a ON a.id = b.account_id
-               WHERE f.t < $1 - a.retention_days * 86400000 LIMIT 50000)",
+               WHERE f.t_last < $1 - a.retention_days * 86400000 LIMIT 5000)",
         )
         .bind(now)
         .execute(&mut *tx)
@@ -44,7 +45,7 @@ impl Store {
             Engine::Postgres => {
                 let pool = self.pool.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = sqlx::query("VACUUM fixes").execute(&pool).await {
+                    if let Err(e) = sqlx::query("VACUUM batches").execute(&pool).await {
                         tracing::warn!(error = %e, "could not vacuum after deleting history");
                     }
                 });

@@ -1,5 +1,5 @@
 //! SQLite reads that return many rows (history streams) on connections of
-//! the store's own, on a blocking thread: a chunk of 5,000 fixes is read
+//! the store's own, on a blocking thread: a chunk of batches is read
 //! with one prepared statement and comes back as one vector, instead of
 //! crossing from sqlx's worker thread to the runtime one row at a time
 //! (those per-row handoffs were what made streams slow, and slow by a
@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
-use waymark_protocol::report::Fix;
 
 use super::transactions::DbResult;
 
@@ -30,15 +29,16 @@ impl SqliteReads {
         }
     }
 
-    /// Up to `limit` fixes of `device_id` with `lo ≤ t ≤ hi` after `(ct, cid)`,
-    /// oldest first, each with its row id (the stream's cursor).
+    /// Up to `limit` batches (JSON) of `device_id` with a fix in `[lo, hi]`
+    /// after sequence `after`, oldest first, each with its sequence number
+    /// (the stream's cursor).
     pub(super) async fn history_chunk(
         &self,
         device_id: String,
         (lo, hi): (i64, i64),
-        (ct, cid): (i64, i64),
+        after: i64,
         limit: u32,
-    ) -> DbResult<Vec<(i64, Fix)>> {
+    ) -> DbResult<Vec<(i64, String)>> {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let conn = match this.idle.lock().ok().and_then(|mut idle| idle.pop()) {
@@ -53,8 +53,7 @@ impl SqliteReads {
                 })
                 .map_err(to_sqlx)?,
             };
-            let rows =
-                read_chunk(&conn, &device_id, (lo, hi), (ct, cid), limit).map_err(to_sqlx)?;
+            let rows = read_chunk(&conn, &device_id, (lo, hi), after, limit).map_err(to_sqlx)?;
             if let Ok(mut idle) = this.idle.lock()
                 && idle.len() < MAX_IDLE
             {
@@ -71,25 +70,16 @@ fn read_chunk(
     conn: &Connection,
     device_id: &str,
     (lo, hi): (i64, i64),
-    (ct, cid): (i64, i64),
+    after: i64,
     limit: u32,
-) -> rusqlite::Result<Vec<(i64, Fix)>> {
+) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut read = conn.prepare_cached(
-        "SELECT id, t, lat, lon, acc, bat FROM fixes
-         WHERE device_id = ?1 AND t >= ?2 AND t <= ?3 AND (t > ?4 OR (t = ?4 AND id > ?5))
-         ORDER BY t, id LIMIT ?6",
+        "SELECT seq, body FROM batches
+         WHERE device_id = ?1 AND t_last >= ?2 AND t_first <= ?3 AND seq > ?4
+         ORDER BY seq LIMIT ?5",
     )?;
-    let rows = read.query_map(params![device_id, lo, hi, ct, cid, limit], |r| {
-        Ok((
-            r.get(0)?,
-            Fix {
-                t: r.get(1)?,
-                lat: r.get(2)?,
-                lon: r.get(3)?,
-                acc: r.get(4)?,
-                bat: r.get::<_, i64>(5)? as u8,
-            },
-        ))
+    let rows = read.query_map(params![device_id, lo, hi, after, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
     })?;
     rows.collect()
 }

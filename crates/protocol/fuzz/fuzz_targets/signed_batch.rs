@@ -1,21 +1,25 @@
-//! A signed batch of fixes, as the cloud receives it: decoding, validation
-//! and verification never panic, and a forged signature never verifies.
+//! A signed sealed batch, as the cloud receives it: decoding, the shape
+//! checks and verification never panic, and a forged signature never verifies.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use waymark_protocol::report::SignedBatch;
+use waymark_protocol::sealed_report::{SignedSealedBatch, SignedSetupRecord};
 use waymark_protocol::status_poll::SignedStatus;
 
 const CERT: &[u8] = include_bytes!("../../testdata/vector-device.der");
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(batch) = serde_json::from_slice::<SignedBatch>(data) {
-        for fix in &batch.batch.fixes {
-            let _ = fix.validate(1_800_000_000_000);
-        }
-        let _ = batch.batch.signing_bytes();
+    if let Ok(batch) = serde_json::from_slice::<SignedSealedBatch>(data) {
+        let _ = batch.batch.check_shape(1_800_000_000_000);
+        let _ = batch.batch.chain_hash();
         assert!(
             batch.verify(CERT).is_err(),
             "a batch verified without the key"
+        );
+    }
+    if let Ok(setup) = serde_json::from_slice::<SignedSetupRecord>(data) {
+        assert!(
+            setup.verify(CERT).is_err(),
+            "a setup record verified without the key"
         );
     }
     if let Ok(status) = serde_json::from_slice::<SignedStatus>(data) {
