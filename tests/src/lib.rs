@@ -829,6 +829,18 @@ impl TestWatch {
         self.seal_with(&sealer, seq, prev, &fixes)
     }
 
+    /// The watch's in-flight batch as it seals it for upload (its setup
+    /// posted first), for tests that deliver it themselves.
+    pub async fn sealed_inflight(&self) -> SignedSealedBatch {
+        self.reporter
+            .sealed_inflight()
+            .await
+            .expect("the queue is saved")
+            .ok()
+            .flatten()
+            .expect("the watch seals its in-flight batch")
+    }
+
     /// A batch sealed under a setup the cloud was never given.
     pub fn sign_unannounced(&self, seq: u64, fixes: Vec<Fix>) -> SignedSealedBatch {
         let b = TestFamily::default().bundle();

@@ -228,14 +228,7 @@ async fn a_full_disk_answers_503_and_the_cloud_recovers_by_itself() {
         .next_batch(watch.id(), 50)
         .unwrap()
         .unwrap();
-    let sealed = watch
-        .reporter
-        .sealed_inflight()
-        .await
-        .unwrap()
-        .ok()
-        .flatten()
-        .expect("sealed under the posted setup");
+    let sealed = watch.sealed_inflight().await;
     let (s, body) = upload(&cloud, &sealed).await;
     assert_eq!((s, body["error"].as_str()), (503, Some("unavailable")));
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Offline);

@@ -1088,14 +1088,7 @@ async fn a_lost_acknowledgement_does_not_duplicate_fixes() {
     // The batch reaches the cloud, but the watch never hears the answer.
     let id = watch.id().to_owned();
     watch.reporter.queue().next_batch(&id, 50).unwrap().unwrap();
-    let sealed = watch
-        .reporter
-        .sealed_inflight()
-        .await
-        .unwrap()
-        .ok()
-        .flatten()
-        .expect("the watch seals its batch");
+    let sealed = watch.sealed_inflight().await;
     assert_eq!(upload(&cloud, &sealed).await.0, 200);
     // It resends the same batch; the cloud recognises it and acknowledges it again.
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(1));

@@ -10,10 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use waymark_protocol::report::Fix;
-use waymark_protocol::sealed_report::{ChainHash, SignedSealedBatch};
 use waymark_system_tests::{Endpoint, Parent};
 
-use crate::{CloudProcess, cores, post_setups, provision_and_pair, quantile_ms, waymark_watch_now};
+use crate::{
+    CloudProcess, cores, post_setups, presealed, provision_and_pair, quantile_ms, waymark_watch_now,
+};
 
 type Sent = Arc<Mutex<HashMap<(String, i64), Instant>>>;
 
@@ -30,34 +31,17 @@ pub async fn run(
     let chunks = provision_and_pair(cloud, &proc.factory, &parent, n, connections).await?;
 
     let base = waymark_watch_now() - 3_600_000;
-    let mut setups = Vec::new();
-    let mut signed: Vec<Vec<SignedSealedBatch>> = Vec::new();
-    for (c, chunk) in chunks.iter().enumerate() {
-        let mut sealers = Vec::new();
-        for w in chunk {
-            let (sealer, setup) = w.start_sealing()?;
-            setups.push(setup);
-            sealers.push((sealer, ChainHash::GENESIS));
-        }
-        let mut out = Vec::new();
-        for round in 0..rounds {
-            for (k, (w, (sealer, prev))) in chunk.iter().zip(sealers.iter_mut()).enumerate() {
-                // A time unique per watch and round: the key that finds the send time.
-                let t = base + (round as i64) * 100_000 + (c * 1000 + k) as i64 % 100_000;
-                let fix = Fix {
-                    t,
-                    lat: 52.5,
-                    lon: 13.4,
-                    acc: 5.0,
-                    bat: 80,
-                };
-                let b = w.seal(sealer, round + 1, *prev, &[fix]);
-                *prev = b.batch.chain_hash();
-                out.push(b);
-            }
-        }
-        signed.push(out);
-    }
+    let (setups, signed) = presealed(&chunks, rounds, |c, k, round| {
+        // A time unique per watch and round: the key that finds the send time.
+        let t = base + (round as i64) * 100_000 + (c * 1000 + k) as i64 % 100_000;
+        vec![Fix {
+            t,
+            lat: 52.5,
+            lon: 13.4,
+            acc: 5.0,
+            bat: 80,
+        }]
+    })?;
     post_setups(cloud, setups).await?;
     let total: usize = signed.iter().map(Vec::len).sum();
 

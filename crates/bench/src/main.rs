@@ -174,6 +174,40 @@ impl Watch {
     }
 }
 
+/// Every watch's setup record, and per connection its batches for `rounds`
+/// rounds, sealed, chained and signed ahead of the timed part; `fixes(c, k,
+/// round)` are the fixes of watch `k` of chunk `c` in that round.
+#[allow(clippy::type_complexity)]
+pub(crate) fn presealed(
+    chunks: &[Vec<Watch>],
+    rounds: u64,
+    fixes: impl Fn(usize, usize, u64) -> Vec<Fix>,
+) -> anyhow::Result<(
+    Vec<waymark_protocol::sealed_report::SignedSetupRecord>,
+    Vec<Vec<SignedSealedBatch>>,
+)> {
+    let mut setups = Vec::new();
+    let mut signed = Vec::new();
+    for (c, chunk) in chunks.iter().enumerate() {
+        let mut sealers = Vec::new();
+        for w in chunk {
+            let (sealer, setup) = w.start_sealing()?;
+            setups.push(setup);
+            sealers.push((sealer, ChainHash::GENESIS));
+        }
+        let mut out = Vec::new();
+        for round in 0..rounds {
+            for (k, (w, (sealer, prev))) in chunk.iter().zip(sealers.iter_mut()).enumerate() {
+                let b = w.seal(sealer, round + 1, *prev, &fixes(c, k, round));
+                *prev = b.batch.chain_hash();
+                out.push(b);
+            }
+        }
+        signed.push(out);
+    }
+    Ok((setups, signed))
+}
+
 /// Posts every watch's setup record (before the timed part: a watch does
 /// this once per start).
 pub(crate) async fn post_setups(
@@ -449,34 +483,17 @@ async fn run_swarm(
 
     eprintln!("pre-sealing and signing {} batches…", n as u64 * rounds);
     let base = waymark_watch_now() - 3_600_000;
-    let mut setups = Vec::new();
-    let mut signed: Vec<Vec<SignedSealedBatch>> = Vec::new();
-    for chunk in &chunks {
-        let mut sealers = Vec::new();
-        for w in chunk {
-            let (sealer, setup) = w.start_sealing()?;
-            setups.push(setup);
-            sealers.push((sealer, ChainHash::GENESIS));
-        }
-        let mut out = Vec::new();
-        for round in 0..rounds {
-            for (w, (sealer, prev)) in chunk.iter().zip(sealers.iter_mut()) {
-                let fixes: Vec<Fix> = (0..per_batch)
-                    .map(|k| Fix {
-                        t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
-                        lat: 52.5,
-                        lon: 13.4,
-                        acc: 5.0,
-                        bat: 80,
-                    })
-                    .collect();
-                let b = w.seal(sealer, round + 1, *prev, &fixes);
-                *prev = b.batch.chain_hash();
-                out.push(b);
-            }
-        }
-        signed.push(out);
-    }
+    let (setups, signed) = presealed(&chunks, rounds, |_, _, round| {
+        (0..per_batch)
+            .map(|k| Fix {
+                t: base + (round as i64 * per_batch as i64 + k as i64) * 10,
+                lat: 52.5,
+                lon: 13.4,
+                acc: 5.0,
+                bat: 80,
+            })
+            .collect()
+    })?;
     post_setups(cloud, setups).await?;
 
     eprintln!("sending…");
