@@ -1334,6 +1334,13 @@ async fn a_paired_watch_follows_the_family_s_new_key_and_refuses_a_forged_switch
     a.core.family_keys().await.unwrap();
     let kitchen = keys_of(&a, account.as_str()).await;
     assert_eq!(kitchen.current_epoch(), Some(1));
+    // Until the watch takes the switch it seals to epoch 0, and the app says so.
+    let t0 = now_ms() - 60_000;
+    let before = fix_at(t0, 1);
+    watch.reporter.record(before).unwrap();
+    watch.reporter.drain().await.unwrap();
+    let listed = a.core.watches().await.unwrap();
+    assert_eq!((listed[0].key_epoch, listed[0].behind_key), (Some(0), true));
 
     // A cloud that puts its own key into the switch: the watch refuses it
     // and keeps sealing to epoch 0, which the family can read.
@@ -1387,6 +1394,61 @@ async fn a_paired_watch_follows_the_family_s_new_key_and_refuses_a_forged_switch
         watch.keep_family_in_step().await.unwrap(),
         Followed::Unchanged
     );
+
+    // Its next report is sealed to epoch 1 (property 5, end to end): the
+    // family reads both; the removed office computer keeps what it could
+    // read and cannot open what followed its removal.
+    let after = fix_at(t0 + 1_000, 2);
+    watch.reporter.record(after).unwrap();
+    watch.reporter.drain().await.unwrap();
+    let listed = a.core.watches().await.unwrap();
+    assert_eq!(
+        (listed[0].key_epoch, listed[0].behind_key),
+        (Some(1), false)
+    );
+    let trail = a.core.history(watch.id(), t0 - 1, now_ms()).await.unwrap();
+    assert_eq!((trail.fixes, trail.notices.len()), (vec![before, after], 0));
+    // What the cloud holds for the watch, as it would hand it over.
+    let rows = |table: &str| {
+        let sql = format!("SELECT body FROM {table} WHERE device_id = $1");
+        let (db, id) = (db.clone(), watch.id().to_owned());
+        async move {
+            let bodies: Vec<String> = sqlx::query_scalar(&sql)
+                .bind(id)
+                .fetch_all(&db)
+                .await
+                .unwrap();
+            bodies
+        }
+    };
+    let setups: Vec<waymark_protocol::sealed_report::SignedSetupRecord> = rows("fix_setups")
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let batches: Vec<waymark_protocol::sealed_report::SignedSealedBatch> = rows("batches")
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let removed = keys_of(&office, account.as_str()).await;
+    assert!(!removed.has_epoch(1));
+    let cert = &watch.reporter.watch.certificate_der;
+    let seen = waymark_app_core::sealed_history::open_history(
+        &waymark_app_core::sealed_history::PairedWatch {
+            device_id: watch.id(),
+            certificate: cert,
+        },
+        &setups,
+        &batches,
+        &removed,
+    );
+    assert_eq!(
+        seen.fixes,
+        vec![before],
+        "the removed computer reads only the old report"
+    );
+    assert_eq!(seen.unreadable.len(), 1, "{seen:?}");
     cloud.stop().await.unwrap();
 }
 

@@ -657,7 +657,6 @@ pub(crate) async fn provision_and_pair(
                 let (s, body, answered) = family
                     .answer(&remote, &token, &shown.code.display())
                     .await?;
-                drop(permit);
                 let Some(answered) = answered else {
                     bail!("pairing refused: {s} {body}");
                 };
@@ -689,7 +688,10 @@ pub(crate) async fn provision_and_pair(
                 if !res.status().is_success() {
                     bail!("confirmation refused: {}", res.text().await?);
                 }
+                // Reading the offer is counted (and given back) like typing
+                // the code: held under the same limit of reads in flight.
                 family.await_paired(&remote, &token, answered).await?;
+                drop(permit);
             }
             Ok::<_, anyhow::Error>(chunk)
         }));

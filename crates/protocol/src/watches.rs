@@ -72,6 +72,12 @@ pub struct WatchInfo {
     /// Why the latest report is not shown, when the app refused it (altered,
     /// unreadable, an untrusted certificate): for the parent, in words.
     pub report_problem: Option<String>,
+    /// The family key epoch the watch sealed its latest report to (the
+    /// watch signed it), when that report was opened here.
+    pub key_epoch: Option<u32>,
+    /// That epoch is older than the family's current one: the watch has
+    /// not switched to the new key yet (it does at its next contact).
+    pub behind_key: bool,
 }
 
 /// One page of a watch's sealed history: batches by sequence number and

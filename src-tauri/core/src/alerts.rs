@@ -384,6 +384,8 @@ mod tests {
             state: WatchState::Reporting,
             hardware_key: false,
             report_problem: None,
+            key_epoch: Some(0),
+            behind_key: false,
         }
     }
 

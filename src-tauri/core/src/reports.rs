@@ -113,6 +113,13 @@ impl Reader {
             Ok(fix) => (fix, None),
             Err(why) => (None, Some(why.to_owned())),
         };
+        // Only a report that opened says which key the watch uses (its
+        // header is signed; a refused one says nothing).
+        let key_epoch = latest
+            .and(r.latest.as_ref())
+            .map(|l| l.batch.batch.header.epoch);
+        let current = self.keys.as_ref().and_then(|k| k.current_epoch());
+        let behind_key = matches!((key_epoch, current), (Some(e), Some(c)) if e < c);
         WatchInfo {
             id: r.id,
             name: r.name,
@@ -124,6 +131,8 @@ impl Reader {
             state: r.state,
             hardware_key: r.hardware_key,
             report_problem,
+            key_epoch,
+            behind_key,
         }
     }
 

@@ -48,7 +48,7 @@ describe("days", () => {
 
 describe("sortWatches", () => {
   const w = (name: string, state: WatchInfo["state"]): WatchInfo => ({
-    id: name, name, model: "m", paired_at: 0, battery: null, last_seen: null, latest: null, state, hardware_key: false, report_problem: null,
+    id: name, name, model: "m", paired_at: 0, battery: null, last_seen: null, latest: null, state, hardware_key: false, report_problem: null, key_epoch: 0, behind_key: false,
   });
   it("puts reporting watches first, revoked last, then by name", () => {
     const sorted = sortWatches([w("Zoe", "revoked"), w("Ben", "quiet"), w("Maya", "reporting"), w("Ada", "quiet")]);

@@ -37,7 +37,17 @@ hardware_key: boolean,
  * Why the latest report is not shown, when the app refused it (altered,
  * unreadable, an untrusted certificate): for the parent, in words.
  */
-report_problem: string | null, };
+report_problem: string | null, 
+/**
+ * The family key epoch the watch sealed its latest report to (the
+ * watch signed it), when that report was opened here.
+ */
+key_epoch: number | null, 
+/**
+ * That epoch is older than the family's current one: the watch has
+ * not switched to the new key yet (it does at its next contact).
+ */
+behind_key: boolean, };
 
 /**
  * A fix the app opened from a live batch, as its window gets it.

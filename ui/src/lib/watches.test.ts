@@ -4,7 +4,7 @@ import type { Fix, WatchInfo } from "./types";
 
 const fix = (t: number, lat = 51.5, lon = -0.12): Fix => ({ t, lat, lon, acc: 8, bat: 70 });
 const watch = (id: string, latest: Fix | null, state: WatchInfo["state"] = "quiet"): WatchInfo => ({
-  id, name: id, model: "m", paired_at: 0, battery: 90, last_seen: latest?.t ?? null, latest, state, hardware_key: false, report_problem: null,
+  id, name: id, model: "m", paired_at: 0, battery: 90, last_seen: latest?.t ?? null, latest, state, hardware_key: false, report_problem: null, key_epoch: 0, behind_key: false,
 });
 
 describe("applyFix", () => {
