@@ -218,10 +218,29 @@ export class DesktopEnv {
     return WebDriver.start(this.driverBase, this.appBin);
   }
 
+  /** Another computer of the family: the app with a home, data folder,
+   *  D-Bus session and Secret Service of its own (scripts/with-keychain),
+   *  driven by a second tauri-driver; returns its WebDriver session. */
+  async openSecondComputer(name, port = this.driverPort + 2) {
+    const home = join(this.work, `home-${port}`);
+    mkdirSync(home);
+    const env = { ...this.appEnv(), HOME: home, XDG_CONFIG_HOME: join(home, ".config"), WAYMARK_SESSION_NAME: name };
+    delete env.DBUS_SESSION_BUS_ADDRESS;
+    const driver = spawn(join(here, "../../scripts/with-keychain"),
+      ["tauri-driver", "--port", String(port), "--native-port", String(port + 1)],
+      { stdio: ["ignore", "inherit", "inherit"], detached: true, env });
+    this.children.push(driver);
+    this.drivers = [...(this.drivers || []), driver];
+    const base = `http://127.0.0.1:${port}`;
+    await new WebDriver(base, null).until(
+      async () => (await fetch(`${base}/status`).catch(() => ({ ok: false }))).ok, { what: "the second tauri-driver", timeout: 30_000 });
+    return WebDriver.start(base, this.appBin);
+  }
+
   async stop() {
     for (const c of this.children) {
       try {
-        if (c === this.driver) process.kill(-c.pid, "SIGTERM");
+        if (c === this.driver || (this.drivers || []).includes(c)) process.kill(-c.pid, "SIGTERM");
         else c.kill("SIGTERM");
       } catch {
         c.kill("SIGTERM");

@@ -229,6 +229,37 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.until(async () => (await app.count(".leaflet-tooltip.watch-label")) === 2, { what: "its marker to go" });
   assert.equal(await exited, 3, "the revoked watch stops with exit code 3");
   await shot("08-revoked");
+  // 6b. A second computer of the family ("Office PC": its own keychain and
+  // data). Signed in with the parent's passkey it sees no place, only
+  // "waiting for approval"; this computer approves it, the code shown here
+  // is typed there, and its map shows the family's watches too (opened with
+  // the keys it got, from reports the cloud cannot read).
+  const office = await env.openSecondComputer("Office PC");
+  try {
+    await office.waitFor("#sign-in", { what: "the second computer's sign-in screen" });
+    await office.click("#sign-in");
+    await office.waitFor("#waiting-for-approval", { timeout: 60_000, what: "the second computer waiting for approval" });
+    await office.until(async () => (await office.count("li.watch")) === 2, { what: "the watch list on the second computer" });
+    assert.equal(await office.count(".leaflet-tooltip.watch-label"), 0, "a waiting computer draws no place");
+    assert.match(await office.text("li.watch .report-problem"), /waiting for approval/);
+    await shot("08a-second-computer-waiting");
+    await app.until(async () => app.exec(
+      "return [...document.querySelectorAll('#join-requests .request')].some(r => /Office PC/.test(r.textContent));"),
+    { timeout: 20_000, what: "the second computer's join request" });
+    await app.exec(
+      "[...document.querySelectorAll('#join-requests .request')].find(r => /Office PC/.test(r.textContent)).querySelector('.approve').click(); return null;");
+    await app.waitFor("#approval-code-shown", { what: "the approval code" });
+    const approvalCode = await app.text("#approval-code-shown .shown-code");
+    await office.type("#approval-code", approvalCode);
+    await office.click("#approval-join");
+    await office.until(async () => (await office.count("#waiting-for-approval")) === 0, { timeout: 30_000, what: "the keys on the second computer" });
+    await office.until(async () => (await office.count(".leaflet-tooltip.watch-label")) === 2, { timeout: 30_000, what: "the map on the second computer" });
+    await app.waitFor("#approval-result", { what: "the approval's result" });
+    await shot("08b-second-computer-map");
+  } finally {
+    await office.quit().catch(() => {});
+  }
+
   // This computer's own pairing and revocation raise no notification.
   assert.ok(!env.notifications().some((n) => /paired|revoked/.test(n.summary)), JSON.stringify(env.notifications()));
 
@@ -271,9 +302,9 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.equal(laptops, 1, "one session for this computer at the cloud");
   await app.waitFor("#activity li[data-kind='watch.revoked']", { what: "the revocation in the activity log" });
   assert.match(await app.text("#activity li[data-kind='watch.revoked']"), /by Kitchen laptop/);
-  // The computers holding the family's keys: only this one, and it says so.
-  assert.deepEqual(await app.exec("return [...document.querySelectorAll('#family-computers li')].map(l => l.textContent);"), ["Kitchen laptop"]);
-  assert.match(await app.text("#single-key-holder"), /Only this computer holds your family's keys/);
+  // The computers holding the family's keys: this one and the one it approved.
+  assert.deepEqual(await app.exec("return [...document.querySelectorAll('#family-computers li')].map(l => l.textContent);"), ["Kitchen laptop", "Office PC"]);
+  assert.equal(await app.count("#single-key-holder"), 0, "two computers hold the keys");
   await shot("09-account");
   await app.click("#sessions tr[data-current='true'] .end-session");
   await app.waitFor("#sign-in", { what: "the sign-in screen after ending the session" });

@@ -631,28 +631,39 @@ pub(crate) async fn provision_and_pair(
             let family = TestFamily::default();
             let mut chunk = chunk;
             for w in &mut chunk {
-                let (shown, first) = waymark_watch::pairing::new_code(&w.id);
-                let offer = waymark_watch::pairing::offer_for(
-                    &w.id,
-                    &shown.code,
-                    &first,
-                    waymark_watch_now(),
-                    600_000,
-                );
-                let signature = b64(&w.key.sign(&offer.signing_bytes())?);
-                let signed = SignedOffer {
-                    offer,
-                    certificate: b64(&w.cert_der),
-                    signature,
+                // A new code while another watch shows one with the same
+                // locator (as the watch does: 10,000 live offers share
+                // 32^4 locators, so a few collide).
+                let mut tries = 0;
+                let shown = loop {
+                    let (shown, first) = waymark_watch::pairing::new_code(&w.id);
+                    let offer = waymark_watch::pairing::offer_for(
+                        &w.id,
+                        &shown.code,
+                        &first,
+                        waymark_watch_now(),
+                        600_000,
+                    );
+                    let signature = b64(&w.key.sign(&offer.signing_bytes())?);
+                    let signed = SignedOffer {
+                        offer,
+                        certificate: b64(&w.cert_der),
+                        signature,
+                    };
+                    let res = client
+                        .post(format!("{origin}/device/v1/pairing-offers"))
+                        .json(&signed)
+                        .send()
+                        .await?;
+                    if res.status().is_success() {
+                        break shown;
+                    }
+                    let text = res.text().await?;
+                    tries += 1;
+                    if !text.contains("locator_taken") || tries >= 5 {
+                        bail!("offer refused: {text}");
+                    }
                 };
-                let res = client
-                    .post(format!("{origin}/device/v1/pairing-offers"))
-                    .json(&signed)
-                    .send()
-                    .await?;
-                if !res.status().is_success() {
-                    bail!("offer refused: {}", res.text().await?);
-                }
                 let permit = in_flight.acquire().await?;
                 let (s, body, answered) = family
                     .answer(&remote, &token, &shown.code.display())

@@ -79,6 +79,12 @@ impl LiveBus {
         self.local.subscribe()
     }
 
+    /// Whether [`LiveBus::published`] hands events to this process's
+    /// streams itself (SQLite), so a caller need keep nothing for it otherwise.
+    pub fn wants_local_events(&self) -> bool {
+        self.engine == Engine::Sqlite
+    }
+
     /// Called after the commit that stored `events`. On PostgreSQL the
     /// ingest writer has sent them as `NOTIFY`s already, so nothing is done
     /// here (see [`LiveBus::announce`] for events of other flows).

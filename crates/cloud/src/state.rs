@@ -59,21 +59,19 @@ impl DeviceCertificates {
     }
 }
 
-/// The setups each device has posted, as `(device id, setup id)`: asked on
-/// every batch, so a batch naming a setup the cloud never got is refused
-/// without a database read once its setup is known. Entries are never
-/// wrong: a setup, once stored, stays as long as the device's batches.
+/// The setups each device has posted, by device id: asked on every batch,
+/// so a batch naming a setup the cloud never got is refused without a
+/// database read once its setup is known (and without an allocation per
+/// lookup). Entries are never wrong: a setup, once stored, stays as long as
+/// the device's batches.
 #[derive(Clone, Default)]
-pub struct KnownSetups(Arc<RwLock<std::collections::HashSet<SetupKey>>>);
-
-/// A device id and one of its setup ids.
-type SetupKey = (String, [u8; 16]);
+pub struct KnownSetups(Arc<RwLock<HashMap<String, Vec<[u8; 16]>>>>);
 
 impl KnownSetups {
     pub fn contains(&self, device_id: &str, setup_id: &[u8; 16]) -> bool {
         self.0
             .read()
-            .is_ok_and(|known| known.contains(&(device_id.to_owned(), *setup_id)))
+            .is_ok_and(|known| known.get(device_id).is_some_and(|s| s.contains(setup_id)))
     }
 
     pub fn insert(&self, device_id: &str, setup_id: [u8; 16]) {
@@ -81,7 +79,14 @@ impl KnownSetups {
             if known.len() >= MAX_CACHED_DEVICES {
                 known.clear();
             }
-            known.insert((device_id.to_owned(), setup_id));
+            let setups = known.entry(device_id.to_owned()).or_default();
+            if !setups.contains(&setup_id) {
+                // A watch makes one a start: keep the newest few.
+                if setups.len() >= 8 {
+                    setups.remove(0);
+                }
+                setups.push(setup_id);
+            }
         }
     }
 }

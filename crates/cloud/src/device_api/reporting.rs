@@ -212,15 +212,19 @@ pub async fn upload(
     let acked = BatchAck {
         acked_seq: header.seq,
     };
-    match app.store.ingest(&stored).await? {
+    // The writer takes the batch; the live event (SQLite only) keeps its body.
+    let live_data = app.live.wants_local_events().then(|| stored.body.clone());
+    match app.store.ingest(stored).await? {
         (Ingest::Stored, Some(account_id)) => {
             // Only after the commit: subscribers never see a batch that could be lost.
-            app.live.published([LiveEvent {
-                account_id,
-                watch_id: stored.device_id,
-                kind: LiveKind::Batch,
-                data: stored.body,
-            }]);
+            if let Some(data) = live_data {
+                app.live.published([LiveEvent {
+                    account_id,
+                    watch_id: header.device_id.clone(),
+                    kind: LiveKind::Batch,
+                    data,
+                }]);
+            }
             Ok(axum::Json(acked))
         }
         (Ingest::AlreadyStored, _) => Ok(axum::Json(acked)),

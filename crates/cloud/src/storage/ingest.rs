@@ -91,14 +91,11 @@ impl IngestQueue {
     }
 
     /// Hands `batch` to the writer and waits for the commit that holds it.
-    pub(super) async fn submit(&self, batch: &StoredBatch) -> DbResult<IngestOutcome> {
+    pub(super) async fn submit(&self, batch: StoredBatch) -> DbResult<IngestOutcome> {
         let (reply, answer) = oneshot::channel();
         let closed = || sqlx::Error::PoolClosed;
         self.0
-            .send(IngestJob {
-                batch: batch.clone(),
-                reply,
-            })
+            .send(IngestJob { batch, reply })
             .await
             .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?

@@ -226,7 +226,7 @@ impl Store {
     /// Stores a verified batch if its sequence is new, durably, before the
     /// caller acknowledges it, through the one ingest writer. Returns the
     /// account it belongs to on success.
-    pub async fn ingest(&self, batch: &ingest::StoredBatch) -> DbResult<ingest::IngestOutcome> {
+    pub async fn ingest(&self, batch: ingest::StoredBatch) -> DbResult<ingest::IngestOutcome> {
         self.ingest.submit(batch).await
     }
 
