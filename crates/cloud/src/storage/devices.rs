@@ -11,7 +11,7 @@ use waymark_protocol::ids::{AccountId, WatchId};
 use waymark_protocol::signing::b64;
 use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchRecord, WatchState};
 
-use super::reports::sealed_latest;
+use super::sealed_rows::sealed_latest;
 use super::{DbResult, LockScope, Store, record};
 
 /// Proof that the binding check passed: this watch is bound to this account.

@@ -26,6 +26,7 @@ pub mod limits;
 pub mod pairing;
 pub mod reports;
 pub mod retention;
+mod sealed_rows;
 pub mod sessions;
 pub mod signin;
 mod sqlite_reads;

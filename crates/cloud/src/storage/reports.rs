@@ -11,6 +11,7 @@ use waymark_protocol::signing::b64;
 use waymark_protocol::watches::SealedLatest;
 
 use super::devices::BoundWatch;
+use super::sealed_rows::{decode, sealed_latest};
 use super::{DbResult, LockScope, Store};
 
 /// What storing a setup record led to.
@@ -30,10 +31,6 @@ pub struct StoredPage {
     pub setups: Vec<String>,
     pub batches: Vec<String>,
     pub next: Option<i64>,
-}
-
-fn decode<T: serde::de::DeserializeOwned>(json: &str) -> DbResult<T> {
-    serde_json::from_str(json).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
 impl Store {
@@ -248,14 +245,6 @@ impl Store {
         };
         Ok((rows.into_iter().map(|(_, body)| body).collect(), next))
     }
-}
-
-/// A latest batch and its setup, read back from their stored JSON.
-pub(super) fn sealed_latest(batch: String, setup: String) -> DbResult<SealedLatest> {
-    Ok(SealedLatest {
-        batch: decode(&batch)?,
-        setup: decode(&setup)?,
-    })
 }
 
 impl Store {
