@@ -73,9 +73,11 @@ async fn the_cloud_holds_no_coordinate_in_its_database_logs_or_live_stream() {
         watch.reporter.record(*f).unwrap();
     }
     assert_eq!(watch.reporter.drain().await.unwrap(), Drain::Done(2));
-    // The live stream, as the cloud sends it.
+    // The live stream, as the cloud sends it: both batches and their setup.
     let first = next_fix(&mut stream).await;
-    let live_text = first.to_string();
+    let second = next_fix(&mut stream).await;
+    assert_eq!(first["setups"].as_array().map(Vec::len), Some(1), "{first}");
+    let live_text = format!("{first}{second}");
     // The family reads them all back.
     let path = format!("/api/v1/watches/{}/history?order=oldest", watch.id());
     let (s, page) = history_page(&cloud, &parent, &path).await.unwrap();

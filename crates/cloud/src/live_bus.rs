@@ -156,3 +156,30 @@ impl LiveBus {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(data: String) -> LiveEvent {
+        LiveEvent {
+            account_id: AccountId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            watch_id: "fedcba9876543210fedcba9876543210".into(),
+            kind: LiveKind::Batch,
+            data,
+        }
+    }
+
+    #[test]
+    fn a_notice_too_large_for_postgresql_becomes_a_reload_of_its_watch() {
+        let small = event("x".repeat(3_000));
+        let back: LiveEvent = serde_json::from_str(&small.notice()).unwrap();
+        assert_eq!((back.kind, back.data.len()), (LiveKind::Batch, 3_000));
+        let large = event("x".repeat(MAX_NOTICE));
+        let notice = large.notice();
+        assert!(notice.len() < MAX_NOTICE, "{}", notice.len());
+        let back: LiveEvent = serde_json::from_str(&notice).unwrap();
+        assert_eq!((back.kind, back.data.as_str()), (LiveKind::Reload, ""));
+        assert_eq!(back.watch_id, large.watch_id, "the app re-reads that watch");
+    }
+}
