@@ -12,6 +12,7 @@ use waymark_app_core::{AppError, Start};
 
 use crate::state::AppState;
 use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
+use waymark_protocol::co_parents::{FamilyMembers, FamilyRole, Invitation, InvitationPreview};
 use waymark_protocol::watches::WatchInfo;
 
 type Result<T> = std::result::Result<T, AppError>;
@@ -210,6 +211,46 @@ pub async fn cancel_approval(s: S<'_>, id: String) -> Result<()> {
 #[tauri::command]
 pub async fn enter_approval_code(s: S<'_>, code: String) -> Result<FamilyKeysView> {
     s.core.enter_approval_code(&code).await
+}
+
+#[tauri::command]
+pub async fn family_members(s: S<'_>) -> Result<FamilyMembers> {
+    s.core.family_members().await
+}
+
+#[tauri::command]
+pub async fn invite(s: S<'_>, role: FamilyRole) -> Result<Invitation> {
+    s.core.invite(role).await
+}
+
+#[tauri::command]
+pub async fn cancel_invitation(s: S<'_>, id: String) -> Result<()> {
+    s.core.cancel_invitation(&id).await
+}
+
+#[tauri::command]
+pub async fn set_member_role(s: S<'_>, account_id: String, role: FamilyRole) -> Result<()> {
+    s.core.set_member_role(&account_id, role).await
+}
+
+#[tauri::command]
+pub async fn remove_member(s: S<'_>, account_id: String) -> Result<FamilyKeysView> {
+    s.core.remove_member(&account_id).await
+}
+
+#[tauri::command]
+pub async fn leave_family(s: S<'_>) -> Result<FamilyKeysView> {
+    s.core.leave_family().await
+}
+
+#[tauri::command]
+pub async fn preview_invitation(s: S<'_>, code: String) -> Result<InvitationPreview> {
+    s.core.preview_invitation(&code).await
+}
+
+#[tauri::command]
+pub async fn accept_invitation(s: S<'_>, code: String) -> Result<FamilyKeysView> {
+    s.core.accept_invitation(&code).await
 }
 
 /// Follows the family (live stream and alerts), forwarding each live event

@@ -145,6 +145,14 @@ fn main() {
             commands::finish_approval,
             commands::cancel_approval,
             commands::enter_approval_code,
+            commands::family_members,
+            commands::invite,
+            commands::cancel_invitation,
+            commands::set_member_role,
+            commands::remove_member,
+            commands::leave_family,
+            commands::preview_invitation,
+            commands::accept_invitation,
         ])
         .build(context)
         .map(|app| {

@@ -1338,3 +1338,62 @@ pub fn loopback_client() -> reqwest::Client {
         .build()
         .expect("a loopback client")
 }
+
+/// An owner's new invitation with `role` (`{"id","code","link",…}`).
+pub async fn invite(cloud: &impl Endpoint, owner: &Parent, role: &str) -> anyhow::Result<Value> {
+    let (status, body) = api(
+        cloud,
+        reqwest::Method::POST,
+        "/api/v1/family/invitations",
+        owner.access(),
+        Some(&serde_json::json!({ "role": role })),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "invitation refused: {status} {body}");
+    Ok(body)
+}
+
+/// `invitee` accepts `code`: the status and the body.
+pub async fn accept_invitation(
+    cloud: &impl Endpoint,
+    invitee: &Parent,
+    code: &str,
+) -> anyhow::Result<(u16, Value)> {
+    api(
+        cloud,
+        reqwest::Method::POST,
+        "/api/v1/invitations/accept",
+        invitee.access(),
+        Some(&serde_json::json!({ "code": code })),
+    )
+    .await
+}
+
+/// A new parent (their own account and passkey) who joined `owner`'s
+/// family as `role`.
+pub async fn co_parent(
+    cloud: &impl Endpoint,
+    owner: &Parent,
+    name: &str,
+    role: &str,
+) -> anyhow::Result<Parent> {
+    let invitee = Parent::sign_up(cloud, name).await?;
+    let invitation = invite(cloud, owner, role).await?;
+    let code = invitation["code"].as_str().context("a code")?;
+    let (status, body) = accept_invitation(cloud, &invitee, code).await?;
+    anyhow::ensure!(status == 200, "joining refused: {status} {body}");
+    Ok(invitee)
+}
+
+/// The caller's account id (`/api/v1/me`).
+pub async fn account_id_of(cloud: &impl Endpoint, parent: &Parent) -> anyhow::Result<String> {
+    let (_, me) = api(
+        cloud,
+        reqwest::Method::GET,
+        "/api/v1/me",
+        parent.access(),
+        None,
+    )
+    .await?;
+    Ok(me["account_id"].as_str().context("account id")?.to_owned())
+}

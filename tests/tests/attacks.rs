@@ -25,6 +25,9 @@ fn attack_for(method: &Method, path: &str) -> Option<(&'static str, Option<Value
         ("PATCH", "/api/v1/passkeys/{id}") => ("passkey", Some(json!({"name": "pwned"}))),
         ("DELETE", "/api/v1/passkeys/{id}") => ("passkey", None),
         ("DELETE", "/api/v1/sessions/{id}") => ("session", None),
+        ("PATCH", "/api/v1/family/members/{id}") => ("member", Some(json!({"role": "owner"}))),
+        ("DELETE", "/api/v1/family/members/{id}") => ("member", None),
+        ("DELETE", "/api/v1/family/invitations/{id}") => ("invitation", None),
         ("PATCH", "/api/v1/watches/{id}") => ("watch", Some(json!({"name": "pwned"}))),
         ("GET", "/api/v1/watches/{id}/latest") => ("watch", None),
         ("GET", "/api/v1/watches/{id}/history") => ("watch", None),
@@ -48,11 +51,51 @@ fn attack_for(method: &Method, path: &str) -> Option<(&'static str, Option<Value
     })
 }
 
+/// Changing an id reaches nothing for anyone outside family A: another
+/// family's owner and guardian, a former member of A, and someone holding
+/// an invitation to A they have not accepted.
 #[tokio::test]
 async fn changing_the_id_in_any_request_reaches_nothing() {
     let cloud = TestCloud::start().await.unwrap();
     let a = Parent::sign_up(&cloud, "Family A").await.unwrap();
     let b = Parent::sign_up(&cloud, "Family B").await.unwrap();
+    let b_guardian = co_parent(&cloud, &b, "B's guardian", "guardian")
+        .await
+        .unwrap();
+    let former = co_parent(&cloud, &a, "Former co-parent", "owner")
+        .await
+        .unwrap();
+    let (status, _) = api(
+        &cloud,
+        Method::DELETE,
+        &format!(
+            "/api/v1/family/members/{}",
+            account_id_of(&cloud, &former).await.unwrap()
+        ),
+        a.access(),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "the former member is removed");
+    let invitee = Parent::sign_up(&cloud, "Invited, not yet joined")
+        .await
+        .unwrap();
+    let invitation = invite(&cloud, &a, "guardian").await.unwrap();
+    let (status, _) = api(
+        &cloud,
+        Method::POST,
+        "/api/v1/invitations/preview",
+        invitee.access(),
+        Some(&json!({"code": invitation["code"]})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "the invitee holds a live invitation");
+    let member = co_parent(&cloud, &a, "A's guardian", "guardian")
+        .await
+        .unwrap();
+    let member_id = account_id_of(&cloud, &member).await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
     pair(&cloud, &a, &watch).await.unwrap();
     watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
@@ -78,12 +121,37 @@ async fn changing_the_id_in_any_request_reaches_nothing() {
             "join_request" => asked["id"].as_str().unwrap().to_owned(),
             "passkey" => pk[0]["id"].as_str().unwrap().to_owned(),
             "session" => ss[0]["id"].as_str().unwrap().to_owned(),
+            "member" => member_id.clone(),
+            "invitation" => invitation["id"].as_str().unwrap().to_owned(),
             _ => watch.id().to_owned(),
         }
     };
+    let attackers = [
+        ("another family's owner", &b),
+        ("another family's guardian", &b_guardian),
+        ("a former member", &former),
+        ("an invitee who has not joined", &invitee),
+    ];
     let random = "0123456789abcdef0123456789abcdef";
 
     let before = snapshot(&cloud.store).await;
+    // Row counts miss an update in place: these read back what an update would change.
+    let family_a = || async {
+        let mut seen = Vec::new();
+        for path in [
+            "/api/v1/family/members",
+            "/api/v1/watches",
+            "/api/v1/passkeys",
+        ] {
+            seen.push(
+                api(&cloud, Method::GET, path, a.access(), None)
+                    .await
+                    .unwrap(),
+            );
+        }
+        seen
+    };
+    let family_before = family_a().await;
     let mut attacked = Vec::new();
     for r in routes().iter().filter(|r| r.path.contains("{id}")) {
         let (kind, body) = attack_for(&r.method, &r.path).unwrap_or_else(|| {
@@ -92,36 +160,43 @@ async fn changing_the_id_in_any_request_reaches_nothing() {
                 r.method, r.path
             )
         });
-        let theirs = api(
-            &cloud,
-            r.method.clone(),
-            &r.path.replace("{id}", &id_of(kind)),
-            b.access(),
-            body.as_ref(),
-        )
-        .await
-        .unwrap();
-        let nobody = api(
-            &cloud,
-            r.method.clone(),
-            &r.path.replace("{id}", random),
-            b.access(),
-            body.as_ref(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(theirs.0, 404, "{} {}", r.method, r.path);
-        assert_eq!(
-            theirs, nobody,
-            "{} {}: another family's id answers like no id",
-            r.method, r.path
-        );
+        for (who, attacker) in attackers {
+            let theirs = api(
+                &cloud,
+                r.method.clone(),
+                &r.path.replace("{id}", &id_of(kind)),
+                attacker.access(),
+                body.as_ref(),
+            )
+            .await
+            .unwrap();
+            let nobody = api(
+                &cloud,
+                r.method.clone(),
+                &r.path.replace("{id}", random),
+                attacker.access(),
+                body.as_ref(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(theirs.0, 404, "{} {} by {who}", r.method, r.path);
+            assert_eq!(
+                theirs, nobody,
+                "{} {} by {who}: family A's id answers like no id",
+                r.method, r.path
+            );
+        }
         attacked.push((r.method.clone(), r.path.clone(), kind, body));
     }
     assert!(attacked.len() >= 7, "the route table lost routes");
     assert_eq!(
         snapshot(&cloud.store).await,
         before,
+        "no attack changed anything"
+    );
+    assert_eq!(
+        family_a().await,
+        family_before,
         "no attack changed anything"
     );
 

@@ -1151,7 +1151,7 @@ async fn a_second_computer_gets_the_keys_only_with_the_code_the_first_one_shows(
     cloud
         .store
         .add_roster(
-            &waymark_protocol::ids::AccountId::parse(account.as_str()).unwrap(),
+            &waymark_protocol::ids::FamilyId::parse(account.as_str()).unwrap(),
             &competing,
             &waymark_protocol::ids::SessionId::parse(&me.session_id).unwrap(),
         )

@@ -39,6 +39,24 @@ pub enum ApiError {
     Unauthenticated,
     #[error("Not found.")]
     NotFound,
+    #[error(
+        "Your role in this family does not allow this: only an owner can {0}. Ask one of the family's owners."
+    )]
+    RoleForbids(&'static str),
+    #[error(
+        "This invitation code is not valid: it may be mistyped, used, cancelled or expired. Check it, or ask for a new invitation."
+    )]
+    InvitationInvalid,
+    #[error("{0}")]
+    FamilyNotEmpty(&'static str),
+    #[error(
+        "This family has 10 open invitations. Cancel one, or wait until one is used or expires."
+    )]
+    TooManyInvitations,
+    #[error(
+        "The person who founded the family always stays in it as an owner. Change another member instead."
+    )]
+    FounderStays,
     #[error("This address does not accept that method.")]
     MethodNotAllowed,
     #[error("This is the account's only passkey; add another before removing it.")]
@@ -156,12 +174,18 @@ impl ApiError {
             Self::AlreadyYours => ErrorCode::AlreadyYours,
             Self::TooManyAttempts => ErrorCode::TooManyAttempts,
             Self::ClockSkew => ErrorCode::ClockSkew,
-            Self::RateLimited | Self::IngestBudget => ErrorCode::RateLimited,
+            Self::RateLimited | Self::IngestBudget | Self::TooManyInvitations => {
+                ErrorCode::RateLimited
+            }
             Self::Unavailable => ErrorCode::Unavailable,
             Self::TooManyStreams => ErrorCode::TooManyStreams,
             Self::InvalidRoster(_) => ErrorCode::InvalidRoster,
             Self::RosterConflict => ErrorCode::RosterConflict,
             Self::ApprovalSpent => ErrorCode::ApprovalSpent,
+            Self::RoleForbids(_) => ErrorCode::RoleForbids,
+            Self::InvitationInvalid => ErrorCode::InvitationInvalid,
+            Self::FamilyNotEmpty(_) => ErrorCode::FamilyNotEmpty,
+            Self::FounderStays => ErrorCode::FounderStays,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -177,7 +201,8 @@ impl ApiError {
             | Self::BadSignature
             | Self::UntrustedCertificate => StatusCode::UNAUTHORIZED,
             Self::Revoked => StatusCode::GONE,
-            Self::HardwareKeyRequired => StatusCode::FORBIDDEN,
+            Self::HardwareKeyRequired | Self::RoleForbids(_) => StatusCode::FORBIDDEN,
+            Self::InvitationInvalid => StatusCode::NOT_FOUND,
             Self::NotPaired
             | Self::UnknownSetup
             | Self::SequenceReused
@@ -186,9 +211,12 @@ impl ApiError {
             | Self::AlreadyYours
             | Self::LocatorTaken
             | Self::RosterConflict
-            | Self::ApprovalSpent => StatusCode::CONFLICT,
+            | Self::ApprovalSpent
+            | Self::FamilyNotEmpty(_)
+            | Self::FounderStays => StatusCode::CONFLICT,
             Self::TooManyAttempts
             | Self::RateLimited
+            | Self::TooManyInvitations
             | Self::IngestBudget
             | Self::TooManyStreams => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound => StatusCode::NOT_FOUND,

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use tokio::sync::broadcast;
-use waymark_protocol::ids::AccountId;
+use waymark_protocol::ids::FamilyId;
 
 use crate::config::Engine;
 
@@ -31,20 +31,33 @@ pub enum LiveKind {
     Setup,
     /// A batch too large for a `NOTIFY`: the app re-reads the watch.
     Reload,
+    /// The family's members changed: its streams check at once that their
+    /// caller is still a member (a removed one's stream ends).
+    Members,
 }
 
-/// A stored report and the account whose watch sent it (also the payload of
+/// A stored report and the family whose watch sent it (also the payload of
 /// PostgreSQL's `NOTIFY`, so it crosses instances). `data` is sent as the
 /// event's data exactly as stored: the cloud never opens it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct LiveEvent {
-    pub account_id: AccountId,
+    pub family_id: FamilyId,
     pub watch_id: String,
     pub kind: LiveKind,
     pub data: String,
 }
 
 impl LiveEvent {
+    /// "The members of `family` changed": its streams re-check their caller.
+    pub fn recheck(family: &FamilyId) -> Self {
+        Self {
+            family_id: family.clone(),
+            watch_id: String::new(),
+            kind: LiveKind::Members,
+            data: String::new(),
+        }
+    }
+
     /// The `NOTIFY` payload: the event, or (too large for PostgreSQL) a
     /// reload of its watch, so nothing is dropped without the app hearing.
     pub fn notice(&self) -> String {
@@ -163,7 +176,7 @@ mod tests {
 
     fn event(data: String) -> LiveEvent {
         LiveEvent {
-            account_id: AccountId::parse("0123456789abcdef0123456789abcdef").unwrap(),
+            family_id: FamilyId::parse("0123456789abcdef0123456789abcdef").unwrap(),
             watch_id: "fedcba9876543210fedcba9876543210".into(),
             kind: LiveKind::Batch,
             data,

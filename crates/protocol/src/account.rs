@@ -16,6 +16,10 @@ pub struct Me {
     pub created_at: UnixMillis,
     /// The signed-in computer this token belongs to.
     pub session_id: String,
+    /// The family this account belongs to (its own unless it joined another).
+    pub family_id: String,
+    /// What this account may do in its family.
+    pub role: crate::co_parents::FamilyRole,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +100,10 @@ pub struct ActivityEntry {
     /// The signed-in computer that did it, when one did.
     pub actor_session_id: Option<String>,
     pub actor_session_name: Option<String>,
+    /// The parent (account display name) whose computer did it, for the
+    /// family's events, which every member sees.
+    #[serde(default)]
+    pub actor_member_name: Option<String>,
     /// A short description for a person (never a token or a location).
     pub detail: String,
 }

@@ -58,6 +58,10 @@ pub struct JoinRequest {
     pub id: String,
     /// The requesting computer's session name, as it signed in.
     pub name: String,
+    /// The family member (account) whose computer asks, and their name: a
+    /// co-parent's computer joins the same way as a parent's second one.
+    pub member: String,
+    pub member_name: String,
     #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]
     pub signing: SigningPublicKey,
     #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$"))]

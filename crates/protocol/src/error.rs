@@ -81,6 +81,14 @@ error_codes! {
     RosterConflict = "roster_conflict",
     /// This step of a computer's approval was taken already, or it ended.
     ApprovalSpent = "approval_spent",
+    /// The caller's role in the family does not allow this (a guardian asking for an owner's action).
+    RoleForbids = "role_forbids",
+    /// No open invitation has this code: unknown, used, cancelled or expired all answer alike.
+    InvitationInvalid = "invitation_invalid",
+    /// The account still has watches or other members, so it cannot join another family.
+    FamilyNotEmpty = "family_not_empty",
+    /// The family's founder stays an owner and a member.
+    FounderStays = "founder_stays",
     Internal = "internal",
 }
 

@@ -186,58 +186,23 @@ pub struct ApprovalBundle {
     pub keys: Vec<EpochKeyBlob>,
 }
 
-/// Crockford base32, as pairing codes use.
-const RECOVERY_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-const RECOVERY_CHARS: usize = 26;
-
 /// The family's recovery key: 128 random bits, shown once as 26 characters.
 pub struct RecoveryKey([u8; 16]);
 
 impl RecoveryKey {
     pub fn generate() -> Self {
-        let mut r = [0; 16];
-        rand::rngs::OsRng.fill_bytes(&mut r);
-        Self(r)
+        Self(crate::typed_code::random_128())
     }
 
     /// `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX-X`: 26 characters in groups of five.
     pub fn display(&self) -> String {
-        let value = u128::from_be_bytes(self.0);
-        let chars: Vec<char> = (0..RECOVERY_CHARS)
-            .rev()
-            .map(|i| RECOVERY_ALPHABET[((value >> (5 * i)) & 31) as usize] as char)
-            .collect();
-        chars
-            .chunks(5)
-            .map(|c| c.iter().collect::<String>())
-            .collect::<Vec<_>>()
-            .join("-")
+        crate::typed_code::display(&self.0)
     }
 
     /// Accepts what a person types: any case, spaces and dashes, O for 0
     /// and I/L for 1.
     pub fn parse(input: &str) -> Option<Self> {
-        let mut value: u128 = 0;
-        let mut n = 0;
-        for c in input.chars() {
-            let c = match c.to_ascii_uppercase() {
-                ' ' | '-' => continue,
-                'O' => '0',
-                'I' | 'L' => '1',
-                c => c,
-            };
-            let digit = RECOVERY_ALPHABET.iter().position(|&a| a as char == c)? as u128;
-            n += 1;
-            if n > RECOVERY_CHARS {
-                return None;
-            }
-            // 26 characters hold 130 bits: the first may carry only 3.
-            if n == 1 && digit > 7 {
-                return None;
-            }
-            value = (value << 5) | digit;
-        }
-        (n == RECOVERY_CHARS).then(|| Self(value.to_be_bytes()))
+        crate::typed_code::parse(input).map(Self)
     }
 
     /// The key pairs the roster names as the family's recovery key.

@@ -124,6 +124,28 @@ id_type!(
     /// A family computer's request to be approved.
     JoinRequestId
 );
+id_type!(
+    /// A family: named by the account that founded it (every account
+    /// founds its own, and keeps that id while it belongs to another), so a
+    /// family's data and its founder's account never need to move.
+    FamilyId
+);
+id_type!(
+    /// An invitation to join a family (never its code: only the code is a secret).
+    InvitationId
+);
+
+impl FamilyId {
+    /// The family `account` founded.
+    pub fn founded_by(account: &AccountId) -> Self {
+        Self(account.as_str().to_owned())
+    }
+
+    /// The founding account.
+    pub fn founder(&self) -> AccountId {
+        AccountId(self.0.clone())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod approval;
 pub mod attestation;
+pub mod co_parents;
 #[cfg(feature = "e2e")]
 pub mod code_exchange;
 pub mod device;
@@ -23,6 +24,7 @@ pub mod signin;
 pub mod signing;
 pub mod status_poll;
 pub mod time;
+pub mod typed_code;
 pub mod watches;
 #[cfg(feature = "e2e")]
 pub mod zone_sealing;

@@ -405,6 +405,7 @@ mod tests {
             kind: kind.into(),
             actor_session_id: Some(session.into()),
             actor_session_name: Some(name.into()),
+            actor_member_name: None,
             detail: detail.into(),
         }
     }

@@ -41,6 +41,8 @@ pub struct JoinRequestInfo {
     pub id: String,
     /// The name the computer signed in with ("Office PC").
     pub name: String,
+    /// The family member whose computer it is (a co-parent's joins the same way).
+    pub member_name: String,
     #[ts(type = "number")]
     pub created_at: i64,
 }
@@ -70,6 +72,7 @@ impl Core {
             .map(|r| JoinRequestInfo {
                 id: r.id,
                 name: r.name,
+                member_name: r.member_name,
                 created_at: r.created_at,
             })
             .collect())
@@ -163,12 +166,14 @@ impl Core {
     /// version, the key file is left as it was.
     async fn approve_in_keys(&self, request: &JoinRequest) -> Result<ApprovalBundle, AppError> {
         let _one = self.family_lock.lock().await;
-        let account = self.me().await?.account_id;
-        let file = self.key_file(account.as_str())?;
+        let (file, account) = self.family_key_file().await?;
         let mut keys = file.load().await?.ok_or(AppError::NotTrusted)?;
+        // The cloud says whose computer it is; it can only name a member
+        // (it checks the version), and the code typed on that computer is
+        // what lets it in.
         let newcomer = waymark_protocol::roster::RosterEntry {
             name: request.name.clone(),
-            member: account.to_string(),
+            member: request.member.clone(),
             signing: request.signing,
             sealing: request.sealing,
         };
@@ -185,6 +190,11 @@ impl Core {
         keys.mark_published(version);
         file.save(&keys).await?;
         Ok(bundle)
+    }
+
+    /// The family changed: a join request made for the old one is over.
+    pub(crate) async fn forget_join_request(&self) {
+        self.approvals.lock().await.asked = None;
     }
 
     /// On a computer waiting for approval: makes sure the family's computers
@@ -237,8 +247,7 @@ impl Core {
             .await?;
         let offer = request.offer.as_ref().ok_or(AppError::ApprovalEnded)?;
         let first = unb64(&offer.message).ok_or(AppError::BadAnswer)?;
-        let account = self.me().await?.account_id;
-        let file = self.key_file(account.as_str())?;
+        let (file, _) = self.family_key_file().await?;
         let mut keys = file.load().await?.ok_or(AppError::ApprovalEnded)?;
         let parties = Parties {
             purpose: Purpose::ApproveComputer,
@@ -289,8 +298,7 @@ impl Core {
 
     /// The trusted keys of the signed-in account, or why not.
     async fn trusted_keys(&self) -> Result<FamilyKeys, AppError> {
-        let account = self.me().await?.account_id;
-        match self.key_file(account.as_str())?.load().await? {
+        match self.family_key_file().await?.0.load().await? {
             Some(keys) if keys.is_trusted() => Ok(keys),
             _ => Err(AppError::NotTrusted),
         }

@@ -115,6 +115,10 @@ pub enum AppError {
     )]
     NotTrusted,
     #[error(
+        "That is not a valid invitation: it may be mistyped, used, cancelled or expired. Check the code (26 characters) or ask for a new invitation."
+    )]
+    BadInvitation,
+    #[error(
         "That is not a recovery key. It has 26 letters and digits in groups, as shown when your family's keys were made."
     )]
     BadRecoveryKey,
@@ -162,6 +166,7 @@ impl AppError {
             Self::ApprovalTimedOut => "approval_timed_out",
             Self::NotTrusted => "not_trusted",
             Self::BadRecoveryKey => "bad_recovery_key",
+            Self::BadInvitation => "bad_invitation",
             Self::RecoveryKeyWrong => "recovery_key_wrong",
         }
     }

@@ -10,6 +10,7 @@ use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::error::ErrorCode;
 use waymark_protocol::family_roster::{EpochKeyBlob, RecoveryKey};
+use waymark_protocol::ids::{AccountId, FamilyId};
 use waymark_protocol::roster::{FamilyRosters, ThisComputer};
 use waymark_protocol::signing::b64;
 
@@ -39,8 +40,7 @@ impl Core {
     /// has none yet, publishes versions the cloud lacks, accepts newer ones.
     pub async fn family_keys(&self) -> Result<FamilyKeysView, AppError> {
         let _one = self.family_lock.lock().await;
-        let account = self.me().await?.account_id;
-        let file = self.key_file(account.as_str())?;
+        let (file, account) = self.family_key_file().await?;
         let mut keys = match file.load().await? {
             Some(keys) => keys,
             None => {
@@ -87,8 +87,7 @@ impl Core {
     pub async fn restore_with_recovery_key(&self, typed: &str) -> Result<FamilyKeysView, AppError> {
         let recovery = RecoveryKey::parse(typed).ok_or(AppError::BadRecoveryKey)?;
         let _one = self.family_lock.lock().await;
-        let account = self.me().await?.account_id;
-        let file = self.key_file(account.as_str())?;
+        let (file, account) = self.family_key_file().await?;
         let mut keys = file.load().await?.unwrap_or_else(FamilyKeys::new_computer);
         if keys.is_trusted() {
             return Ok(view(&keys));
@@ -122,8 +121,7 @@ impl Core {
     /// The parent saved (or printed) the recovery key: it is not shown again.
     pub async fn recovery_key_saved(&self) -> Result<(), AppError> {
         let _one = self.family_lock.lock().await;
-        let account = self.me().await?.account_id;
-        let file = self.key_file(account.as_str())?;
+        let (file, _) = self.family_key_file().await?;
         if let Some(mut keys) = file.load().await? {
             keys.recovery_saved();
             file.save(&keys).await?;
@@ -135,8 +133,7 @@ impl Core {
     /// `dir`, readable by this user only, and says where.
     pub async fn save_recovery_key(&self, dir: &std::path::Path) -> Result<String, AppError> {
         let _one = self.family_lock.lock().await;
-        let account = self.me().await?.account_id;
-        let keys = self.key_file(account.as_str())?.load().await?;
+        let keys = self.family_key_file().await?.0.load().await?;
         let Some(key) = keys.as_ref().and_then(FamilyKeys::recovery_to_show) else {
             return Err(AppError::Settings(
                 "The recovery key is no longer shown on this computer, so it cannot be saved again.".into(),
@@ -155,6 +152,18 @@ impl Core {
                 ))
             })?;
         Ok(path.display().to_string())
+    }
+
+    /// The key file of the signed-in account in its current family, and the
+    /// account's id (a roster entry's member). One file per account and
+    /// family: joining another family starts a new one (this computer then
+    /// waits for approval there), and leaving finds the old one again.
+    pub(crate) async fn family_key_file(&self) -> Result<(KeyFile, String), AppError> {
+        let me = self.me().await?;
+        let account = AccountId::parse(&me.account_id).ok_or(AppError::BadAnswer)?;
+        let family = FamilyId::parse(&me.family_id).ok_or(AppError::BadAnswer)?;
+        let label = key_file_label(&account, &family);
+        Ok((self.key_file(&label)?, me.account_id))
     }
 
     pub(crate) fn key_file(&self, account: &str) -> Result<KeyFile, AppError> {
@@ -269,6 +278,16 @@ impl Core {
             }
         }
         Ok(())
+    }
+}
+
+/// An account in its own family keeps the name key files had before
+/// co-parents; in another family, the file names both.
+pub fn key_file_label(account: &AccountId, family: &FamilyId) -> String {
+    if account.as_str() == family.as_str() {
+        account.to_string()
+    } else {
+        format!("{account}-in-{family}")
     }
 }
 

@@ -13,6 +13,7 @@ pub mod account;
 pub mod alerts;
 pub mod approvals;
 pub mod cloud;
+pub mod co_parents;
 pub mod error;
 pub mod family;
 pub mod family_keys;

@@ -89,9 +89,10 @@ impl Core {
         ) {
             return Err(AppError::NotTrusted);
         }
-        let account = self.me().await?.account_id;
         let keys = self
-            .key_file(account.as_str())?
+            .family_key_file()
+            .await?
+            .0
             .load()
             .await?
             .filter(|k| k.is_trusted())

@@ -43,8 +43,7 @@ impl Core {
     /// file changed) and the manufacturers it trusts.
     pub async fn reader(&self) -> Result<Reader, AppError> {
         let manufacturers = manufacturer_cas(self)?;
-        let account = self.me().await?.account_id;
-        let file = self.key_file(account.as_str())?;
+        let (file, _) = self.family_key_file().await?;
         let path = file.path().to_owned();
         let Ok(stamp) = std::fs::metadata(&path).and_then(|m| m.modified()) else {
             return Ok(Reader {

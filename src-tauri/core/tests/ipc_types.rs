@@ -15,6 +15,9 @@ use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
 use waymark_app_core::watches::Trail;
 use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
+use waymark_protocol::co_parents::{
+    FamilyMember, FamilyMembers, FamilyRole, Invitation, InvitationInfo, InvitationPreview,
+};
 use waymark_protocol::report::Fix;
 use waymark_protocol::watches::{LiveFix, WatchInfo, WatchState};
 
@@ -45,6 +48,12 @@ fn render() -> String {
         declare::<UpdateCheck>(),
         declare::<FamilyKeysView>(),
         declare::<JoinRequestInfo>(),
+        declare::<FamilyRole>(),
+        declare::<FamilyMember>(),
+        declare::<InvitationInfo>(),
+        declare::<FamilyMembers>(),
+        declare::<Invitation>(),
+        declare::<InvitationPreview>(),
     ];
     format!(
         "// Generated from the Rust types by src-tauri/core/tests/ipc_types.rs (ts-rs). Do not edit:\n\

@@ -72,7 +72,15 @@ export type Me = { account_id: string, display_name: string, created_at: number,
 /**
  * The signed-in computer this token belongs to.
  */
-session_id: string, };
+session_id: string, 
+/**
+ * The family this account belongs to (its own unless it joined another).
+ */
+family_id: string, 
+/**
+ * What this account may do in its family.
+ */
+role: FamilyRole, };
 
 export type PasskeyInfo = { id: string, name: string, created_at: number, last_used_at: number | null, };
 
@@ -98,6 +106,11 @@ kind: string,
  * The signed-in computer that did it, when one did.
  */
 actor_session_id: string | null, actor_session_name: string | null, 
+/**
+ * The parent (account display name) whose computer did it, for the
+ * family's events, which every member sees.
+ */
+actor_member_name: string | null, 
 /**
  * A short description for a person (never a token or a location).
  */
@@ -200,4 +213,62 @@ export type JoinRequestInfo = { id: string,
 /**
  * The name the computer signed in with ("Office PC").
  */
-name: string, created_at: number, };
+name: string, 
+/**
+ * The family member whose computer it is (a co-parent's joins the same way).
+ */
+member_name: string, created_at: number, };
+
+/**
+ * What a member may do in the family.
+ */
+export type FamilyRole = "owner" | "guardian";
+
+/**
+ * One member of the family, as every member sees it.
+ */
+export type FamilyMember = { account_id: string, name: string, role: FamilyRole, joined_at: number, 
+/**
+ * The account that founded the family: always an owner, never removed.
+ */
+founder: boolean, 
+/**
+ * The caller's own account.
+ */
+you: boolean, };
+
+/**
+ * An open invitation, as the family's owners see it (never its code).
+ */
+export type InvitationInfo = { id: string, role: FamilyRole, invited_by: string, created_at: number, expires_at: number, };
+
+/**
+ * `GET /api/v1/family/members`.
+ */
+export type FamilyMembers = { 
+/**
+ * The founder's name: what an invitee is shown before joining.
+ */
+family_name: string, your_role: FamilyRole, members: Array<FamilyMember>, 
+/**
+ * Open invitations; only owners see them.
+ */
+invitations: Array<InvitationInfo>, };
+
+/**
+ * A new invitation: the only time its code is shown.
+ */
+export type Invitation = { id: string, 
+/**
+ * 26 characters in groups of five.
+ */
+code: string, 
+/**
+ * The same code as a `waymark://invite/…` link.
+ */
+link: string, role: FamilyRole, expires_at: number, };
+
+/**
+ * What an invitee is shown before accepting.
+ */
+export type InvitationPreview = { family_name: string, invited_by: string, role: FamilyRole, expires_at: number, };

@@ -141,16 +141,16 @@ pub async fn setup(
             (SETUP_WINDOW_MS, MAX_SETUPS_PER_WINDOW),
         )
         .await?;
-    let account_id = match stored {
-        SetupStored::New(account_id) => Some(account_id),
+    let family = match stored {
+        SetupStored::New(family) => Some(family),
         SetupStored::Before => None,
         SetupStored::NotPaired => return Err(ApiError::NotPaired),
         SetupStored::OverBudget => return Err(ApiError::IngestBudget),
     };
     app.known_setups.insert(device_id.as_str(), setup_id);
-    if let Some(account_id) = account_id {
+    if let Some(account_id) = family {
         let event = LiveEvent {
-            account_id,
+            family_id: account_id,
             watch_id: device_id.to_string(),
             kind: LiveKind::Setup,
             data: body,
@@ -215,11 +215,11 @@ pub async fn upload(
     // The writer takes the batch; the live event (SQLite only) keeps its body.
     let live_data = app.live.wants_local_events().then(|| stored.body.clone());
     match app.store.ingest(stored).await? {
-        (Ingest::Stored, Some(account_id)) => {
+        (Ingest::Stored, Some(family)) => {
             // Only after the commit: subscribers never see a batch that could be lost.
             if let Some(data) = live_data {
                 app.live.published([LiveEvent {
-                    account_id,
+                    family_id: family,
                     watch_id: header.device_id.clone(),
                     kind: LiveKind::Batch,
                     data,

@@ -9,6 +9,7 @@ use waymark_protocol::account::{
     ActivityEntry, Ended, EnrollmentLink, MAX_RETENTION_DAYS, Me, PasskeyInfo, Rename, SessionInfo,
     Settings, clean_name,
 };
+use waymark_protocol::co_parents::FamilyAction;
 
 use waymark_protocol::ids::{PasskeyId, SessionId};
 
@@ -44,6 +45,8 @@ pub async fn me(State(app): State<AppState>, caller: Caller) -> ApiResult<Me> {
         display_name: account.display_name,
         created_at: account.created_at,
         session_id: caller.session_id.to_string(),
+        family_id: caller.family_id.to_string(),
+        role: caller.role,
     }))
 }
 
@@ -181,7 +184,9 @@ pub async fn activity(
         ));
     }
     Ok(axum::Json(
-        app.store.activity(&caller.account_id, limit).await?,
+        app.store
+            .activity(&caller.account_id, &caller.family_id, limit)
+            .await?,
     ))
 }
 
@@ -190,7 +195,7 @@ pub async fn activity(
     responses((status = 200, description = "The account's settings", body = Settings)))]
 pub async fn settings(State(app): State<AppState>, caller: Caller) -> ApiResult<Settings> {
     Ok(axum::Json(Settings {
-        retention_days: app.store.retention_days(&caller.account_id).await?,
+        retention_days: app.store.retention_days(&caller.family_id).await?,
     }))
 }
 
@@ -204,13 +209,14 @@ pub async fn update_settings(
     caller: Caller,
     Json(body): Json<Settings>,
 ) -> ApiResult<Settings> {
+    crate::binding::allow(&caller, FamilyAction::SetRetention)?;
     if !(1..=MAX_RETENTION_DAYS).contains(&body.retention_days) {
         return Err(ApiError::InvalidRequest(format!(
             "retention_days must be between 1 and {MAX_RETENTION_DAYS}."
         )));
     }
     app.store
-        .set_retention_days(&caller.account_id, body.retention_days, &caller.session_id)
+        .set_retention_days(&caller.family_id, body.retention_days, &caller.session_id)
         .await?;
     Ok(axum::Json(body))
 }

@@ -33,7 +33,7 @@ pub async fn create(
 ) -> Result<(StatusCode, axum::Json<JoinRequest>), ApiError> {
     match app
         .store
-        .create_join_request(&caller.account_id, &caller.session_id, &body)
+        .create_join_request(&caller.family_id, &caller.session_id, &body)
         .await?
     {
         Some(request) => Ok((StatusCode::CREATED, axum::Json(request))),
@@ -45,7 +45,7 @@ pub async fn create(
     responses((status = 200, description = "The account's requests waiting for, or in, an approval", body = Vec<JoinRequest>)))]
 pub async fn list(State(app): State<AppState>, caller: Caller) -> ApiResult<Vec<JoinRequest>> {
     Ok(axum::Json(
-        app.store.open_join_requests(&caller.account_id).await?,
+        app.store.open_join_requests(&caller.family_id).await?,
     ))
 }
 
@@ -59,7 +59,7 @@ pub async fn get(
 ) -> ApiResult<JoinRequest> {
     let id = known(&id)?;
     app.store
-        .join_request(&caller.account_id, &id)
+        .join_request(&caller.family_id, &id)
         .await?
         .map(axum::Json)
         .ok_or(ApiError::NotFound)
@@ -74,7 +74,7 @@ async fn step(
     let id = known(id)?;
     match app
         .store
-        .step_join_request(&caller.account_id, &id, &caller.session_id, step)
+        .step_join_request(&caller.family_id, &id, &caller.session_id, step)
         .await?
     {
         StepOutcome::Done => Ok(StatusCode::NO_CONTENT),

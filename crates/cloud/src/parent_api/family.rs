@@ -23,7 +23,7 @@ pub async fn rosters(
     caller: Caller,
 ) -> Result<axum::Json<FamilyRosters>, ApiError> {
     Ok(axum::Json(
-        app.store.family_rosters(&caller.account_id).await?,
+        app.store.family_rosters(&caller.family_id).await?,
     ))
 }
 
@@ -36,7 +36,7 @@ pub async fn this_computer(
     Json(body): Json<ThisComputer>,
 ) -> Result<StatusCode, ApiError> {
     app.store
-        .record_computer(&caller.account_id, &caller.session_id, &body.signing)
+        .record_computer(&caller.family_id, &caller.session_id, &body.signing)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -60,7 +60,7 @@ pub async fn key_blobs(
         ApiError::InvalidRequest("`recipient` is a 32-byte key, base64url.".into())
     })?;
     Ok(axum::Json(
-        app.store.key_blobs(&caller.account_id, &recipient).await?,
+        app.store.key_blobs(&caller.family_id, &recipient).await?,
     ))
 }
 
@@ -74,22 +74,27 @@ pub async fn add_roster(
     caller: Caller,
     Json(update): Json<RosterUpdate>,
 ) -> Result<StatusCode, ApiError> {
-    // One account is one family until co-parents: every computer listed is
-    // one of the caller's.
-    if update
-        .roster
-        .roster
-        .computers
-        .iter()
-        .any(|c| c.member != caller.account_id.as_str())
-    {
-        return Err(ApiError::InvalidRoster(
-            "it lists a computer of another account",
-        ));
+    // A computer the version adds must be one of a current member's: a
+    // removed member's computer cannot be put back, and no other family's
+    // computer can be listed.
+    let current = app.store.family_rosters(&caller.family_id).await?;
+    let members = app.store.member_ids(&caller.family_id).await?;
+    let added = update.roster.roster.computers.iter().filter(|c| {
+        !current
+            .rosters
+            .last()
+            .is_some_and(|last| last.roster.contains(&c.signing))
+    });
+    for c in added {
+        if !members.iter().any(|m| m.as_str() == c.member) {
+            return Err(ApiError::InvalidRoster(
+                "it lists a computer of someone who is not a member of the family",
+            ));
+        }
     }
     match app
         .store
-        .add_roster(&caller.account_id, &update, &caller.session_id)
+        .add_roster(&caller.family_id, &update, &caller.session_id)
         .await?
     {
         AddRoster::Added => {

@@ -20,10 +20,11 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
 use crate::extractors::Caller;
-use crate::live_bus::LiveKind;
+use crate::live_bus::{LiveEvent, LiveKind};
 use crate::state::AppState;
 
-/// How often a stream re-checks its token and its watches' bindings.
+/// How often a stream re-checks its token, its caller's membership and its
+/// watches' bindings.
 const RECHECK: Duration = Duration::from_secs(5);
 
 #[utoipa::path(get, path = "/api/v1/live", tag = "watches",
@@ -52,22 +53,7 @@ pub async fn stream(
                     yield Ok(Event::default().event("reauthenticate").data("{}"));
                     break;
                 }
-                _ = recheck.tick() => {
-                    allowed.clear();
-                    match app.store.token_alive(&caller).await {
-                        Ok(false) => {
-                            yield Ok(Event::default().event("reauthenticate").data("{}"));
-                            break;
-                        }
-                        Ok(true) => {}
-                        // A database hiccup is not a sign-out: ask again at the next check.
-                        Err(e) => tracing::warn!(
-                            unavailable = crate::error::is_unavailable(&e),
-                            "live stream re-check failed; will ask again"
-                        ),
-                    }
-                    continue;
-                }
+                _ = recheck.tick() => Ok(LiveEvent::recheck(&caller.family_id)),
             };
             let event = match received {
                 Ok(e) => e,
@@ -77,7 +63,25 @@ pub async fn stream(
                 }
                 Err(RecvError::Closed) => break,
             };
-            if event.account_id != caller.account_id {
+            if event.family_id != caller.family_id {
+                continue;
+            }
+            // Every few seconds, and at once when the family's members
+            // change: is this caller still signed in and still a member?
+            if event.kind == LiveKind::Members {
+                allowed.clear();
+                match app.store.token_alive(&caller).await {
+                    Ok(false) => {
+                        yield Ok(Event::default().event("reauthenticate").data("{}"));
+                        break;
+                    }
+                    Ok(true) => {}
+                    // A database hiccup is not a sign-out: ask again at the next check.
+                    Err(e) => tracing::warn!(
+                        unavailable = crate::error::is_unavailable(&e),
+                        "live stream re-check failed; will ask again"
+                    ),
+                }
                 continue;
             }
             let watch_id = &event.watch_id;
@@ -86,7 +90,7 @@ pub async fn stream(
                 None => match async {
                     // A batch's watch id came from a verified batch; parse it all the same.
                     match waymark_protocol::ids::WatchId::parse(watch_id) {
-                        Some(id) => app.store.bound_watch(&caller.account_id, &id).await,
+                        Some(id) => app.store.bound_watch(&caller.family_id, &id).await,
                         None => Ok(None),
                     }
                 }
@@ -112,6 +116,7 @@ pub async fn stream(
                 LiveKind::Batch => Event::default().event("batch").data(event.data),
                 LiveKind::Setup => Event::default().event("setup").data(event.data),
                 LiveKind::Reload => Event::default().event("lagged").data("{\"missed\":1}"),
+                LiveKind::Members => continue,
             });
         }
     };

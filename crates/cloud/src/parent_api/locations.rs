@@ -6,6 +6,8 @@ use axum::extract::{Path, Query, State};
 use serde::Deserialize;
 use waymark_protocol::watches::{HistoryLine, MAX_HISTORY_PAGE, SealedHistoryPage, SealedLatest};
 
+use waymark_protocol::co_parents::FamilyAction;
+
 use crate::binding::watch_of;
 use crate::error::ApiError;
 use crate::extractors::Caller;
@@ -21,7 +23,7 @@ pub async fn latest(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Option<SealedLatest>>, ApiError> {
-    let watch = watch_of(&app.store, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id, FamilyAction::SeeWatches).await?;
     Ok(axum::Json(app.store.latest_sealed(&watch).await?))
 }
 
@@ -53,7 +55,7 @@ pub async fn history(
     Path(id): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::Json<SealedHistoryPage>, ApiError> {
-    let watch = watch_of(&app.store, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id, FamilyAction::SeeWatches).await?;
     let Query(q) = query?;
     let newest_first = match q.order.as_deref() {
         None | Some("newest") => true,
@@ -134,7 +136,7 @@ pub async fn history_stream(
     Path(id): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<axum::response::Response, ApiError> {
-    let watch = watch_of(&app.store, &caller, &id).await?;
+    let watch = watch_of(&app.store, &caller, &id, FamilyAction::SeeWatches).await?;
     let Query(q) = query?;
     let (from, to) = time_range(q.from, q.to)?;
     let permit = app.streams.open(&caller.account_id)?;

@@ -23,6 +23,7 @@ use crate::state::AppState;
 
 pub mod account;
 pub mod approvals;
+pub mod co_parents;
 pub mod family;
 pub mod live;
 pub mod locations;
@@ -38,7 +39,7 @@ pub const DOCUMENT_PATH: &str = "/openapi.json";
 #[openapi(
     info(
         title = "Waymark parent API",
-        description = "What the Waymark desktop app asks the cloud. Every call needs `Authorization: Bearer <access token>` from the passkey sign-in. Every error is `{\"error\": code, \"message\": text}`; an id that belongs to another account answers exactly like one that does not exist (404 `not_found`).",
+        description = "What the Waymark desktop app asks the cloud. Every call needs `Authorization: Bearer <access token>` from the passkey sign-in. Every error is `{\"error\": code, \"message\": text}`; an id that belongs to another family answers exactly like one that does not exist (404 `not_found`); an action the caller's role in the family does not allow answers 403 `role_forbids`.",
         version = "1"
     ),
     components(schemas(ErrorBody)),
@@ -145,6 +146,12 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(family::add_roster))
         .routes(routes!(family::key_blobs))
         .routes(routes!(family::this_computer))
+        .routes(routes!(co_parents::members))
+        .routes(routes!(co_parents::change_role, co_parents::remove))
+        .routes(routes!(co_parents::invite))
+        .routes(routes!(co_parents::cancel))
+        .routes(routes!(co_parents::preview))
+        .routes(routes!(co_parents::accept))
         .routes(routes!(approvals::create, approvals::list))
         .routes(routes!(approvals::get, approvals::end))
         .routes(routes!(approvals::offer))

@@ -2,11 +2,12 @@
 //! the offer the code's locator names, checks it itself, and answers it
 //! once with its SPAKE2 message and the sealed family bundle; the cloud
 //! relays the answer to the watch, and binds the watch only on the watch's
-//! signed word. Unknown locators and wrong codes are limited per account
-//! and per source.
+//! signed word, to the family. Only an owner pairs. Unknown locators and
+//! wrong codes are limited per family and per source.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use waymark_protocol::co_parents::FamilyAction;
 use waymark_protocol::pairing::{Locator, OfferState, OfferView, PairingAnswer};
 
 use crate::error::ApiError;
@@ -15,12 +16,12 @@ use crate::server::Peer;
 use crate::state::AppState;
 use crate::storage::pairing::{Answering, Looked};
 
-/// Wrong codes allowed per account and per source address in one window.
+/// Wrong codes allowed per family and per source address in one window.
 pub const MAX_WRONG_PER_ACCOUNT: i64 = 10;
 pub const MAX_WRONG_PER_SOURCE: i64 = 30;
 pub const WINDOW_MS: i64 = 60 * 60 * 1000;
 
-/// The wrong-code counter of one account.
+/// The wrong-code counter of one family.
 pub fn account_attempts(account_id: &str) -> String {
     format!("pair:account:{account_id}")
 }
@@ -40,7 +41,8 @@ struct Attempt<'a> {
 
 impl<'a> Attempt<'a> {
     async fn spend(app: &'a AppState, caller: &Caller, peer: &Peer) -> Result<Self, ApiError> {
-        let account = account_attempts(&caller.account_id);
+        crate::binding::allow(caller, FamilyAction::ManageWatches)?;
+        let account = account_attempts(caller.family_id.as_str());
         let source = source_attempts(&peer.0.ip().to_string());
         if !app
             .store
@@ -93,7 +95,7 @@ pub async fn offer(
     let locator = locator(&raw)?;
     let seen = match app
         .store
-        .offer_for(locator.as_str(), &caller.account_id)
+        .offer_for(locator.as_str(), &caller.family_id)
         .await?
     {
         Looked::NoSuchCode => return Err(ApiError::InvalidCode),
@@ -107,7 +109,7 @@ pub async fn offer(
     let watch = match seen.state {
         OfferState::Paired => match app
             .store
-            .bound_watch(&caller.account_id, &seen.device_id)
+            .bound_watch(&caller.family_id, &seen.device_id)
             .await?
         {
             Some(bound) => app.store.watch_info(&bound).await?,
@@ -150,7 +152,7 @@ pub async fn answer(
         .store
         .answer_offer(
             locator.as_str(),
-            &caller.account_id,
+            &caller.family_id,
             &caller.session_id,
             &peer.0.ip().to_string(),
             &body,

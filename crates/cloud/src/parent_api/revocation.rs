@@ -5,6 +5,8 @@
 use axum::extract::{Path, State};
 use waymark_protocol::watches::{HistoryChoice, HistoryOutcome, RevokeRequest, Revoked};
 
+use waymark_protocol::co_parents::FamilyAction;
+
 use crate::binding::live_watch_of;
 use crate::error::ApiError;
 use crate::extractors::Caller;
@@ -22,7 +24,7 @@ pub async fn revoke(
     Path(id): Path<String>,
     Json(body): Json<RevokeRequest>,
 ) -> Result<axum::Json<Revoked>, ApiError> {
-    let watch = live_watch_of(&app.store, &caller, &id).await?;
+    let watch = live_watch_of(&app.store, &caller, &id, FamilyAction::ManageWatches).await?;
     let keep = body.history == HistoryChoice::Keep;
     app.store
         .revoke_watch(&watch, keep, &caller.session_id)

@@ -1,7 +1,7 @@
 //! Accounts and their passkeys, settings and activity log.
 
 use waymark_protocol::account::{ActivityEntry, PasskeyInfo};
-use waymark_protocol::ids::{AccountId, PasskeyId, SessionId};
+use waymark_protocol::ids::{AccountId, FamilyId, PasskeyId, SessionId};
 
 use super::signin::{CodeGrant, grant_code_tx};
 use super::{DbResult, LockScope, Store, Tx, record};
@@ -48,6 +48,12 @@ impl Store {
             .bind(&account_id)
             .bind(webauthn_user_id)
             .bind(display_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        // Every account founds its own family, and is its owner.
+        sqlx::query("INSERT INTO family_members (account_id, family_id, role, joined_at) VALUES ($1, $1, 'owner', $2)")
+            .bind(&account_id)
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -253,9 +259,10 @@ impl Store {
         Ok(DeletePasskey::Deleted)
     }
 
-    pub async fn retention_days(&self, account_id: &AccountId) -> DbResult<i64> {
+    /// The family's setting (kept on its founding account's row).
+    pub async fn retention_days(&self, family: &FamilyId) -> DbResult<i64> {
         let (days,): (i64,) = sqlx::query_as("SELECT retention_days FROM accounts WHERE id = $1")
-            .bind(account_id.as_str())
+            .bind(family.as_str())
             .fetch_one(&self.pool)
             .await?;
         Ok(days)
@@ -263,20 +270,20 @@ impl Store {
 
     pub async fn set_retention_days(
         &self,
-        account_id: &AccountId,
+        family: &FamilyId,
         days: i64,
         actor: &SessionId,
     ) -> DbResult<()> {
-        let mut tx = self.write_tx(LockScope::Account(account_id)).await?;
+        let mut tx = self.write_tx(LockScope::Account(family)).await?;
         sqlx::query("UPDATE accounts SET retention_days = $1 WHERE id = $2")
             .bind(days)
-            .bind(account_id.as_str())
+            .bind(family.as_str())
             .execute(&mut *tx)
             .await?;
         record(
             &mut tx,
             self.now(),
-            account_id,
+            family,
             "settings.retention",
             Some(actor),
             &format!("Location history is now kept for {days} days"),
@@ -285,17 +292,22 @@ impl Store {
         tx.commit().await
     }
 
+    /// The account's own events and its family's, newest first.
     pub async fn activity(
         &self,
         account_id: &AccountId,
+        family: &FamilyId,
         limit: i64,
     ) -> DbResult<Vec<ActivityEntry>> {
         let rows = sqlx::query(
-            "SELECT a.at, a.kind, a.actor_session_id, s.name AS actor_name, a.detail FROM activity a
+            "SELECT a.at, a.kind, a.actor_session_id, s.name AS actor_name, p.display_name AS actor_member, a.detail FROM activity a
              LEFT JOIN sessions s ON s.id = a.actor_session_id
-             WHERE a.account_id = $1 ORDER BY a.at DESC, a.id LIMIT $2",
+             LEFT JOIN accounts p ON p.id = s.account_id
+             WHERE (a.account_id = $1 AND a.family_id IS NULL) OR a.family_id = $2
+             ORDER BY a.at DESC, a.id LIMIT $3",
         )
         .bind(account_id.as_str())
+        .bind(family.as_str())
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
@@ -306,6 +318,7 @@ impl Store {
                 kind: r.get("kind"),
                 actor_session_id: r.get("actor_session_id"),
                 actor_session_name: r.get("actor_name"),
+                actor_member_name: r.get("actor_member"),
                 detail: r.get("detail"),
             })
             .collect())

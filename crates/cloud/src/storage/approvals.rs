@@ -1,6 +1,6 @@
 //! Join requests: a new family computer asking for the family's keys, and
 //! the approval exchange the cloud relays for it (issue 13, design §5).
-//! Every step is one transaction under the account's lock, and each request
+//! Every step is one transaction under the family's lock, and each request
 //! moves forward only: one offer, one answer, one approval. A second answer
 //! is refused, so a relay (or anyone) gets one guess at the code per request.
 
@@ -8,17 +8,17 @@ use waymark_protocol::approval::{
     ApprovalAnswer, ApprovalOffer, JOIN_REQUEST_TTL_MS, JoinRequest, JoinState, NewJoinRequest,
     SealedApproval,
 };
-use waymark_protocol::ids::{AccountId, JoinRequestId, SessionId};
+use waymark_protocol::ids::{FamilyId, JoinRequestId, SessionId};
 use waymark_protocol::roster::SigningPublicKey;
 use waymark_protocol::sealed_report::LocationPublicKey;
 use waymark_protocol::signing::b64;
 
 use super::{DbResult, LockScope, Store, Tx, record};
 
-/// The most requests an account may have open at once.
+/// The most requests a family may have open at once.
 pub const MAX_OPEN: i64 = 20;
 
-/// One step of the exchange, by one of the account's computers.
+/// One step of the exchange, by one of the family's computers.
 pub enum Step<'a> {
     Offer(&'a ApprovalOffer),
     Answer(&'a ApprovalAnswer),
@@ -29,7 +29,7 @@ pub enum Step<'a> {
 #[derive(Debug, PartialEq, Eq)]
 pub enum StepOutcome {
     Done,
-    /// No such open request on this account.
+    /// No such open request in this family.
     NotFound,
     /// The request is past this step (spent, or approved).
     Spent,
@@ -37,7 +37,7 @@ pub enum StepOutcome {
     NotThisComputer(&'static str),
 }
 
-const COLUMNS: &str = "j.id, COALESCE(s.name, ''), j.signing, j.sealing, j.state, j.created_at, j.expires_at, j.offer, j.answer_message, j.answer_confirmation, j.approval_confirmation, j.approval_sealed, j.session_id, j.offer_session_id";
+const COLUMNS: &str = "j.id, COALESCE(s.name, ''), j.signing, j.sealing, j.state, j.created_at, j.expires_at, j.offer, j.answer_message, j.answer_confirmation, j.approval_confirmation, j.approval_sealed, j.session_id, j.offer_session_id, COALESCE(s.account_id, ''), COALESCE(ja.display_name, '')";
 
 type Row = (
     String,
@@ -54,6 +54,8 @@ type Row = (
     Option<String>,
     String,
     Option<String>,
+    String,
+    String,
 );
 
 /// A row, and the two sessions that may act on it.
@@ -76,6 +78,8 @@ fn decode(row: Row) -> DbResult<Stored> {
         request: JoinRequest {
             id: row.0,
             name: row.1,
+            member: row.14,
+            member_name: row.15,
             signing: SigningPublicKey::parse(&row.2).ok_or_else(bad)?,
             sealing: LocationPublicKey::parse(&row.3).ok_or_else(bad)?,
             state,
@@ -114,21 +118,21 @@ impl Store {
     /// `None`: the account has [`MAX_OPEN`] requests open already.
     pub async fn create_join_request(
         &self,
-        account: &AccountId,
+        family: &FamilyId,
         session: &SessionId,
         new: &NewJoinRequest,
     ) -> DbResult<Option<JoinRequest>> {
         let now = self.now();
-        let mut tx = self.write_tx(LockScope::Account(account.as_str())).await?;
+        let mut tx = self.write_tx(LockScope::Account(family.as_str())).await?;
         sqlx::query("DELETE FROM join_requests WHERE account_id = $1 AND expires_at <= $2")
-            .bind(account.as_str())
+            .bind(family.as_str())
             .bind(now)
             .execute(&mut *tx)
             .await?;
         let (open,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM join_requests WHERE account_id = $1 AND state IN ('waiting', 'offered', 'answered')",
         )
-        .bind(account.as_str())
+        .bind(family.as_str())
         .fetch_one(&mut *tx)
         .await?;
         if open >= MAX_OPEN {
@@ -137,7 +141,7 @@ impl Store {
         let id = JoinRequestId::random();
         sqlx::query("INSERT INTO join_requests (id, account_id, session_id, signing, sealing, state, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'waiting', $6, $7)")
             .bind(id.as_str())
-            .bind(account.as_str())
+            .bind(family.as_str())
             .bind(session.as_str())
             .bind(b64(&new.signing.0))
             .bind(b64(&new.sealing.0))
@@ -145,7 +149,7 @@ impl Store {
             .bind(now + JOIN_REQUEST_TTL_MS)
             .execute(&mut *tx)
             .await?;
-        let stored = one_in(&mut tx, account, id.as_str(), now)
+        let stored = one_in(&mut tx, family, id.as_str(), now)
             .await?
             .ok_or_else(|| sqlx::Error::RowNotFound)?;
         tx.commit().await?;
@@ -155,11 +159,11 @@ impl Store {
     /// One request of the account, while it lives.
     pub async fn join_request(
         &self,
-        account: &AccountId,
+        family: &FamilyId,
         id: &JoinRequestId,
     ) -> DbResult<Option<JoinRequest>> {
         let row: Option<Row> = sqlx::query_as(&one_sql())
-            .bind(account.as_str())
+            .bind(family.as_str())
             .bind(id.as_str())
             .bind(self.now())
             .fetch_optional(&self.pool)
@@ -168,12 +172,12 @@ impl Store {
     }
 
     /// The account's requests still waiting for, or in, an exchange.
-    pub async fn open_join_requests(&self, account: &AccountId) -> DbResult<Vec<JoinRequest>> {
+    pub async fn open_join_requests(&self, family: &FamilyId) -> DbResult<Vec<JoinRequest>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM join_requests j LEFT JOIN sessions s ON s.id = j.session_id WHERE j.account_id = $1 AND j.expires_at > $2 AND j.state IN ('waiting', 'offered', 'answered') ORDER BY j.created_at"
+            "SELECT {COLUMNS} FROM join_requests j LEFT JOIN sessions s ON s.id = j.session_id LEFT JOIN accounts ja ON ja.id = s.account_id WHERE j.account_id = $1 AND j.expires_at > $2 AND j.state IN ('waiting', 'offered', 'answered') ORDER BY j.created_at"
         );
         let rows: Vec<Row> = sqlx::query_as(&sql)
-            .bind(account.as_str())
+            .bind(family.as_str())
             .bind(self.now())
             .fetch_all(&self.pool)
             .await?;
@@ -192,14 +196,14 @@ impl Store {
     /// and `session` may take it.
     pub async fn step_join_request(
         &self,
-        account: &AccountId,
+        family: &FamilyId,
         id: &JoinRequestId,
         session: &SessionId,
         step: Step<'_>,
     ) -> DbResult<StepOutcome> {
         let now = self.now();
-        let mut tx = self.write_tx(LockScope::Account(account.as_str())).await?;
-        let Some(stored) = one_in(&mut tx, account, id.as_str(), now).await? else {
+        let mut tx = self.write_tx(LockScope::Account(family.as_str())).await?;
+        let Some(stored) = one_in(&mut tx, family, id.as_str(), now).await? else {
             return Ok(StepOutcome::NotFound);
         };
         let me = session.as_str();
@@ -246,7 +250,7 @@ impl Store {
                 record(
                     &mut tx,
                     now,
-                    account,
+                    family,
                     "family.computer_approved",
                     Some(me),
                     &format!(
@@ -273,9 +277,9 @@ impl Store {
     }
 }
 
-async fn one_in(tx: &mut Tx, account: &AccountId, id: &str, now: i64) -> DbResult<Option<Stored>> {
+async fn one_in(tx: &mut Tx, family: &FamilyId, id: &str, now: i64) -> DbResult<Option<Stored>> {
     let row: Option<Row> = sqlx::query_as(&one_sql())
-        .bind(account.as_str())
+        .bind(family.as_str())
         .bind(id)
         .bind(now)
         .fetch_optional(&mut **tx)
@@ -286,6 +290,6 @@ async fn one_in(tx: &mut Tx, account: &AccountId, id: &str, now: i64) -> DbResul
 /// One live request of an account: `$1` account, `$2` id, `$3` now.
 fn one_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM join_requests j LEFT JOIN sessions s ON s.id = j.session_id WHERE j.account_id = $1 AND j.id = $2 AND j.expires_at > $3"
+        "SELECT {COLUMNS} FROM join_requests j LEFT JOIN sessions s ON s.id = j.session_id LEFT JOIN accounts ja ON ja.id = s.account_id WHERE j.account_id = $1 AND j.id = $2 AND j.expires_at > $3"
     )
 }

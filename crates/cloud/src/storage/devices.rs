@@ -4,23 +4,23 @@
 //!
 //! Rule 2 lives here as a type: every query of one watch's data takes a
 //! [`BoundWatch`], and the only way to get one is [`Store::bound_watch`],
-//! which asks whether the watch is bound to the caller's account.
+//! which asks whether the watch is bound to the caller's family.
 
 use sqlx::Row;
-use waymark_protocol::ids::{AccountId, WatchId};
+use waymark_protocol::ids::{FamilyId, WatchId};
 use waymark_protocol::signing::b64;
 use waymark_protocol::watches::{REPORTING_WINDOW_MS, WatchRecord, WatchState};
 
 use super::sealed_rows::sealed_latest;
 use super::{DbResult, LockScope, Store, record};
 
-/// Proof that the binding check passed: this watch is bound to this account.
+/// Proof that the binding check passed: this watch is bound to this family.
 /// Constructed only by [`Store::bound_watch`], [`Store::list_watches`] and
 /// pairing (which makes the binding).
 #[derive(Debug, Clone)]
 pub struct BoundWatch {
     pub(super) device_id: WatchId,
-    pub(super) account_id: AccountId,
+    pub(super) family_id: FamilyId,
     pub name: String,
     pub model: String,
     pub bound_at: i64,
@@ -33,8 +33,8 @@ impl BoundWatch {
         &self.device_id
     }
 
-    pub fn account_id(&self) -> &AccountId {
-        &self.account_id
+    pub fn family_id(&self) -> &FamilyId {
+        &self.family_id
     }
 
     pub fn is_live(&self) -> bool {
@@ -60,7 +60,7 @@ fn bound_from(r: &sqlx::any::AnyRow) -> DbResult<BoundWatch> {
     let decode = |e: waymark_protocol::ids::InvalidId| sqlx::Error::Decode(Box::new(e));
     Ok(BoundWatch {
         device_id: WatchId::try_from(r.try_get::<String, _>("device_id")?).map_err(decode)?,
-        account_id: AccountId::try_from(r.try_get::<String, _>("account_id")?).map_err(decode)?,
+        family_id: FamilyId::try_from(r.try_get::<String, _>("account_id")?).map_err(decode)?,
         name: r.get("name"),
         model: r.get("model"),
         bound_at: r.get("bound_at"),
@@ -69,42 +69,38 @@ fn bound_from(r: &sqlx::any::AnyRow) -> DbResult<BoundWatch> {
 }
 
 impl Store {
-    /// The one decision of rule 2: is `device_id` bound to `account_id`?
-    /// `None` for a watch of another account and for one that does not exist alike.
+    /// The one decision of rule 2: is `device_id` bound to `family`?
+    /// `None` for a watch of another family and for one that does not exist alike.
     pub async fn bound_watch(
         &self,
-        account_id: &AccountId,
+        family: &FamilyId,
         device_id: &WatchId,
     ) -> DbResult<Option<BoundWatch>> {
         let row = sqlx::query(&format!(
             "SELECT {BINDING_COLUMNS} FROM bindings b JOIN devices d ON d.id = b.device_id
              WHERE b.account_id = $1 AND b.device_id = $2"
         ))
-        .bind(account_id.as_str())
+        .bind(family.as_str())
         .bind(device_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(bound_from).transpose()
     }
 
-    /// Every watch bound to the account, with its latest batch (sealed).
-    pub async fn list_watches(&self, account_id: &str) -> DbResult<Vec<WatchRecord>> {
-        self.watch_infos(account_id, None).await
+    /// Every watch bound to the family, with its latest batch (sealed).
+    pub async fn list_watches(&self, family: &FamilyId) -> DbResult<Vec<WatchRecord>> {
+        self.watch_infos(family, None).await
     }
 
     /// One bound watch as the list shows it.
     pub async fn watch_info(&self, watch: &BoundWatch) -> DbResult<Option<WatchRecord>> {
         Ok(self
-            .watch_infos(&watch.account_id, Some(watch.device_id.as_str()))
+            .watch_infos(&watch.family_id, Some(watch.device_id.as_str()))
             .await?
             .pop())
     }
 
-    async fn watch_infos(
-        &self,
-        account_id: &str,
-        only: Option<&str>,
-    ) -> DbResult<Vec<WatchRecord>> {
+    async fn watch_infos(&self, family: &str, only: Option<&str>) -> DbResult<Vec<WatchRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {BINDING_COLUMNS}, d.certificate, f.t_last, f.body AS batch, s.body AS setup
              FROM bindings b JOIN devices d ON d.id = b.device_id
@@ -113,7 +109,7 @@ impl Store {
              LEFT JOIN fix_setups s ON s.device_id = f.device_id AND s.setup_id = f.setup_id
              WHERE b.account_id = $1 AND (CAST($2 AS TEXT) IS NULL OR b.device_id = $3) ORDER BY b.bound_at, b.device_id"
         ))
-        .bind(account_id)
+        .bind(family)
         .bind(only)
         .bind(only)
         .fetch_all(&self.pool)
@@ -151,19 +147,17 @@ impl Store {
     }
 
     pub async fn rename_watch(&self, watch: &BoundWatch, name: &str, actor: &str) -> DbResult<()> {
-        let mut tx = self
-            .write_tx(LockScope::Account(watch.account_id()))
-            .await?;
+        let mut tx = self.write_tx(LockScope::Account(watch.family_id())).await?;
         sqlx::query("UPDATE bindings SET name = $1 WHERE device_id = $2 AND account_id = $3")
             .bind(name)
             .bind(watch.device_id.as_str())
-            .bind(watch.account_id.as_str())
+            .bind(watch.family_id.as_str())
             .execute(&mut *tx)
             .await?;
         record(
             &mut tx,
             self.now(),
-            &watch.account_id,
+            &watch.family_id,
             "watch.renamed",
             Some(actor),
             &format!("Renamed “{}” to “{name}”", watch.name),
@@ -217,9 +211,7 @@ impl Store {
         actor: &str,
     ) -> DbResult<()> {
         let now = self.now();
-        let mut tx = self
-            .write_tx(LockScope::Account(watch.account_id()))
-            .await?;
+        let mut tx = self.write_tx(LockScope::Account(watch.family_id())).await?;
         sqlx::query("UPDATE devices SET revoked_at = $1 WHERE id = $2")
             .bind(now)
             .bind(watch.device_id.as_str())
@@ -235,7 +227,7 @@ impl Store {
             )
             .bind(now)
             .bind(watch.device_id.as_str())
-            .bind(watch.account_id.as_str())
+            .bind(watch.family_id.as_str())
             .execute(&mut *tx)
             .await?;
         } else {
@@ -247,7 +239,7 @@ impl Store {
             }
             sqlx::query("DELETE FROM bindings WHERE device_id = $1 AND account_id = $2")
                 .bind(watch.device_id.as_str())
-                .bind(watch.account_id.as_str())
+                .bind(watch.family_id.as_str())
                 .execute(&mut *tx)
                 .await?;
         }
@@ -259,7 +251,7 @@ impl Store {
         record(
             &mut tx,
             self.now(),
-            &watch.account_id,
+            &watch.family_id,
             "watch.revoked",
             Some(actor),
             &format!("Revoked “{}” ({what})", watch.name),

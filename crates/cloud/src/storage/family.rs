@@ -3,7 +3,7 @@
 //! the stored chain inside the account's write lock so two computers cannot
 //! both add version n+1.
 
-use waymark_protocol::ids::{AccountId, SessionId};
+use waymark_protocol::ids::{FamilyId, SessionId};
 use waymark_protocol::roster::{
     EpochKeyBlob, FamilyRosters, RecoveryAnchor, RosterError, RosterUpdate, SignedEpochSwitch,
     SignedRoster, SigningPublicKey,
@@ -25,15 +25,15 @@ pub enum AddRoster {
 impl Store {
     /// Every roster version of the account's family, oldest first, and
     /// the recovery key's anchor of the first.
-    pub async fn family_rosters(&self, account: &AccountId) -> DbResult<FamilyRosters> {
+    pub async fn family_rosters(&self, family: &FamilyId) -> DbResult<FamilyRosters> {
         let rows = sqlx::query_as(ROSTERS)
-            .bind(account.as_str())
+            .bind(family.as_str())
             .fetch_all(&self.pool)
             .await?;
         let anchor: Option<(Option<String>,)> = sqlx::query_as(
             "SELECT recovery_anchor FROM family_rosters WHERE account_id = $1 AND version = 1",
         )
-        .bind(account.as_str())
+        .bind(family.as_str())
         .fetch_optional(&self.pool)
         .await?;
         let recovery_anchor = anchor
@@ -45,7 +45,7 @@ impl Store {
         let switches: Vec<(String,)> = sqlx::query_as(
             "SELECT switch FROM epoch_switches WHERE account_id = $1 ORDER BY epoch",
         )
-        .bind(account.as_str())
+        .bind(family.as_str())
         .fetch_all(&self.pool)
         .await?;
         let switches = switches
@@ -57,15 +57,27 @@ impl Store {
         let gone: Vec<(String,)> = sqlx::query_as(
             "SELECT fc.signing FROM family_computers fc JOIN sessions s ON s.id = fc.session_id WHERE fc.account_id = $1 GROUP BY fc.signing HAVING MAX(CASE WHEN s.ended_at IS NULL THEN 1 ELSE 0 END) = 0",
         )
-        .bind(account.as_str())
+        .bind(family.as_str())
         .fetch_all(&self.pool)
         .await?;
+        // And every computer of an account that is no longer a member
+        // (removed, or left): its sessions may still be alive elsewhere.
+        let members = self.member_ids(family).await?;
         let ended = match rosters.last() {
-            Some(current) => gone
-                .iter()
-                .filter_map(|(key,)| SigningPublicKey::parse(key))
-                .filter(|key| current.roster.contains(key))
-                .collect(),
+            Some(current) => {
+                let mut ended: Vec<SigningPublicKey> = gone
+                    .iter()
+                    .filter_map(|(key,)| SigningPublicKey::parse(key))
+                    .filter(|key| current.roster.contains(key))
+                    .collect();
+                for c in &current.roster.computers {
+                    let still = members.iter().any(|m| m.as_str() == c.member);
+                    if !still && !ended.contains(&c.signing) {
+                        ended.push(c.signing);
+                    }
+                }
+                ended
+            }
             None => Vec::new(),
         };
         Ok(FamilyRosters {
@@ -86,24 +98,24 @@ impl Store {
         .bind(device_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((account,)) = bound else {
+        let Some((family,)) = bound else {
             return Ok(None);
         };
-        let account = AccountId::try_from(account).map_err(|e| sqlx::Error::Decode(e.into()))?;
-        let family = self.family_rosters(&account).await?;
+        let family = FamilyId::try_from(family).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        let family = self.family_rosters(&family).await?;
         Ok((!family.rosters.is_empty()).then_some(family))
     }
 
     /// Notes that `session` is the family computer with signing key `signing`.
     pub async fn record_computer(
         &self,
-        account: &AccountId,
+        family: &FamilyId,
         session: &SessionId,
         signing: &SigningPublicKey,
     ) -> DbResult<()> {
-        sqlx::query("INSERT INTO family_computers (session_id, account_id, signing) VALUES ($1, $2, $3) ON CONFLICT (session_id) DO UPDATE SET signing = excluded.signing")
+        sqlx::query("INSERT INTO family_computers (session_id, account_id, signing) VALUES ($1, $2, $3) ON CONFLICT (session_id) DO UPDATE SET signing = excluded.signing, account_id = excluded.account_id")
             .bind(session.as_str())
-            .bind(account.as_str())
+            .bind(family.as_str())
             .bind(b64(&signing.0))
             .execute(&self.pool)
             .await?;
@@ -113,13 +125,13 @@ impl Store {
     /// The epoch key blobs of the account's family sealed to `recipient`.
     pub async fn key_blobs(
         &self,
-        account: &AccountId,
+        family: &FamilyId,
         recipient: &LocationPublicKey,
     ) -> DbResult<Vec<EpochKeyBlob>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT blob FROM epoch_key_blobs WHERE account_id = $1 AND recipient = $2 ORDER BY epoch",
         )
-        .bind(account.as_str())
+        .bind(family.as_str())
         .bind(b64(&recipient.0))
         .fetch_all(&self.pool)
         .await?;
@@ -133,15 +145,15 @@ impl Store {
     /// blobs, in one transaction.
     pub async fn add_roster(
         &self,
-        account: &AccountId,
+        family: &FamilyId,
         update: &RosterUpdate,
         actor: &SessionId,
     ) -> DbResult<AddRoster> {
-        let mut tx = self.write_tx(LockScope::Account(account.as_str())).await?;
-        let chain = chain_in(&mut tx, account).await?;
+        let mut tx = self.write_tx(LockScope::Account(family.as_str())).await?;
+        let chain = chain_in(&mut tx, family).await?;
         let (epoch,): (Option<i64>,) =
             sqlx::query_as("SELECT MAX(epoch) FROM epoch_switches WHERE account_id = $1")
-                .bind(account.as_str())
+                .bind(family.as_str())
                 .fetch_one(&mut *tx)
                 .await?;
         let current_epoch = u32::try_from(epoch.unwrap_or(0)).unwrap_or(u32::MAX);
@@ -159,7 +171,7 @@ impl Store {
             .transpose()
             .map_err(|e| sqlx::Error::Encode(e.into()))?;
         sqlx::query("INSERT INTO family_rosters (account_id, version, roster, recovery_anchor, session_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(account.as_str())
+            .bind(family.as_str())
             .bind(roster.version as i64)
             .bind(json)
             .bind(anchor)
@@ -172,7 +184,7 @@ impl Store {
             // A blob for the same recipient and epoch again (a computer
             // republishing after a lost answer) keeps the first.
             sqlx::query("INSERT INTO epoch_key_blobs (account_id, recipient, epoch, blob, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
-                .bind(account.as_str())
+                .bind(family.as_str())
                 .bind(b64(&blob.recipient.0))
                 .bind(i64::from(blob.epoch))
                 .bind(json)
@@ -183,7 +195,7 @@ impl Store {
         if let Some(switch) = &update.epoch_switch {
             let json = serde_json::to_string(switch).map_err(|e| sqlx::Error::Encode(e.into()))?;
             sqlx::query("INSERT INTO epoch_switches (account_id, epoch, switch, created_at) VALUES ($1, $2, $3, $4)")
-                .bind(account.as_str())
+                .bind(family.as_str())
                 .bind(i64::from(switch.switch.epoch))
                 .bind(json)
                 .bind(now)
@@ -211,15 +223,15 @@ impl Store {
                 },
             )
         };
-        record(&mut tx, now, account, kind, Some(actor.as_str()), &detail).await?;
+        record(&mut tx, now, family, kind, Some(actor.as_str()), &detail).await?;
         tx.commit().await?;
         Ok(AddRoster::Added)
     }
 }
 
-async fn chain_in(tx: &mut Tx, account: &AccountId) -> DbResult<Vec<SignedRoster>> {
+async fn chain_in(tx: &mut Tx, family: &FamilyId) -> DbResult<Vec<SignedRoster>> {
     let rows = sqlx::query_as(ROSTERS)
-        .bind(account.as_str())
+        .bind(family.as_str())
         .fetch_all(&mut **tx)
         .await?;
     decode(rows)

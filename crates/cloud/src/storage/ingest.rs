@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
-use waymark_protocol::ids::AccountId;
+use waymark_protocol::ids::FamilyId;
 use waymark_protocol::sealed_report::SignedSealedBatch;
 use waymark_protocol::signing::b64;
 
@@ -77,7 +77,7 @@ pub const INGEST_BUDGET_FIXES: i64 = 20_000;
 pub const INGEST_BUDGET_WINDOW_MS: i64 = 10 * 60 * 1000;
 
 /// What storing one batch led to, and the account its watch is bound to.
-pub type IngestOutcome = (Ingest, Option<AccountId>);
+pub type IngestOutcome = (Ingest, Option<FamilyId>);
 
 /// Where batches queue for the writer.
 #[derive(Clone)]
@@ -116,7 +116,7 @@ pub(super) struct Counters {
     pub(super) window_start: i64,
     pub(super) used: i64,
     pub(super) revoked: bool,
-    pub(super) account: Option<AccountId>,
+    pub(super) account: Option<FamilyId>,
     pub(super) changed: bool,
 }
 
@@ -127,7 +127,7 @@ pub(super) struct Plan<'a> {
     /// Batches at or below their device's last sequence: "already stored"
     /// only if exactly this batch is stored under their number (checked
     /// after this group's rows are in, so a resend within it is seen too).
-    pub(super) checks: Vec<(usize, i64, AccountId)>,
+    pub(super) checks: Vec<(usize, i64, FamilyId)>,
     pub(super) rows: Vec<&'a StoredBatch>,
     /// PostgreSQL only: the live events its `NOTIFY`s carry.
     pub(super) events: Vec<LiveEvent>,
@@ -182,7 +182,7 @@ pub(super) fn decide<'a>(
         plan.rows.push(*batch);
         if events {
             plan.events.push(LiveEvent {
-                account_id: account.clone(),
+                family_id: account.clone(),
                 watch_id: batch.device_id.clone(),
                 kind: LiveKind::Batch,
                 data: batch.body.clone(),

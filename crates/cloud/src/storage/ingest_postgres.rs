@@ -11,7 +11,7 @@ use sqlx::{Any, AnyPool, Executor, Row};
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc};
-use waymark_protocol::ids::AccountId;
+use waymark_protocol::ids::FamilyId;
 use waymark_protocol::time::Clock;
 
 use super::ingest::{
@@ -141,7 +141,7 @@ async fn read_counters(
         for r in query.fetch_all(&mut **tx).await? {
             let account = r
                 .try_get::<Option<String>, _>("account_id")?
-                .map(AccountId::try_from)
+                .map(FamilyId::try_from)
                 .transpose()
                 .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
             devices.insert(

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::mpsc;
-use waymark_protocol::ids::AccountId;
+use waymark_protocol::ids::FamilyId;
 use waymark_protocol::time::Clock;
 
 use super::ingest::{
@@ -164,7 +164,7 @@ fn read_counters(
                     used: r.get(2)?,
                     revoked: r.get::<_, Option<i64>>(3)?.is_some(),
                     // A malformed stored id reads as "not bound", never as someone's.
-                    account: account.and_then(|a| AccountId::parse(&a)),
+                    account: account.and_then(|a| FamilyId::parse(&a)),
                     changed: false,
                 })
             })

@@ -16,6 +16,7 @@ use crate::ids::new_id;
 
 pub mod accounts;
 pub mod approvals;
+pub mod co_parents;
 pub mod devices;
 pub mod family;
 mod health;
@@ -43,6 +44,8 @@ pub use transactions::DbResult;
 pub(crate) enum LockScope<'a> {
     /// One account's passkeys, sessions, settings and watches.
     Account(&'a str),
+    /// One family's members and invitations.
+    Family(&'a str),
     /// One device's registration and offers.
     Device(&'a str),
     /// One secret (a code or token, by its hash or value) being spent.
@@ -57,6 +60,7 @@ impl LockScope<'_> {
     fn key(self) -> Option<String> {
         match self {
             Self::Account(id) => Some(format!("account:{id}")),
+            Self::Family(id) => Some(format!("family:{id}")),
             Self::Device(id) => Some(format!("device:{id}")),
             Self::Secret(s) => Some(format!("secret:{}", crate::ids::token_hash(s))),
             Self::Session(id) => Some(format!("session:{id}")),
@@ -111,6 +115,8 @@ impl Store {
         "join_requests",
         "family_computers",
         "epoch_switches",
+        "family_members",
+        "invitations",
     ];
 
     /// Opens the configured database and brings its schema up to date.
@@ -282,24 +288,36 @@ impl Store {
 }
 
 /// Adds an entry to the account's activity log, in the caller's transaction.
+/// Appends to the activity log. `owner` is the account for an account's own
+/// events and the family (its founding account) for the family's events,
+/// which every member is shown.
 async fn record(
     tx: &mut Tx,
     at: i64,
-    account_id: &str,
+    owner: &str,
     kind: &str,
     actor: Option<&str>,
     detail: &str,
 ) -> DbResult<()> {
-    sqlx::query("INSERT INTO activity (id, account_id, at, kind, actor_session_id, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+    let family = is_family_event(kind).then_some(owner);
+    sqlx::query("INSERT INTO activity (id, account_id, at, kind, actor_session_id, detail, family_id) VALUES ($1, $2, $3, $4, $5, $6, $7)")
         .bind(new_id())
-        .bind(account_id)
+        .bind(owner)
         .bind(at)
         .bind(kind)
         .bind(actor)
         .bind(detail)
+        .bind(family)
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Events every member of the family sees (the rest are one account's own).
+fn is_family_event(kind: &str) -> bool {
+    ["watch.", "family.", "settings.", "member.", "invitation."]
+        .iter()
+        .any(|p| kind.starts_with(p))
 }
 
 /// How long a request waits for a database connection before it is told

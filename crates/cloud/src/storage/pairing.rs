@@ -4,7 +4,7 @@
 //! binding. Nothing here is derived from the code's secret.
 
 use sqlx::Row;
-use waymark_protocol::ids::{AccountId, SessionId, WatchId};
+use waymark_protocol::ids::{FamilyId, SessionId, WatchId};
 use waymark_protocol::pairing::{
     AnswerForWatch, OfferState, PairingAnswer, PairingConfirmation, PairingOutcome, SignedOffer,
 };
@@ -138,9 +138,9 @@ impl Store {
         Ok(OfferStored::Stored)
     }
 
-    /// The offer with `locator` as `account_id` may see it: an open one (the
-    /// code's holder needs it to answer), or one this account answered.
-    pub async fn offer_for(&self, locator: &str, account_id: &AccountId) -> DbResult<Looked> {
+    /// The offer with `locator` as `family` may see it: an open one (the
+    /// code's holder needs it to answer), or one this family answered.
+    pub async fn offer_for(&self, locator: &str, family: &FamilyId) -> DbResult<Looked> {
         let row = sqlx::query(
             "SELECT o.device_id, o.signed_offer, o.expires_at, o.account_id, o.outcome, o.watch_confirmation, d.revoked_at
              FROM pairing_offers o JOIN devices d ON d.id = o.device_id WHERE o.locator = $1",
@@ -163,7 +163,7 @@ impl Store {
                 return Ok(Looked::Expired);
             }
             (None, _) => OfferState::Open,
-            (Some(a), _) if a != account_id.as_str() => return Ok(Looked::NoSuchCode),
+            (Some(a), _) if a != family.as_str() => return Ok(Looked::NoSuchCode),
             (Some(_), None) => OfferState::Answered,
             (Some(_), Some(o)) if o == "paired" => OfferState::Paired,
             (Some(_), Some(_)) => OfferState::WrongCode,
@@ -181,7 +181,7 @@ impl Store {
     pub async fn answer_offer(
         &self,
         locator: &str,
-        account_id: &AccountId,
+        family: &FamilyId,
         session_id: &SessionId,
         source: &str,
         answer: &PairingAnswer,
@@ -203,7 +203,7 @@ impl Store {
         }
         // Another family's answered offer is not this family's to know of.
         match row.get::<Option<String>, _>("account_id") {
-            Some(a) if a == account_id.as_str() => return Ok(Answering::Used),
+            Some(a) if a == family.as_str() => return Ok(Answering::Used),
             Some(_) => return Ok(Answering::NoSuchCode),
             None => {}
         }
@@ -217,7 +217,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         match bound {
-            Some((owner,)) if owner == account_id.as_str() => return Ok(Answering::AlreadyYours),
+            Some((owner,)) if owner == family.as_str() => return Ok(Answering::AlreadyYours),
             Some(_) => return Ok(Answering::AlreadyBound),
             None => {}
         }
@@ -225,7 +225,7 @@ impl Store {
             "UPDATE pairing_offers SET account_id = $1, session_id = $2, source = $3, answer = $4, answered_at = $5
              WHERE locator = $6 AND answered_at IS NULL",
         )
-        .bind(account_id.as_str())
+        .bind(family.as_str())
         .bind(session_id.as_str())
         .bind(source)
         .bind(serde_json::to_string(answer).map_err(decode)?)
@@ -313,14 +313,16 @@ impl Store {
         if bound.is_some() {
             return Ok(Finished::AlreadyBound);
         }
-        let account_id = AccountId::try_from(answered_by).map_err(decode)?;
+        // The answer names the family (its founding account's id), so the
+        // watch is bound to the family whichever owner paired it.
+        let family = FamilyId::try_from(answered_by).map_err(decode)?;
         let model: String = row.get("model");
         let name = format!("{model} {}", &device_id[..4].to_uppercase());
         sqlx::query(
             "INSERT INTO bindings (device_id, account_id, name, bound_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(device_id.as_str())
-        .bind(account_id.as_str())
+        .bind(family.as_str())
         .bind(&name)
         .bind(now)
         .execute(&mut *tx)
@@ -332,7 +334,7 @@ impl Store {
         record(
             &mut tx,
             now,
-            &account_id,
+            &family,
             "watch.paired",
             actor.as_deref(),
             &format!("Paired “{name}”"),
@@ -343,7 +345,7 @@ impl Store {
         Ok(Finished::Paired {
             watch: BoundWatch {
                 device_id: device_id.clone(),
-                account_id,
+                family_id: family,
                 name,
                 model,
                 bound_at: now,

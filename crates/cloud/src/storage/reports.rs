@@ -5,7 +5,7 @@
 //! reports takes a [`BoundWatch`], so it has passed the binding check.
 
 use sqlx::Row;
-use waymark_protocol::ids::{AccountId, WatchId};
+use waymark_protocol::ids::{FamilyId, WatchId};
 use waymark_protocol::sealed_report::{ChainHash, SetupId, SetupRecord, SignedSealedBatch};
 use waymark_protocol::signing::b64;
 use waymark_protocol::watches::SealedLatest;
@@ -17,7 +17,7 @@ use super::{DbResult, LockScope, Store};
 /// What storing a setup record led to.
 pub enum SetupStored {
     /// Stored now, for the watch bound to this account.
-    New(AccountId),
+    New(FamilyId),
     /// Stored before (a resend): nothing new.
     Before,
     NotPaired,
@@ -50,7 +50,7 @@ impl Store {
                 .bind(device_id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let Some(account) = account.and_then(|a| AccountId::parse(&a)) else {
+        let Some(account) = account.and_then(|a| FamilyId::parse(&a)) else {
             return Ok(SetupStored::NotPaired);
         };
         let setup_id = b64(&setup.setup_id.0);

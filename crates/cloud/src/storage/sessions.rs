@@ -3,7 +3,8 @@
 //! to its caller, and ending sessions.
 
 use waymark_protocol::account::SessionInfo;
-use waymark_protocol::ids::{AccountId, SessionId};
+use waymark_protocol::co_parents::FamilyRole;
+use waymark_protocol::ids::{AccountId, FamilyId, SessionId};
 
 use super::{DbResult, LockScope, Store, Tx, record};
 use crate::ids::new_id;
@@ -17,6 +18,12 @@ pub struct Caller {
     pub account_id: AccountId,
     #[sqlx(try_from = "String")]
     pub session_id: SessionId,
+    /// The family the account belongs to now, read on every request, so a
+    /// member who is removed loses access at once.
+    #[sqlx(try_from = "String")]
+    pub family_id: FamilyId,
+    #[sqlx(try_from = "String")]
+    pub role: FamilyRole,
     /// The access token's hash and expiry: a long-lived stream ends with it.
     pub token_hash: String,
     pub token_expires_at: i64,
@@ -163,8 +170,9 @@ impl Store {
     pub async fn caller(&self, access_token: &str) -> DbResult<Option<Caller>> {
         let now = self.now();
         let caller: Option<Caller> = sqlx::query_as(
-            "SELECT s.account_id, s.id AS session_id, a.token_hash, a.expires_at AS token_expires_at
+            "SELECT s.account_id, s.id AS session_id, m.family_id, m.role, a.token_hash, a.expires_at AS token_expires_at
              FROM access_tokens a JOIN sessions s ON s.id = a.session_id
+             JOIN family_members m ON m.account_id = s.account_id
              WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.ended_at IS NULL",
         )
         .bind(token_hash(access_token))
@@ -186,14 +194,17 @@ impl Store {
     }
 
     /// Is the caller's access token still good (not revoked, not expired,
-    /// its session not ended)? Long-lived streams ask this as they go.
+    /// its session not ended) and its account still in the same family?
+    /// Long-lived streams ask this as they go.
     pub async fn token_alive(&self, caller: &Caller) -> DbResult<bool> {
         let row: Option<(i64,)> = sqlx::query_as(
             "SELECT 1 FROM access_tokens a JOIN sessions s ON s.id = a.session_id
-             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.ended_at IS NULL",
+             JOIN family_members m ON m.account_id = s.account_id
+             WHERE a.token_hash = $1 AND a.expires_at > $2 AND s.ended_at IS NULL AND m.family_id = $3",
         )
         .bind(&caller.token_hash)
         .bind(self.now())
+        .bind(caller.family_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.is_some())
