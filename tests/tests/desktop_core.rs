@@ -1536,3 +1536,123 @@ async fn ending_a_computer_s_session_replaces_the_family_key_and_locks_it_out_of
     assert!(opens(&restored_keys, &after) && opens(&restored_keys, &before));
     cloud.stop().await.unwrap();
 }
+
+/// The key file label of `who` in its current family.
+async fn family_label(who: &App) -> String {
+    let me = who.core.me().await.unwrap();
+    waymark_app_core::family::key_file_label(
+        &waymark_protocol::ids::AccountId::parse(&me.account_id).unwrap(),
+        &waymark_protocol::ids::FamilyId::parse(&me.family_id).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_co_parent_joins_by_invitation_reads_once_approved_and_is_locked_out_when_removed() {
+    use waymark_protocol::co_parents::FamilyRole;
+    let cloud = TestCloud::start().await.unwrap();
+    let owner = signed_up(&cloud).await;
+    assert!(matches!(
+        owner.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { .. }
+    ));
+    let watch = TestWatch::new(&cloud).unwrap();
+    pair_via_app(&owner.core, &watch, str::to_owned)
+        .await
+        .unwrap();
+    watch.reporter.record(fix_at(now_ms() - 5_000, 0)).unwrap();
+    watch.reporter.drain().await.unwrap();
+
+    // Another parent, with their own passkey account, on their own computer.
+    let mut settings = settings_for(&cloud);
+    settings.session_name = "Sam's laptop".into();
+    let mut sam = app(&cloud, settings);
+    sam.core
+        .sign_in(&sam.browser, Start::CreateAccount)
+        .await
+        .unwrap();
+    assert_eq!(sam.answers.recv().await.unwrap().0, 200);
+    sam.core.family_keys().await.unwrap();
+    let own_label = family_label(&sam).await;
+
+    // Invited as a guardian: shown what it is for, then joined; this
+    // computer has no key of the new family and waits for approval.
+    let invitation = owner.core.invite(FamilyRole::Guardian).await.unwrap();
+    let preview = sam
+        .core
+        .preview_invitation(&invitation.code.to_lowercase())
+        .await
+        .unwrap();
+    assert_eq!(
+        (preview.family_name.as_str(), preview.role),
+        ("Rivera family", FamilyRole::Guardian)
+    );
+    assert_eq!(
+        sam.core
+            .accept_invitation("0000A-BCDEF-GHJKM-NPQRS-TVWXY-Z")
+            .await
+            .unwrap_err()
+            .code(),
+        "bad_invitation"
+    );
+    assert_eq!(
+        sam.core.accept_invitation(&invitation.link).await.unwrap(),
+        FamilyKeysView::WaitingForApproval
+    );
+    let me = sam.core.me().await.unwrap();
+    assert_eq!(me.role, FamilyRole::Guardian);
+    let listed = sam.core.watches().await.unwrap();
+    assert_eq!(listed[0].id, watch.id());
+    assert!(listed[0].latest.is_none(), "no place before approval");
+
+    // Approved from the owner's computer with the code it shows.
+    let requests = owner.core.join_requests().await.unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].name, "Sam's laptop");
+    assert_eq!(requests[0].member_name, me.display_name);
+    let (done, entered) = approve(&owner, &sam, &requests[0].id, None).await;
+    done.unwrap();
+    assert!(matches!(
+        entered.unwrap(),
+        FamilyKeysView::Trusted { computers, .. } if computers.len() == 2
+    ));
+    let listed = sam.core.watches().await.unwrap();
+    assert!(listed[0].latest.is_some(), "the guardian reads the place");
+    let members = sam.core.family_members().await.unwrap();
+    assert_eq!(members.members.len(), 2);
+    // What a guardian may not do, the app says so.
+    let refused = sam
+        .core
+        .rename_watch(watch.id(), "Renamed")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), "role_forbids");
+
+    // Removed: the owner's computer replaces the key at once, without Sam's.
+    let guardian_label = family_label(&sam).await;
+    let before = sealed_fix(&keys_of(&owner, &family_label(&owner).await).await, 0, 48.1);
+    let after_removal = owner.core.remove_member(&me.account_id).await.unwrap();
+    assert!(
+        matches!(
+            &after_removal,
+            FamilyKeysView::Trusted { computers, .. } if *computers == vec!["Kitchen laptop".to_owned()]
+        ),
+        "{after_removal:?}"
+    );
+    assert_eq!(cloud.store.count("epoch_switches").await.unwrap(), 1);
+    let owner_keys = keys_of(&owner, &family_label(&owner).await).await;
+    let sams_keys = keys_of(&sam, &guardian_label).await;
+    assert_eq!(owner_keys.current_epoch(), Some(1));
+    let after = sealed_fix(&owner_keys, 1, 48.2);
+    assert!(opens(&owner_keys, &after) && opens(&owner_keys, &before));
+    assert!(opens(&sams_keys, &before), "Sam keeps what they could read");
+    assert!(!opens(&sams_keys, &after), "and cannot read what follows");
+
+    // Sam's app is back in their own family, with its own keys again.
+    assert_eq!(family_label(&sam).await, own_label);
+    assert!(matches!(
+        sam.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. } if computers == vec!["Sam's laptop".to_owned()]
+    ));
+    assert!(sam.core.watches().await.unwrap().is_empty());
+    cloud.stop().await.unwrap();
+}

@@ -166,7 +166,7 @@ impl Core {
     /// version, the key file is left as it was.
     async fn approve_in_keys(&self, request: &JoinRequest) -> Result<ApprovalBundle, AppError> {
         let _one = self.family_lock.lock().await;
-        let (file, account) = self.family_key_file().await?;
+        let (file, _) = self.family_key_file().await?;
         let mut keys = file.load().await?.ok_or(AppError::NotTrusted)?;
         // The cloud says whose computer it is; it can only name a member
         // (it checks the version), and the code typed on that computer is
@@ -178,7 +178,7 @@ impl Core {
             sealing: request.sealing,
         };
         let bundle = keys
-            .approve(&request.name, account.as_str(), &newcomer)
+            .approve(&request.name, &request.member, &newcomer)
             .map_err(|_| AppError::NotTrusted)?;
         // Kept only once the cloud took it: a refused version (another
         // computer changed the family first) must not stay in this

@@ -12,4 +12,8 @@ describe("activity", () => {
     expect(activityActor("s1", null)).toBe("by a computer since signed out");
     expect(activityActor(null, null)).toBe("");
   });
+  it("names the parent for the family's events", () => {
+    expect(activityActor("s1", "Kitchen laptop", "Sam")).toBe("by Sam on Kitchen laptop");
+    expect(activityTitle("member.joined")).toBe("A parent joined the family");
+  });
 });

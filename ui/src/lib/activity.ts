@@ -15,6 +15,13 @@ const TITLES: Record<string, string> = {
   "settings.retention": "History retention changed",
   "family.founded": "Family keys created",
   "family.computers_changed": "Family computers changed",
+  "family.computer_approved": "A computer was approved",
+  "invitation.made": "Invitation made",
+  "invitation.cancelled": "Invitation cancelled",
+  "invitation.expired": "Invitation expired",
+  "member.joined": "A parent joined the family",
+  "member.role_changed": "A parent's role changed",
+  "member.removed": "A parent left the family",
 };
 
 /** A heading for an entry; unknown kinds (a newer cloud) still read sensibly. */
@@ -22,8 +29,11 @@ export function activityTitle(kind: string): string {
   return TITLES[kind] ?? kind.replace(/[._]/g, " ").replace(/^./, (c) => c.toUpperCase());
 }
 
-/** "by Kitchen laptop", "by a computer since signed out", or "" when no computer did it. */
-export function activityActor(sessionId: string | null, sessionName: string | null): string {
+/** "by Kitchen laptop", "by Sam on Kitchen laptop" (a family event, which
+ * every member sees), "by a computer since signed out", or "" when no
+ * computer did it. */
+export function activityActor(sessionId: string | null, sessionName: string | null, memberName: string | null = null): string {
+  if (sessionName && memberName) return `by ${memberName} on ${sessionName}`;
   if (sessionName) return `by ${sessionName}`;
   if (sessionId) return "by a computer since signed out";
   return "";
