@@ -1656,3 +1656,101 @@ async fn a_co_parent_joins_by_invitation_reads_once_approved_and_is_locked_out_w
     assert!(sam.core.watches().await.unwrap().is_empty());
     cloud.stop().await.unwrap();
 }
+
+/// A malicious cloud (the test's own connection to its database) cannot add
+/// a reader: a roster version it signed adding its own computer, an epoch
+/// switch to a key of its own, and that key sealed to the family's computer
+/// are refused by the computer that holds the keys, which keeps them.
+#[tokio::test]
+async fn a_cloud_that_adds_its_own_computer_or_key_is_refused() {
+    use waymark_protocol::family_roster::{EpochKeyBlob, FamilyKeyPair};
+    use waymark_protocol::location_sealing::LocationSecretKey;
+    use waymark_protocol::roster::{EpochSwitch, SignedRoster};
+    let cloud = TestCloud::start().await.unwrap();
+    let a = signed_up(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { .. }
+    ));
+    let (first,): (String,) = sqlx::query_as("SELECT roster FROM family_rosters WHERE version = 1")
+        .fetch_one(cloud.store.pool())
+        .await
+        .unwrap();
+    let first: SignedRoster = serde_json::from_str(&first).unwrap();
+    let held = keys_of(&a, account.as_str()).await;
+
+    let attacker = FamilyKeyPair::generate();
+    let intruder = FamilyKeys::new_computer();
+    let mut computers = first.roster.computers.clone();
+    computers.push(intruder.entry("Cloud's computer", account.as_str()));
+    let forged = first.roster.next(computers).sign(&attacker);
+    let (key, public) = LocationSecretKey::generate();
+    let switch = EpochSwitch {
+        epoch: 1,
+        public,
+        roster_version: 2,
+    }
+    .sign(&attacker);
+    let blob = EpochKeyBlob::seal(1, &key, &held.computer().sealing_public());
+    let now = now_ms();
+    let db = cloud.store.pool();
+    sqlx::query("INSERT INTO family_rosters (account_id, version, roster, created_at) VALUES ($1, 2, $2, $3)")
+        .bind(account.as_str())
+        .bind(serde_json::to_string(&forged).unwrap())
+        .bind(now)
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO epoch_switches (account_id, epoch, switch, created_at) VALUES ($1, 1, $2, $3)",
+    )
+    .bind(account.as_str())
+    .bind(serde_json::to_string(&switch).unwrap())
+    .bind(now)
+    .execute(db)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO epoch_key_blobs (account_id, recipient, epoch, blob, created_at) VALUES ($1, $2, 1, $3, $4)")
+        .bind(account.as_str())
+        .bind(waymark_protocol::signing::b64(&held.computer().sealing_public().0))
+        .bind(serde_json::to_string(&blob).unwrap())
+        .bind(now)
+        .execute(db)
+        .await
+        .unwrap();
+
+    let err = a.core.family_keys().await.unwrap_err();
+    assert_eq!(err.code(), "family_roster_refused", "{err}");
+    let kept = keys_of(&a, account.as_str()).await;
+    assert_eq!(kept.trusted_roster().unwrap().roster().version, 1);
+    assert_eq!(
+        kept.current_epoch(),
+        Some(0),
+        "the cloud's key was not taken"
+    );
+    assert!(
+        !kept
+            .trusted_roster()
+            .unwrap()
+            .roster()
+            .contains(&intruder.computer().signing_public())
+    );
+
+    // Without the injected rows, the honest family goes on.
+    for table in ["epoch_key_blobs", "epoch_switches"] {
+        sqlx::query(&format!("DELETE FROM {table} WHERE epoch = 1"))
+            .execute(db)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM family_rosters WHERE version = 2")
+        .execute(db)
+        .await
+        .unwrap();
+    assert!(matches!(
+        a.core.family_keys().await.unwrap(),
+        FamilyKeysView::Trusted { computers, .. } if computers == vec!["Kitchen laptop".to_owned()]
+    ));
+    cloud.stop().await.unwrap();
+}
