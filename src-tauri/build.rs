@@ -39,6 +39,14 @@ fn main() {
             "finish_approval",
             "cancel_approval",
             "enter_approval_code",
+            "family_members",
+            "invite",
+            "cancel_invitation",
+            "set_member_role",
+            "remove_member",
+            "leave_family",
+            "preview_invitation",
+            "accept_invitation",
         ]),
     ))
     .expect("tauri build step");

@@ -291,6 +291,21 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.until(() => app.visible(), { what: "the window to show again" });
   await app.waitFor("#tab-watches", { what: "the new window signed in already" });
 
+  // 6c. Family: the parent is its founder and only member; an invitation
+  // for a co-parent shows its code and link once, is listed, and is cancelled.
+  await app.click("#tab-family");
+  await app.waitFor("#members li[data-you='true']", { what: "the family's members" });
+  assert.match(await app.text("#members li[data-you='true']"), /\(you\) · Owner · founded the family/);
+  await app.click("#make-invitation");
+  await app.waitFor("#invitation-code", { what: "the new invitation" });
+  assert.match(await app.text("#invitation-code"), /^[0-9A-Z]{5}(-[0-9A-Z]{5}){4}-[0-9A-Z]$/);
+  assert.match(await app.text("#invitation-link"), /^waymark:\/\/invite\/[0-9A-Z]{26}$/);
+  await app.until(async () => (await app.count("#invitations li")) === 1, { what: "the open invitation listed" });
+  await shot("08c-family-invitation");
+  await app.exec("document.querySelector('#invitations li button').click(); return null;");
+  await app.until(async () => (await app.count("#invitations li")) === 0, { what: "the invitation cancelled" });
+  assert.match(await app.text("#family-note"), /cancelled/);
+
   // 7. Account: this computer's session is listed; ending it returns to sign-in.
   await app.click("#tab-account");
   await app.waitFor("#sessions tr[data-current='true']", { what: "the session list" });

@@ -1080,6 +1080,7 @@ async fn the_request(trusted: &App) -> String {
     let requests = trusted.core.join_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].name, "Office PC");
+    assert_eq!(requests[0].member_name, None, "the parent's own computer");
     requests[0].id.clone()
 }
 
@@ -1608,7 +1609,10 @@ async fn a_co_parent_joins_by_invitation_reads_once_approved_and_is_locked_out_w
     let requests = owner.core.join_requests().await.unwrap();
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].name, "Sam's laptop");
-    assert_eq!(requests[0].member_name, me.display_name);
+    assert_eq!(
+        requests[0].member_name.as_deref(),
+        Some(me.display_name.as_str())
+    );
     let (done, entered) = approve(&owner, &sam, &requests[0].id, None).await;
     done.unwrap();
     assert!(matches!(

@@ -41,8 +41,9 @@ pub struct JoinRequestInfo {
     pub id: String,
     /// The name the computer signed in with ("Office PC").
     pub name: String,
-    /// The family member whose computer it is (a co-parent's joins the same way).
-    pub member_name: String,
+    /// The co-parent whose computer it is; `None` for another computer of
+    /// the signed-in parent's own.
+    pub member_name: Option<String>,
     #[ts(type = "number")]
     pub created_at: i64,
 }
@@ -66,13 +67,14 @@ impl Core {
     pub async fn join_requests(&self) -> Result<Vec<JoinRequestInfo>, AppError> {
         let requests: Vec<JoinRequest> = self.get("/api/v1/family/join-requests").await?;
         let mine = self.approvals.lock().await.asked.clone();
+        let me = self.me().await?.account_id;
         Ok(requests
             .into_iter()
             .filter(|r| Some(&r.id) != mine.as_ref() && r.state == JoinState::Waiting)
             .map(|r| JoinRequestInfo {
                 id: r.id,
                 name: r.name,
-                member_name: r.member_name,
+                member_name: (r.member != me).then_some(r.member_name),
                 created_at: r.created_at,
             })
             .collect())

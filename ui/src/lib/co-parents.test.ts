@@ -15,7 +15,7 @@ describe("co-parents", () => {
   });
   it("asks before joining", () => {
     expect(invitationQuestion({ family_name: "Alex", invited_by: "Alex", role: "guardian", expires_at: 0 })).toBe(
-      "Join Alex's family as a guardian? Alex invited you; you could see the watches, the live map, history and alerts.",
+      "Join the family founded by Alex, as a guardian? Alex invited you; you could see the watches, the live map, history and alerts.",
     );
   });
   it("recognises a code or a link", () => {

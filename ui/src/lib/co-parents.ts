@@ -29,7 +29,7 @@ export function memberLine(m: FamilyMember): string {
 
 /** The question asked before joining. */
 export function invitationQuestion(p: InvitationPreview): string {
-  return `Join ${p.family_name}'s family as ${p.role === "owner" ? "an owner" : "a guardian"}? ${p.invited_by} invited you; you could ${roleDescription(p.role)}.`;
+  return `Join the family founded by ${p.family_name}, as ${p.role === "owner" ? "an owner" : "a guardian"}? ${p.invited_by} invited you; you could ${roleDescription(p.role)}.`;
 }
 
 /** True if `text` could be an invitation: a `waymark://invite/` link or 26

@@ -215,9 +215,10 @@ export type JoinRequestInfo = { id: string,
  */
 name: string, 
 /**
- * The family member whose computer it is (a co-parent's joins the same way).
+ * The co-parent whose computer it is; `None` for another computer of
+ * the signed-in parent's own.
  */
-member_name: string, created_at: number, };
+member_name: string | null, created_at: number, };
 
 /**
  * What a member may do in the family.
