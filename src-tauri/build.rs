@@ -47,6 +47,7 @@ fn main() {
             "leave_family",
             "preview_invitation",
             "accept_invitation",
+            "take_invitation",
         ]),
     ))
     .expect("tauri build step");

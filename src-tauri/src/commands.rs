@@ -253,6 +253,12 @@ pub async fn accept_invitation(s: S<'_>, code: String) -> Result<FamilyKeysView>
     s.core.accept_invitation(&code).await
 }
 
+/// The invitation link Waymark was opened with, once.
+#[tauri::command]
+pub fn take_invitation(s: S<'_>) -> Option<String> {
+    s.core.take_invitation()
+}
+
 /// Follows the family (live stream and alerts), forwarding each live event
 /// to the UI as `live`; it goes on with the window closed. Starting again
 /// replaces the previous follower.

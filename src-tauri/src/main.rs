@@ -16,8 +16,9 @@ mod window;
 
 use std::sync::Arc;
 
-use tauri::{Manager, RunEvent};
+use tauri::{Emitter, Manager, RunEvent};
 
+use waymark_app_core::co_parents::invitation_in;
 use waymark_app_core::family_watch::{FamilyWatch, system_clock};
 use waymark_app_core::settings::SettingsStore;
 use waymark_app_core::{Browser, CommandBrowser, Core, Settings};
@@ -52,6 +53,10 @@ fn main() {
         }
     };
 
+    // Started by the desktop for an invitation link: the window takes it.
+    if let Some(link) = invitation_in(&std::env::args().collect::<Vec<_>>()) {
+        core.hold_invitation(link);
+    }
     let mut context = context;
     let in_tray = background::started_in_tray();
     // Map images may come from the configured tile server and nowhere else.
@@ -60,8 +65,13 @@ fn main() {
     let result = tauri::Builder::default()
         // First, so a second launch hands over before anything else starts:
         // it shows the running window and exits.
-        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+        .plugin(tauri_plugin_single_instance::init(|app, args, _cwd| {
             window::show_main(app);
+            // The desktop opened an invitation link with the running app.
+            if let Some(link) = invitation_in(&args) {
+                app.state::<state::AppState>().core.hold_invitation(link);
+                let _ = app.emit("invitation", ());
+            }
         }))
         .plugin(logs::plugin())
         .plugin(tauri_plugin_opener::init())
@@ -153,6 +163,7 @@ fn main() {
             commands::leave_family,
             commands::preview_invitation,
             commands::accept_invitation,
+            commands::take_invitation,
         ])
         .build(context)
         .map(|app| {

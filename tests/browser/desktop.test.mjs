@@ -302,6 +302,20 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   assert.match(await app.text("#invitation-link"), /^waymark:\/\/invite\/[0-9A-Z]{26}$/);
   await app.until(async () => (await app.count("#invitations li")) === 1, { what: "the open invitation listed" });
   await shot("08c-family-invitation");
+  // The link opened from the desktop (a second launch with the link, as
+  // the desktop entry's x-scheme-handler/waymark starts it) reaches this
+  // window: the Family screen looks the invitation up and asks before joining.
+  const link = await app.text("#invitation-link");
+  await app.click("#tab-watches");
+  const opened = spawnSync(env.appBin, [link], { env: env.appEnv(), timeout: 30_000, encoding: "utf8" });
+  assert.equal(opened.status, 0, `the second copy hands the link over: ${opened.error || opened.stderr}`);
+  await app.waitFor("#invitation-preview", { timeout: 20_000, what: "the invitation opened from a link" });
+  assert.match(await app.text("#invitation-preview"), /^Join the family founded by Rivera family, as a guardian\?/);
+  if (process.env.WAYMARK_DESKTOP_UNINSTALLED !== "1") {
+    const entry = readFileSync("/usr/share/applications/Waymark.desktop", "utf8");
+    assert.match(entry, /^MimeType=.*x-scheme-handler\/waymark/m, entry);
+    assert.match(entry, /^Exec=.* %u$/m, entry);
+  }
   await app.exec("document.querySelector('#invitations li button').click(); return null;");
   await app.until(async () => (await app.count("#invitations li")) === 0, { what: "the invitation cancelled" });
   assert.match(await app.text("#family-note"), /cancelled/);

@@ -6,8 +6,8 @@
 
 use reqwest::Method;
 use waymark_protocol::co_parents::{
-    FamilyMembers, FamilyRole, Invitation, InvitationCode, InvitationCodeBody, InvitationPreview,
-    NewInvitation, RoleChange,
+    FamilyMembers, FamilyRole, INVITATION_LINK_PREFIX, Invitation, InvitationCode,
+    InvitationCodeBody, InvitationPreview, NewInvitation, RoleChange,
 };
 use waymark_protocol::error::ErrorCode;
 
@@ -16,7 +16,30 @@ use crate::error::AppError;
 use crate::family::FamilyKeysView;
 use crate::watches::path_id;
 
+/// The invitation link among a program's arguments (the desktop starts
+/// `waymark waymark://invite/…` when a parent opens one), as the app shows
+/// it; anything else is ignored.
+pub fn invitation_in(args: &[String]) -> Option<String> {
+    args.iter()
+        .filter(|a| a.trim().starts_with(INVITATION_LINK_PREFIX))
+        .find_map(|a| InvitationCode::parse(a))
+        .map(|code| code.link())
+}
+
 impl Core {
+    /// Keeps an invitation link the app was opened with for the window.
+    pub fn hold_invitation(&self, link: String) {
+        *self.invitation.lock().unwrap_or_else(|e| e.into_inner()) = Some(link);
+    }
+
+    /// The invitation link the app was opened with, once.
+    pub fn take_invitation(&self) -> Option<String> {
+        self.invitation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+    }
+
     /// The family's members and roles (and, for an owner, open invitations).
     pub async fn family_members(&self) -> Result<FamilyMembers, AppError> {
         self.get("/api/v1/family/members").await
@@ -111,5 +134,27 @@ fn invitation_error(e: AppError) -> AppError {
             ..
         } => AppError::BadInvitation,
         e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_invitation_link_among_the_arguments_is_taken() {
+        let code = InvitationCode::generate();
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            invitation_in(&args(&["/usr/bin/waymark", &code.link()])),
+            Some(code.link())
+        );
+        assert_eq!(invitation_in(&args(&["/usr/bin/waymark"])), None);
+        // A bare code on the command line is not a link the desktop opened.
+        assert_eq!(invitation_in(&args(&["waymark", &code.display()])), None);
+        assert_eq!(
+            invitation_in(&args(&["waymark", "waymark://invite/not-a-code"])),
+            None
+        );
     }
 }

@@ -56,6 +56,8 @@ pub struct Core {
     approvals: Mutex<approvals::Approvals>,
     /// The family's keys as last read for opening reports.
     keys_cache: reports::KeysCache,
+    /// An invitation link the desktop opened the app with, until the window takes it.
+    invitation: std::sync::Mutex<Option<String>>,
 }
 
 impl Core {
@@ -74,6 +76,7 @@ impl Core {
             family_lock: Mutex::new(()),
             approvals: Mutex::new(approvals::Approvals::default()),
             keys_cache: reports::KeysCache::default(),
+            invitation: std::sync::Mutex::new(None),
         })
     }
 

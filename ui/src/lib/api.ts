@@ -80,6 +80,7 @@ export const api = {
   leaveFamily: () => call<FamilyKeysView>("leave_family"),
   previewInvitation: (code: string) => call<InvitationPreview>("preview_invitation", { code }),
   acceptInvitation: (code: string) => call<FamilyKeysView>("accept_invitation", { code }),
+  takeInvitation: () => call<string | null>("take_invitation"),
   startLive: () => call<null>("start_live"),
   settings: () => call<SettingsView>("settings"),
   saveSettings: (edit: EditableSettings) => call<Saved>("save_settings", { edit }),
@@ -88,6 +89,12 @@ export const api = {
   installUpdate: () => call<null>("install_update"),
   offlineMapRange: (offset: number, length: number) => call<ArrayBuffer>("offline_map_range", { offset, length }),
 };
+
+/** The desktop opened a `waymark://invite/…` link with the running app:
+ * the link itself is then taken with `api.takeInvitation()`. */
+export function onInvitation(handler: () => void): Promise<UnlistenFn> {
+  return listen("invitation", () => handler());
+}
 
 export function onLive(handler: (e: LiveEvent) => void): Promise<UnlistenFn> {
   return listen<LiveEvent>("live", (event) => handler(event.payload));

@@ -6,6 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use waymark_protocol::account::{Rename, Settings};
 use waymark_protocol::approval::{ApprovalAnswer, ApprovalOffer, NewJoinRequest, SealedApproval};
+use waymark_protocol::co_parents::{InvitationCode, InvitationCodeBody, NewInvitation, RoleChange};
 use waymark_protocol::pairing::PairingAnswer;
 use waymark_protocol::roster::RosterUpdate;
 use waymark_protocol::watches::RevokeRequest;
@@ -37,5 +38,19 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(v) = serde_json::from_slice::<SealedApproval>(data) {
         let _ = v.is_well_formed();
+    }
+    // Co-parents: a role is one of two, and an invitation code that parses
+    // shows and parses back to the same code (the cloud looks it up by hash).
+    if let Ok(v) = serde_json::from_slice::<NewInvitation>(data) {
+        let back: NewInvitation = serde_json::from_str(&serde_json::to_string(&v).unwrap()).unwrap();
+        assert_eq!(back, v);
+    }
+    let _ = serde_json::from_slice::<RoleChange>(data);
+    if let Ok(v) = serde_json::from_slice::<InvitationCodeBody>(data)
+        && let Some(code) = InvitationCode::parse(&v.code)
+    {
+        let shown = InvitationCode::parse(&code.display()).unwrap();
+        assert_eq!(shown.lookup_hash(), code.lookup_hash());
+        assert_eq!(InvitationCode::parse(&code.link()).unwrap(), code);
     }
 });
