@@ -1397,3 +1397,17 @@ pub async fn account_id_of(cloud: &impl Endpoint, parent: &Parent) -> anyhow::Re
     .await?;
     Ok(me["account_id"].as_str().context("account id")?.to_owned())
 }
+
+/// The kinds of an activity log's entries (`GET /api/v1/activity`), newest first.
+pub fn activity_kinds(log: &Value) -> Vec<&str> {
+    log.as_array()
+        .map(|entries| entries.iter().filter_map(|e| e["kind"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The newest entry of `kind` in an activity log.
+pub fn activity_entry<'a>(log: &'a Value, kind: &str) -> &'a Value {
+    log.as_array()
+        .and_then(|entries| entries.iter().find(|e| e["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} in {log}"))
+}

@@ -159,12 +159,7 @@ async fn passkeys_can_be_added_renamed_and_removed_but_never_the_last() {
     parent.sign_in(&cloud, "Again").await.unwrap();
 
     let (_, log) = call(&cloud, Method::GET, "/api/v1/activity", &token, None).await;
-    let kinds: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = activity_kinds(&log);
     for k in [
         "account.created",
         "session.signed_in",
@@ -174,12 +169,7 @@ async fn passkeys_can_be_added_renamed_and_removed_but_never_the_last() {
     ] {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
-    let renamed = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "passkey.renamed")
-        .unwrap();
+    let renamed = activity_entry(&log, "passkey.renamed");
     assert_eq!(renamed["actor_session_name"], "Test laptop");
 }
 

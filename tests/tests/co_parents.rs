@@ -215,12 +215,7 @@ async fn a_guardian_sees_the_family_s_watches_and_is_refused_every_owner_action(
     // Every member sees the family's log, naming who did what; an
     // account's own events stay its own.
     let (_, log) = get(&cloud, &guardian, "/api/v1/activity").await;
-    let kinds: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = activity_kinds(&log);
     for kind in [
         "invitation.made",
         "member.joined",
@@ -230,12 +225,7 @@ async fn a_guardian_sees_the_family_s_watches_and_is_refused_every_owner_action(
     ] {
         assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
     }
-    let role_change = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["kind"] == "member.role_changed")
-        .unwrap();
+    let role_change = activity_entry(&log, "member.role_changed");
     assert_eq!(role_change["actor_member_name"], "Alex");
     assert_eq!(role_change["detail"], "Sam is now owner");
     let owners_sign_ins = log
@@ -288,6 +278,10 @@ async fn invitations_are_single_use_expire_and_can_be_cancelled() {
         "Robin is still in their own family"
     );
 
+    // An invitation Robin made for their own family ends when Robin joins
+    // another: nobody joins a family with nobody in it.
+    let robins = invite(&cloud, &second, "guardian").await.unwrap();
+
     // Cancelled: refused, and a guardian cannot cancel.
     let cancelled = invite(&cloud, &owner, "guardian").await.unwrap();
     let path = format!(
@@ -325,6 +319,14 @@ async fn invitations_are_single_use_expire_and_can_be_cancelled() {
         .await
         .unwrap();
     assert_eq!(status, 200);
+    let third = Parent::sign_up(&cloud, "Third").await.unwrap();
+    let (status, _) = accept_invitation(&cloud, &third, robins["code"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 404,
+        "Robin's own family's invitation ended when Robin left it"
+    );
 
     // Expired after 7 days: refused, and logged as expired.
     let late = invite(&cloud, &owner, "guardian").await.unwrap();

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Times on the wire are milliseconds since the Unix epoch (UTC).
-pub type UnixMillis = i64;
+pub use crate::time::UnixMillis;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

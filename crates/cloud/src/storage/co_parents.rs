@@ -353,6 +353,15 @@ impl Store {
             return Ok(Accepted::Invalid);
         };
         let family = FamilyId::try_from(family).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        // Invitations to the family it leaves end: nobody may join a family
+        // none of whose members is there.
+        sqlx::query(
+            "UPDATE invitations SET state = 'cancelled', ended_at = $1 WHERE family_id = $2 AND state = 'open'",
+        )
+        .bind(now)
+        .bind(own_family.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE family_members SET family_id = $1, role = $2, joined_at = $3 WHERE account_id = $4",
         )
@@ -386,11 +395,8 @@ impl Store {
     ) -> DbResult<MemberChange> {
         let now = self.now();
         let mut tx = self.write_tx(LockScope::Family(family)).await?;
-        if !is_member(&mut tx, family, member).await? {
-            return Ok(MemberChange::NotFound);
-        }
-        if member.as_str() == family.as_str() {
-            return Ok(MemberChange::Founder);
+        if let Some(refused) = refuse_change(&mut tx, family, member).await? {
+            return Ok(refused);
         }
         sqlx::query("UPDATE family_members SET role = $1 WHERE account_id = $2 AND family_id = $3")
             .bind(role.as_str())
@@ -423,11 +429,8 @@ impl Store {
     ) -> DbResult<MemberChange> {
         let now = self.now();
         let mut tx = self.write_tx(LockScope::Family(family)).await?;
-        if !is_member(&mut tx, family, member).await? {
-            return Ok(MemberChange::NotFound);
-        }
-        if member.as_str() == family.as_str() {
-            return Ok(MemberChange::Founder);
+        if let Some(refused) = refuse_change(&mut tx, family, member).await? {
+            return Ok(refused);
         }
         sqlx::query(
             "UPDATE family_members SET family_id = account_id, role = 'owner', joined_at = $1 WHERE account_id = $2",
@@ -468,14 +471,26 @@ impl Store {
     }
 }
 
-async fn is_member(tx: &mut Tx, family: &FamilyId, account: &AccountId) -> DbResult<bool> {
+/// Why `member` cannot be changed or removed, if it cannot: not a member of
+/// the family (not found), or its founder.
+async fn refuse_change(
+    tx: &mut Tx,
+    family: &FamilyId,
+    member: &AccountId,
+) -> DbResult<Option<MemberChange>> {
     let row: Option<(i64,)> =
         sqlx::query_as("SELECT 1 FROM family_members WHERE account_id = $1 AND family_id = $2")
-            .bind(account.as_str())
+            .bind(member.as_str())
             .bind(family.as_str())
             .fetch_optional(&mut **tx)
             .await?;
-    Ok(row.is_some())
+    Ok(if row.is_none() {
+        Some(MemberChange::NotFound)
+    } else if member.as_str() == family.as_str() {
+        Some(MemberChange::Founder)
+    } else {
+        None
+    })
 }
 
 async fn display_name(tx: &mut Tx, account: &AccountId) -> DbResult<String> {
