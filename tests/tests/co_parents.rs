@@ -454,3 +454,34 @@ async fn a_removed_member_loses_access_at_once_and_a_member_can_leave() {
         ["Robin left the family", "Sam was removed from the family"]
     );
 }
+
+#[tokio::test]
+async fn guessing_invitation_codes_hits_the_limit_and_the_honest_invitee_still_joins() {
+    use waymark_cloud::parent_api::co_parents::MAX_FAILED_PER_ACCOUNT;
+    let cloud = TestCloud::start().await.unwrap();
+    let owner = Parent::sign_up(&cloud, "Alex").await.unwrap();
+    let guesser = Parent::sign_up(&cloud, "Guesser").await.unwrap();
+    let invitation = invite(&cloud, &owner, "guardian").await.unwrap();
+    let code = invitation["code"].as_str().unwrap();
+    for i in 0..MAX_FAILED_PER_ACCOUNT {
+        let guess = format!("0000A-BCDEF-GHJKM-NPQRS-TVWXY-{}", i % 8);
+        let (status, _) = accept_invitation(&cloud, &guesser, &guess).await.unwrap();
+        assert_eq!(status, 404, "guess {i}");
+    }
+    // Over the limit, even the right code is refused to this account.
+    let (status, out) = accept_invitation(&cloud, &guesser, code).await.unwrap();
+    assert_eq!(
+        (status, out["error"].as_str()),
+        (429, Some("too_many_attempts")),
+        "{out}"
+    );
+    let (_, me) = get(&cloud, &guesser, "/api/v1/me").await;
+    assert_eq!(
+        me["family_id"], me["account_id"],
+        "the guesser joined nothing"
+    );
+    // The invitee it was meant for joins.
+    let invitee = Parent::sign_up(&cloud, "Sam").await.unwrap();
+    let (status, joined) = accept_invitation(&cloud, &invitee, code).await.unwrap();
+    assert_eq!(status, 200, "{joined}");
+}

@@ -3,6 +3,7 @@
 //! secrets are 256 random bits and are stored only as their SHA-256.
 
 use sha2::{Digest, Sha256};
+use waymark_protocol::ids::hex;
 
 /// A new opaque identifier for a row no wire type names: 128 random bits, hex.
 pub fn new_id() -> String {
@@ -14,8 +15,4 @@ pub fn new_id() -> String {
 /// hash is enough: no slow KDF is needed to resist guessing.
 pub fn token_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -16,6 +16,7 @@ pub mod device_api;
 pub mod error;
 pub mod extractors;
 pub mod factory;
+pub mod guess_limits;
 pub mod ids;
 pub mod live_bus;
 pub mod local_ca;

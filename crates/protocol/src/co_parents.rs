@@ -106,10 +106,7 @@ impl InvitationCode {
     /// so every way of typing the code finds the same row.
     pub fn lookup_hash(&self) -> String {
         use sha2::{Digest, Sha256};
-        Sha256::digest(self.0)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::ids::hex(&Sha256::digest(self.0))
     }
 }
 

@@ -22,10 +22,7 @@ pub enum DeviceError {
 /// A device id: the first 128 bits of SHA-256 over the key's
 /// SubjectPublicKeyInfo, hex. Opaque and unguessable, never a credential.
 pub fn device_id_from_spki(spki_der: &[u8]) -> String {
-    Sha256::digest(spki_der)[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::ids::hex(&Sha256::digest(spki_der)[..16])
 }
 
 /// The certificate extension by which a factory says "this key was made in,

@@ -14,10 +14,15 @@ pub fn is_id(raw: &str) -> bool {
     raw.len() == 32 && raw.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// Lowercase hex, as ids and stored hashes are written.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// 128 random bits as 32 lowercase hex digits.
 fn random_hex() -> String {
     let bytes: [u8; 16] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&bytes)
 }
 
 /// A string that is not an id of the kind asked for.
@@ -134,18 +139,6 @@ id_type!(
     /// An invitation to join a family (never its code: only the code is a secret).
     InvitationId
 );
-
-impl FamilyId {
-    /// The family `account` founded.
-    pub fn founded_by(account: &AccountId) -> Self {
-        Self(account.as_str().to_owned())
-    }
-
-    /// The founding account.
-    pub fn founder(&self) -> AccountId {
-        AccountId(self.0.clone())
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -166,7 +166,8 @@ impl Core {
         Ok((self.key_file(&label)?, me.account_id))
     }
 
-    pub(crate) fn key_file(&self, account: &str) -> Result<KeyFile, AppError> {
+    /// The key file named by `label` ([`key_file_label`]).
+    pub(crate) fn key_file(&self, label: &str) -> Result<KeyFile, AppError> {
         let settings = self.settings();
         if settings.data_dir.as_os_str().is_empty() {
             return Err(AppError::Settings(
@@ -177,7 +178,7 @@ impl Core {
             &settings.data_dir,
             &settings.keychain_service,
             &self.cloud().origin().origin().ascii_serialization(),
-            account,
+            label,
         ))
     }
 

@@ -16,6 +16,7 @@ use waymark_protocol::ids::{AccountId, InvitationId};
 use crate::binding::allow;
 use crate::error::ApiError;
 use crate::extractors::{Caller, Json};
+use crate::guess_limits::Attempt;
 use crate::live_bus::LiveEvent;
 use crate::server::Peer;
 use crate::state::AppState;
@@ -167,29 +168,28 @@ fn member_change(outcome: MemberChange) -> Result<StatusCode, ApiError> {
     }
 }
 
-/// Counts a failed attempt against the account and the source address;
-/// `false` once either is over its limit.
-async fn spend_attempt(app: &AppState, caller: &Caller, peer: &Peer) -> Result<bool, ApiError> {
-    let account = format!("invite:account:{}", caller.account_id);
-    let source = format!("invite:source:{}", peer.0.ip());
-    Ok(app
-        .store
-        .spend_attempt(&account, WINDOW_MS, MAX_FAILED_PER_ACCOUNT)
-        .await?
-        && app
-            .store
-            .spend_attempt(&source, WINDOW_MS, MAX_FAILED_PER_SOURCE)
-            .await?)
-}
-
-async fn refund_attempt(app: &AppState, caller: &Caller, peer: &Peer) -> Result<(), ApiError> {
-    app.store
-        .refund_attempt(&format!("invite:account:{}", caller.account_id))
-        .await?;
-    app.store
-        .refund_attempt(&format!("invite:source:{}", peer.0.ip()))
-        .await?;
-    Ok(())
+/// Counts an attempt at a code against the account's and the source's
+/// limits; given back unless the code named no open invitation.
+async fn spend_attempt<'a>(
+    app: &'a AppState,
+    caller: &Caller,
+    peer: &Peer,
+) -> Result<Attempt<'a>, ApiError> {
+    Attempt::spend(
+        &app.store,
+        [
+            (
+                format!("invite:account:{}", caller.account_id),
+                MAX_FAILED_PER_ACCOUNT,
+            ),
+            (
+                format!("invite:source:{}", peer.0.ip()),
+                MAX_FAILED_PER_SOURCE,
+            ),
+        ],
+        WINDOW_MS,
+    )
+    .await
 }
 
 /// The code as typed: a malformed one is as invalid as an unknown one.
@@ -208,13 +208,11 @@ pub async fn preview(
     peer: Peer,
     Json(body): Json<InvitationCodeBody>,
 ) -> ApiResult<InvitationPreview> {
-    if !spend_attempt(&app, &caller, &peer).await? {
-        return Err(ApiError::TooManyAttempts);
-    }
+    let attempt = spend_attempt(&app, &caller, &peer).await?;
     let code = code_of(&body)?;
     let found = app.store.invitation_preview(&code.lookup_hash()).await?;
     let preview = found.ok_or(ApiError::InvitationInvalid)?;
-    refund_attempt(&app, &caller, &peer).await?;
+    attempt.refund().await?;
     Ok(axum::Json(preview))
 }
 
@@ -230,9 +228,7 @@ pub async fn accept(
     peer: Peer,
     Json(body): Json<InvitationCodeBody>,
 ) -> ApiResult<FamilyMembers> {
-    if !spend_attempt(&app, &caller, &peer).await? {
-        return Err(ApiError::TooManyAttempts);
-    }
+    let attempt = spend_attempt(&app, &caller, &peer).await?;
     let code = code_of(&body)?;
     let outcome = app
         .store
@@ -246,12 +242,12 @@ pub async fn accept(
     let family = match outcome {
         Accepted::Invalid => return Err(ApiError::InvitationInvalid),
         Accepted::NotEmpty(why) => {
-            refund_attempt(&app, &caller, &peer).await?;
+            attempt.refund().await?;
             return Err(ApiError::FamilyNotEmpty(why));
         }
         Accepted::Joined(family) => family,
     };
-    refund_attempt(&app, &caller, &peer).await?;
+    attempt.refund().await?;
     tracing::info!("invitation accepted");
     // Streams opened for the family the account left end now.
     app.live

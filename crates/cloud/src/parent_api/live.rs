@@ -116,6 +116,7 @@ pub async fn stream(
                 LiveKind::Batch => Event::default().event("batch").data(event.data),
                 LiveKind::Setup => Event::default().event("setup").data(event.data),
                 LiveKind::Reload => Event::default().event("lagged").data("{\"missed\":1}"),
+                // Handled above, before the binding check.
                 LiveKind::Members => continue,
             });
         }

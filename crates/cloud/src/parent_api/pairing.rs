@@ -12,6 +12,7 @@ use waymark_protocol::pairing::{Locator, OfferState, OfferView, PairingAnswer};
 
 use crate::error::ApiError;
 use crate::extractors::{Caller, Json};
+use crate::guess_limits::Attempt;
 use crate::server::Peer;
 use crate::state::AppState;
 use crate::storage::pairing::{Answering, Looked};
@@ -31,46 +32,29 @@ pub fn source_attempts(source: &str) -> String {
     format!("pair:source:{source}")
 }
 
-/// Counts an attempt against both limits before the locator is looked at,
-/// in one atomic step per limit; the caller gives it back (`refund`) when
-/// the attempt was not a wrong code.
-struct Attempt<'a> {
+/// Counts a pairing attempt against the family's and the source's limits
+/// (only an owner pairs); given back unless the code was wrong.
+async fn spend_attempt<'a>(
     app: &'a AppState,
-    keys: [String; 2],
-}
-
-impl<'a> Attempt<'a> {
-    async fn spend(app: &'a AppState, caller: &Caller, peer: &Peer) -> Result<Self, ApiError> {
-        crate::binding::allow(caller, FamilyAction::ManageWatches)?;
-        let account = account_attempts(caller.family_id.as_str());
-        let source = source_attempts(&peer.0.ip().to_string());
-        if !app
-            .store
-            .spend_attempt(&account, WINDOW_MS, MAX_WRONG_PER_ACCOUNT)
-            .await?
-        {
-            return Err(ApiError::TooManyAttempts);
-        }
-        if !app
-            .store
-            .spend_attempt(&source, WINDOW_MS, MAX_WRONG_PER_SOURCE)
-            .await?
-        {
-            app.store.refund_attempt(&account).await?;
-            return Err(ApiError::TooManyAttempts);
-        }
-        Ok(Self {
-            app,
-            keys: [account, source],
-        })
-    }
-
-    async fn refund(self) -> Result<(), ApiError> {
-        for key in &self.keys {
-            self.app.store.refund_attempt(key).await?;
-        }
-        Ok(())
-    }
+    caller: &Caller,
+    peer: &Peer,
+) -> Result<Attempt<'a>, ApiError> {
+    crate::binding::allow(caller, FamilyAction::ManageWatches)?;
+    Attempt::spend(
+        &app.store,
+        [
+            (
+                account_attempts(caller.family_id.as_str()),
+                MAX_WRONG_PER_ACCOUNT,
+            ),
+            (
+                source_attempts(&peer.0.ip().to_string()),
+                MAX_WRONG_PER_SOURCE,
+            ),
+        ],
+        WINDOW_MS,
+    )
+    .await
 }
 
 /// A locator as typed into a path: anything else names no offer.
@@ -91,7 +75,7 @@ pub async fn offer(
     peer: Peer,
     Path(raw): Path<String>,
 ) -> Result<axum::Json<OfferView>, ApiError> {
-    let attempt = Attempt::spend(&app, &caller, &peer).await?;
+    let attempt = spend_attempt(&app, &caller, &peer).await?;
     let locator = locator(&raw)?;
     let seen = match app
         .store
@@ -146,7 +130,7 @@ pub async fn answer(
             "An answer is a SPAKE2 message, a 32-byte confirmation and a sealed bundle, each base64url.".into(),
         ));
     }
-    let attempt = Attempt::spend(&app, &caller, &peer).await?;
+    let attempt = spend_attempt(&app, &caller, &peer).await?;
     let locator = locator(&raw)?;
     let outcome = app
         .store

@@ -102,12 +102,12 @@ impl Store {
             .transpose()
     }
 
+    /// The founder's name, which names the family.
     async fn family_name(&self, family: &FamilyId) -> DbResult<String> {
-        let (name,): (String,) = sqlx::query_as("SELECT display_name FROM accounts WHERE id = $1")
-            .bind(family.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(name)
+        self.account(family.as_str())
+            .await?
+            .map(|a| a.display_name)
+            .ok_or(sqlx::Error::RowNotFound)
     }
 
     async fn open_invitations(&self, family: &FamilyId) -> DbResult<Vec<InvitationInfo>> {
