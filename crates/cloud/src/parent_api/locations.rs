@@ -158,7 +158,15 @@ pub async fn history_stream(
         if !setups.is_empty() && !chunks.send(lines("setup", &setups).into()).await {
             return;
         }
-        let mut after = 0;
+        let mut after = match store.history_start(&watch, from).await {
+            Ok(Some(after)) => after,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "history stream failed");
+                chunks.fail("history stream failed").await;
+                return;
+            }
+        };
         loop {
             let page = store
                 .history_chunk(&watch, (from, to), after, STREAM_CHUNK)

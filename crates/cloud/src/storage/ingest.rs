@@ -117,6 +117,9 @@ pub(super) struct Counters {
     pub(super) used: i64,
     pub(super) revoked: bool,
     pub(super) account: Option<FamilyId>,
+    /// The latest fix time stored for the device (what each new row's
+    /// `t_max` continues from).
+    pub(super) t_max: i64,
     pub(super) changed: bool,
 }
 
@@ -128,7 +131,10 @@ pub(super) struct Plan<'a> {
     /// only if exactly this batch is stored under their number (checked
     /// after this group's rows are in, so a resend within it is seen too).
     pub(super) checks: Vec<(usize, i64, FamilyId)>,
-    pub(super) rows: Vec<&'a StoredBatch>,
+    /// The batches to insert, each with its `t_max`: the latest fix time of
+    /// its device's batches up to it (never decreasing along the sequence,
+    /// which is what lets time-range reads start on the primary key).
+    pub(super) rows: Vec<(&'a StoredBatch, i64)>,
     /// PostgreSQL only: the live events its `NOTIFY`s carry.
     pub(super) events: Vec<LiveEvent>,
 }
@@ -179,7 +185,8 @@ pub(super) fn decide<'a>(
             continue;
         }
         (c.used, c.last_seq, c.changed) = (used, batch.seq as i64, true);
-        plan.rows.push(*batch);
+        c.t_max = c.t_max.max(batch.t_last);
+        plan.rows.push((*batch, c.t_max));
         if events {
             plan.events.push(LiveEvent {
                 family_id: account.clone(),

@@ -22,8 +22,8 @@ use crate::live_bus::LIVE_CHANNEL;
 
 /// Rows per multi-row statement, largest first: a group's rows are split
 /// into these sizes, so only a handful of distinct statements are ever
-/// prepared (each stays in the connection's statement cache). 7 values a
-/// batch row × 256 = 1,792 parameters, within both engines' limits.
+/// prepared (each stays in the connection's statement cache). 8 values a
+/// batch row × 256 = 2,048 parameters, within both engines' limits.
 const CHUNKS: [usize; 4] = [256, 32, 4, 1];
 
 /// The single ingest writer (one per cloud instance).
@@ -129,7 +129,7 @@ async fn read_counters(
     for chunk in chunked(&ids) {
         let marks = placeholders(chunk.len(), 1, 1);
         let sql = format!(
-            "SELECT c.device_id, c.last_seq, c.budget_window_start, c.budget_window_fixes, d.revoked_at, b.account_id
+            "SELECT c.device_id, c.last_seq, c.budget_window_start, c.budget_window_fixes, c.t_max, d.revoked_at, b.account_id
              FROM device_counters c JOIN devices d ON d.id = c.device_id
              LEFT JOIN bindings b ON b.device_id = c.device_id
              WHERE c.device_id IN ({marks}) ORDER BY c.device_id FOR UPDATE OF c"
@@ -152,6 +152,7 @@ async fn read_counters(
                     used: r.try_get("budget_window_fixes")?,
                     revoked: r.try_get::<Option<i64>, _>("revoked_at")?.is_some(),
                     account,
+                    t_max: r.try_get("t_max")?,
                     changed: false,
                 },
             );
@@ -161,14 +162,14 @@ async fn read_counters(
 }
 
 /// All rows in multi-row `INSERT`s.
-async fn insert_batches(tx: &mut Tx, rows: &[&StoredBatch]) -> DbResult<()> {
+async fn insert_batches(tx: &mut Tx, rows: &[(&StoredBatch, i64)]) -> DbResult<()> {
     for chunk in chunked(rows) {
         let sql = format!(
-            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body) VALUES {}",
-            placeholders(chunk.len(), 7, 1)
+            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body, t_max) VALUES {}",
+            placeholders(chunk.len(), 8, 1)
         );
         let mut query = sqlx::query(&sql);
-        for b in chunk {
+        for (b, t_max) in chunk {
             query = query
                 .bind(b.device_id.as_str())
                 .bind(b.seq as i64)
@@ -176,7 +177,8 @@ async fn insert_batches(tx: &mut Tx, rows: &[&StoredBatch]) -> DbResult<()> {
                 .bind(b.t_last)
                 .bind(b.n)
                 .bind(b.setup_id.as_str())
-                .bind(b.body.as_str());
+                .bind(b.body.as_str())
+                .bind(*t_max);
         }
         query.execute(&mut **tx).await?;
     }
@@ -190,19 +192,20 @@ async fn update_counters(tx: &mut Tx, devices: &HashMap<String, Counters>) -> Db
     for chunk in chunked(&changed) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let n = i * 4;
+                let n = i * 5;
                 format!(
-                    "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    "(CAST(${} AS TEXT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
                     n + 1,
                     n + 2,
                     n + 3,
-                    n + 4
+                    n + 4,
+                    n + 5
                 )
             })
             .collect();
         let sql = format!(
             "UPDATE device_counters SET last_seq = v.column2, budget_window_start = v.column3,
-               budget_window_fixes = v.column4
+               budget_window_fixes = v.column4, t_max = v.column5
              FROM (VALUES {}) AS v WHERE device_counters.device_id = v.column1",
             values.join(", ")
         );
@@ -212,7 +215,8 @@ async fn update_counters(tx: &mut Tx, devices: &HashMap<String, Counters>) -> Db
                 .bind(id.as_str())
                 .bind(c.last_seq)
                 .bind(c.window_start)
-                .bind(c.used);
+                .bind(c.used)
+                .bind(c.t_max);
         }
         query.execute(&mut **tx).await?;
     }

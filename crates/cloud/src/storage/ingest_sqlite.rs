@@ -108,10 +108,10 @@ fn store_group(
     let plan = decide(batches, &mut devices, now, false);
     {
         let mut insert = conn.prepare_cached(
-            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO batches (device_id, seq, t_first, t_last, n, setup_id, body, t_max)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
-        for b in &plan.rows {
+        for (b, t_max) in &plan.rows {
             insert.execute(params![
                 b.device_id,
                 b.seq as i64,
@@ -119,7 +119,8 @@ fn store_group(
                 b.t_last,
                 b.n,
                 b.setup_id,
-                b.body
+                b.body,
+                t_max
             ])?;
         }
     }
@@ -129,11 +130,12 @@ fn store_group(
     }
     {
         let mut update = conn.prepare_cached(
-            "UPDATE device_counters SET last_seq = ?1, budget_window_start = ?2, budget_window_fixes = ?3
-             WHERE device_id = ?4",
+            "UPDATE device_counters SET last_seq = ?1, budget_window_start = ?2, budget_window_fixes = ?3,
+               t_max = ?4
+             WHERE device_id = ?5",
         )?;
         for (id, c) in devices.iter().filter(|(_, c)| c.changed) {
-            update.execute(params![c.last_seq, c.window_start, c.used, id])?;
+            update.execute(params![c.last_seq, c.window_start, c.used, c.t_max, id])?;
         }
     }
     conn.execute_batch("COMMIT")?;
@@ -146,7 +148,8 @@ fn read_counters(
     batches: &[&StoredBatch],
 ) -> rusqlite::Result<HashMap<String, Counters>> {
     let mut read = conn.prepare_cached(
-        "SELECT c.last_seq, c.budget_window_start, c.budget_window_fixes, d.revoked_at, b.account_id
+        "SELECT c.last_seq, c.budget_window_start, c.budget_window_fixes, d.revoked_at, b.account_id,
+           c.t_max
          FROM device_counters c JOIN devices d ON d.id = c.device_id
          LEFT JOIN bindings b ON b.device_id = c.device_id WHERE c.device_id = ?1",
     )?;
@@ -165,6 +168,7 @@ fn read_counters(
                     revoked: r.get::<_, Option<i64>>(3)?.is_some(),
                     // A malformed stored id reads as "not bound", never as someone's.
                     account: account.and_then(|a| FamilyId::parse(&a)),
+                    t_max: r.get(5)?,
                     changed: false,
                 })
             })

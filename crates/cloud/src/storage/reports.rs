@@ -137,6 +137,13 @@ impl Store {
         after: Option<i64>,
         limit: u32,
     ) -> DbResult<StoredPage> {
+        let Some(first) = self.first_seq_reaching(watch.id().as_str(), from).await? else {
+            return Ok(StoredPage {
+                setups: Vec::new(),
+                batches: Vec::new(),
+                next: None,
+            });
+        };
         let (cmp, order, start) = if newest_first {
             ("<", "DESC", after.unwrap_or(i64::MAX))
         } else {
@@ -144,10 +151,11 @@ impl Store {
         };
         let rows = sqlx::query(&format!(
             "SELECT seq, setup_id, body FROM batches
-             WHERE device_id = $1 AND t_last >= $2 AND t_first <= $3 AND seq {cmp} $4
-             ORDER BY seq {order} LIMIT $5"
+             WHERE device_id = $1 AND seq >= $2 AND t_last >= $3 AND t_first <= $4 AND seq {cmp} $5
+             ORDER BY seq {order} LIMIT $6"
         ))
         .bind(watch.id().as_str())
+        .bind(first)
         .bind(from)
         .bind(to)
         .bind(start)
@@ -206,7 +214,18 @@ impl Store {
             .await
     }
 
-    /// One chunk of a history stream, oldest first after sequence `after`:
+    /// Where a history stream of `[from, ..]` starts: the sequence number to
+    /// read after (every batch up to it ends before `from`), or `None` when
+    /// no stored batch reaches `from`. Sought once a stream, not a chunk.
+    pub async fn history_start(&self, watch: &BoundWatch, from: i64) -> DbResult<Option<i64>> {
+        Ok(self
+            .first_seq_reaching(watch.id().as_str(), from)
+            .await?
+            .map(|first| first - 1))
+    }
+
+    /// One chunk of a history stream, oldest first after sequence `after`
+    /// (at first, [`Self::history_start`]):
     /// up to `limit` batches (JSON) with any fix in `[from, to]`, and the
     /// sequence number to continue after when more may follow. SQLite reads
     /// it on the store's own connection off the runtime (`sqlite_reads`).
@@ -248,6 +267,55 @@ impl Store {
 }
 
 impl Store {
+    /// The first sequence number of the device's stored batches that can
+    /// hold a fix at or after `from`; every batch before it ends earlier.
+    /// `None`: no stored batch reaches `from`. Found by bisection on the
+    /// primary key over `t_max` (the latest fix time up to each batch, which
+    /// never decreases along the sequence; migration 0013), so a time-range
+    /// read needs no index on time, and ingest does not keep one.
+    async fn first_seq_reaching(&self, device_id: &str, from: i64) -> DbResult<Option<i64>> {
+        let row =
+            sqlx::query("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM batches WHERE device_id = $1")
+                .bind(device_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let (Some(mut lo), Some(hi)) = (
+            row.try_get::<Option<i64>, _>("lo")?,
+            row.try_get::<Option<i64>, _>("hi")?,
+        ) else {
+            return Ok(None);
+        };
+        // The first stored batch at or after `seq`, with its `t_max`.
+        let probe = async |seq: i64| -> DbResult<(i64, i64)> {
+            let r = sqlx::query(
+                "SELECT seq, t_max FROM batches WHERE device_id = $1 AND seq >= $2 ORDER BY seq LIMIT 1",
+            )
+            .bind(device_id)
+            .bind(seq)
+            .fetch_one(&self.pool)
+            .await?;
+            Ok((r.try_get("seq")?, r.try_get("t_max")?))
+        };
+        if probe(hi).await?.1 < from {
+            return Ok(None);
+        }
+        // `best` reaches `from`; no stored batch before `lo` does, and none
+        // is stored in `[end, best)`. Sequence numbers may have holes.
+        let (mut best, mut end) = (hi, hi);
+        while lo < end {
+            let mid = lo + (end - lo) / 2;
+            let (seq, t_max) = probe(mid).await?;
+            if seq >= end {
+                end = mid;
+            } else if t_max >= from {
+                (best, end) = (seq, seq);
+            } else {
+                lo = seq + 1;
+            }
+        }
+        Ok(Some(best))
+    }
+
     /// For tests and diagnostics: how many fixes the stored batches hold
     /// (their count is a column; the fixes themselves are sealed).
     pub async fn stored_fixes(&self) -> DbResult<i64> {
