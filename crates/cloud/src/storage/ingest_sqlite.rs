@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, params};
 use tokio::sync::mpsc;
@@ -21,11 +22,22 @@ use super::ingest::{
     Counters, GROUP_MAX, IngestJob, IngestOutcome, StoredBatch, decide, fail_group, finish,
 };
 
-/// Starts the writer thread; it ends when every sender of `jobs` is gone.
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts the writer thread; it ends when every sender of `jobs` is gone,
+/// and its checkpointer with it.
 pub(super) fn spawn(path: PathBuf, clock: Clock, mut jobs: mpsc::Receiver<IngestJob>) {
+    let (alive, writer_gone) = std::sync::mpsc::channel::<()>();
+    let log_path = path.clone();
+    std::thread::Builder::new()
+        .name("waymark-checkpoint".into())
+        .spawn(move || checkpointer(&log_path, writer_gone))
+        .expect("the checkpointer thread starts");
     std::thread::Builder::new()
         .name("waymark-ingest".into())
         .spawn(move || {
+            let _alive = alive;
             let mut own: Option<Connection> = None;
             while let Some(first) = jobs.blocking_recv() {
                 let mut group = vec![first];
@@ -65,6 +77,38 @@ pub(super) fn spawn(path: PathBuf, clock: Clock, mut jobs: mpsc::Receiver<Ingest
         .expect("the ingest writer thread starts");
 }
 
+/// Copies the write-ahead log into the database file every
+/// [`CHECKPOINT_EVERY`], on a connection of its own, so the writer never
+/// stops a group's commit to do it (its connection checkpoints only if
+/// this thread falls far behind). Passive: it waits for no reader or writer.
+fn checkpointer(path: &Path, writer_gone: std::sync::mpsc::Receiver<()>) {
+    let (mut conn, mut failing): (Option<Connection>, bool) = (None, false);
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        writer_gone.recv_timeout(CHECKPOINT_EVERY)
+    {
+        let done = conn.take().map_or_else(|| open(path), Ok).and_then(|c| {
+            c.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+            Ok(c)
+        });
+        match done {
+            Ok(c) => {
+                if failing {
+                    tracing::info!("checkpoints work again");
+                }
+                (conn, failing) = (Some(c), false);
+            }
+            // Tried again next time on a fresh connection; ingest is not
+            // held up. Said once, not every 250 ms (a full disk lasts).
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, "checkpoint failed; retrying");
+                }
+                failing = true;
+            }
+        }
+    }
+}
+
 /// The writer's connection, set up like the pool's (DESIGN rule 6: WAL with
 /// `synchronous = FULL`, so an acknowledged batch survives power loss).
 fn open(path: &Path) -> rusqlite::Result<Connection> {
@@ -74,7 +118,8 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     )?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -16384;",
+         PRAGMA busy_timeout = 10000; PRAGMA secure_delete = ON; PRAGMA cache_size = -16384;
+         PRAGMA wal_autocheckpoint = 10000;",
     )?;
     Ok(conn)
 }
