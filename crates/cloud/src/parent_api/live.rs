@@ -87,19 +87,17 @@ pub async fn stream(
             let watch_id = &event.watch_id;
             let ok = match allowed.get(watch_id) {
                 Some(ok) => *ok,
-                None => match async {
-                    // A batch's watch id came from a verified batch; parse it all the same.
-                    match waymark_protocol::ids::WatchId::parse(watch_id) {
-                        Some(id) => app.store.bound_watch(&caller.family_id, &id).await,
-                        None => Ok(None),
-                    }
-                }
-                .await
-                {
-                    Ok(w) => {
-                        let ok = w.is_some_and(|w| w.is_live());
-                        allowed.insert(watch_id.clone(), ok);
-                        ok
+                // One query for all the family's watches, not one per watch:
+                // a burst from many watches would otherwise queue behind
+                // that many queries in a row on this task.
+                None => match app.store.bound_watches(&caller.family_id).await {
+                    Ok(watches) => {
+                        for w in watches {
+                            let live = w.is_live();
+                            allowed.insert(w.id().to_string(), live);
+                        }
+                        // Not bound to this family (any more): refused until the next re-check.
+                        *allowed.entry(watch_id.clone()).or_insert(false)
                     }
                     // Nothing is sent without the binding check (rule 2). The
                     // app hears it missed a batch and reloads through the API.

@@ -87,6 +87,20 @@ impl Store {
         row.as_ref().map(bound_from).transpose()
     }
 
+    /// Every watch bound to `family`, as [`Self::bound_watch`] reads each,
+    /// in one query: what a live stream checks its events against when a
+    /// burst brings many watches it has not seen yet.
+    pub async fn bound_watches(&self, family: &FamilyId) -> DbResult<Vec<BoundWatch>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BINDING_COLUMNS} FROM bindings b JOIN devices d ON d.id = b.device_id
+             WHERE b.account_id = $1"
+        ))
+        .bind(family.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(bound_from).collect()
+    }
+
     /// Every watch bound to the family, with its latest batch (sealed).
     pub async fn list_watches(&self, family: &FamilyId) -> DbResult<Vec<WatchRecord>> {
         self.watch_infos(family, None).await
