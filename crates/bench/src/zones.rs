@@ -68,7 +68,7 @@ fn measure(what: &str, zone_count: usize, fixes: usize, spread: f64) -> anyhow::
                 }
             };
             Zone {
-                id: format!("zone-{i}"),
+                id: waymark_protocol::safe_zones::ZoneId::generate(),
                 name: format!("Zone {i}"),
                 shape,
                 watches: vec!["bench".into()],

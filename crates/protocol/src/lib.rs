@@ -26,5 +26,6 @@ pub mod status_poll;
 pub mod time;
 pub mod typed_code;
 pub mod watches;
+pub mod zone_relay;
 #[cfg(feature = "e2e")]
 pub mod zone_sealing;

@@ -20,7 +20,8 @@ use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 
-use crate::report::{Fix, FixError};
+use crate::report::{Fix, FixError, Record};
+use crate::safe_zones::{ZoneEvent, ZoneEventKind, ZoneId};
 use crate::sealed_report::{
     AEAD_TAG_LEN, ChainHash, EncappedKey, LocationPublicKey, SEALED_FIX_LEN, SealedBatch,
     SealedHeader, SetupId, SetupRecord,
@@ -165,21 +166,45 @@ impl WatchSealer {
     /// its repairs of a queued batch); `prev_hash` is the previous batch's
     /// [`SealedBatch::chain_hash`].
     pub fn seal(&self, seq: u64, version: u32, prev_hash: ChainHash, fixes: &[Fix]) -> SealedBatch {
+        let records: Vec<Record> = fixes.iter().copied().map(Record::Fix).collect();
+        self.seal_records(seq, version, prev_hash, &records)
+    }
+
+    /// [`seal`](Self::seal) for fixes and zone events. Each record is 25
+    /// bytes. A fix: latitude, longitude, accuracy (f64, big-endian), battery
+    /// (0–100). A zone event: the zone id (16 bytes), 8 zero bytes, and its
+    /// kind as a last byte no battery can have ([`ZONE_EVENT_TAGS`]).
+    pub fn seal_records(
+        &self,
+        seq: u64,
+        version: u32,
+        prev_hash: ChainHash,
+        records: &[Record],
+    ) -> SealedBatch {
         let header = SealedHeader {
             device_id: self.device_id.clone(),
             seq,
             epoch: self.epoch,
             setup_id: self.setup_id,
             version,
-            times: fixes.iter().map(|f| f.t).collect(),
+            times: records.iter().map(Record::t).collect(),
             prev_hash,
         };
-        let mut plaintext = Vec::with_capacity(fixes.len() * SEALED_FIX_LEN + AEAD_TAG_LEN);
-        for f in fixes {
-            plaintext.extend_from_slice(&f.lat.to_bits().to_be_bytes());
-            plaintext.extend_from_slice(&f.lon.to_bits().to_be_bytes());
-            plaintext.extend_from_slice(&f.acc.to_bits().to_be_bytes());
-            plaintext.push(f.bat);
+        let mut plaintext = Vec::with_capacity(records.len() * SEALED_FIX_LEN + AEAD_TAG_LEN);
+        for r in records {
+            match r {
+                Record::Fix(f) => {
+                    plaintext.extend_from_slice(&f.lat.to_bits().to_be_bytes());
+                    plaintext.extend_from_slice(&f.lon.to_bits().to_be_bytes());
+                    plaintext.extend_from_slice(&f.acc.to_bits().to_be_bytes());
+                    plaintext.push(f.bat);
+                }
+                Record::Zone(e) => {
+                    plaintext.extend_from_slice(&e.zone_id.0);
+                    plaintext.extend_from_slice(&[0; 8]);
+                    plaintext.push(event_tag(e.kind));
+                }
+            }
         }
         let mut secret = [0; 32];
         self.context
@@ -214,6 +239,28 @@ pub enum OpenError {
     Length,
     /// The plaintext holds a value no watch reports.
     BadFix(FixError),
+    /// A record that is neither a fix nor a zone event.
+    BadRecord,
+}
+
+/// The last byte of a zone event's record: arrived, left, not arrived by.
+pub const ZONE_EVENT_TAGS: [u8; 3] = [0xE1, 0xE2, 0xE3];
+
+fn event_tag(kind: ZoneEventKind) -> u8 {
+    match kind {
+        ZoneEventKind::Arrived => ZONE_EVENT_TAGS[0],
+        ZoneEventKind::Left => ZONE_EVENT_TAGS[1],
+        ZoneEventKind::NotArrivedBy => ZONE_EVENT_TAGS[2],
+    }
+}
+
+fn event_kind(tag: u8) -> Option<ZoneEventKind> {
+    match tag {
+        0xE1 => Some(ZoneEventKind::Arrived),
+        0xE2 => Some(ZoneEventKind::Left),
+        0xE3 => Some(ZoneEventKind::NotArrivedBy),
+        _ => None,
+    }
 }
 
 struct OpenSetup {
@@ -271,6 +318,19 @@ impl FamilyOpener {
     /// hash chain, `sealed_report::authenticate_chain`) is checked separately
     /// and first; this also refuses anything changed after sealing.
     pub fn open(&self, batch: &SealedBatch) -> Result<Vec<Fix>, OpenError> {
+        Ok(self
+            .open_records(batch)?
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Fix(f) => Some(f),
+                Record::Zone(_) => None,
+            })
+            .collect())
+    }
+
+    /// [`open`](Self::open), with the batch's zone events too, in the
+    /// watch's order.
+    pub fn open_records(&self, batch: &SealedBatch) -> Result<Vec<Record>, OpenError> {
         let header = &batch.header;
         let setup = self
             .setups
@@ -292,8 +352,17 @@ impl FamilyOpener {
         let plain = aead_key(&secret)
             .open_in_place(nonce(header.version), Aad::from(header.aad()), &mut buf)
             .map_err(|_| OpenError::Altered)?;
-        let mut fixes = Vec::with_capacity(n);
+        let mut records = Vec::with_capacity(n);
         for (chunk, &t) in plain.chunks_exact(SEALED_FIX_LEN).zip(&header.times) {
+            if chunk[24] > 100 {
+                let kind = event_kind(chunk[24]).ok_or(OpenError::BadRecord)?;
+                if chunk[16..24] != [0; 8] {
+                    return Err(OpenError::BadRecord);
+                }
+                let zone_id = ZoneId(chunk[..16].try_into().expect("16 bytes"));
+                records.push(Record::Zone(ZoneEvent { zone_id, kind, t }));
+                continue;
+            }
             let f64_at = |i: usize| {
                 f64::from_bits(u64::from_be_bytes(
                     chunk[i..i + 8].try_into().expect("8 bytes"),
@@ -307,9 +376,9 @@ impl FamilyOpener {
                 bat: chunk[24],
             };
             fix.validate_values().map_err(OpenError::BadFix)?;
-            fixes.push(fix);
+            records.push(Record::Fix(fix));
         }
-        Ok(fixes)
+        Ok(records)
     }
 }
 
@@ -352,6 +421,27 @@ mod tests {
             let bits = f.lat.to_bits().to_be_bytes();
             assert!(!batch.ciphertext.windows(8).any(|w| w == bits));
         }
+    }
+
+    #[test]
+    fn zone_events_travel_among_fixes_and_look_like_fixes_to_the_cloud() {
+        let (mut opener, pk) = family();
+        let (sealer, setup) = WatchSealer::start("watch-1", 0, &pk).unwrap();
+        opener.add_setup(&setup).unwrap();
+        let f = fixes(2, 1_700_000_000_000);
+        let event = ZoneEvent {
+            zone_id: ZoneId([7; 16]),
+            kind: ZoneEventKind::Left,
+            t: f[1].t,
+        };
+        let sent = vec![Record::Fix(f[0]), Record::Fix(f[1]), Record::Zone(event)];
+        let batch = sealer.seal_records(1, 0, ChainHash::GENESIS, &sent);
+        assert_eq!(opener.open_records(&batch).unwrap(), sent);
+        assert_eq!(opener.open(&batch).unwrap(), f, "fixes alone");
+        // Same size as three fixes: the cloud cannot count events.
+        let three = sealer.seal(2, 0, ChainHash::GENESIS, &fixes(3, 1_700_000_000_000));
+        assert_eq!(batch.ciphertext.len(), three.ciphertext.len());
+        assert!(!batch.ciphertext.windows(16).any(|w| w == [7; 16]));
     }
 
     #[test]

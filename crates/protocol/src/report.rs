@@ -33,6 +33,32 @@ pub struct Fix {
     pub bat: u8,
 }
 
+/// What a watch queues, seals and reports: a fix, or a safe-zone event it
+/// noticed (issue 16). In a sealed batch both are records of the same size,
+/// so the cloud cannot tell one from the other.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Record {
+    Fix(Fix),
+    Zone(crate::safe_zones::ZoneEvent),
+}
+
+impl Record {
+    pub fn t(&self) -> i64 {
+        match self {
+            Self::Fix(f) => f.t,
+            Self::Zone(e) => e.t,
+        }
+    }
+
+    pub fn t_mut(&mut self) -> &mut i64 {
+        match self {
+            Self::Fix(f) => &mut f.t,
+            Self::Zone(e) => &mut e.t,
+        }
+    }
+}
+
 /// Why a fix is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FixError {

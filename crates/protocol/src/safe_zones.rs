@@ -22,7 +22,52 @@ pub const HYSTERESIS_M: f64 = 20.0;
 /// A fix less accurate than this says nothing about a zone.
 pub const MAX_USEFUL_ACCURACY_M: f64 = 500.0;
 
+/// A zone's id: 16 random bytes the app chooses, written as base64url. Fixed
+/// length, so a zone event is a record of the same size as a fix in a
+/// sealed batch (`location_sealing.rs`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(type = "string"))]
+pub struct ZoneId(pub [u8; 16]);
+
+impl ZoneId {
+    pub fn generate() -> Self {
+        Self(crate::typed_code::random_128())
+    }
+
+    /// The id written as base64url, if it is exactly 16 bytes.
+    pub fn parse(raw: &str) -> Option<Self> {
+        crate::signing::unb64(raw)?.try_into().ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for ZoneId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::signing::b64(&self.0))
+    }
+}
+
+impl std::fmt::Debug for ZoneId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ZoneId({self})")
+    }
+}
+
+impl Serialize for ZoneId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for ZoneId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw)
+            .ok_or_else(|| serde::de::Error::custom("not a zone id (16 bytes, base64url)"))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Point {
     pub lat: f64,
     pub lon: f64,
@@ -30,6 +75,7 @@ pub struct Point {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Shape {
     Circle { centre: Point, radius_m: f64 },
     Polygon { points: Vec<Point> },
@@ -37,6 +83,7 @@ pub enum Shape {
 
 /// Days of the week as bits, Monday = bit 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Days(pub u8);
 
 impl Days {
@@ -50,6 +97,7 @@ impl Days {
 /// When a zone applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum Schedule {
     Always,
     /// On `days`, from `from_min` to `until_min` (minutes after local
@@ -65,9 +113,10 @@ pub enum Schedule {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Zone {
     /// The family's own id for the zone (random; chosen by the app).
-    pub id: String,
+    pub id: ZoneId,
     pub name: String,
     pub shape: Shape,
     /// The watches it applies to.
@@ -306,24 +355,40 @@ pub struct LocalTime {
 }
 
 impl LocalTime {
+    /// The local time at `t_ms` (Unix ms) in a time zone `utc_offset_min`
+    /// minutes ahead of UTC.
+    pub fn at(t_ms: i64, utc_offset_min: i32) -> Self {
+        let local = t_ms + i64::from(utc_offset_min) * 60_000;
+        // 1 January 1970 was a Thursday: day 3 after a Monday.
+        Self {
+            day: local.div_euclid(86_400_000) + 3,
+            minute: (local.rem_euclid(86_400_000) / 60_000) as u16,
+        }
+    }
+
     fn weekday(self) -> u8 {
         self.day.rem_euclid(7) as u8
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum ZoneEventKind {
     Arrived,
     Left,
     NotArrivedBy,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ZoneEvent {
-    pub zone_id: String,
+    pub zone_id: ZoneId,
     pub kind: ZoneEventKind,
     /// The fix time (ms) that decided it, or for `NotArrivedBy` the time it
     /// was noticed.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub t: i64,
 }
 
@@ -449,7 +514,7 @@ fn bounding_circle(shape: &Shape) -> (Point, f64) {
 
 fn event(zone: &Zone, kind: ZoneEventKind, t: i64) -> ZoneEvent {
     ZoneEvent {
-        zone_id: zone.id.clone(),
+        zone_id: zone.id,
         kind,
         t,
     }
@@ -498,9 +563,17 @@ mod tests {
         p(c.lat + m / 111_195.0, c.lon)
     }
 
+    /// A test zone's id: its name's bytes.
+    pub(crate) fn zid(name: &str) -> ZoneId {
+        let mut id = [0; 16];
+        let n = name.len().min(16);
+        id[..n].copy_from_slice(&name.as_bytes()[..n]);
+        ZoneId(id)
+    }
+
     fn circle(id: &str, centre: Point, radius_m: f64) -> Zone {
         Zone {
-            id: id.into(),
+            id: zid(id),
             name: id.into(),
             shape: Shape::Circle { centre, radius_m },
             watches: vec!["w".into()],
@@ -648,16 +721,16 @@ mod tests {
             let at = north_of(p(51.5, -0.12), i as f64 * 10.0 - 300.0 + wobble);
             events.extend(tracker.observe(i, at, 10.0, NOON));
         }
-        let got: Vec<(&str, ZoneEventKind)> = events
+        let got: Vec<(ZoneId, ZoneEventKind)> = events
             .iter()
-            .map(|e| (e.zone_id.as_str(), e.kind))
+            .map(|e| (e.zone_id, e.kind))
             .collect();
         assert_eq!(
             got,
             vec![
-                ("home", ZoneEventKind::Arrived),
-                ("home", ZoneEventKind::Left),
-                ("school", ZoneEventKind::Arrived),
+                (zid("home"), ZoneEventKind::Arrived),
+                (zid("home"), ZoneEventKind::Left),
+                (zid("school"), ZoneEventKind::Arrived),
             ]
         );
         // Standing at the school's edge for an hour: nothing.

@@ -9,6 +9,7 @@ use crate::device::{DeviceError, verify_b64_signature};
 use crate::pairing::AnswerForWatch;
 use crate::roster::FamilyRosters;
 use crate::signing::{Canonical, STATUS_TAG};
+use crate::zone_relay::{SealedZoneSet, ZoneWord};
 
 /// A signed status poll is accepted this far from the cloud's clock.
 pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
@@ -20,19 +21,33 @@ pub const STATUS_WINDOW_MS: i64 = 2 * 60 * 1000;
 pub struct StatusRequest {
     pub device_id: String,
     pub at: i64,
+    /// A paired watch's word on its safe zones (issue 16).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<ZoneWord>,
 }
 
 impl StatusRequest {
     pub fn signing_bytes(&self) -> Vec<u8> {
-        Canonical::new(STATUS_TAG)
+        let c = Canonical::new(STATUS_TAG)
             .str(&self.device_id)
-            .i64(self.at)
-            .finish()
+            .i64(self.at);
+        // Appended only when present, so a poll without a zone word signs
+        // the same bytes as before zones existed.
+        match &self.zones {
+            None => c.finish(),
+            Some(word) => {
+                let c = c.str("zones").bytes(&word.zone_key.0).u64(word.held);
+                match &word.refused {
+                    None => c.u8(0).finish(),
+                    Some(r) => c.u8(1).u64(r.version).str(&r.code).finish(),
+                }
+            }
+        }
     }
 }
 
 /// `POST /device/v1/status`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedStatus {
@@ -68,4 +83,8 @@ pub struct DeviceStatus {
     /// the watch checks itself (the cloud cannot make either).
     #[serde(default)]
     pub family: Option<FamilyRosters>,
+    /// The newest zone set stored for this watch, when it is newer than the
+    /// one the watch said it holds. The watch checks it itself.
+    #[serde(default)]
+    pub zones: Option<SealedZoneSet>,
 }

@@ -10,10 +10,11 @@ use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
 
-use crate::family_roster::{FamilyKeyPair, SigningPublicKey, TrustedRoster};
+use crate::family_roster::{FamilyKeyPair, TrustedRoster};
 use crate::location_sealing::LocationSecretKey;
 use crate::safe_zones::{Zone, ZoneError};
 use crate::sealed_report::{EncappedKey, LocationPublicKey};
+pub use crate::zone_relay::SealedZoneSet;
 use crate::signing::{Canonical, b64, unb64};
 
 type Kem = X25519HkdfSha256;
@@ -27,19 +28,9 @@ pub struct ZoneSet {
     pub zones: Vec<Zone>,
 }
 
-/// A zone set as the cloud stores and relays it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SealedZoneSet {
-    pub watch_id: String,
-    pub version: u64,
-    /// The watch's zone key it is sealed to.
-    pub recipient: LocationPublicKey,
-    pub enc: EncappedKey,
-    pub ciphertext: String,
-    pub signer: SigningPublicKey,
-    pub signature: String,
-}
+/// The `watch_id` of the family's own copy of its zones, sealed to the
+/// current epoch key so every family computer can read and edit them.
+pub const FAMILY_COPY: &str = "family";
 
 /// Why a watch refuses a zone set (it reports the refusal; the apps show it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +98,11 @@ impl SealedZoneSet {
         sealed
     }
 
+    /// The family's own copy, sealed to the epoch key `epoch_key`.
+    pub fn seal_for_family(set: &ZoneSet, epoch_key: &LocationPublicKey, by: &FamilyKeyPair) -> Self {
+        Self::seal(set, FAMILY_COPY, epoch_key, by)
+    }
+
     /// What the watch does with a set the cloud hands it: checks who signed
     /// it and that it is newer than `current_version`, opens it with its zone
     /// key, and checks every zone again.
@@ -117,16 +113,38 @@ impl SealedZoneSet {
         trusted: &TrustedRoster,
         current_version: u64,
     ) -> Result<ZoneSet, ZoneSetError> {
+        self.open(watch_id, zone_key, trusted, current_version + 1)
+    }
+
+    /// What a family app does with the family's copy: the same checks, and
+    /// not older than `known_version`, the newest this computer has seen (the
+    /// cloud may not hand back an older set as the current one).
+    pub fn open_in_app(
+        &self,
+        epoch_key: &LocationSecretKey,
+        trusted: &TrustedRoster,
+        known_version: u64,
+    ) -> Result<ZoneSet, ZoneSetError> {
+        self.open(FAMILY_COPY, epoch_key, trusted, known_version)
+    }
+
+    fn open(
+        &self,
+        audience: &str,
+        key: &LocationSecretKey,
+        trusted: &TrustedRoster,
+        min_version: u64,
+    ) -> Result<ZoneSet, ZoneSetError> {
         if !trusted.roster().contains(&self.signer) {
             return Err(ZoneSetError::UnknownSigner);
         }
         if !crate::roster::verify(&self.signer, &self.signing_bytes(), &self.signature) {
             return Err(ZoneSetError::BadSignature);
         }
-        if self.version <= current_version {
+        if self.version < min_version {
             return Err(ZoneSetError::Replayed);
         }
-        if self.watch_id != watch_id || self.recipient != zone_key.public_key() {
+        if self.watch_id != audience || self.recipient != key.public_key() {
             return Err(ZoneSetError::NotForThisWatch);
         }
         let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&self.enc.0)
@@ -135,7 +153,7 @@ impl SealedZoneSet {
         let info = context(&self.watch_id, self.version, &self.recipient);
         let plain = hpke::single_shot_open::<ChaCha20Poly1305, HkdfSha256, Kem>(
             &OpModeR::Base,
-            zone_key.hpke_key(),
+            key.hpke_key(),
             &enc,
             &info,
             &ciphertext,
@@ -154,6 +172,38 @@ impl SealedZoneSet {
     }
 }
 
+impl ZoneSetError {
+    /// The code a watch reports a refusal with (in its signed status).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::UnknownSigner => "zones_unknown_signer",
+            Self::BadSignature => "zones_bad_signature",
+            Self::Replayed => "zones_replayed",
+            Self::NotForThisWatch => "zones_not_for_this_watch",
+            Self::InvalidZone(e) => e.code(),
+        }
+    }
+
+    /// What the app says of a refused set.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::UnknownSigner => {
+                "The zones were not signed by one of your family's computers, so they were refused. Save them again from a family computer."
+            }
+            Self::BadSignature => {
+                "The zones were changed after a family computer signed them, so they were refused. Save them again."
+            }
+            Self::Replayed => {
+                "The cloud handed back an older version of the zones, so it was refused. Save them again."
+            }
+            Self::NotForThisWatch => {
+                "The zones could not be opened with this family's keys, so they were refused. Save them again."
+            }
+            Self::InvalidZone(e) => e.message(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,7 +213,7 @@ mod tests {
 
     fn zone(radius_m: f64) -> Zone {
         Zone {
-            id: "z1".into(),
+            id: crate::safe_zones::ZoneId([1; 16]),
             name: "School".into(),
             shape: Shape::Circle {
                 centre: Point {
