@@ -56,5 +56,6 @@ pub fn allow(caller: &Caller, action: FamilyAction) -> Result<(), ApiError> {
         FamilyAction::ManageWatches => "pair, rename or revoke watches",
         FamilyAction::ManageMembers => "invite, remove or change members",
         FamilyAction::SetRetention => "change how long history is kept",
+        FamilyAction::EditZones => "change safe zones",
     }))
 }

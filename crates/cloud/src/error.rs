@@ -130,6 +130,10 @@ pub enum ApiError {
     )]
     RosterConflict,
     #[error(
+        "Another of your family's computers saved the zones first. Open the zones again, then make your change."
+    )]
+    ZonesConflict,
+    #[error(
         "This approval was already answered or has ended; each code can be tried once. Start again with a new code."
     )]
     ApprovalSpent,
@@ -181,6 +185,7 @@ impl ApiError {
             Self::TooManyStreams => ErrorCode::TooManyStreams,
             Self::InvalidRoster(_) => ErrorCode::InvalidRoster,
             Self::RosterConflict => ErrorCode::RosterConflict,
+            Self::ZonesConflict => ErrorCode::ZonesConflict,
             Self::ApprovalSpent => ErrorCode::ApprovalSpent,
             Self::RoleForbids(_) => ErrorCode::RoleForbids,
             Self::InvitationInvalid => ErrorCode::InvitationInvalid,
@@ -211,6 +216,7 @@ impl ApiError {
             | Self::AlreadyYours
             | Self::LocatorTaken
             | Self::RosterConflict
+            | Self::ZonesConflict
             | Self::ApprovalSpent
             | Self::FamilyNotEmpty(_)
             | Self::FounderStays => StatusCode::CONFLICT,

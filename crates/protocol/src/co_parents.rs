@@ -31,6 +31,8 @@ pub enum FamilyAction {
     ManageMembers,
     /// How long location history is kept.
     SetRetention,
+    /// Draw, change and delete safe zones (issue 16: any parent).
+    EditZones,
 }
 
 impl FamilyRole {
@@ -38,7 +40,9 @@ impl FamilyRole {
     pub fn allows(self, action: FamilyAction) -> bool {
         match self {
             FamilyRole::Owner => true,
-            FamilyRole::Guardian => action == FamilyAction::SeeWatches,
+            FamilyRole::Guardian => {
+                matches!(action, FamilyAction::SeeWatches | FamilyAction::EditZones)
+            }
         }
     }
 

@@ -79,6 +79,8 @@ error_codes! {
     InvalidRoster = "invalid_roster",
     /// Not the family's next roster version: another computer changed it first.
     RosterConflict = "roster_conflict",
+    /// Not newer than the family's saved zones: another computer saved them first.
+    ZonesConflict = "zones_conflict",
     /// This step of a computer's approval was taken already, or it ended.
     ApprovalSpent = "approval_spent",
     /// The caller's role in the family does not allow this (a guardian asking for an owner's action).

@@ -86,13 +86,7 @@ impl FixError {
 impl Fix {
     pub fn validate(&self, now_ms: i64) -> Result<(), FixError> {
         self.validate_values()?;
-        if self.t > now_ms + MAX_FUTURE_SKEW_MS {
-            return Err(FixError::InFuture);
-        }
-        if self.t < now_ms - MAX_FIX_AGE_MS {
-            return Err(FixError::TooOld);
-        }
-        Ok(())
+        validate_time(self.t, now_ms)
     }
 
     /// The ranges of the position, accuracy and battery (not the time).
@@ -110,6 +104,35 @@ impl Fix {
             return Err(FixError::Battery);
         }
         Ok(())
+    }
+}
+
+/// The rules every record's time must meet.
+fn validate_time(t: i64, now_ms: i64) -> Result<(), FixError> {
+    if t > now_ms + MAX_FUTURE_SKEW_MS {
+        return Err(FixError::InFuture);
+    }
+    if t < now_ms - MAX_FIX_AGE_MS {
+        return Err(FixError::TooOld);
+    }
+    Ok(())
+}
+
+impl Record {
+    /// A fix's rules; a zone event's time only (its zone is checked by
+    /// whoever knows the zones).
+    pub fn validate(&self, now_ms: i64) -> Result<(), FixError> {
+        match self {
+            Self::Fix(f) => f.validate(now_ms),
+            Self::Zone(e) => validate_time(e.t, now_ms),
+        }
+    }
+
+    pub fn validate_values(&self) -> Result<(), FixError> {
+        match self {
+            Self::Fix(f) => f.validate_values(),
+            Self::Zone(_) => Ok(()),
+        }
     }
 }
 

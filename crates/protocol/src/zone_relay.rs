@@ -11,10 +11,13 @@ use crate::sealed_report::{EncappedKey, LocationPublicKey};
 use crate::status_poll::SignedStatus;
 
 /// At most this many zones in a family.
-pub const MAX_ZONES: usize = 50;
-/// A sealed zone set's ciphertext is at most this long (base64url): 50
-/// zones of 100 corners each, with room to spare.
-pub const MAX_SEALED_ZONES_CHARS: usize = 1 << 20;
+pub const MAX_ZONES: usize = 20;
+/// A sealed zone set's ciphertext is at most this long (base64url). The
+/// whole save (the family's copy and one per watch) must also fit the
+/// parent API's 64 KiB body limit; the app says so before it sends.
+pub const MAX_SEALED_ZONES_CHARS: usize = 60_000;
+/// The family's own copy's `watch_id`.
+pub const FAMILY_COPY: &str = "family";
 /// A refusal's code is at most this long.
 const MAX_CODE_CHARS: usize = 40;
 

@@ -14,7 +14,7 @@ use crate::family_roster::{FamilyKeyPair, TrustedRoster};
 use crate::location_sealing::LocationSecretKey;
 use crate::safe_zones::{Zone, ZoneError};
 use crate::sealed_report::{EncappedKey, LocationPublicKey};
-pub use crate::zone_relay::SealedZoneSet;
+pub use crate::zone_relay::{FAMILY_COPY, SealedZoneSet};
 use crate::signing::{Canonical, b64, unb64};
 
 type Kem = X25519HkdfSha256;
@@ -27,10 +27,6 @@ pub struct ZoneSet {
     pub version: u64,
     pub zones: Vec<Zone>,
 }
-
-/// The `watch_id` of the family's own copy of its zones, sealed to the
-/// current epoch key so every family computer can read and edit them.
-pub const FAMILY_COPY: &str = "family";
 
 /// Why a watch refuses a zone set (it reports the refusal; the apps show it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@ use waymark_protocol::report::BatchAck;
 use waymark_protocol::sealed_report::{SetupRecord, SignedSealedBatch, SignedSetupRecord};
 use waymark_protocol::signing::b64;
 use waymark_protocol::status_poll::{DeviceStatus, SignedStatus, StatusRequest};
+use waymark_protocol::zone_relay::ZoneWord;
 
 use crate::clock::Clock;
 use crate::provisioning::Watch;
@@ -39,6 +40,9 @@ pub struct CloudLink {
     /// The `at` of the last status poll sent: each poll is newer (the cloud
     /// refuses one that is not, so a captured poll cannot be replayed).
     last_status_at: std::sync::atomic::AtomicI64,
+    /// The zone word every status poll carries (signed with it), once the
+    /// watch has zones to speak of.
+    zone_word: std::sync::Mutex<Option<ZoneWord>>,
 }
 
 impl CloudLink {
@@ -68,6 +72,7 @@ impl CloudLink {
             base: watch.settings.cloud.clone(),
             clock: std::sync::Arc::new(clock),
             last_status_at: std::sync::atomic::AtomicI64::new(0),
+            zone_word: std::sync::Mutex::new(None),
         })
     }
 
@@ -154,6 +159,11 @@ impl CloudLink {
             .map(drop)
     }
 
+    /// What the following status polls say of the watch's zones.
+    pub fn set_zone_word(&self, word: ZoneWord) {
+        *self.zone_word.lock().unwrap_or_else(|p| p.into_inner()) = Some(word);
+    }
+
     /// Asks what the cloud has for this watch. A poll refused for the
     /// watch's clock is made again at once with the time the refusal
     /// carried, so a wrong clock never leaves the watch unable to ask.
@@ -178,6 +188,11 @@ impl CloudLink {
         let status = StatusRequest {
             device_id: watch.device_id.clone(),
             at,
+            zones: self
+                .zone_word
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         };
         let signature = sign(watch, &status.signing_bytes())?;
         self.post("/device/v1/status", &SignedStatus { status, signature })

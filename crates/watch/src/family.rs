@@ -108,10 +108,19 @@ pub async fn keep_in_step(
     dir: &Path,
 ) -> Result<Followed, LinkError> {
     let status = link.status(watch).await?;
-    let (Some(published), Some(mut held)) = (status.family, load(dir)) else {
+    follow_published(dir, status.family.as_ref())
+}
+
+/// What a status poll said of the family, followed as far as it checks and
+/// saved before this returns.
+pub fn follow_published(
+    dir: &Path,
+    published: Option<&FamilyRosters>,
+) -> Result<Followed, LinkError> {
+    let (Some(published), Some(mut held)) = (published, load(dir)) else {
         return Ok(Followed::Unchanged);
     };
-    let followed = follow(&mut held, &published);
+    let followed = follow(&mut held, published);
     match &followed {
         Followed::Unchanged => {}
         Followed::Advanced { .. } => tracing::info!(?followed, "family followed"),

@@ -14,6 +14,7 @@ pub mod queue;
 pub mod reporting;
 pub mod revocation;
 pub mod routes;
+pub mod zones;
 
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

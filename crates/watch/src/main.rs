@@ -117,6 +117,14 @@ enum Command {
         /// of fixes, down to 5 %.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
         battery: u8,
+        /// The family's time zone for safe-zone schedules, minutes ahead of
+        /// UTC (e.g. 60 for CET).
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-14 * 60..=14 * 60))]
+        utc_offset_min: i32,
+        /// Seconds between status polls (new roster versions, key epochs and
+        /// safe zones reach the watch on them).
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        poll_secs: u64,
     },
     /// Print a route as a GeoJSON LineString (lon, lat), e.g. to draw the
     /// demo map (scripts/demo-map).
@@ -230,9 +238,16 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             queue,
             clock_error_ms,
             battery,
+            utc_offset_min,
+            poll_secs,
         } => {
             let walker = (route.as_str(), interval, battery);
-            return report(&dir, walker, fixes, queue, clock_error_ms).await;
+            let watch = WatchClock {
+                clock_error_ms,
+                utc_offset_min,
+                poll: Duration::from_secs(poll_secs),
+            };
+            return report(&dir, walker, fixes, queue, watch).await;
         }
         Command::Route { route } => {
             println!("{}", Route::load(&route)?.to_geojson());
@@ -302,15 +317,16 @@ async fn report(
     (route, interval, battery): (&str, f64, u8),
     limit: Option<u64>,
     capacity: usize,
-    clock_error_ms: i64,
+    timing: WatchClock,
 ) -> anyhow::Result<ExitCode> {
     if !(0.05..=3600.0).contains(&interval) {
         anyhow::bail!("--interval must be between 0.05 and 3600 seconds");
     }
     let mut walker = Walker::new(Route::load(route)?, interval).with_battery(battery);
     let watch = Watch::open(dir)?;
-    let link = CloudLink::with_clock(&watch, Clock::with_error(clock_error_ms))?;
-    let reporter = Reporter::with_link(watch, link, capacity)?;
+    let link = CloudLink::with_clock(&watch, Clock::with_error(timing.clock_error_ms))?;
+    let reporter =
+        Reporter::with_link(watch, link, capacity)?.with_utc_offset(timing.utc_offset_min);
     println!(
         "Reporting as device {} every {interval} s",
         reporter.watch.device_id
@@ -363,14 +379,20 @@ async fn report(
             }
         }
     };
-    // The family's new roster versions and key epochs reach the watch on
-    // its status polls: at start, then every minute.
+    // The family's new roster versions, key epochs and safe zones reach the
+    // watch on its status polls: at start, then every `--poll-secs`. Zone
+    // schedules are checked at each poll too, fix or no fix.
     let follower = async {
-        let mut tick = tokio::time::interval(FAMILY_POLL);
+        let mut tick = tokio::time::interval(timing.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match waymark_watch::family::keep_in_step(&reporter.watch, &reporter.link, dir).await {
+            match reporter.tick_zones() {
+                Ok(0) => {}
+                Ok(_) => new_fix.notify_one(),
+                Err(e) => tracing::warn!(error = %e, "cannot queue a zone event"),
+            }
+            match reporter.keep_in_step().await {
                 Ok(_) => {}
                 // The uploader hears it too and erases the watch.
                 Err(LinkError::Revoked) => std::future::pending::<()>().await,
@@ -385,5 +407,10 @@ async fn report(
     }
 }
 
-/// How often a reporting watch asks for the family's new roster versions and key epochs.
-const FAMILY_POLL: Duration = Duration::from_secs(60);
+/// The watch's clocks: its hardware clock's error, the family's time zone,
+/// and how often it polls its status.
+struct WatchClock {
+    clock_error_ms: i64,
+    utc_offset_min: i32,
+    poll: Duration,
+}

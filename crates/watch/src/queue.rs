@@ -13,25 +13,28 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use waymark_protocol::report::Fix;
+use waymark_protocol::report::{Fix, Record};
 use waymark_protocol::sealed_report::{ChainHash, SignedSealedBatch};
 
 pub const QUEUE_FILE: &str = "queue.json";
 pub const DEFAULT_CAPACITY: usize = 10_000;
 
-/// A batch of fixes in plain form, as the watch keeps it until it is acknowledged.
+/// A batch of records (fixes and zone events) in plain form, as the watch
+/// keeps it until it is acknowledged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub device_id: String,
     pub seq: u64,
-    pub fixes: Vec<Fix>,
+    /// Named `fixes` on disk since before zone events existed; a queue file
+    /// of plain fixes reads as records.
+    pub fixes: Vec<Record>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct State {
     next_seq: u64,
     dropped: u64,
-    pending: std::collections::VecDeque<Fix>,
+    pending: std::collections::VecDeque<Record>,
     inflight: Option<Batch>,
     /// The in-flight batch as sealed and signed, once it was.
     #[serde(default)]
@@ -79,8 +82,13 @@ impl Queue {
     /// counting the oldest when full), durably. Pending fixes stamped with
     /// another correction are moved to this one first.
     pub fn push_stamped(&mut self, fix: Fix, offset: i64) -> anyhow::Result<()> {
+        self.push_record_stamped(Record::Fix(fix), offset)
+    }
+
+    /// [`push_stamped`](Self::push_stamped) for any record.
+    pub fn push_record_stamped(&mut self, record: Record, offset: i64) -> anyhow::Result<()> {
         self.shift_pending(offset);
-        self.push(fix)
+        self.push_record(record)
     }
 
     /// Moves every pending fix to clock correction `offset` (a newer one
@@ -98,7 +106,7 @@ impl Queue {
         let delta = offset - self.state.pending_offset;
         if delta != 0 {
             for f in &mut self.state.pending {
-                f.t += delta;
+                *f.t_mut() += delta;
             }
             self.state.pending_offset = offset;
         }
@@ -113,9 +121,9 @@ impl Queue {
         let mut changed = false;
         if let Some(b) = self.state.inflight.as_mut() {
             for f in &mut b.fixes {
-                let t = (f.t + delta).min(now);
-                changed |= t != f.t;
-                f.t = t;
+                let t = (f.t() + delta).min(now);
+                changed |= t != f.t();
+                *f.t_mut() = t;
             }
         }
         if changed {
@@ -131,7 +139,7 @@ impl Queue {
     /// make valid (checked here with `keep`): they go, counted; the rest stay
     /// in flight under the same number (the cloud stored none of them).
     /// Returns how many went.
-    pub fn drop_invalid_inflight(&mut self, keep: impl Fn(&Fix) -> bool) -> anyhow::Result<usize> {
+    pub fn drop_invalid_inflight(&mut self, keep: impl Fn(&Record) -> bool) -> anyhow::Result<usize> {
         let Some(b) = self.state.inflight.as_mut() else {
             return Ok(0);
         };
@@ -151,6 +159,10 @@ impl Queue {
 
     /// Adds a fix (dropping and counting the oldest when full), durably.
     pub fn push(&mut self, fix: Fix) -> anyhow::Result<()> {
+        self.push_record(Record::Fix(fix))
+    }
+
+    fn push_record(&mut self, fix: Record) -> anyhow::Result<()> {
         let inflight = self.state.inflight.as_ref().map_or(0, |b| b.fixes.len());
         while self.state.pending.len() + inflight >= self.capacity
             && self.state.pending.pop_front().is_some()
@@ -166,7 +178,7 @@ impl Queue {
     pub fn next_batch(&mut self, device_id: &str, max: usize) -> anyhow::Result<Option<Batch>> {
         if self.state.inflight.is_none() && !self.state.pending.is_empty() {
             let n = self.state.pending.len().min(max);
-            let fixes: Vec<Fix> = self.state.pending.drain(..n).collect();
+            let fixes: Vec<Record> = self.state.pending.drain(..n).collect();
             self.state.inflight = Some(Batch {
                 device_id: device_id.to_owned(),
                 seq: self.state.next_seq,
@@ -308,7 +320,7 @@ mod tests {
         );
         q.acknowledged(1).unwrap();
         let b2 = q.next_batch("d", 3).unwrap().unwrap();
-        assert_eq!((b2.seq, b2.fixes[0].t, b2.fixes.len()), (2, 3, 2));
+        assert_eq!((b2.seq, b2.fixes[0].t(), b2.fixes.len()), (2, 3, 2));
         q.acknowledged(2).unwrap();
         assert!(q.is_empty());
         assert!(q.next_batch("d", 3).unwrap().is_none());
@@ -322,18 +334,18 @@ mod tests {
         q.push_stamped(fix(1_000_000), 0).unwrap();
         q.push_stamped(fix(1_001_000), 0).unwrap();
         let b = q.next_batch("d", 1).unwrap().unwrap();
-        assert_eq!(b.fixes[0].t, 1_000_000);
+        assert_eq!(b.fixes[0].t(), 1_000_000);
         // The cloud says the clock is 180 s fast.
         assert!(q.restamp_inflight(-180_000, 10_000_000).unwrap());
         let b = q.next_batch("d", 1).unwrap().unwrap();
         assert_eq!(
-            (b.seq, b.fixes[0].t),
+            (b.seq, b.fixes[0].t()),
             (1, 820_000),
             "same number, corrected time"
         );
         q.acknowledged(1).unwrap();
         let b = q.next_batch("d", 1).unwrap().unwrap();
-        assert_eq!(b.fixes[0].t, 821_000, "pending fixes were corrected too");
+        assert_eq!(b.fixes[0].t(), 821_000, "pending fixes were corrected too");
         assert_eq!(q.dropped(), 0);
         // A fix still ahead of the cloud after correction is clamped, not lost.
         q.push_stamped(fix(50_000_000), -180_000).unwrap();
@@ -341,7 +353,7 @@ mod tests {
         q.next_batch("d", 1).unwrap().unwrap();
         assert!(q.restamp_inflight(-180_000, 40_000_000).unwrap());
         assert_eq!(
-            q.next_batch("d", 1).unwrap().unwrap().fixes[0].t,
+            q.next_batch("d", 1).unwrap().unwrap().fixes[0].t(),
             40_000_000
         );
     }
@@ -354,7 +366,7 @@ mod tests {
             q.push(fix(t)).unwrap();
         }
         q.next_batch("d", 5).unwrap();
-        assert_eq!(q.drop_invalid_inflight(|f| f.t != 2).unwrap(), 1);
+        assert_eq!(q.drop_invalid_inflight(|f| f.t() != 2).unwrap(), 1);
         let b = q.next_batch("d", 5).unwrap().unwrap();
         assert_eq!((b.seq, b.fixes.len(), q.dropped()), (1, 4, 1));
     }
@@ -369,7 +381,7 @@ mod tests {
                     epoch: 0,
                     setup_id: SetupId([0; 16]),
                     version,
-                    times: b.fixes.iter().map(|f| f.t).collect(),
+                    times: b.fixes.iter().map(|f| f.t()).collect(),
                     prev_hash: prev,
                 },
                 ciphertext: vec![0; b.fixes.len() * 25 + 16],
@@ -393,7 +405,7 @@ mod tests {
         let mut q = Queue::open(dir.path(), 100).unwrap();
         assert_eq!(q.sealed_inflight(), Some(first.clone()));
         // A repair drops the sealed form; the next sealing has a new version.
-        q.drop_invalid_inflight(|f| f.t != 1).unwrap();
+        q.drop_invalid_inflight(|f| f.t() != 1).unwrap();
         assert_eq!(q.sealed_inflight(), None);
         let second = q.seal_inflight(sealed).unwrap().unwrap();
         assert_eq!(second.batch.header.version, first.batch.header.version + 1);
@@ -438,7 +450,7 @@ mod tests {
         assert_eq!((q.len(), q.dropped()), (3, 2));
         let b = q.next_batch("d", 10).unwrap().unwrap();
         assert_eq!(
-            b.fixes.iter().map(|f| f.t).collect::<Vec<_>>(),
+            b.fixes.iter().map(|f| f.t()).collect::<Vec<_>>(),
             vec![2, 3, 4]
         );
     }

@@ -9,12 +9,14 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cloud_link::{CloudLink, LinkError};
-use crate::family;
+use crate::family::{self, Followed};
+use crate::zones::{Taken, Zones};
 use crate::provisioning::Watch;
 use crate::queue::Queue;
 use waymark_protocol::error::ErrorCode;
 use waymark_protocol::location_sealing::WatchSealer;
-use waymark_protocol::report::{Fix, FixError};
+use waymark_protocol::report::{Fix, FixError, Record};
+use waymark_protocol::roster::TrustedRoster;
 use waymark_protocol::sealed_report::SignedSealedBatch;
 use waymark_protocol::signing::b64;
 
@@ -45,6 +47,10 @@ pub struct Reporter {
     /// afresh at each start and each epoch switch (never stored: a restart
     /// makes a new setup, so the version counter never meets an old key).
     sealer: Mutex<Option<Arc<WatchSealer>>>,
+    /// The safe zones, once paired (opened at the first need).
+    zones: Mutex<Option<Zones>>,
+    /// The family's time zone for zone schedules, minutes ahead of UTC.
+    utc_offset_min: i32,
 }
 
 impl Reporter {
@@ -60,7 +66,79 @@ impl Reporter {
             link,
             queue,
             sealer: Mutex::new(None),
+            zones: Mutex::new(None),
+            utc_offset_min: 0,
         })
+    }
+
+    /// Zone schedules read in a time zone `minutes` ahead of UTC.
+    pub fn with_utc_offset(mut self, minutes: i32) -> Self {
+        self.utc_offset_min = minutes;
+        self
+    }
+
+    /// The zones, opened (its key made) once the watch has a family; the
+    /// link's polls carry their word from then on.
+    fn zones(&self) -> anyhow::Result<MutexGuard<'_, Option<Zones>>> {
+        let mut slot = self.zones.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() && family::load(&self.watch.dir).is_some() {
+            let zones = Zones::open(&self.watch.dir, &self.watch.device_id, self.utc_offset_min)?;
+            self.link.set_zone_word(zones.word());
+            *slot = Some(zones);
+        }
+        Ok(slot)
+    }
+
+    /// The version of the zone set in force (0: none).
+    pub fn zones_version(&self) -> u64 {
+        self.zones()
+            .ok()
+            .and_then(|z| z.as_ref().map(Zones::version))
+            .unwrap_or(0)
+    }
+
+    /// One status poll: the family followed (roster versions, key epochs)
+    /// and a newer zone set checked and put in force, as far as each checks.
+    pub async fn keep_in_step(&self) -> Result<Followed, LinkError> {
+        let cannot = |e: anyhow::Error| LinkError::Offline(format!("cannot keep zones: {e}"));
+        // Made before the poll so the poll carries the zone key.
+        drop(self.zones().map_err(cannot)?);
+        let status = self.link.status(&self.watch).await?;
+        let followed = family::follow_published(&self.watch.dir, status.family.as_ref())?;
+        if let (Some(sealed), Some(held)) = (&status.zones, family::load(&self.watch.dir)) {
+            let trusted = TrustedRoster::from_pairing(&held.roster)
+                .map_err(|e| LinkError::Offline(format!("the family's roster: {e:?}")))?;
+            let mut slot = self.zones().map_err(cannot)?;
+            if let Some(zones) = slot.as_mut() {
+                match zones.take(sealed, &trusted).map_err(cannot)? {
+                    Taken::Unchanged => {}
+                    Taken::Took { version, zones } => {
+                        tracing::info!(version, zones, "new safe zones in force");
+                    }
+                    Taken::Refused { version, why } => {
+                        tracing::warn!(version, code = why.code(), "safe zones refused; keeping the ones in force");
+                    }
+                }
+                self.link.set_zone_word(zones.word());
+            }
+        }
+        Ok(followed)
+    }
+
+    /// Queues the zone events due at this moment without a new fix ("not
+    /// arrived by"), stamped like fixes.
+    pub fn tick_zones(&self) -> anyhow::Result<usize> {
+        let now = self.link.clock.now_ms();
+        let events = match self.zones()?.as_mut() {
+            Some(zones) => zones.tick(now),
+            None => return Ok(0),
+        };
+        let offset = self.link.clock.offset_ms();
+        let mut queue = self.queue();
+        for e in &events {
+            queue.push_record_stamped(Record::Zone(*e), offset)?;
+        }
+        Ok(events.len())
     }
 
     fn sealer_slot(&self) -> MutexGuard<'_, Option<Arc<WatchSealer>>> {
@@ -130,7 +208,7 @@ impl Reporter {
         };
         let keys = &self.watch.keys;
         let sealed = self.queue().seal_inflight(|b, version, prev| {
-            let batch = sealer.seal(b.seq, version, prev, &b.fixes);
+            let batch = sealer.seal_records(b.seq, version, prev, &b.fixes);
             let signature = b64(&keys.sign(&batch.signing_bytes())?);
             Ok(SignedSealedBatch { batch, signature })
         })?;
@@ -144,9 +222,19 @@ impl Reporter {
     }
 
     /// Queues a fix whose time came from this watch's corrected clock.
+    /// Each zone event the fix makes is queued right after it.
     pub fn record(&self, fix: Fix) -> anyhow::Result<()> {
         let offset = self.link.clock.offset_ms();
-        self.queue().push_stamped(fix, offset)
+        let events = match self.zones()?.as_mut() {
+            Some(zones) => zones.observe(&fix),
+            None => Vec::new(),
+        };
+        let mut queue = self.queue();
+        queue.push_stamped(fix, offset)?;
+        for e in &events {
+            queue.push_record_stamped(Record::Zone(*e), offset)?;
+        }
+        Ok(())
     }
 
     pub async fn drain(&self) -> anyhow::Result<Drain> {

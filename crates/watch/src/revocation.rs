@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use crate::keystore::{ATTESTATION_KEY_FILE, FileKeyStore, KeyStore, TPM_KEY_FILE};
-use crate::{family, pairing, provisioning, queue};
+use crate::{family, pairing, provisioning, queue, zones};
 
 pub fn wipe(dir: &Path) -> anyhow::Result<()> {
     if let Ok(keys) = FileKeyStore::open(dir) {
@@ -18,6 +18,8 @@ pub fn wipe(dir: &Path) -> anyhow::Result<()> {
         queue::QUEUE_FILE,
         pairing::PAIRED_FILE,
         family::FAMILY_FILE,
+        zones::ZONE_KEY_FILE,
+        zones::ZONES_FILE,
         provisioning::CERT_FILE,
         provisioning::CSR_FILE,
         provisioning::ATTESTATION_REQUEST_FILE,

@@ -74,6 +74,9 @@ pub enum AppError {
     NoCodeInPicture,
     #[error("{0}")]
     Settings(String),
+    /// A zone the parent drew breaks a rule, or the zones do not fit.
+    #[error("{0}")]
+    Zone(String),
     #[error(
         "This update is not signed by Waymark, so it was refused and nothing was installed. Your Waymark is unchanged; tell Waymark's support if this keeps happening."
     )]
@@ -155,6 +158,7 @@ impl AppError {
             Self::PairingNotConfirmed => "pairing_not_confirmed",
             Self::NoCodeInPicture => "no_code_in_picture",
             Self::Settings(_) => "settings",
+            Self::Zone(_) => "zone_invalid",
             Self::UpdateRefused => "update_refused",
             Self::UpdateUnreachable(_) => "update_unreachable",
             Self::UpdateFailed(_) => "update_failed",

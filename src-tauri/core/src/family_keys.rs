@@ -205,6 +205,11 @@ impl FamilyKeys {
         self.epochs.get(&epoch).map(LocationSecretKey::public_key)
     }
 
+    /// The private half of the epoch key whose public half is `public`.
+    pub fn epoch_secret_for(&self, public: &LocationPublicKey) -> Option<&LocationSecretKey> {
+        self.epochs.values().find(|k| k.public_key() == *public)
+    }
+
     pub fn has_epoch(&self, epoch: u32) -> bool {
         self.epochs.contains_key(&epoch)
     }

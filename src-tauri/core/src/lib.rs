@@ -29,6 +29,7 @@ pub mod signin;
 pub mod tokens;
 pub mod updates;
 pub mod watches;
+pub mod zones;
 
 use reqwest::{Method, RequestBuilder, Response};
 use serde::Serialize;

@@ -11,6 +11,8 @@ use futures_util::StreamExt;
 use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::location_sealing::{FamilyOpener, OpenError};
+use waymark_protocol::report::Record;
+use waymark_protocol::safe_zones::ZoneEvent;
 use waymark_protocol::sealed_report::{SignedSealedBatch, SignedSetupRecord};
 use waymark_protocol::watches::{LiveFix, SealedLatest, WatchRecord};
 
@@ -24,6 +26,11 @@ use crate::sealed_history::{LiveChain, LiveVerdict, PairedWatch};
 pub enum LiveEvent {
     Connected,
     Fix(LiveFix),
+    /// A safe-zone event a watch reported (issue 16).
+    Zone {
+        watch_id: String,
+        event: ZoneEvent,
+    },
     /// The stream fell behind and dropped reports: reload the list.
     Lagged,
     /// A report the app would not draw (replayed, altered, unreadable).
@@ -228,23 +235,28 @@ impl Sealed {
                 );
             }
         };
-        let mut opened = self.opener.open(&b.batch);
+        let mut opened = self.opener.open_records(&b.batch);
         if opened == Err(OpenError::UnknownSetup) {
             // The setup's own event was lost: the latest batch comes with it.
             let path = format!("/api/v1/watches/{watch_id}/latest");
             if let Ok(Some(latest)) = core.get::<Option<SealedLatest>>(&path).await {
                 self.accept_setup(&cert, &latest.setup);
-                opened = self.opener.open(&b.batch);
+                opened = self.opener.open_records(&b.batch);
             }
         }
         match opened {
-            Ok(mut fixes) => {
-                fixes.sort_by_key(|f| f.t);
-                events.extend(fixes.into_iter().map(|fix| {
-                    LiveEvent::Fix(LiveFix {
+            Ok(mut records) => {
+                // In time order; an event after the fix that made it.
+                records.sort_by_key(|r| (r.t(), matches!(r, Record::Zone(_))));
+                events.extend(records.into_iter().map(|r| match r {
+                    Record::Fix(fix) => LiveEvent::Fix(LiveFix {
                         watch_id: watch_id.clone(),
                         fix,
-                    })
+                    }),
+                    Record::Zone(event) => LiveEvent::Zone {
+                        watch_id: watch_id.clone(),
+                        event,
+                    },
                 }));
                 events
             }

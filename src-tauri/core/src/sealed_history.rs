@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
 
 use waymark_protocol::location_sealing::OpenError;
-use waymark_protocol::report::Fix;
+use waymark_protocol::report::{Fix, Record};
+use waymark_protocol::safe_zones::ZoneEvent;
 use waymark_protocol::sealed_report::{
     Authenticity, ChainHash, Gap, SignedSealedBatch, SignedSetupRecord, authenticate_chain,
 };
@@ -29,6 +30,8 @@ pub struct PairedWatch<'a> {
 pub struct HistoryView {
     /// Every fix that verified and opened, oldest first, each once.
     pub fixes: Vec<Fix>,
+    /// The safe-zone events among them (issue 16), oldest first, each once.
+    pub events: Vec<ZoneEvent>,
     /// Sequence numbers the cloud did not hand over: "N reports missing".
     pub gaps: Vec<Gap>,
     /// Batches changed after the watch signed them: "a report was altered;
@@ -87,8 +90,15 @@ pub fn open_history(
             view.altered.push(seq);
             continue;
         }
-        match opener.open(&b.batch) {
-            Ok(fixes) => view.fixes.extend(fixes),
+        match opener.open_records(&b.batch) {
+            Ok(records) => {
+                for r in records {
+                    match r {
+                        Record::Fix(f) => view.fixes.push(f),
+                        Record::Zone(e) => view.events.push(e),
+                    }
+                }
+            }
             Err(OpenError::NoEpochKey) => view.unreadable.push(seq),
             // A setup the cloud withheld leaves the batch unreadable too.
             Err(OpenError::UnknownSetup) if keys.has_epoch(b.batch.header.epoch) => {
@@ -110,6 +120,8 @@ pub fn open_history(
             && a.acc.to_bits() == b.acc.to_bits()
             && a.bat == b.bat
     });
+    view.events.sort_by_key(|e| e.t);
+    view.events.dedup();
     view
 }
 

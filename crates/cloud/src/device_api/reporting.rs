@@ -62,6 +62,16 @@ pub async fn status(
 ) -> Result<axum::Json<DeviceStatus>, ApiError> {
     let device_id = WatchId::parse(&signed.status.device_id).ok_or(ApiError::UnknownDevice)?;
     let device = signed_by_device(&app, &device_id, |cert| signed.verify(cert).is_ok()).await?;
+    if signed
+        .status
+        .zones
+        .as_ref()
+        .is_some_and(|w| !w.is_well_formed())
+    {
+        return Err(ApiError::InvalidRequest(
+            "The zone word's refusal code is not valid.".into(),
+        ));
+    }
     // The answer's `Date` header tells a watch with a wrong clock the
     // cloud's time: it corrects and polls again, it is never stuck here.
     if (signed.status.at - app.store.now()).abs() > STATUS_WINDOW_MS {
@@ -83,6 +93,15 @@ pub async fn status(
         Some(_) => (None, app.store.family_of_watch(&device.id).await?),
         None => (app.store.answer_for_watch(&device.id).await?, None),
     };
+    // A bound watch's word on its zones is kept for the family's apps (they
+    // check its signature), and it is handed a newer set if one is stored.
+    let zones = match (&owner, &signed.status.zones) {
+        (Some(_), Some(word)) => {
+            app.store.record_zone_word(&signed, word).await?;
+            app.store.zones_for_watch(&device.id, word.held).await?
+        }
+        _ => None,
+    };
     let last_hash = app.store.chain_hash_of(&device.id, device.last_seq).await?;
     Ok(axum::Json(DeviceStatus {
         paired: owner.is_some(),
@@ -91,6 +110,7 @@ pub async fn status(
         last_hash,
         pairing_answer,
         family,
+        zones,
     }))
 }
 

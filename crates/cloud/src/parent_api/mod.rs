@@ -30,6 +30,7 @@ pub mod locations;
 pub mod pairing;
 pub mod revocation;
 pub mod watches;
+pub mod zones;
 
 /// Where the document is served. Outside `/api/v1`, so every route under
 /// that prefix keeps needing a token.
@@ -166,6 +167,7 @@ fn split() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(locations::history_stream))
         .routes(routes!(revocation::revoke))
         .routes(routes!(live::stream))
+        .routes(routes!(zones::list, zones::save))
         .split_for_parts()
 }
 

@@ -235,6 +235,13 @@ impl Store {
             .bind(watch.device_id.as_str())
             .execute(&mut *tx)
             .await?;
+        // Its zones go with it: a revoked watch checks nothing any more.
+        for table in ["watch_zone_sets", "watch_zone_words"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE device_id = $1"))
+                .bind(watch.device_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         if keep_history {
             sqlx::query(
                 "UPDATE bindings SET revoked_at = $1 WHERE device_id = $2 AND account_id = $3",

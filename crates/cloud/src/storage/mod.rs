@@ -30,6 +30,7 @@ pub mod retention;
 mod sealed_rows;
 pub mod sessions;
 pub mod signin;
+pub mod zones;
 mod sqlite_reads;
 mod transactions;
 

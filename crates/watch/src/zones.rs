@@ -1,0 +1,279 @@
+//! The watch's safe zones (issue 16): its own zone key, the zone set in
+//! force, and the tracker that turns fixes into arrived / left / not arrived
+//! by the scheduled time. Zones are evaluated here, on the watch, so an alert
+//! does not depend on an app being open.
+//!
+//! The zone key (X25519) is made once, after pairing, and kept beside the
+//! device key material (0600); revocation erases it. The apps learn its
+//! public half from the watch's signed status polls, never from the cloud's
+//! word. A set the cloud relays is taken only if a computer of the family's
+//! roster signed it, it is newer than the one in force, it opens with this
+//! watch's key and every zone in it passes the rules again; otherwise the
+//! watch keeps what it had and says why in its next poll.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use waymark_protocol::location_sealing::LocationSecretKey;
+use waymark_protocol::report::Fix;
+use waymark_protocol::roster::TrustedRoster;
+use waymark_protocol::safe_zones::{LocalTime, Point, ZoneEvent, ZoneTracker};
+use waymark_protocol::zone_relay::{SealedZoneSet, ZoneRefusal, ZoneWord};
+use waymark_protocol::zone_sealing::{ZoneSet, ZoneSetError};
+
+pub const ZONE_KEY_FILE: &str = "zone-key";
+/// The zone set in force, as opened (the key to open it lies beside it, so
+/// keeping it sealed would protect nothing).
+pub const ZONES_FILE: &str = "zones.json";
+
+/// What a relayed zone set did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Taken {
+    /// The set in force already (the cloud raced a newer poll).
+    Unchanged,
+    /// Now in force.
+    Took { version: u64, zones: usize },
+    Refused { version: u64, why: ZoneSetError },
+}
+
+pub struct Zones {
+    dir: PathBuf,
+    device_id: String,
+    key: LocationSecretKey,
+    set: ZoneSet,
+    refused: Option<ZoneRefusal>,
+    tracker: ZoneTracker,
+    /// The family's time zone, minutes ahead of UTC (schedules are local).
+    utc_offset_min: i32,
+}
+
+impl Zones {
+    /// The zone key (made now if this watch has none) and the set in force.
+    pub fn open(dir: &Path, device_id: &str, utc_offset_min: i32) -> anyhow::Result<Self> {
+        let key = load_or_make_key(dir)?;
+        let set = match fs::read(dir.join(ZONES_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                anyhow::anyhow!("{} is damaged: {e}", dir.join(ZONES_FILE).display())
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => ZoneSet {
+                version: 0,
+                zones: Vec::new(),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let tracker = ZoneTracker::new(device_id, &set.zones);
+        Ok(Self {
+            dir: dir.to_owned(),
+            device_id: device_id.to_owned(),
+            key,
+            set,
+            refused: None,
+            tracker,
+            utc_offset_min,
+        })
+    }
+
+    /// What the next status poll says (signed with it).
+    pub fn word(&self) -> ZoneWord {
+        ZoneWord {
+            zone_key: self.key.public_key(),
+            held: self.set.version,
+            refused: self.refused.clone(),
+        }
+    }
+
+    pub fn version(&self) -> u64 {
+        self.set.version
+    }
+
+    /// Checks a set the cloud relayed against the family's roster `trusted`
+    /// and puts it in force if it passes (durably, before it counts).
+    pub fn take(
+        &mut self,
+        sealed: &SealedZoneSet,
+        trusted: &TrustedRoster,
+    ) -> anyhow::Result<Taken> {
+        if sealed.version == self.set.version {
+            return Ok(Taken::Unchanged);
+        }
+        match sealed.open_on_watch(&self.device_id, &self.key, trusted, self.set.version) {
+            Ok(set) => {
+                write_private(&self.dir, ZONES_FILE, &serde_json::to_vec(&set)?)?;
+                self.tracker = ZoneTracker::new(&self.device_id, &set.zones);
+                let taken = Taken::Took {
+                    version: set.version,
+                    zones: self.tracker_len(&set),
+                };
+                self.set = set;
+                self.refused = None;
+                Ok(taken)
+            }
+            Err(why) => {
+                self.refused = Some(ZoneRefusal {
+                    version: sealed.version,
+                    code: why.code().to_owned(),
+                });
+                Ok(Taken::Refused {
+                    version: sealed.version,
+                    why,
+                })
+            }
+        }
+    }
+
+    fn tracker_len(&self, set: &ZoneSet) -> usize {
+        set.zones
+            .iter()
+            .filter(|z| z.watches.iter().any(|w| *w == self.device_id))
+            .count()
+    }
+
+    /// The events one fix makes.
+    pub fn observe(&mut self, fix: &Fix) -> Vec<ZoneEvent> {
+        let local = LocalTime::at(fix.t, self.utc_offset_min);
+        let at = Point {
+            lat: fix.lat,
+            lon: fix.lon,
+        };
+        self.tracker.observe(fix.t, at, fix.acc, local)
+    }
+
+    /// "Not arrived by" events due at `now_ms`, with or without a new fix.
+    pub fn tick(&mut self, now_ms: i64) -> Vec<ZoneEvent> {
+        let local = LocalTime::at(now_ms, self.utc_offset_min);
+        self.tracker.tick(now_ms, local)
+    }
+}
+
+fn load_or_make_key(dir: &Path) -> anyhow::Result<LocationSecretKey> {
+    let path = dir.join(ZONE_KEY_FILE);
+    match fs::read(&path) {
+        Ok(bytes) => {
+            let bytes: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is damaged", path.display()))?;
+            Ok(LocationSecretKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key, _) = LocationSecretKey::generate();
+            write_private(dir, ZONE_KEY_FILE, &key.to_bytes())?;
+            Ok(key)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Written beside (0600) and renamed over, so a crash never leaves half a file.
+fn write_private(dir: &Path, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(tmp, dir.join(name))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use waymark_protocol::family_roster::{FamilyKeyPair, Roster, RosterEntry};
+    use waymark_protocol::safe_zones::{Schedule, Shape, Zone, ZoneEventKind, ZoneId};
+    use waymark_protocol::sealed_report::ChainHash;
+
+    fn family() -> (FamilyKeyPair, TrustedRoster) {
+        let desk = FamilyKeyPair::generate();
+        let roster = Roster {
+            version: 1,
+            computers: vec![RosterEntry {
+                name: "Desk".into(),
+                member: "acct-1".into(),
+                signing: desk.signing_public(),
+                sealing: desk.sealing_public(),
+            }],
+            recovery: None,
+            prev: ChainHash::GENESIS,
+        }
+        .sign(&desk);
+        (desk, TrustedRoster::founding(&roster).unwrap())
+    }
+
+    fn home(watch: &str) -> Zone {
+        Zone {
+            id: ZoneId([9; 16]),
+            name: "Home".into(),
+            shape: Shape::Circle {
+                centre: Point {
+                    lat: 52.52,
+                    lon: 13.405,
+                },
+                radius_m: 100.0,
+            },
+            watches: vec![watch.into()],
+            schedule: Schedule::Always,
+        }
+    }
+
+    fn fix(t: i64, metres_north: f64) -> Fix {
+        Fix {
+            t,
+            lat: 52.52 + metres_north / 111_195.0,
+            lon: 13.405,
+            acc: 5.0,
+            bat: 90,
+        }
+    }
+
+    #[test]
+    fn a_set_is_taken_kept_across_a_restart_and_an_old_one_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (desk, trusted) = family();
+        let mut zones = Zones::open(dir.path(), "w", 0).unwrap();
+        assert_eq!(zones.word().held, 0);
+        let key = zones.word().zone_key;
+        let set = |version| ZoneSet {
+            version,
+            zones: vec![home("w")],
+        };
+        let v2 = SealedZoneSet::seal(&set(2), "w", &key, &desk);
+        assert_eq!(
+            zones.take(&v2, &trusted).unwrap(),
+            Taken::Took {
+                version: 2,
+                zones: 1
+            }
+        );
+        assert_eq!(zones.take(&v2, &trusted).unwrap(), Taken::Unchanged);
+        let v1 = SealedZoneSet::seal(&set(1), "w", &key, &desk);
+        assert!(matches!(
+            zones.take(&v1, &trusted).unwrap(),
+            Taken::Refused {
+                version: 1,
+                why: ZoneSetError::Replayed
+            }
+        ));
+        assert_eq!(zones.word().refused.unwrap().code, "zones_replayed");
+        assert_eq!(zones.word().held, 2, "the newer set stays in force");
+
+        // Restarted: same key, same set, and it tracks.
+        let mut again = Zones::open(dir.path(), "w", 0).unwrap();
+        assert_eq!((again.word().zone_key, again.version()), (key, 2));
+        assert!(again.observe(&fix(1, 400.0)).is_empty());
+        let arrived = again.observe(&fix(2, 0.0));
+        assert_eq!(arrived.len(), 1);
+        assert_eq!(arrived[0].kind, ZoneEventKind::Arrived);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join(ZONE_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
