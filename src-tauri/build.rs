@@ -48,6 +48,10 @@ fn main() {
             "preview_invitation",
             "accept_invitation",
             "take_invitation",
+            "zones",
+            "save_zones",
+            "zone_events_away",
+            "dismiss_zone_events_away",
         ]),
     ))
     .expect("tauri build step");

@@ -7,8 +7,10 @@ use waymark_app_core::family::FamilyKeysView;
 use waymark_app_core::offline_map::OfflineMap;
 use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
-use waymark_app_core::watches::Trail;
+use waymark_app_core::watches::{Trail, ZoneEntry};
+use waymark_app_core::zones::ZonesView;
 use waymark_app_core::{AppError, Start};
+use waymark_protocol::safe_zones::Zone;
 
 use crate::state::AppState;
 use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
@@ -115,6 +117,26 @@ pub async fn code_from_picture(picture: Vec<u8>) -> Result<String> {
 #[tauri::command]
 pub async fn rename_watch(s: S<'_>, watch_id: String, name: String) -> Result<()> {
     s.core.rename_watch(&watch_id, &name).await
+}
+
+#[tauri::command]
+pub async fn zones(s: S<'_>) -> Result<ZonesView> {
+    s.core.zones().await
+}
+
+#[tauri::command]
+pub async fn save_zones(s: S<'_>, zones: Vec<Zone>) -> Result<ZonesView> {
+    s.core.save_zones(zones).await
+}
+
+#[tauri::command]
+pub fn zone_events_away(s: S<'_>) -> Vec<ZoneEntry> {
+    s.family.away()
+}
+
+#[tauri::command]
+pub fn dismiss_zone_events_away(s: S<'_>) {
+    s.family.dismiss_away()
 }
 
 #[tauri::command]

@@ -98,11 +98,14 @@ fn main() {
                 None => Box::new(window::SystemBrowser(app.handle().clone())),
             };
             app.manage(tray::build(app)?);
-            let family = Arc::new(FamilyWatch::new(
-                core.settings().alerts.clone(),
-                Box::new(alerts::Desktop(app.handle().clone())),
-                system_clock(),
-            ));
+            let family = Arc::new(
+                FamilyWatch::new(
+                    core.settings().alerts.clone(),
+                    Box::new(alerts::Desktop(app.handle().clone())),
+                    system_clock(),
+                )
+                .with_away_marker(core.settings().data_dir.join("last-family-check")),
+            );
             let store = SettingsStore::new(core.settings().clone());
             background::apply_start_at_login(app.handle(), store.start_at_login());
             app.manage(state::AppState::new(
@@ -127,6 +130,10 @@ fn main() {
             commands::me,
             commands::watches,
             commands::history,
+            commands::zones,
+            commands::save_zones,
+            commands::zone_events_away,
+            commands::dismiss_zone_events_away,
             commands::pair,
             commands::code_from_picture,
             commands::rename_watch,

@@ -22,6 +22,9 @@ use waymark_protocol::family_roster::RecoveryKey;
 use waymark_protocol::signin::random_token;
 use waymark_system_tests::*;
 
+#[path = "desktop_core/safe_zones.rs"]
+mod safe_zones;
+
 /// Plays the system browser: loads the page the app opened, runs the passkey
 /// ceremony with the parent's software authenticator, and follows the page's
 /// redirect back to the app's loopback listener.

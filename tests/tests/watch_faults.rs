@@ -49,6 +49,7 @@ fn signed_poll(signer: &TestWatch, device_id: &str) -> Value {
     let status = waymark_protocol::status_poll::StatusRequest {
         device_id: device_id.to_owned(),
         at: now_ms(),
+        zones: None,
     };
     let signature = waymark_protocol::signing::b64(
         &signer

@@ -691,6 +691,7 @@ pub(crate) async fn provision_and_pair(
                 let status = StatusRequest {
                     device_id: w.id.clone(),
                     at: waymark_watch_now(),
+                    zones: None,
                 };
                 let signature = b64(&w.key.sign(&status.signing_bytes())?);
                 let res = client

@@ -380,7 +380,7 @@ pub enum ZoneEventKind {
     NotArrivedBy,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ZoneEvent {
@@ -721,10 +721,8 @@ mod tests {
             let at = north_of(p(51.5, -0.12), i as f64 * 10.0 - 300.0 + wobble);
             events.extend(tracker.observe(i, at, 10.0, NOON));
         }
-        let got: Vec<(ZoneId, ZoneEventKind)> = events
-            .iter()
-            .map(|e| (e.zone_id, e.kind))
-            .collect();
+        let got: Vec<(ZoneId, ZoneEventKind)> =
+            events.iter().map(|e| (e.zone_id, e.kind)).collect();
         assert_eq!(
             got,
             vec![

@@ -28,9 +28,7 @@ pub struct StatusRequest {
 
 impl StatusRequest {
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let c = Canonical::new(STATUS_TAG)
-            .str(&self.device_id)
-            .i64(self.at);
+        let c = Canonical::new(STATUS_TAG).str(&self.device_id).i64(self.at);
         // Appended only when present, so a poll without a zone word signs
         // the same bytes as before zones existed.
         match &self.zones {

@@ -14,8 +14,8 @@ use crate::family_roster::{FamilyKeyPair, TrustedRoster};
 use crate::location_sealing::LocationSecretKey;
 use crate::safe_zones::{Zone, ZoneError};
 use crate::sealed_report::{EncappedKey, LocationPublicKey};
-pub use crate::zone_relay::{FAMILY_COPY, SealedZoneSet};
 use crate::signing::{Canonical, b64, unb64};
+pub use crate::zone_relay::{FAMILY_COPY, SealedZoneSet};
 
 type Kem = X25519HkdfSha256;
 
@@ -95,7 +95,11 @@ impl SealedZoneSet {
     }
 
     /// The family's own copy, sealed to the epoch key `epoch_key`.
-    pub fn seal_for_family(set: &ZoneSet, epoch_key: &LocationPublicKey, by: &FamilyKeyPair) -> Self {
+    pub fn seal_for_family(
+        set: &ZoneSet,
+        epoch_key: &LocationPublicKey,
+        by: &FamilyKeyPair,
+    ) -> Self {
         Self::seal(set, FAMILY_COPY, epoch_key, by)
     }
 

@@ -139,7 +139,10 @@ impl Queue {
     /// make valid (checked here with `keep`): they go, counted; the rest stay
     /// in flight under the same number (the cloud stored none of them).
     /// Returns how many went.
-    pub fn drop_invalid_inflight(&mut self, keep: impl Fn(&Record) -> bool) -> anyhow::Result<usize> {
+    pub fn drop_invalid_inflight(
+        &mut self,
+        keep: impl Fn(&Record) -> bool,
+    ) -> anyhow::Result<usize> {
         let Some(b) = self.state.inflight.as_mut() else {
             return Ok(0);
         };

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::cloud_link::{CloudLink, LinkError};
 use crate::family::{self, Followed};
-use crate::zones::{Taken, Zones};
 use crate::provisioning::Watch;
 use crate::queue::Queue;
+use crate::zones::{Taken, Zones};
 use waymark_protocol::error::ErrorCode;
 use waymark_protocol::location_sealing::WatchSealer;
 use waymark_protocol::report::{Fix, FixError, Record};
@@ -116,7 +116,11 @@ impl Reporter {
                         tracing::info!(version, zones, "new safe zones in force");
                     }
                     Taken::Refused { version, why } => {
-                        tracing::warn!(version, code = why.code(), "safe zones refused; keeping the ones in force");
+                        tracing::warn!(
+                            version,
+                            code = why.code(),
+                            "safe zones refused; keeping the ones in force"
+                        );
                     }
                 }
                 self.link.set_zone_word(zones.word());

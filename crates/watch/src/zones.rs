@@ -33,8 +33,14 @@ pub enum Taken {
     /// The set in force already (the cloud raced a newer poll).
     Unchanged,
     /// Now in force.
-    Took { version: u64, zones: usize },
-    Refused { version: u64, why: ZoneSetError },
+    Took {
+        version: u64,
+        zones: usize,
+    },
+    Refused {
+        version: u64,
+        why: ZoneSetError,
+    },
 }
 
 pub struct Zones {

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use waymark_protocol::account::ActivityEntry;
 use waymark_protocol::report::Fix;
+use waymark_protocol::safe_zones::{ZoneEvent, ZoneEventKind, ZoneId};
 use waymark_protocol::watches::{WatchInfo, WatchState};
 
 /// Below this battery percent a watch raises an alert.
@@ -28,6 +29,11 @@ pub struct AlertPrefs {
     pub battery: bool,
     pub new_computer: bool,
     pub watch_changes: bool,
+    /// Safe zones (issue 16): a watch arrived at a zone, left one, or had
+    /// not arrived by a zone's scheduled time.
+    pub zone_arrived: bool,
+    pub zone_left: bool,
+    pub zone_not_arrived: bool,
 }
 
 impl Default for AlertPrefs {
@@ -38,6 +44,9 @@ impl Default for AlertPrefs {
             battery: true,
             new_computer: true,
             watch_changes: true,
+            zone_arrived: true,
+            zone_left: true,
+            zone_not_arrived: true,
         }
     }
 }
@@ -48,11 +57,33 @@ pub const QUIET_MINUTES_RANGE: std::ops::RangeInclusive<u32> = 1..=1440;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Alert {
-    Quiet { watch: String, minutes: u32 },
-    BatteryLow { watch: String, percent: u8 },
-    NewComputer { computer: String },
-    WatchPaired { detail: String, by: String },
-    WatchRevoked { detail: String, by: String },
+    Quiet {
+        watch: String,
+        minutes: u32,
+    },
+    BatteryLow {
+        watch: String,
+        percent: u8,
+    },
+    NewComputer {
+        computer: String,
+    },
+    WatchPaired {
+        detail: String,
+        by: String,
+    },
+    WatchRevoked {
+        detail: String,
+        by: String,
+    },
+    /// A watch's safe-zone event; `at` is the watch's time, as this
+    /// computer's local clock reads it ("08:12").
+    Zone {
+        watch: String,
+        zone: String,
+        event: ZoneEventKind,
+        at: String,
+    },
 }
 
 impl Alert {
@@ -63,6 +94,13 @@ impl Alert {
             Alert::NewComputer { .. } => "A new computer signed in".into(),
             Alert::WatchPaired { .. } => "A watch was paired".into(),
             Alert::WatchRevoked { .. } => "A watch was revoked".into(),
+            Alert::Zone {
+                watch, zone, event, ..
+            } => match event {
+                ZoneEventKind::Arrived => format!("{watch} arrived at {zone}"),
+                ZoneEventKind::Left => format!("{watch} left {zone}"),
+                ZoneEventKind::NotArrivedBy => format!("{watch} has not arrived at {zone}"),
+            },
         }
     }
 
@@ -80,7 +118,30 @@ impl Alert {
             Alert::WatchPaired { detail, by } | Alert::WatchRevoked { detail, by } => {
                 format!("{detail} on {by}.")
             }
+            Alert::Zone {
+                watch,
+                zone,
+                event,
+                at,
+            } => match event {
+                ZoneEventKind::Arrived => format!("{watch} arrived at {zone}, {at}."),
+                ZoneEventKind::Left => format!("{watch} left {zone}, {at}."),
+                ZoneEventKind::NotArrivedBy => format!(
+                    "{watch} was not at {zone} by its scheduled time ({at}). Check the map, or call your child."
+                ),
+            },
         }
+    }
+}
+
+/// `t` (Unix ms) as this computer's local time of day, "08:12".
+pub fn local_clock_time(t: i64) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_millis_opt(t) {
+        chrono::LocalResult::Single(at) | chrono::LocalResult::Ambiguous(at, _) => {
+            at.format("%H:%M").to_string()
+        }
+        chrono::LocalResult::None => String::from("at an unknown time"),
     }
 }
 
@@ -137,6 +198,11 @@ pub struct Alerts {
     activity_seen: Option<(i64, HashSet<(String, String)>)>,
     paused_until: Option<i64>,
     last_alert: Option<(i64, String)>,
+    /// The family's zone names, by id, as last read.
+    zone_names: HashMap<ZoneId, String>,
+    /// Zone events already told (live, or caught up from history after the
+    /// stream was away): each is told once.
+    zone_told: HashSet<(String, ZoneEvent)>,
 }
 
 impl Alerts {
@@ -149,6 +215,8 @@ impl Alerts {
             activity_seen: None,
             paused_until: None,
             last_alert: None,
+            zone_names: HashMap::new(),
+            zone_told: HashSet::new(),
         }
     }
 
@@ -221,6 +289,44 @@ impl Alerts {
         }
         alerts.extend(self.quiet(now));
         self.deliver(alerts, now)
+    }
+
+    pub fn set_zone_names(&mut self, names: HashMap<ZoneId, String>) {
+        self.zone_names = names;
+    }
+
+    /// A zone's name ("a safe zone" for one deleted or not read yet).
+    pub fn zone_name(&self, id: &ZoneId) -> String {
+        self.zone_names
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| "a safe zone".into())
+    }
+
+    /// A safe-zone event from the stream, if the parent wants that kind.
+    pub fn zone(&mut self, watch_id: &str, event: &ZoneEvent, now: i64) -> Vec<Alert> {
+        let wanted = match event.kind {
+            ZoneEventKind::Arrived => self.prefs.zone_arrived,
+            ZoneEventKind::Left => self.prefs.zone_left,
+            ZoneEventKind::NotArrivedBy => self.prefs.zone_not_arrived,
+        };
+        let Some(watch) = self.watches.get(watch_id) else {
+            return Vec::new();
+        };
+        if self.zone_told.len() > 10_000 {
+            // Bounded: the oldest news is long past being caught up again.
+            self.zone_told.clear();
+        }
+        if !self.zone_told.insert((watch_id.to_owned(), *event)) || !wanted {
+            return Vec::new();
+        }
+        let alert = Alert::Zone {
+            watch: watch.name.clone(),
+            zone: self.zone_name(&event.zone_id),
+            event: event.kind,
+            at: local_clock_time(event.t),
+        };
+        self.deliver(vec![alert], now)
     }
 
     /// A live fix from the stream.

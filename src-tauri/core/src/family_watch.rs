@@ -4,12 +4,20 @@
 //! [`Surface`] (desktop notifications and the tray in the app, a recorder in
 //! tests).
 
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::alerts::{Alert, AlertPrefs, Alerts, FamilyState};
 use crate::error::AppError;
+use crate::watches::ZoneEntry;
 use crate::{Core, LiveEvent};
+
+fn write_marker(path: &Path, now: i64) {
+    if let Err(e) = std::fs::write(path, format!("{now}\n")) {
+        tracing::warn!(error = %e, "could not note the time of the family check");
+    }
+}
 
 /// Where alerts and the family's state go.
 pub trait Surface: Send + Sync {
@@ -33,6 +41,23 @@ pub struct FamilyWatch {
     alerts: Mutex<Alerts>,
     surface: Box<dyn Surface>,
     clock: Clock,
+    /// Where the time of the last family check is kept, so the next start
+    /// knows since when to look for zone events ("While you were away").
+    away_marker: Option<PathBuf>,
+    /// Safe-zone events that happened while no app of this computer ran.
+    away: Mutex<Vec<ZoneEntry>>,
+    /// The first check after a sign-in has looked for them.
+    away_read: Mutex<bool>,
+    /// The live stream connected again after being away: the next check
+    /// reads the zone events it may have missed (each is told once).
+    reconnected: std::sync::atomic::AtomicBool,
+    connected_once: std::sync::atomic::AtomicBool,
+    /// When the last check began, Unix ms.
+    last_check: Mutex<Option<i64>>,
+    /// The newest report time each watch's live stream brought: a catch-up
+    /// reads from there, because what a watch queued while offline comes
+    /// late with its own (older) times.
+    live_seen: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl FamilyWatch {
@@ -41,9 +66,120 @@ impl FamilyWatch {
             alerts: Mutex::new(Alerts::new(prefs)),
             surface,
             clock,
+            away_marker: None,
+            away: Mutex::new(Vec::new()),
+            away_read: Mutex::new(false),
+            reconnected: std::sync::atomic::AtomicBool::new(false),
+            connected_once: std::sync::atomic::AtomicBool::new(false),
+            last_check: Mutex::new(None),
+            live_seen: Mutex::new(std::collections::HashMap::new()),
         };
         watch.show_state();
         watch
+    }
+
+    /// Keeps the time of each check in `path`, so safe-zone events between
+    /// the last check and the next start are listed ("While you were away").
+    pub fn with_away_marker(mut self, path: PathBuf) -> Self {
+        self.away_marker = Some(path);
+        self
+    }
+
+    /// The safe-zone events that happened while no app ran, oldest first.
+    pub fn away(&self) -> Vec<ZoneEntry> {
+        self.away.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The parent has read the list.
+    pub fn dismiss_away(&self) {
+        self.away.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    fn saw_live(&self, watch_id: &str, t: i64) {
+        let mut seen = self.live_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let newest = seen.entry(watch_id.to_owned()).or_insert(t);
+        *newest = (*newest).max(t);
+    }
+
+    /// After the live stream was away (the cloud restarted, the network
+    /// dropped): the zone events reported since the check before, told
+    /// now unless they were already.
+    async fn catch_up(&self, core: &Core, watches: &[waymark_protocol::watches::WatchInfo]) {
+        let now = (self.clock)();
+        let since = self
+            .last_check
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace(now);
+        if !self
+            .reconnected
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let Some(since) = since else { return };
+        for w in watches {
+            // From the last report the stream brought (or, for a watch it
+            // brought none of, a minute before the last check).
+            let from = self
+                .live_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&w.id)
+                .copied()
+                .unwrap_or(since - 60_000);
+            match core.history(&w.id, from, now).await {
+                Ok(trail) => {
+                    for e in trail.events {
+                        let event = waymark_protocol::safe_zones::ZoneEvent {
+                            zone_id: e.zone_id,
+                            kind: e.kind,
+                            t: e.t,
+                        };
+                        let alerts = self.with(|a, now| a.zone(&e.watch_id, &event, now));
+                        self.show(alerts);
+                    }
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "could not catch up on zone events; trying at the next check");
+                    self.reconnected
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// At the first check: the zone events since the last check of an
+    /// earlier run (none at the very first run: nothing was missed then).
+    async fn read_away(&self, core: &Core, watches: &[waymark_protocol::watches::WatchInfo]) {
+        let Some(marker) = &self.away_marker else {
+            return;
+        };
+        let now = (self.clock)();
+        {
+            let mut read = self.away_read.lock().unwrap_or_else(|p| p.into_inner());
+            if *read {
+                drop(read);
+                write_marker(marker, now);
+                return;
+            }
+            *read = true;
+        }
+        let since = std::fs::read_to_string(marker)
+            .ok()
+            .and_then(|s| s.trim().parse::<i64>().ok());
+        if let Some(since) = since.filter(|s| *s < now) {
+            let mut found = Vec::new();
+            for w in watches {
+                match core.history(&w.id, since, now).await {
+                    Ok(trail) => found.extend(trail.events),
+                    Err(e) => tracing::info!(error = %e, "could not read what happened while away"),
+                }
+            }
+            found.sort_by_key(|e| e.t);
+            *self.away.lock().unwrap_or_else(|p| p.into_inner()) = found;
+        }
+        write_marker(marker, now);
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Alerts, i64) -> T) -> T {
@@ -80,6 +216,14 @@ impl FamilyWatch {
 
     pub fn signed_out(&self) {
         self.with(|a, _| a.signed_out());
+        *self.away_read.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        *self.last_check.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.live_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.connected_once
+            .store(false, std::sync::atomic::Ordering::Relaxed);
         self.show_state();
     }
 
@@ -101,7 +245,19 @@ impl FamilyWatch {
     pub fn live(&self, event: &LiveEvent) {
         match event {
             LiveEvent::Fix(live) => {
+                self.saw_live(&live.watch_id, live.fix.t);
                 let alerts = self.with(|a, now| a.fix(&live.watch_id, &live.fix, now));
+                self.show(alerts);
+            }
+            LiveEvent::Connected => {
+                use std::sync::atomic::Ordering;
+                if self.connected_once.swap(true, Ordering::Relaxed) {
+                    self.reconnected.store(true, Ordering::Relaxed);
+                }
+            }
+            LiveEvent::Zone { watch_id, event } => {
+                self.saw_live(watch_id, event.t);
+                let alerts = self.with(|a, now| a.zone(watch_id, event, now));
                 self.show(alerts);
             }
             LiveEvent::SignedOut => self.signed_out(),
@@ -118,6 +274,17 @@ impl FamilyWatch {
         }
         let watches = core.watches().await?;
         let activity = core.activity().await?;
+        // Zones: names for the alerts, and the family's zones handed to a
+        // watch paired since they were saved. Neither stops the check.
+        match core.zone_names().await {
+            Ok(names) => self.with(|a, _| a.set_zone_names(names)),
+            Err(e) => tracing::info!(error = %e, "could not read the family's zones"),
+        }
+        if let Err(e) = core.hand_zones_to_new_watches().await {
+            tracing::info!(error = %e, "could not hand the zones to a new watch");
+        }
+        self.read_away(core, &watches).await;
+        self.catch_up(core, &watches).await;
         let mut alerts = self.with(|a, now| a.watches(&watches, now));
         alerts.extend(self.with(|a, now| a.activity(&activity, now)));
         self.show(alerts);

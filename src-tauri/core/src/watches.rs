@@ -7,6 +7,7 @@ use reqwest::Method;
 use serde::Serialize;
 use waymark_protocol::account::Rename;
 use waymark_protocol::report::Fix;
+use waymark_protocol::safe_zones::{ZoneEventKind, ZoneId};
 use waymark_protocol::watches::{
     HistoryChoice, MAX_HISTORY_PAGE, RevokeRequest, SealedHistoryPage, WatchRecord,
 };
@@ -28,6 +29,24 @@ pub struct Trail {
     pub truncated: bool,
     /// What the app refused or found missing, for the parent, in words.
     pub notices: Vec<String>,
+    /// The watch's safe-zone events in the range, oldest first (issue 16).
+    pub events: Vec<ZoneEntry>,
+}
+
+/// A safe-zone event as the app shows it: in the history trail, and in
+/// "While you were away".
+#[derive(Debug, Clone, PartialEq, Serialize, ts_rs::TS)]
+pub struct ZoneEntry {
+    pub watch_id: String,
+    /// The watch's name.
+    pub watch: String,
+    pub zone_id: ZoneId,
+    /// The zone's name ("a safe zone" if it was deleted since).
+    pub zone: String,
+    pub kind: ZoneEventKind,
+    /// The watch's time of the event, Unix ms.
+    #[ts(type = "number")]
+    pub t: i64,
 }
 
 impl Core {
@@ -116,10 +135,33 @@ impl Core {
             .collect();
         fixes.sort_by_key(|f| f.t);
         fixes.truncate(MAX_TRAIL_FIXES);
+        let names = if view.events.is_empty() {
+            Default::default()
+        } else {
+            // Without the names the events still show, as "a safe zone".
+            self.zone_names().await.unwrap_or_default()
+        };
+        let events = view
+            .events
+            .into_iter()
+            .filter(|e| (from..=to).contains(&e.t))
+            .map(|e| ZoneEntry {
+                watch_id: record.id.clone(),
+                watch: record.name.clone(),
+                zone_id: e.zone_id,
+                zone: names
+                    .get(&e.zone_id)
+                    .cloned()
+                    .unwrap_or_else(|| "a safe zone".into()),
+                kind: e.kind,
+                t: e.t,
+            })
+            .collect();
         Ok(Trail {
             fixes,
             truncated,
             notices,
+            events,
         })
     }
 
@@ -166,6 +208,7 @@ fn refused(why: &str) -> Trail {
         fixes: Vec::new(),
         truncated: false,
         notices: vec![why.to_owned()],
+        events: Vec::new(),
     }
 }
 

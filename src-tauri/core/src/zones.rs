@@ -307,9 +307,7 @@ fn open_family_copy(
     sealed: &SealedZoneSet,
     seen: u64,
 ) -> Result<ZoneSet, ZoneSetError> {
-    let trusted = keys
-        .trusted_roster()
-        .ok_or(ZoneSetError::UnknownSigner)?;
+    let trusted = keys.trusted_roster().ok_or(ZoneSetError::UnknownSigner)?;
     let secret = keys
         .epoch_secret_for(&sealed.recipient)
         .ok_or(ZoneSetError::NotForThisWatch)?;

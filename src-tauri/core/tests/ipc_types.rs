@@ -13,12 +13,16 @@ use waymark_app_core::family::FamilyKeysView;
 use waymark_app_core::live::LiveEvent;
 use waymark_app_core::settings::{AppConfig, Editable, Saved, SettingsView};
 use waymark_app_core::updates::UpdateCheck;
-use waymark_app_core::watches::Trail;
+use waymark_app_core::watches::{Trail, ZoneEntry};
+use waymark_app_core::zones::{WatchZones, ZonesView};
 use waymark_protocol::account::{ActivityEntry, Me, PasskeyInfo, SessionInfo};
 use waymark_protocol::co_parents::{
     FamilyMember, FamilyMembers, FamilyRole, Invitation, InvitationInfo, InvitationPreview,
 };
 use waymark_protocol::report::Fix;
+use waymark_protocol::safe_zones::{
+    Days, Point, Schedule, Shape, Zone, ZoneEvent, ZoneEventKind, ZoneId,
+};
 use waymark_protocol::watches::{LiveFix, WatchInfo, WatchState};
 
 /// One declaration, exported, with its doc comment.
@@ -33,7 +37,18 @@ fn render() -> String {
         declare::<WatchState>(),
         declare::<WatchInfo>(),
         declare::<LiveFix>(),
+        declare::<ZoneId>(),
+        declare::<Point>(),
+        declare::<Shape>(),
+        declare::<Days>(),
+        declare::<Schedule>(),
+        declare::<Zone>(),
+        declare::<ZoneEventKind>(),
+        declare::<ZoneEvent>(),
+        declare::<ZoneEntry>(),
         declare::<Trail>(),
+        declare::<WatchZones>(),
+        declare::<ZonesView>(),
         declare::<Me>(),
         declare::<PasskeyInfo>(),
         declare::<SessionInfo>(),

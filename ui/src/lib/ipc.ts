@@ -54,6 +54,64 @@ behind_key: boolean, };
  */
 export type LiveFix = { watch_id: string, fix: Fix, };
 
+/**
+ * A zone's id: 16 random bytes the app chooses, written as base64url. Fixed
+ * length, so a zone event is a record of the same size as a fix in a
+ * sealed batch (`location_sealing.rs`).
+ */
+export type ZoneId = string;
+
+export type Point = { lat: number, lon: number, };
+
+export type Shape = { "kind": "circle", centre: Point, radius_m: number, } | { "kind": "polygon", points: Array<Point>, };
+
+/**
+ * Days of the week as bits, Monday = bit 0.
+ */
+export type Days = number;
+
+/**
+ * When a zone applies.
+ */
+export type Schedule = { "kind": "always" } | { "kind": "weekly", days: Days, from_min: number, until_min: number, arrive_by_min: number | null, };
+
+export type Zone = { 
+/**
+ * The family's own id for the zone (random; chosen by the app).
+ */
+id: ZoneId, name: string, shape: Shape, 
+/**
+ * The watches it applies to.
+ */
+watches: Array<string>, schedule: Schedule, };
+
+export type ZoneEventKind = "arrived" | "left" | "not_arrived_by";
+
+export type ZoneEvent = { zone_id: ZoneId, kind: ZoneEventKind, 
+/**
+ * The fix time (ms) that decided it, or for `NotArrivedBy` the time it
+ * was noticed.
+ */
+t: number, };
+
+/**
+ * A safe-zone event as the app shows it: in the history trail, and in
+ * "While you were away".
+ */
+export type ZoneEntry = { watch_id: string, 
+/**
+ * The watch's name.
+ */
+watch: string, 
+/**
+ * The zone's name ("a safe zone" if it was deleted since).
+ */
+zone: string, kind: ZoneEventKind, 
+/**
+ * The watch's time of the event, Unix ms.
+ */
+t: number, };
+
 export type Trail = { 
 /**
  * Oldest first; only what verified and opened.
@@ -66,7 +124,50 @@ truncated: boolean,
 /**
  * What the app refused or found missing, for the parent, in words.
  */
-notices: Array<string>, };
+notices: Array<string>, 
+/**
+ * The watch's safe-zone events in the range, oldest first (issue 16).
+ */
+events: Array<ZoneEntry>, };
+
+/**
+ * One watch's zones, as the watch itself said.
+ */
+export type WatchZones = { watch_id: string, name: string, 
+/**
+ * The version the watch checks its fixes against (0: none yet).
+ */
+in_force: number, 
+/**
+ * When the watch said so (its signed poll), Unix ms.
+ */
+said_at: number | null, 
+/**
+ * The watch refused the newest version: why, in words.
+ */
+refused: string | null, 
+/**
+ * The watch has told its zone key: zones can be sealed to it.
+ */
+ready: boolean, };
+
+/**
+ * The family's zones as this computer shows them.
+ */
+export type ZonesView = { 
+/**
+ * The version shown (0: the family has saved none yet).
+ */
+version: number, zones: Array<Zone>, 
+/**
+ * Why the family's zones are not shown (this computer waits for
+ * approval, or the cloud's copy did not check), in words.
+ */
+problem: string | null, 
+/**
+ * Whether this computer can save zones (it holds the family's keys).
+ */
+can_edit: boolean, watches: Array<WatchZones>, };
 
 export type Me = { account_id: string, display_name: string, created_at: number, 
 /**
@@ -143,7 +244,7 @@ code: string,
  */
 message: string, };
 
-export type LiveEvent = { "kind": "connected" } | { "kind": "fix" } & LiveFix | { "kind": "lagged" } | { "kind": "refused", watch_id: string, message: string, } | { "kind": "offline", message: string, } | { "kind": "signed_out" };
+export type LiveEvent = { "kind": "connected" } | { "kind": "fix" } & LiveFix | { "kind": "zone", watch_id: string, event: ZoneEvent, } | { "kind": "lagged" } | { "kind": "refused", watch_id: string, message: string, } | { "kind": "offline", message: string, } | { "kind": "signed_out" };
 
 /**
  * Which alerts the parent wants (the Settings screen).
@@ -152,7 +253,12 @@ export type AlertPrefs = {
 /**
  * A watch that has not reported for this long is "quiet".
  */
-quiet_minutes: number, quiet: boolean, battery: boolean, new_computer: boolean, watch_changes: boolean, };
+quiet_minutes: number, quiet: boolean, battery: boolean, new_computer: boolean, watch_changes: boolean, 
+/**
+ * Safe zones (issue 16): a watch arrived at a zone, left one, or had
+ * not arrived by a zone's scheduled time.
+ */
+zone_arrived: boolean, zone_left: boolean, zone_not_arrived: boolean, };
 
 /**
  * What the Settings screen shows and saves: the file's values (with the

@@ -57,8 +57,14 @@ pub async fn save(
                 "Every watch's copy must have the family copy's version and be base64url.".into(),
             ));
         }
-        if watches.iter().any(|(_, s): &(_, &waymark_protocol::zone_relay::SealedZoneSet)| s.watch_id == sealed.watch_id) {
-            return Err(ApiError::InvalidRequest("Each watch may have one copy.".into()));
+        if watches.iter().any(
+            |(_, s): &(_, &waymark_protocol::zone_relay::SealedZoneSet)| {
+                s.watch_id == sealed.watch_id
+            },
+        ) {
+            return Err(ApiError::InvalidRequest(
+                "Each watch may have one copy.".into(),
+            ));
         }
         // Rule 2: a watch of another family answers like one that does not exist.
         let watch = bound

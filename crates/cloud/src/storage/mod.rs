@@ -30,9 +30,9 @@ pub mod retention;
 mod sealed_rows;
 pub mod sessions;
 pub mod signin;
-pub mod zones;
 mod sqlite_reads;
 mod transactions;
+pub mod zones;
 
 pub use health::Health;
 pub(crate) use transactions::Tx;
@@ -118,6 +118,9 @@ impl Store {
         "epoch_switches",
         "family_members",
         "invitations",
+        "family_zone_sets",
+        "watch_zone_sets",
+        "watch_zone_words",
     ];
 
     /// Opens the configured database and brings its schema up to date.
