@@ -94,3 +94,14 @@ pub fn save_settings(
     apply_start_at_login(app, state.settings.start_at_login());
     Ok(saved)
 }
+
+/// Saves the family's zones; the alerts know the new names at once (an
+/// arrival at a zone just drawn names it).
+pub async fn save_zones(
+    state: &AppState,
+    zones: Vec<waymark_protocol::safe_zones::Zone>,
+) -> Result<waymark_app_core::zones::ZonesView, waymark_app_core::AppError> {
+    let view = state.core.save_zones(zones).await?;
+    state.family.zones_changed(&view.zones);
+    Ok(view)
+}

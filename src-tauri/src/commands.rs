@@ -126,7 +126,7 @@ pub async fn zones(s: S<'_>) -> Result<ZonesView> {
 
 #[tauri::command]
 pub async fn save_zones(s: S<'_>, zones: Vec<Zone>) -> Result<ZonesView> {
-    s.core.save_zones(zones).await
+    crate::background::save_zones(&s, zones).await
 }
 
 #[tauri::command]

@@ -127,8 +127,9 @@ export class DesktopEnv {
   }
 
   /** The watch walks `route`, reporting every second, until stopped. */
-  walk(dir, route, { battery = 100 } = {}) {
-    const child = spawn(this.watchBin, ["run", "--dir", dir, "--route", route, "--interval", "1", "--battery", String(battery)],
+  walk(dir, route, { battery = 100, speed = 1.4, pollSecs = 60 } = {}) {
+    const child = spawn(this.watchBin, ["run", "--dir", dir, "--route", route, "--interval", "1", "--battery", String(battery),
+      "--speed-mps", String(speed), "--poll-secs", String(pollSecs)],
       { stdio: "ignore" });
     this.children.push(child);
     return child;

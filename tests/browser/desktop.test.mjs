@@ -291,6 +291,43 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.until(() => app.visible(), { what: "the window to show again" });
   await app.waitFor("#tab-watches", { what: "the new window signed in already" });
 
+  // 6b. Safe zones: drawn on the map (a circle where the map opens, at the
+  // family's latest place), confirmed by the watch itself, an arrival told
+  // by a desktop notification and shown in the history.
+  await app.click("#tab-zones");
+  await app.waitFor("#zone-new", { what: "the Zones screen" });
+  await app.click("#zone-new");
+  await app.type("#zone-name", "Test school");
+  await app.click("#zones-map");
+  await app.waitFor("#zone-centre", { what: "the zone's centre, clicked on the map" });
+  const [lat, lon] = (await app.text("#zone-centre")).match(/-?\d+\.\d+/g).map(Number);
+  await app.click("#zone-save");
+  await app.waitFor("#zones-saved", { what: "the zone saved" });
+  assert.match(await app.text("#zone-list"), /Test school/);
+  await app.until(async () => (await app.count(".leaflet-tooltip.zone-label")) === 1, { what: "the zone drawn with its name" });
+  // The TPM watch now rides towards the zone's centre from 400 m south,
+  // polling every 2 s, so it takes the zone before it gets there.
+  const approach = join(env.work, "approach.geojson");
+  writeFileSync(approach, JSON.stringify({ type: "LineString", coordinates: [[lon, lat - 400 / 111_195], [lon, lat]] }));
+  walkers[1].kill("SIGTERM");
+  walkers[1] = env.walk(env.watches[1], approach, { speed: 15, pollSecs: 2 });
+  const row = `#zone-watches li[data-watch='${tpmId}']`;
+  await app.until(async () => {
+    await app.click("#zone-watches + button");
+    return /Checking these zones since/.test((await app.text(row)) || "");
+  }, { timeout: 60_000, what: "the watch to confirm the zone" });
+  await shot("06b-zones");
+  const arrived = await app.until(async () => env.notifications().find((n) => /arrived at Test school$/.test(n.summary)),
+    { timeout: 90_000, what: "the arrival notification" });
+  assert.match(arrived.body, /arrived at Test school, \d{2}:\d{2}\./);
+  await app.click("#tab-history");
+  await app.waitFor("#history-watch", { what: "the History screen" });
+  await app.exec("const s = document.querySelector('#history-watch'); s.value = arguments[0]; s.dispatchEvent(new Event('change')); return null;", tpmId);
+  await app.click("#history-watch ~ button.primary");
+  await app.waitFor("#history-zone-events", { timeout: 30_000, what: "the zone events in the history" });
+  assert.match(await app.text("#history-zone-events"), /arrived at Test school/);
+  await app.click("#tab-watches");
+
   // 6c. Family: the parent is its founder and only member; an invitation
   // for a co-parent shows its code and link once, is listed, and is cancelled.
   await app.click("#tab-family");

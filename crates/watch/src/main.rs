@@ -117,6 +117,9 @@ enum Command {
         /// of fixes, down to 5 %.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u8).range(1..=100))]
         battery: u8,
+        /// Speed along the route, metres a second (walking pace by default).
+        #[arg(long, default_value_t = 1.4)]
+        speed_mps: f64,
         /// The family's time zone for safe-zone schedules, minutes ahead of
         /// UTC (e.g. 60 for CET).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-14 * 60..=14 * 60))]
@@ -240,8 +243,12 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             battery,
             utc_offset_min,
             poll_secs,
+            speed_mps,
         } => {
-            let walker = (route.as_str(), interval, battery);
+            if !(0.1..=60.0).contains(&speed_mps) {
+                anyhow::bail!("--speed-mps must be between 0.1 and 60 metres a second");
+            }
+            let walker = (route.as_str(), interval, battery, speed_mps);
             let watch = WatchClock {
                 clock_error_ms,
                 utc_offset_min,
@@ -314,7 +321,7 @@ async fn pair(
 /// cloud delays uploads, never the next fix.
 async fn report(
     dir: &Path,
-    (route, interval, battery): (&str, f64, u8),
+    (route, interval, battery, speed): (&str, f64, u8, f64),
     limit: Option<u64>,
     capacity: usize,
     timing: WatchClock,
@@ -322,7 +329,9 @@ async fn report(
     if !(0.05..=3600.0).contains(&interval) {
         anyhow::bail!("--interval must be between 0.05 and 3600 seconds");
     }
-    let mut walker = Walker::new(Route::load(route)?, interval).with_battery(battery);
+    let mut walker = Walker::new(Route::load(route)?, interval)
+        .with_battery(battery)
+        .with_speed(speed, interval);
     let watch = Watch::open(dir)?;
     let link = CloudLink::with_clock(&watch, Clock::with_error(timing.clock_error_ms))?;
     let reporter =

@@ -129,6 +129,13 @@ impl Walker {
         }
     }
 
+    /// Moves at `metres_per_second` instead of walking pace (a bike, a bus;
+    /// tests that need a zone crossed soon).
+    pub fn with_speed(mut self, metres_per_second: f64, interval_s: f64) -> Self {
+        self.step_m = metres_per_second * interval_s;
+        self
+    }
+
     /// Starts with the battery at `percent` instead of full.
     pub fn with_battery(mut self, percent: u8) -> Self {
         self.battery = percent.min(100);

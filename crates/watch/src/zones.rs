@@ -131,7 +131,7 @@ impl Zones {
     fn tracker_len(&self, set: &ZoneSet) -> usize {
         set.zones
             .iter()
-            .filter(|z| z.watches.iter().any(|w| *w == self.device_id))
+            .filter(|z| z.watches.contains(&self.device_id))
             .count()
     }
 

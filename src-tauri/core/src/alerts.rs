@@ -203,6 +203,9 @@ pub struct Alerts {
     /// Zone events already told (live, or caught up from history after the
     /// stream was away): each is told once.
     zone_told: HashSet<(String, ZoneEvent)>,
+    /// Zone events of a watch the list does not name yet (the first check
+    /// is still running, or it was just paired): told once it does.
+    zone_waiting: Vec<(String, ZoneEvent)>,
 }
 
 impl Alerts {
@@ -217,6 +220,7 @@ impl Alerts {
             last_alert: None,
             zone_names: HashMap::new(),
             zone_told: HashSet::new(),
+            zone_waiting: Vec::new(),
         }
     }
 
@@ -288,7 +292,11 @@ impl Alerts {
             }
         }
         alerts.extend(self.quiet(now));
-        self.deliver(alerts, now)
+        let mut alerts = self.deliver(alerts, now);
+        for (watch_id, event) in std::mem::take(&mut self.zone_waiting) {
+            alerts.extend(self.zone(&watch_id, &event, now));
+        }
+        alerts
     }
 
     pub fn set_zone_names(&mut self, names: HashMap<ZoneId, String>) {
@@ -311,6 +319,9 @@ impl Alerts {
             ZoneEventKind::NotArrivedBy => self.prefs.zone_not_arrived,
         };
         let Some(watch) = self.watches.get(watch_id) else {
+            if self.zone_waiting.len() < 1_000 {
+                self.zone_waiting.push((watch_id.to_owned(), *event));
+            }
             return Vec::new();
         };
         if self.zone_told.len() > 10_000 {

@@ -48,16 +48,14 @@ pub struct FamilyWatch {
     away: Mutex<Vec<ZoneEntry>>,
     /// The first check after a sign-in has looked for them.
     away_read: Mutex<bool>,
-    /// The live stream connected again after being away: the next check
-    /// reads the zone events it may have missed (each is told once).
-    reconnected: std::sync::atomic::AtomicBool,
-    connected_once: std::sync::atomic::AtomicBool,
-    /// When the last check began, Unix ms.
-    last_check: Mutex<Option<i64>>,
-    /// The newest report time each watch's live stream brought: a catch-up
-    /// reads from there, because what a watch queued while offline comes
-    /// late with its own (older) times.
-    live_seen: Mutex<std::collections::HashMap<String, i64>>,
+    /// The live stream was (or may have been) away since the last check:
+    /// the next check reads each watch's history from where the family's
+    /// alerts last had it (what a watch queued while offline comes late,
+    /// with its own older times), and tells each zone event once.
+    gap: std::sync::atomic::AtomicBool,
+    /// Per watch: zone events up to this report time have been told (live,
+    /// or caught up).
+    covered: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl FamilyWatch {
@@ -69,10 +67,8 @@ impl FamilyWatch {
             away_marker: None,
             away: Mutex::new(Vec::new()),
             away_read: Mutex::new(false),
-            reconnected: std::sync::atomic::AtomicBool::new(false),
-            connected_once: std::sync::atomic::AtomicBool::new(false),
-            last_check: Mutex::new(None),
-            live_seen: Mutex::new(std::collections::HashMap::new()),
+            gap: std::sync::atomic::AtomicBool::new(true),
+            covered: Mutex::new(std::collections::HashMap::new()),
         };
         watch.show_state();
         watch
@@ -83,6 +79,12 @@ impl FamilyWatch {
     pub fn with_away_marker(mut self, path: PathBuf) -> Self {
         self.away_marker = Some(path);
         self
+    }
+
+    /// The family's zones as just saved or read: their names for alerts.
+    pub fn zones_changed(&self, zones: &[waymark_protocol::safe_zones::Zone]) {
+        let names = zones.iter().map(|z| (z.id, z.name.clone())).collect();
+        self.with(|a, _| a.set_zone_names(names));
     }
 
     /// The safe-zone events that happened while no app ran, oldest first.
@@ -96,39 +98,35 @@ impl FamilyWatch {
     }
 
     fn saw_live(&self, watch_id: &str, t: i64) {
-        let mut seen = self.live_seen.lock().unwrap_or_else(|p| p.into_inner());
-        let newest = seen.entry(watch_id.to_owned()).or_insert(t);
+        let mut covered = self.covered.lock().unwrap_or_else(|p| p.into_inner());
+        let newest = covered.entry(watch_id.to_owned()).or_insert(t);
         *newest = (*newest).max(t);
     }
 
-    /// After the live stream was away (the cloud restarted, the network
-    /// dropped): the zone events reported since the check before, told
-    /// now unless they were already.
+    /// After the live stream was away (at start, when the cloud restarted,
+    /// when the network dropped): the zone events reported meanwhile.
     async fn catch_up(&self, core: &Core, watches: &[waymark_protocol::watches::WatchInfo]) {
-        let now = (self.clock)();
-        let since = self
-            .last_check
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .replace(now);
-        if !self
-            .reconnected
-            .swap(false, std::sync::atomic::Ordering::Relaxed)
-        {
+        use std::sync::atomic::Ordering;
+        let froms: Vec<(String, i64)> = {
+            let mut covered = self.covered.lock().unwrap_or_else(|p| p.into_inner());
+            watches
+                .iter()
+                .map(|w| {
+                    // A watch first seen now: what it reported before is
+                    // "While you were away", not news.
+                    let from = *covered
+                        .entry(w.id.clone())
+                        .or_insert(w.last_seen.unwrap_or(0));
+                    (w.id.clone(), from)
+                })
+                .collect()
+        };
+        if !self.gap.swap(false, Ordering::Relaxed) {
             return;
         }
-        let Some(since) = since else { return };
-        for w in watches {
-            // From the last report the stream brought (or, for a watch it
-            // brought none of, a minute before the last check).
-            let from = self
-                .live_seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&w.id)
-                .copied()
-                .unwrap_or(since - 60_000);
-            match core.history(&w.id, from, now).await {
+        let now = (self.clock)();
+        for (watch_id, from) in froms {
+            match core.history(&watch_id, from, now).await {
                 Ok(trail) => {
                     for e in trail.events {
                         let event = waymark_protocol::safe_zones::ZoneEvent {
@@ -136,14 +134,14 @@ impl FamilyWatch {
                             kind: e.kind,
                             t: e.t,
                         };
-                        let alerts = self.with(|a, now| a.zone(&e.watch_id, &event, now));
+                        self.saw_live(&watch_id, e.t);
+                        let alerts = self.with(|a, now| a.zone(&watch_id, &event, now));
                         self.show(alerts);
                     }
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "could not catch up on zone events; trying at the next check");
-                    self.reconnected
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.gap.store(true, Ordering::Relaxed);
                 }
             }
         }
@@ -217,13 +215,11 @@ impl FamilyWatch {
     pub fn signed_out(&self) {
         self.with(|a, _| a.signed_out());
         *self.away_read.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        *self.last_check.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        self.live_seen
+        self.covered
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
-        self.connected_once
-            .store(false, std::sync::atomic::Ordering::Relaxed);
+        self.gap.store(true, std::sync::atomic::Ordering::Relaxed);
         self.show_state();
     }
 
@@ -249,11 +245,9 @@ impl FamilyWatch {
                 let alerts = self.with(|a, now| a.fix(&live.watch_id, &live.fix, now));
                 self.show(alerts);
             }
-            LiveEvent::Connected => {
-                use std::sync::atomic::Ordering;
-                if self.connected_once.swap(true, Ordering::Relaxed) {
-                    self.reconnected.store(true, Ordering::Relaxed);
-                }
+            // Whatever came while it was not connected is read at the next check.
+            LiveEvent::Connected | LiveEvent::Lagged | LiveEvent::Offline { .. } => {
+                self.gap.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             LiveEvent::Zone { watch_id, event } => {
                 self.saw_live(watch_id, event.t);

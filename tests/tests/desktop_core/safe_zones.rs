@@ -220,6 +220,16 @@ async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_clou
         format!("{name} arrived at {SCHOOL_NAME}"),
     ];
     want.sort();
+    if told != want {
+        let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
+        for line in logged
+            .lines()
+            .filter(|l| l.contains("waymark_app_core") || l.contains("live"))
+        {
+            eprintln!("LOG {line}");
+        }
+        eprintln!("ALL {:?}", shown.alerts.lock().unwrap());
+    }
     assert_eq!(told, want);
     follower.abort();
 

@@ -23,6 +23,9 @@ import type {
   Trail,
   UpdateCheck,
   WatchInfo,
+  Zone,
+  ZoneEntry,
+  ZonesView,
 } from "./types";
 
 /** Turns whatever a command threw into an AppError with a sentence for a person. */
@@ -51,6 +54,10 @@ export const api = {
   me: () => call<Me>("me"),
   watches: () => call<WatchInfo[]>("watches"),
   history: (watchId: string, from: number, to: number) => call<Trail>("history", { watchId, from, to }),
+  zones: () => call<ZonesView>("zones"),
+  saveZones: (zones: Zone[]) => call<ZonesView>("save_zones", { zones }),
+  zoneEventsAway: () => call<ZoneEntry[]>("zone_events_away"),
+  dismissZoneEventsAway: () => call<null>("dismiss_zone_events_away"),
   pair: (code: string) => call<WatchInfo>("pair", { code }),
   codeFromPicture: (picture: number[]) => call<string>("code_from_picture", { picture }),
   renameWatch: (watchId: string, name: string) => call<null>("rename_watch", { watchId, name }),

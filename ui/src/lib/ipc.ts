@@ -102,7 +102,7 @@ export type ZoneEntry = { watch_id: string,
 /**
  * The watch's name.
  */
-watch: string, 
+watch: string, zone_id: ZoneId, 
 /**
  * The zone's name ("a safe zone" if it was deleted since).
  */
