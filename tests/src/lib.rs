@@ -1027,6 +1027,13 @@ impl Default for TestFamily {
     }
 }
 
+impl TestFamily {
+    /// What this family's app opens reports with (every epoch key it holds).
+    pub fn opener(&self) -> waymark_protocol::location_sealing::FamilyOpener {
+        self.keys.opener()
+    }
+}
+
 /// A page of history as a family's app sees it: `{"fixes": [...] (opened,
 /// oldest first), "next_cursor", "batches", "gaps", "altered", "unreadable"}`.
 pub async fn history_page(
