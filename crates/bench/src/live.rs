@@ -24,7 +24,8 @@ use waymark_protocol::sealed_report::SignedSealedBatch;
 use waymark_system_tests::{Endpoint, Parent};
 
 use crate::{
-    CloudProcess, cores, post_setups, presealed, provision_and_pair, quantile_ms, waymark_watch_now,
+    CloudProcess, cores, post_setups, presealed, provision_and_pair_with_family, quantile_ms,
+    waymark_watch_now,
 };
 
 type Sent = Arc<Mutex<HashMap<(String, i64), Instant>>>;
@@ -40,7 +41,8 @@ pub async fn run(
     let cloud = &proc.cloud;
     eprintln!("signing up a parent and pairing {n} watches…");
     let parent = Parent::sign_up(cloud, "Bench family").await?;
-    let chunks = provision_and_pair(cloud, &proc.factory, &parent, n, connections).await?;
+    let (chunks, family) =
+        provision_and_pair_with_family(cloud, &proc.factory, &parent, n, connections).await?;
 
     let base = waymark_watch_now() - 3_600_000;
     let (setups, signed) = presealed(&chunks, rounds, |c, k, round| {
@@ -65,7 +67,7 @@ pub async fn run(
         }
     })?;
     // The family app's opener, with every watch's setup accepted.
-    let mut opener = parent.family.opener();
+    let mut opener = family.opener();
     if zone_events {
         for s in &setups {
             opener
@@ -119,7 +121,7 @@ pub async fn run(
                         );
                         let arrived = if zone_events {
                             // The app's work: open, find the event, word the alert.
-                            let Some(alert) = zone_alert(&opener, &v["batch"]) else {
+                            let Some(alert) = zone_alert(&opener, &v) else {
                                 continue;
                             };
                             std::hint::black_box(alert);
@@ -203,8 +205,8 @@ pub async fn run(
 
 /// What the app does with a live batch that carries a zone event, up to
 /// the notification's text: `None` if it does not open or holds none.
-fn zone_alert(opener: &FamilyOpener, batch: &serde_json::Value) -> Option<(String, String)> {
-    let signed: SignedSealedBatch = serde_json::from_value(batch.clone()).ok()?;
+fn zone_alert(opener: &FamilyOpener, signed: &serde_json::Value) -> Option<(String, String)> {
+    let signed: SignedSealedBatch = serde_json::from_value(signed.clone()).ok()?;
     let records = opener.open_records(&signed.batch).ok()?;
     records.iter().find_map(|r| match r {
         Record::Zone(e) => {

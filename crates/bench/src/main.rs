@@ -613,6 +613,20 @@ pub(crate) async fn provision_and_pair(
     n: usize,
     connections: usize,
 ) -> anyhow::Result<Vec<Vec<Watch>>> {
+    Ok(provision_and_pair_with_family(cloud, factory, parent, n, connections)
+        .await?
+        .0)
+}
+
+/// [`provision_and_pair`], and the one family computer that paired them all
+/// (what opens their reports).
+pub(crate) async fn provision_and_pair_with_family(
+    cloud: &RemoteCloud,
+    factory: &std::path::Path,
+    parent: &Parent,
+    n: usize,
+    connections: usize,
+) -> anyhow::Result<(Vec<Vec<Watch>>, std::sync::Arc<TestFamily>)> {
     let t = Instant::now();
     let mut watches = Vec::with_capacity(n);
     for i in 0..n {
@@ -643,17 +657,18 @@ pub(crate) async fn provision_and_pair(
             .saturating_sub(2)
             .max(1),
     ));
+    let family = std::sync::Arc::new(TestFamily::default());
     let mut tasks = Vec::new();
     for chunk in chunks {
         let (client, origin, token) = (cloud.client(), cloud.origin.clone(), token.clone());
         let in_flight = in_flight.clone();
+        let family = family.clone();
         let remote = RemoteCloud {
             origin: origin.clone(),
             addr: cloud.addr,
             ca_pem: cloud.ca_pem.clone(),
         };
         tasks.push(tokio::spawn(async move {
-            let family = TestFamily::default();
             let mut chunk = chunk;
             for w in &mut chunk {
                 // A new code while another watch shows one with the same
@@ -737,8 +752,7 @@ pub(crate) async fn provision_and_pair(
     for t in tasks {
         chunks.push(t.await??);
     }
-
-    Ok(chunks)
+    Ok((chunks, family))
 }
 
 pub(crate) fn waymark_watch_now() -> i64 {
