@@ -613,9 +613,11 @@ pub(crate) async fn provision_and_pair(
     n: usize,
     connections: usize,
 ) -> anyhow::Result<Vec<Vec<Watch>>> {
-    Ok(provision_and_pair_with_family(cloud, factory, parent, n, connections)
-        .await?
-        .0)
+    Ok(
+        provision_and_pair_with_family(cloud, factory, parent, n, connections)
+            .await?
+            .0,
+    )
 }
 
 /// [`provision_and_pair`], and the one family computer that paired them all
