@@ -734,4 +734,54 @@ mod tests {
         }
         assert!(!all.is_empty());
     }
+
+    #[test]
+    fn a_zone_event_is_told_once_as_the_parent_chose_and_waits_for_its_watch() {
+        let school = ZoneId([5; 16]);
+        let event = |kind, t| ZoneEvent {
+            zone_id: school,
+            kind,
+            t,
+        };
+        let mut a = Alerts::new(AlertPrefs {
+            zone_left: false,
+            ..AlertPrefs::default()
+        });
+        a.signed_in("me");
+        a.set_zone_names(HashMap::from([(school, "School".to_owned())]));
+        // Live before the first check has named the watch: it waits, then is told.
+        assert!(
+            a.zone("w1", &event(ZoneEventKind::Arrived, T0), T0)
+                .is_empty()
+        );
+        let told = a.watches(&[watch("w1", "Mia's watch", T0, 80)], T0);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].title(), "Mia's watch arrived at School");
+        assert!(
+            told[0]
+                .body()
+                .starts_with("Mia's watch arrived at School, ")
+        );
+        // Caught up again from the history: not told twice.
+        assert!(
+            a.zone("w1", &event(ZoneEventKind::Arrived, T0), T0)
+                .is_empty()
+        );
+        // This parent does not want "left".
+        assert!(
+            a.zone("w1", &event(ZoneEventKind::Left, T0 + MIN), T0)
+                .is_empty()
+        );
+        let late = a.zone("w1", &event(ZoneEventKind::NotArrivedBy, T0 + 2 * MIN), T0);
+        assert_eq!(late[0].title(), "Mia's watch has not arrived at School");
+        // A zone deleted since still names the event, without its name.
+        let gone = ZoneEvent {
+            zone_id: ZoneId([6; 16]),
+            ..event(ZoneEventKind::Arrived, T0 + 3 * MIN)
+        };
+        assert_eq!(
+            a.zone("w1", &gone, T0)[0].title(),
+            "Mia's watch arrived at a safe zone"
+        );
+    }
 }

@@ -116,7 +116,7 @@ impl FamilyWatch {
                     // "While you were away", not news.
                     let from = *covered
                         .entry(w.id.clone())
-                        .or_insert(w.last_seen.unwrap_or(0));
+                        .or_insert(w.last_seen.map_or(0, |t| t + 1));
                     (w.id.clone(), from)
                 })
                 .collect()

@@ -491,3 +491,82 @@ async fn another_familys_watch_cannot_be_handed_zones_and_reads_answer_only_the_
     assert!(a.core.zones().await.unwrap().zones.is_empty());
     cloud.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn what_happened_while_no_app_ran_is_listed_at_the_next_start() {
+    let cloud = TestCloud::start().await.unwrap();
+    let (a, watch) = family_with_a_watch(&cloud).await;
+    let home = circle(HOME_NAME, HOME, 100.0, watch.id(), Schedule::Always);
+    a.core.save_zones(vec![home]).await.unwrap();
+    watch_takes_zones(&watch).await;
+    // The app last checked the family 10 minutes ago, then was closed.
+    let marker = a.settings.data_dir.join("last-family-check");
+    std::fs::create_dir_all(&a.settings.data_dir).unwrap();
+    let closed_at = now_ms() - 10 * 60_000;
+    std::fs::write(&marker, format!("{closed_at}\n")).unwrap();
+    // Meanwhile the child came home.
+    for (i, metres) in [-300.0, -200.0, -100.0, 0.0].into_iter().enumerate() {
+        let p = north_of(HOME, metres);
+        watch
+            .reporter
+            .record(Fix {
+                t: closed_at + 60_000 + i as i64 * 30_000,
+                lat: p.lat,
+                lon: p.lon,
+                acc: 8.0,
+                bat: 80,
+            })
+            .unwrap();
+    }
+    assert!(matches!(
+        watch.reporter.drain().await.unwrap(),
+        Drain::Done(_)
+    ));
+
+    let shown = Arc::new(Shown::default());
+    let family = FamilyWatch::new(
+        AlertPrefs::default(),
+        Box::new(Recorder(shown.clone())),
+        system_clock(),
+    )
+    .with_away_marker(marker.clone());
+    family.poll(&a.core).await.unwrap();
+    let away = family.away();
+    assert_eq!(away.len(), 1, "{away:?}");
+    assert_eq!(
+        (away[0].zone.as_str(), away[0].kind),
+        (HOME_NAME, ZoneEventKind::Arrived)
+    );
+    assert!(
+        !shown
+            .alerts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|a| matches!(a, Alert::Zone { .. })),
+        "listed, not notified"
+    );
+    let noted: i64 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        noted > closed_at,
+        "the check's time is kept for the next start"
+    );
+    family.dismiss_away();
+    assert!(family.away().is_empty());
+
+    // A first start ever (no earlier check): nothing was missed.
+    std::fs::remove_file(&marker).unwrap();
+    let first = FamilyWatch::new(
+        AlertPrefs::default(),
+        Box::new(Recorder(Arc::new(Shown::default()))),
+        system_clock(),
+    )
+    .with_away_marker(marker);
+    first.poll(&a.core).await.unwrap();
+    assert!(first.away().is_empty());
+    cloud.stop().await.unwrap();
+}
