@@ -32,6 +32,22 @@ use webauthn_rs_proto::{CreationChallengeResponse, RequestChallengeResponse};
 
 pub use reqwest;
 
+/// Everything a test binary's processes log, for scans that must find no
+/// coordinate, zone or token in the logs (install it as the binary's only
+/// `tracing` writer).
+#[derive(Clone, Default)]
+pub struct Logs(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A cloud running in this process on a random loopback port.
 pub struct TestCloud {
     pub dir: tempfile::TempDir,

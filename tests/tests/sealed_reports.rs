@@ -4,28 +4,11 @@
 //! app, which shows the rest (property 2). On SQLite and, in the second
 //! pass of `scripts/test`, on PostgreSQL.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::{Value, json};
 use waymark_cloud::storage::Store;
 use waymark_protocol::report::Fix;
 use waymark_system_tests::*;
 use waymark_watch::reporting::Drain;
-
-/// Everything the processes in this test binary log, at debug level.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Coordinates no test elsewhere uses, with many significant digits.
 fn secret_fix(i: u32) -> Fix {

@@ -12,6 +12,7 @@ pub mod device;
 pub mod error;
 #[cfg(feature = "e2e")]
 pub mod family_roster;
+pub mod family_zones;
 pub mod ids;
 #[cfg(feature = "e2e")]
 pub mod location_sealing;

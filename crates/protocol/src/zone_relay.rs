@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::roster::SigningPublicKey;
 use crate::sealed_report::{EncappedKey, LocationPublicKey};
-use crate::status_poll::SignedStatus;
 
 /// At most this many zones in a family.
 pub const MAX_ZONES: usize = 20;
@@ -100,35 +99,4 @@ impl ZoneWord {
                 && r.code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
         })
     }
-}
-
-/// `PUT /api/v1/zones`: a family computer saves the family's zones, as the
-/// family's own copy and one copy per watch, all of one version.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ZonesUpload {
-    pub family: SealedZoneSet,
-    pub watches: Vec<SealedZoneSet>,
-}
-
-/// One watch in `GET /api/v1/zones`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct WatchZones {
-    pub watch_id: String,
-    /// The version of the newest set stored for it.
-    pub stored: Option<u64>,
-    /// Its newest signed status that carried a zone word.
-    pub word: Option<SignedStatus>,
-}
-
-/// `GET /api/v1/zones`: the family's own copy and each watch's state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct FamilyZones {
-    pub family: Option<SealedZoneSet>,
-    pub watches: Vec<WatchZones>,
 }

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 
 use reqwest::Method;
 use serde::Serialize;
+use waymark_protocol::family_zones::{FamilyZones, ZonesUpload};
 use waymark_protocol::safe_zones::{Zone, ZoneId};
 use waymark_protocol::sealed_report::LocationPublicKey;
 use waymark_protocol::status_poll::SignedStatus;
 use waymark_protocol::watches::WatchRecord;
-use waymark_protocol::zone_relay::{FamilyZones, MAX_ZONES, ZonesUpload};
+use waymark_protocol::zone_relay::MAX_ZONES;
 use waymark_protocol::zone_sealing::{SealedZoneSet, ZoneSet, ZoneSetError};
 
 use crate::Core;

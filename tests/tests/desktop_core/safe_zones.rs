@@ -4,8 +4,6 @@
 //! sealed batches and told by the family's alerts. On SQLite and, in the
 //! second pass of `scripts/test`, on PostgreSQL.
 
-use std::io::Write;
-
 use waymark_cloud::storage::Store;
 use waymark_protocol::report::Fix;
 use waymark_protocol::safe_zones::{Days, Point, Schedule, Shape, Zone, ZoneEventKind, ZoneId};
@@ -36,20 +34,6 @@ fn circle(name: &str, centre: Point, radius_m: f64, watch: &str, schedule: Sched
         shape: Shape::Circle { centre, radius_m },
         watches: vec![watch.into()],
         schedule,
-    }
-}
-
-/// Everything this test binary logs, at debug level.
-#[derive(Clone, Default)]
-struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

@@ -114,6 +114,7 @@ impl Modify for CommonAnswers {
             for op in [
                 &mut item.get,
                 &mut item.post,
+                &mut item.put,
                 &mut item.patch,
                 &mut item.delete,
             ]

@@ -7,7 +7,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use waymark_protocol::co_parents::FamilyAction;
-use waymark_protocol::zone_relay::{FAMILY_COPY, FamilyZones, ZonesUpload};
+use waymark_protocol::family_zones::{FamilyZones, ZonesUpload};
+use waymark_protocol::zone_relay::FAMILY_COPY;
 
 use crate::binding::allow;
 use crate::error::ApiError;

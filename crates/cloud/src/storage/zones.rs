@@ -4,9 +4,10 @@
 //! handed only the set stored for it by the family it is bound to now.
 
 use sqlx::Row;
+use waymark_protocol::family_zones::{FamilyZones, WatchZones};
 use waymark_protocol::ids::FamilyId;
 use waymark_protocol::status_poll::SignedStatus;
-use waymark_protocol::zone_relay::{FamilyZones, SealedZoneSet, WatchZones, ZoneWord};
+use waymark_protocol::zone_relay::{SealedZoneSet, ZoneWord};
 
 use super::devices::BoundWatch;
 use super::{DbResult, LockScope, Store};
