@@ -105,6 +105,17 @@ async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_clou
     assert_eq!(watch.reporter.zones_version(), 1);
     let confirmed = a.core.zones().await.unwrap();
     assert_eq!(confirmed.watches[0].in_force, 1, "{confirmed:?}");
+    // Every member sees that the zones changed, by whom; never what.
+    let activity = a.core.activity().await.unwrap();
+    let saved_entry = activity
+        .iter()
+        .find(|e| e.kind == "family.zones_saved")
+        .expect("the save in the activity log");
+    assert_eq!(saved_entry.detail, "Version 1");
+    assert_eq!(
+        saved_entry.actor_session_name.as_deref(),
+        Some("Kitchen laptop")
+    );
     assert!(confirmed.watches[0].refused.is_none());
 
     // The family's alerts follow the family, as the running app does.

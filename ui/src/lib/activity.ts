@@ -16,6 +16,7 @@ const TITLES: Record<string, string> = {
   "family.founded": "Family keys created",
   "family.computers_changed": "Family computers changed",
   "family.computer_approved": "A computer was approved",
+  "family.zones_saved": "Safe zones changed",
   "invitation.made": "Invitation made",
   "invitation.cancelled": "Invitation cancelled",
   "invitation.expired": "Invitation expired",

@@ -76,7 +76,12 @@ pub async fn save(
     }
     match app
         .store
-        .save_zones(&caller.family_id, &body.family, &watches)
+        .save_zones(
+            &caller.family_id,
+            &body.family,
+            &watches,
+            caller.session_id.as_str(),
+        )
         .await?
     {
         Saved::Saved => {

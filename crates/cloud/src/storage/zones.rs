@@ -10,7 +10,7 @@ use waymark_protocol::status_poll::SignedStatus;
 use waymark_protocol::zone_relay::{SealedZoneSet, ZoneWord};
 
 use super::devices::BoundWatch;
-use super::{DbResult, LockScope, Store};
+use super::{DbResult, LockScope, Store, record};
 
 /// What saving a family's zones did.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +80,7 @@ impl Store {
         family: &FamilyId,
         family_copy: &SealedZoneSet,
         watches: &[(&BoundWatch, &SealedZoneSet)],
+        actor: &str,
     ) -> DbResult<Saved> {
         let now = self.now();
         let mut tx = self.write_tx(LockScope::Account(family.as_str())).await?;
@@ -113,6 +114,17 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        // Every member sees that the zones changed and from which computer;
+        // what changed is sealed.
+        record(
+            &mut tx,
+            now,
+            family.as_str(),
+            "family.zones_saved",
+            Some(actor),
+            &format!("Version {}", family_copy.version),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Saved::Saved)
     }
