@@ -392,11 +392,25 @@ pub struct ZoneEvent {
     pub t: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 enum Presence {
     Unknown,
     Inside,
     Outside,
+}
+
+/// What a tracker knows of one zone beyond the zone itself: which side the
+/// watch was last on, and the last day a "not arrived" was reported. A watch
+/// keeps it across restarts, so a restart neither repeats nor loses an event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneMemory {
+    /// The zone as it was tracked: memory of a zone that changed since is
+    /// not carried over.
+    zone: Zone,
+    presence: Presence,
+    not_arrived_day: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -484,6 +498,29 @@ impl ZoneTracker {
 
     /// Called with no fix (the watch's clock ticks): reports a scheduled
     /// arrival that did not happen even when the watch has no new position.
+    /// What to keep across a restart ([`Self::remember`]).
+    pub fn memory(&self) -> Vec<ZoneMemory> {
+        self.zones
+            .iter()
+            .map(|t| ZoneMemory {
+                zone: t.zone.clone(),
+                presence: t.presence,
+                not_arrived_day: t.not_arrived_day,
+            })
+            .collect()
+    }
+
+    /// Takes back what [`Self::memory`] kept, for each zone that is still
+    /// exactly the same.
+    pub fn remember(&mut self, memory: &[ZoneMemory]) {
+        for tracked in &mut self.zones {
+            if let Some(m) = memory.iter().find(|m| m.zone == tracked.zone) {
+                tracked.presence = m.presence;
+                tracked.not_arrived_day = m.not_arrived_day;
+            }
+        }
+    }
+
     pub fn tick(&mut self, t: i64, local: LocalTime) -> Vec<ZoneEvent> {
         self.zones
             .iter_mut()
@@ -772,6 +809,24 @@ mod tests {
         assert_eq!(late.len(), 1);
         assert_eq!(late[0].kind, ZoneEventKind::NotArrivedBy);
         assert!(tracker.tick(3, at(0, 9 * 60)).is_empty(), "once a day");
+        // Restarted (a new tracker told what the old one kept): still once.
+        let mut restarted = ZoneTracker::new("w", std::slice::from_ref(&school));
+        restarted.remember(&tracker.memory());
+        assert!(
+            restarted.tick(3, at(0, 9 * 60)).is_empty(),
+            "once a day, across a restart"
+        );
+        // A zone changed since is tracked afresh.
+        let moved = Zone {
+            shape: Shape::Circle {
+                centre: p(40.01, -3.7),
+                radius_m: 150.0,
+            },
+            ..school.clone()
+        };
+        let mut changed = ZoneTracker::new("w", std::slice::from_ref(&moved));
+        changed.remember(&tracker.memory());
+        assert_eq!(changed.tick(3, at(0, 9 * 60)).len(), 1);
         // Saturday: no school, no alert.
         assert!(tracker.tick(4, at(5, 9 * 60)).is_empty());
         // Next Monday she is on her way at 08:05 and arrives at 08:12: an

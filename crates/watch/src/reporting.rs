@@ -134,7 +134,7 @@ impl Reporter {
     pub fn tick_zones(&self) -> anyhow::Result<usize> {
         let now = self.link.clock.now_ms();
         let events = match self.zones()?.as_mut() {
-            Some(zones) => zones.tick(now),
+            Some(zones) => zones.tick(now)?,
             None => return Ok(0),
         };
         let offset = self.link.clock.offset_ms();
@@ -230,7 +230,7 @@ impl Reporter {
     pub fn record(&self, fix: Fix) -> anyhow::Result<()> {
         let offset = self.link.clock.offset_ms();
         let events = match self.zones()?.as_mut() {
-            Some(zones) => zones.observe(&fix),
+            Some(zones) => zones.observe(&fix)?,
             None => Vec::new(),
         };
         let mut queue = self.queue();

@@ -20,6 +20,7 @@ pub fn wipe(dir: &Path) -> anyhow::Result<()> {
         family::FAMILY_FILE,
         zones::ZONE_KEY_FILE,
         zones::ZONES_FILE,
+        zones::ZONE_MEMORY_FILE,
         provisioning::CERT_FILE,
         provisioning::CSR_FILE,
         provisioning::ATTESTATION_REQUEST_FILE,

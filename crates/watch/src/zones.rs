@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use waymark_protocol::location_sealing::LocationSecretKey;
 use waymark_protocol::report::Fix;
 use waymark_protocol::roster::TrustedRoster;
-use waymark_protocol::safe_zones::{LocalTime, Point, ZoneEvent, ZoneTracker};
+use waymark_protocol::safe_zones::{LocalTime, Point, ZoneEvent, ZoneMemory, ZoneTracker};
 use waymark_protocol::zone_relay::{SealedZoneSet, ZoneRefusal, ZoneWord};
 use waymark_protocol::zone_sealing::{ZoneSet, ZoneSetError};
 
@@ -26,6 +26,9 @@ pub const ZONE_KEY_FILE: &str = "zone-key";
 /// The zone set in force, as opened (the key to open it lies beside it, so
 /// keeping it sealed would protect nothing).
 pub const ZONES_FILE: &str = "zones.json";
+/// Which side of each zone the watch was last on, and the days a "not
+/// arrived" was reported: kept so a restart neither repeats nor loses one.
+pub const ZONE_MEMORY_FILE: &str = "zone-memory.json";
 
 /// What a relayed zone set did.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +53,8 @@ pub struct Zones {
     set: ZoneSet,
     refused: Option<ZoneRefusal>,
     tracker: ZoneTracker,
+    /// What was last written to [`ZONE_MEMORY_FILE`].
+    memory: Vec<ZoneMemory>,
     /// The family's time zone, minutes ahead of UTC (schedules are local).
     utc_offset_min: i32,
 }
@@ -68,7 +73,13 @@ impl Zones {
             },
             Err(e) => return Err(e.into()),
         };
-        let tracker = ZoneTracker::new(device_id, &set.zones);
+        let mut tracker = ZoneTracker::new(device_id, &set.zones);
+        // A damaged or missing memory only costs the sides: the next fix finds them again.
+        let memory: Vec<ZoneMemory> = fs::read(dir.join(ZONE_MEMORY_FILE))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        tracker.remember(&memory);
         Ok(Self {
             dir: dir.to_owned(),
             device_id: device_id.to_owned(),
@@ -76,8 +87,20 @@ impl Zones {
             set,
             refused: None,
             tracker,
+            memory,
             utc_offset_min,
         })
+    }
+
+    /// Writes the tracker's memory when it changed, before the events it
+    /// made are queued.
+    fn keep_memory(&mut self) -> anyhow::Result<()> {
+        let memory = self.tracker.memory();
+        if memory != self.memory {
+            write_private(&self.dir, ZONE_MEMORY_FILE, &serde_json::to_vec(&memory)?)?;
+            self.memory = memory;
+        }
+        Ok(())
     }
 
     /// What the next status poll says (signed with it).
@@ -106,7 +129,11 @@ impl Zones {
         match sealed.open_on_watch(&self.device_id, &self.key, trusted, self.set.version) {
             Ok(set) => {
                 write_private(&self.dir, ZONES_FILE, &serde_json::to_vec(&set)?)?;
-                self.tracker = ZoneTracker::new(&self.device_id, &set.zones);
+                let mut tracker = ZoneTracker::new(&self.device_id, &set.zones);
+                // A zone the new set keeps unchanged keeps its side.
+                tracker.remember(&self.tracker.memory());
+                self.tracker = tracker;
+                self.keep_memory()?;
                 let taken = Taken::Took {
                     version: set.version,
                     zones: self.tracker_len(&set),
@@ -136,19 +163,23 @@ impl Zones {
     }
 
     /// The events one fix makes.
-    pub fn observe(&mut self, fix: &Fix) -> Vec<ZoneEvent> {
+    pub fn observe(&mut self, fix: &Fix) -> anyhow::Result<Vec<ZoneEvent>> {
         let local = LocalTime::at(fix.t, self.utc_offset_min);
         let at = Point {
             lat: fix.lat,
             lon: fix.lon,
         };
-        self.tracker.observe(fix.t, at, fix.acc, local)
+        let events = self.tracker.observe(fix.t, at, fix.acc, local);
+        self.keep_memory()?;
+        Ok(events)
     }
 
     /// "Not arrived by" events due at `now_ms`, with or without a new fix.
-    pub fn tick(&mut self, now_ms: i64) -> Vec<ZoneEvent> {
+    pub fn tick(&mut self, now_ms: i64) -> anyhow::Result<Vec<ZoneEvent>> {
         let local = LocalTime::at(now_ms, self.utc_offset_min);
-        self.tracker.tick(now_ms, local)
+        let events = self.tracker.tick(now_ms, local);
+        self.keep_memory()?;
+        Ok(events)
     }
 }
 
@@ -268,10 +299,16 @@ mod tests {
         // Restarted: same key, same set, and it tracks.
         let mut again = Zones::open(dir.path(), "w", 0).unwrap();
         assert_eq!((again.word().zone_key, again.version()), (key, 2));
-        assert!(again.observe(&fix(1, 400.0)).is_empty());
-        let arrived = again.observe(&fix(2, 0.0));
+        assert!(again.observe(&fix(1, 400.0)).unwrap().is_empty());
+        let arrived = again.observe(&fix(2, 0.0)).unwrap();
         assert_eq!(arrived.len(), 1);
         assert_eq!(arrived[0].kind, ZoneEventKind::Arrived);
+        // Restarted while home: the watch remembers it, so its first fix
+        // outside is a departure (without the memory it would be no news).
+        let mut home_again = Zones::open(dir.path(), "w", 0).unwrap();
+        let left = home_again.observe(&fix(3, 400.0)).unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].kind, ZoneEventKind::Left);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
