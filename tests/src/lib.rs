@@ -38,6 +38,31 @@ pub use reqwest;
 #[derive(Clone, Default)]
 pub struct Logs(pub Arc<std::sync::Mutex<Vec<u8>>>);
 
+impl Logs {
+    /// Installs a debug-level `tracing` subscriber writing here: the test
+    /// binary's only one.
+    pub fn capture() -> Self {
+        let logs = Self::default();
+        let writer = logs.clone();
+        tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_writer(move || writer.clone())
+            .try_init()
+            .expect("this test binary's only log subscriber");
+        logs
+    }
+
+    /// Everything logged so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Whether `needle` occurs in `haystack` (dump and log scans).
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 impl std::io::Write for Logs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);

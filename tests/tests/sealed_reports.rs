@@ -33,19 +33,9 @@ fn traces(f: &Fix) -> Vec<Vec<u8>> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 #[tokio::test]
 async fn the_cloud_holds_no_coordinate_in_its_database_logs_or_live_stream() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(move || writer.clone())
-        .try_init()
-        .expect("this test binary's only log subscriber");
+    let logs = Logs::capture();
     let cloud = TestCloud::start().await.unwrap();
     let parent = Parent::sign_up(&cloud, "Family").await.unwrap();
     let watch = TestWatch::new(&cloud).unwrap();
@@ -92,7 +82,7 @@ async fn the_cloud_holds_no_coordinate_in_its_database_logs_or_live_stream() {
             "the scan reads the database files"
         );
     }
-    let logged = logs.0.lock().unwrap().clone();
+    let logged = logs.bytes();
     assert!(
         contains(&logged, b"waymark"),
         "the scan reads the logs ({} bytes)",

@@ -37,10 +37,6 @@ fn circle(name: &str, centre: Point, radius_m: f64, watch: &str, schedule: Sched
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 /// A signed-up parent with one paired watch that has told its zone key.
 async fn family_with_a_watch(cloud: &TestCloud) -> (App, TestWatch) {
     let mut settings = settings_for(cloud);
@@ -66,13 +62,7 @@ async fn watch_takes_zones(watch: &TestWatch) {
 
 #[tokio::test]
 async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_cloud_restart() {
-    let logs = Logs::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter("debug")
-        .with_writer(move || writer.clone())
-        .try_init()
-        .expect("this test binary's only log subscriber");
+    let logs = Logs::capture();
     let mut cloud = TestCloud::start().await.unwrap();
     let (a, watch) = family_with_a_watch(&cloud).await;
     let before = a.core.zones().await.unwrap();
@@ -215,16 +205,6 @@ async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_clou
         format!("{name} arrived at {SCHOOL_NAME}"),
     ];
     want.sort();
-    if told != want {
-        let logged = String::from_utf8_lossy(&logs.0.lock().unwrap()).to_string();
-        for line in logged
-            .lines()
-            .filter(|l| l.contains("waymark_app_core") || l.contains("live"))
-        {
-            eprintln!("LOG {line}");
-        }
-        eprintln!("ALL {:?}", shown.alerts.lock().unwrap());
-    }
     assert_eq!(told, want);
     follower.abort();
 
@@ -237,7 +217,7 @@ async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_clou
         contains(&dump, b"\"watch_id\":\"family\""),
         "the dump holds the sealed zones"
     );
-    let logged = logs.0.lock().unwrap().clone();
+    let logged = logs.bytes();
     assert!(
         contains(&logged, b"safe zones saved"),
         "the scan reads the logs"
@@ -482,6 +462,57 @@ async fn another_familys_watch_cannot_be_handed_zones_and_reads_answer_only_the_
     b.core.save_zones(vec![own]).await.unwrap();
     watch_takes_zones(&other).await;
     assert_eq!(other.reporter.zones_version(), 1);
+    // Past the app: B sends the cloud a copy naming A's watch (its own
+    // sealed copy, renamed, as a newer version). Answered like a watch that
+    // does not exist, and nothing is stored; the same body for B's own
+    // watch is taken.
+    let b_family = b.core.me().await.unwrap().family_id;
+    let mut family_copy: Value =
+        serde_json::from_str(&stored(&cloud, "family_zone_sets", "family_id", &b_family).await)
+            .unwrap();
+    let mut watch_copy: Value =
+        serde_json::from_str(&stored(&cloud, "watch_zone_sets", "device_id", other.id()).await)
+            .unwrap();
+    family_copy["version"] = Value::from(2);
+    watch_copy["version"] = Value::from(2);
+    watch_copy["watch_id"] = Value::from(watch.id());
+    let token = b.core.tokens().access(b.core.cloud()).await.unwrap();
+    let body = json!({"family": family_copy, "watches": [watch_copy]});
+    let (status, answer) = api(
+        &cloud,
+        reqwest::Method::PUT,
+        "/api/v1/zones",
+        &token,
+        Some(&body),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (404, Some("not_found")),
+        "{answer}"
+    );
+    let pool = cloud.database().await.unwrap();
+    let (rows,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM watch_zone_sets WHERE device_id = $1")
+            .bind(watch.id())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(rows, 0, "nothing stored for A's watch");
+    watch_copy["watch_id"] = Value::from(other.id());
+    let body = json!({"family": family_copy, "watches": [watch_copy]});
+    let (status, answer) = api(
+        &cloud,
+        reqwest::Method::PUT,
+        "/api/v1/zones",
+        &token,
+        Some(&body),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 204, "{answer}");
     assert_eq!(watch.reporter.zones_version(), 0);
     assert!(a.core.zones().await.unwrap().zones.is_empty());
     cloud.stop().await.unwrap();
