@@ -50,6 +50,7 @@ fn main() {
             "take_invitation",
             "zones",
             "save_zones",
+            "time_zones",
             "zone_events_away",
             "dismiss_zone_events_away",
         ]),

@@ -100,8 +100,9 @@ pub fn save_settings(
 pub async fn save_zones(
     state: &AppState,
     zones: Vec<waymark_protocol::safe_zones::Zone>,
+    time_zone: Option<String>,
 ) -> Result<waymark_app_core::zones::ZonesView, waymark_app_core::AppError> {
-    let view = state.core.save_zones(zones).await?;
+    let view = state.core.save_zones(zones, time_zone).await?;
     state.family.zones_changed(&view.zones);
     Ok(view)
 }

@@ -125,8 +125,17 @@ pub async fn zones(s: S<'_>) -> Result<ZonesView> {
 }
 
 #[tauri::command]
-pub async fn save_zones(s: S<'_>, zones: Vec<Zone>) -> Result<ZonesView> {
-    crate::background::save_zones(&s, zones).await
+pub async fn save_zones(
+    s: S<'_>,
+    zones: Vec<Zone>,
+    time_zone: Option<String>,
+) -> Result<ZonesView> {
+    crate::background::save_zones(&s, zones, time_zone).await
+}
+
+#[tauri::command]
+pub fn time_zones() -> Vec<String> {
+    waymark_app_core::zones::time_zone_names()
 }
 
 #[tauri::command]

@@ -132,6 +132,7 @@ fn main() {
             commands::history,
             commands::zones,
             commands::save_zones,
+            commands::time_zones,
             commands::zone_events_away,
             commands::dismiss_zone_events_away,
             commands::pair,

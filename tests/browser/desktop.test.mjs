@@ -304,6 +304,8 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.click("#zone-save");
   await app.waitFor("#zones-saved", { what: "the zone saved" });
   assert.match(await app.text("#zone-list"), /Test school/);
+  // The schedules' time zone is named (this computer's, for a first save).
+  assert.match(await app.text("#zones-time-zone"), /Schedules are read in [A-Za-z_]+(\/[A-Za-z_+-]+)*, with daylight saving/);
   await app.until(async () => (await app.count(".leaflet-tooltip.zone-label")) === 1, { what: "the zone drawn with its name" });
   // The TPM watch now rides towards the zone's centre from 400 m south,
   // polling every 2 s, so it takes the zone before it gets there.

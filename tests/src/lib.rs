@@ -836,16 +836,6 @@ impl TestWatch {
         Ok(())
     }
 
-    /// Restarted with zone schedules read `utc_offset_min` minutes ahead of
-    /// UTC (its `--utc-offset-min`).
-    pub fn restart_in_time_zone(&mut self, utc_offset_min: i32) -> anyhow::Result<()> {
-        let watch = waymark_watch::provisioning::Watch::open(&self.path())?;
-        let link = waymark_watch::cloud_link::CloudLink::new(&watch)?;
-        self.reporter = waymark_watch::reporting::Reporter::with_link(watch, link, 1000)?
-            .with_utc_offset(utc_offset_min);
-        Ok(())
-    }
-
     /// `seq` and `fixes` as a batch sealed to this watch's family (a
     /// throwaway key if it has none) and signed with its key, under one
     /// setup per watch and epoch ([`upload`] posts it first). Not chained:

@@ -12,6 +12,8 @@ pub mod device;
 pub mod error;
 #[cfg(feature = "e2e")]
 pub mod family_roster;
+#[cfg(feature = "e2e")]
+pub mod family_time;
 pub mod family_zones;
 pub mod ids;
 #[cfg(feature = "e2e")]

@@ -139,6 +139,17 @@ pub enum ZoneError {
 }
 
 impl ZoneError {
+    pub const ALL: [Self; 8] = [
+        Self::Name,
+        Self::Coordinates,
+        Self::Radius,
+        Self::TooFewPoints,
+        Self::TooManyPoints,
+        Self::SelfIntersecting,
+        Self::NoWatches,
+        Self::Schedule,
+    ];
+
     pub fn code(self) -> &'static str {
         match self {
             Self::Name => "zone_name",

@@ -11,6 +11,7 @@ use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use serde::{Deserialize, Serialize};
 
 use crate::family_roster::{FamilyKeyPair, TrustedRoster};
+use crate::family_time::FamilyTimeZone;
 use crate::location_sealing::LocationSecretKey;
 use crate::safe_zones::{Zone, ZoneError};
 use crate::sealed_report::{EncappedKey, LocationPublicKey};
@@ -25,7 +26,19 @@ type Kem = X25519HkdfSha256;
 pub struct ZoneSet {
     /// One more each time the family changes its zones.
     pub version: u64,
+    /// The time zone its schedules are read in.
+    pub time_zone: FamilyTimeZone,
     pub zones: Vec<Zone>,
+}
+
+/// A set as it comes out of the envelope, before its time zone is looked
+/// up: an unknown name is its own refusal, not "altered".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenedSet {
+    version: u64,
+    time_zone: String,
+    zones: Vec<Zone>,
 }
 
 /// Why a watch refuses a zone set (it reports the refusal; the apps show it).
@@ -40,6 +53,8 @@ pub enum ZoneSetError {
     NotForThisWatch,
     /// It opened, but a zone in it breaks a rule.
     InvalidZone(ZoneError),
+    /// It opened, but its time zone is not in this build's database.
+    UnknownTimeZone,
 }
 
 fn context(watch_id: &str, version: u64, recipient: &LocationPublicKey) -> Vec<u8> {
@@ -67,15 +82,25 @@ impl SealedZoneSet {
         watch_key: &LocationPublicKey,
         by: &FamilyKeyPair,
     ) -> Self {
+        let plaintext = serde_json::to_vec(set).expect("zones serialise");
+        Self::seal_plaintext(&plaintext, set.version, watch_id, watch_key, by)
+    }
+
+    fn seal_plaintext(
+        plaintext: &[u8],
+        version: u64,
+        watch_id: &str,
+        watch_key: &LocationPublicKey,
+        by: &FamilyKeyPair,
+    ) -> Self {
         let pk = <Kem as hpke::Kem>::PublicKey::from_bytes(&watch_key.0)
             .expect("a watch's zone key is 32 bytes");
-        let info = context(watch_id, set.version, watch_key);
-        let plaintext = serde_json::to_vec(set).expect("zones serialise");
+        let info = context(watch_id, version, watch_key);
         let (enc, ciphertext) = hpke::single_shot_seal::<ChaCha20Poly1305, HkdfSha256, Kem>(
             &OpModeS::Base,
             &pk,
             &info,
-            &plaintext,
+            plaintext,
             &info,
         )
         .expect("X25519 encapsulation to a valid key");
@@ -83,7 +108,7 @@ impl SealedZoneSet {
         enc_bytes.copy_from_slice(&enc.to_bytes());
         let mut sealed = Self {
             watch_id: watch_id.to_owned(),
-            version: set.version,
+            version,
             recipient: *watch_key,
             enc: EncappedKey(enc_bytes),
             ciphertext: b64(&ciphertext),
@@ -160,7 +185,7 @@ impl SealedZoneSet {
             &info,
         )
         .map_err(|_| ZoneSetError::NotForThisWatch)?;
-        let set: ZoneSet =
+        let set: OpenedSet =
             serde_json::from_slice(&plain).map_err(|_| ZoneSetError::NotForThisWatch)?;
         if set.version != self.version {
             return Err(ZoneSetError::NotForThisWatch);
@@ -168,11 +193,31 @@ impl SealedZoneSet {
         for zone in &set.zones {
             zone.validate().map_err(ZoneSetError::InvalidZone)?;
         }
-        Ok(set)
+        let time_zone =
+            FamilyTimeZone::parse(&set.time_zone).ok_or(ZoneSetError::UnknownTimeZone)?;
+        Ok(ZoneSet {
+            version: set.version,
+            time_zone,
+            zones: set.zones,
+        })
     }
 }
 
 impl ZoneSetError {
+    /// The refusal a watch reported as `code`, if this build knows it.
+    pub fn from_code(code: &str) -> Option<Self> {
+        [
+            Self::UnknownSigner,
+            Self::BadSignature,
+            Self::Replayed,
+            Self::NotForThisWatch,
+            Self::UnknownTimeZone,
+        ]
+        .into_iter()
+        .chain(ZoneError::ALL.map(Self::InvalidZone))
+        .find(|e| e.code() == code)
+    }
+
     /// The code a watch reports a refusal with (in its signed status).
     pub fn code(self) -> &'static str {
         match self {
@@ -181,6 +226,7 @@ impl ZoneSetError {
             Self::Replayed => "zones_replayed",
             Self::NotForThisWatch => "zones_not_for_this_watch",
             Self::InvalidZone(e) => e.code(),
+            Self::UnknownTimeZone => "zones_time_zone",
         }
     }
 
@@ -200,6 +246,9 @@ impl ZoneSetError {
                 "The zones could not be opened with this family's keys, so they were refused. Save them again."
             }
             Self::InvalidZone(e) => e.message(),
+            Self::UnknownTimeZone => {
+                "The zones' time zone is not one this watch knows, so they were refused. Choose another time zone for the schedules and save again."
+            }
         }
     }
 }
@@ -251,6 +300,7 @@ mod tests {
         let (zone_key, zone_public) = LocationSecretKey::generate();
         let set = ZoneSet {
             version: 2,
+            time_zone: FamilyTimeZone::parse("Europe/Stockholm").unwrap(),
             zones: vec![zone(150.0)],
         };
         let sealed = SealedZoneSet::seal(&set, "watch-1", &zone_public, &desk);
@@ -300,17 +350,63 @@ mod tests {
     }
 
     #[test]
+    fn every_refusal_code_reads_back_as_its_refusal() {
+        let all = [
+            ZoneSetError::UnknownSigner,
+            ZoneSetError::BadSignature,
+            ZoneSetError::Replayed,
+            ZoneSetError::NotForThisWatch,
+            ZoneSetError::UnknownTimeZone,
+        ]
+        .into_iter()
+        .chain(ZoneError::ALL.map(ZoneSetError::InvalidZone));
+        for e in all {
+            assert_eq!(ZoneSetError::from_code(e.code()), Some(e));
+        }
+        assert_eq!(ZoneSetError::from_code("zones_from_the_future"), None);
+    }
+
+    #[test]
     fn a_zone_that_breaks_a_rule_is_refused_after_opening() {
         let (desk, trusted) = family();
         let (zone_key, zone_public) = LocationSecretKey::generate();
         let set = ZoneSet {
             version: 1,
+            time_zone: FamilyTimeZone::utc(),
             zones: vec![zone(10.0)],
         };
         let sealed = SealedZoneSet::seal(&set, "watch-1", &zone_public, &desk);
         assert_eq!(
             sealed.open_on_watch("watch-1", &zone_key, &trusted, 0),
             Err(ZoneSetError::InvalidZone(ZoneError::Radius))
+        );
+        // A time zone this build does not know (a newer database on the
+        // computer that saved): refused as such, not taken as UTC.
+        let unknown = serde_json::json!({
+            "version": 1,
+            "time_zone": "Mars/Olympus_Mons",
+            "zones": [zone(150.0)],
+        });
+        let sealed = SealedZoneSet::seal_plaintext(
+            unknown.to_string().as_bytes(),
+            1,
+            "watch-1",
+            &zone_public,
+            &desk,
+        );
+        assert_eq!(
+            sealed.open_on_watch("watch-1", &zone_key, &trusted, 0),
+            Err(ZoneSetError::UnknownTimeZone)
+        );
+        let honest = ZoneSet {
+            version: 1,
+            time_zone: FamilyTimeZone::parse("Pacific/Auckland").unwrap(),
+            zones: vec![zone(150.0)],
+        };
+        let sealed = SealedZoneSet::seal(&honest, "watch-1", &zone_public, &desk);
+        assert_eq!(
+            sealed.open_on_watch("watch-1", &zone_key, &trusted, 0),
+            Ok(honest)
         );
     }
 }

@@ -120,10 +120,6 @@ enum Command {
         /// Speed along the route, metres a second (walking pace by default).
         #[arg(long, default_value_t = 1.4)]
         speed_mps: f64,
-        /// The family's time zone for safe-zone schedules, minutes ahead of
-        /// UTC (e.g. 60 for CET).
-        #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(-14 * 60..=14 * 60))]
-        utc_offset_min: i32,
         /// Seconds between status polls (new roster versions, key epochs and
         /// safe zones reach the watch on them).
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -241,7 +237,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             queue,
             clock_error_ms,
             battery,
-            utc_offset_min,
             poll_secs,
             speed_mps,
         } => {
@@ -251,7 +246,6 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let walker = (route.as_str(), interval, battery, speed_mps);
             let watch = WatchClock {
                 clock_error_ms,
-                utc_offset_min,
                 poll: Duration::from_secs(poll_secs),
             };
             return report(&dir, walker, fixes, queue, watch).await;
@@ -334,8 +328,7 @@ async fn report(
         .with_speed(speed, interval);
     let watch = Watch::open(dir)?;
     let link = CloudLink::with_clock(&watch, Clock::with_error(timing.clock_error_ms))?;
-    let reporter =
-        Reporter::with_link(watch, link, capacity)?.with_utc_offset(timing.utc_offset_min);
+    let reporter = Reporter::with_link(watch, link, capacity)?;
     println!(
         "Reporting as device {} every {interval} s",
         reporter.watch.device_id
@@ -416,10 +409,10 @@ async fn report(
     }
 }
 
-/// The watch's clocks: its hardware clock's error, the family's time zone,
-/// and how often it polls its status.
+/// The watch's clocks: its hardware clock's error and how often it polls
+/// its status. (Zone schedules are read in the family's time zone, which
+/// comes sealed with the zones.)
 struct WatchClock {
     clock_error_ms: i64,
-    utc_offset_min: i32,
     poll: Duration,
 }

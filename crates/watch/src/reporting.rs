@@ -49,8 +49,6 @@ pub struct Reporter {
     sealer: Mutex<Option<Arc<WatchSealer>>>,
     /// The safe zones, once paired (opened at the first need).
     zones: Mutex<Option<Zones>>,
-    /// The family's time zone for zone schedules, minutes ahead of UTC.
-    utc_offset_min: i32,
 }
 
 impl Reporter {
@@ -67,14 +65,7 @@ impl Reporter {
             queue,
             sealer: Mutex::new(None),
             zones: Mutex::new(None),
-            utc_offset_min: 0,
         })
-    }
-
-    /// Zone schedules read in a time zone `minutes` ahead of UTC.
-    pub fn with_utc_offset(mut self, minutes: i32) -> Self {
-        self.utc_offset_min = minutes;
-        self
     }
 
     /// The zones, opened (its key made) once the watch has a family; the
@@ -82,7 +73,7 @@ impl Reporter {
     fn zones(&self) -> anyhow::Result<MutexGuard<'_, Option<Zones>>> {
         let mut slot = self.zones.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() && family::load(&self.watch.dir).is_some() {
-            let zones = Zones::open(&self.watch.dir, &self.watch.device_id, self.utc_offset_min)?;
+            let zones = Zones::open(&self.watch.dir, &self.watch.device_id)?;
             self.link.set_zone_word(zones.word());
             *slot = Some(zones);
         }

@@ -15,10 +15,11 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use waymark_protocol::family_time::FamilyTimeZone;
 use waymark_protocol::location_sealing::LocationSecretKey;
 use waymark_protocol::report::Fix;
 use waymark_protocol::roster::TrustedRoster;
-use waymark_protocol::safe_zones::{LocalTime, Point, ZoneEvent, ZoneMemory, ZoneTracker};
+use waymark_protocol::safe_zones::{Point, ZoneEvent, ZoneMemory, ZoneTracker};
 use waymark_protocol::zone_relay::{SealedZoneSet, ZoneRefusal, ZoneWord};
 use waymark_protocol::zone_sealing::{ZoneSet, ZoneSetError};
 
@@ -55,13 +56,11 @@ pub struct Zones {
     tracker: ZoneTracker,
     /// What was last written to [`ZONE_MEMORY_FILE`].
     memory: Vec<ZoneMemory>,
-    /// The family's time zone, minutes ahead of UTC (schedules are local).
-    utc_offset_min: i32,
 }
 
 impl Zones {
     /// The zone key (made now if this watch has none) and the set in force.
-    pub fn open(dir: &Path, device_id: &str, utc_offset_min: i32) -> anyhow::Result<Self> {
+    pub fn open(dir: &Path, device_id: &str) -> anyhow::Result<Self> {
         let key = load_or_make_key(dir)?;
         let set = match fs::read(dir.join(ZONES_FILE)) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -69,6 +68,7 @@ impl Zones {
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => ZoneSet {
                 version: 0,
+                time_zone: FamilyTimeZone::utc(),
                 zones: Vec::new(),
             },
             Err(e) => return Err(e.into()),
@@ -88,7 +88,6 @@ impl Zones {
             refused: None,
             tracker,
             memory,
-            utc_offset_min,
         })
     }
 
@@ -162,9 +161,10 @@ impl Zones {
             .count()
     }
 
-    /// The events one fix makes.
+    /// The events one fix makes. Schedules are read in the family's time
+    /// zone, sealed in the set.
     pub fn observe(&mut self, fix: &Fix) -> anyhow::Result<Vec<ZoneEvent>> {
-        let local = LocalTime::at(fix.t, self.utc_offset_min);
+        let local = self.set.time_zone.local(fix.t);
         let at = Point {
             lat: fix.lat,
             lon: fix.lon,
@@ -176,7 +176,7 @@ impl Zones {
 
     /// "Not arrived by" events due at `now_ms`, with or without a new fix.
     pub fn tick(&mut self, now_ms: i64) -> anyhow::Result<Vec<ZoneEvent>> {
-        let local = LocalTime::at(now_ms, self.utc_offset_min);
+        let local = self.set.time_zone.local(now_ms);
         let events = self.tracker.tick(now_ms, local);
         self.keep_memory()?;
         Ok(events)
@@ -269,11 +269,12 @@ mod tests {
     fn a_set_is_taken_kept_across_a_restart_and_an_old_one_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (desk, trusted) = family();
-        let mut zones = Zones::open(dir.path(), "w", 0).unwrap();
+        let mut zones = Zones::open(dir.path(), "w").unwrap();
         assert_eq!(zones.word().held, 0);
         let key = zones.word().zone_key;
         let set = |version| ZoneSet {
             version,
+            time_zone: FamilyTimeZone::utc(),
             zones: vec![home("w")],
         };
         let v2 = SealedZoneSet::seal(&set(2), "w", &key, &desk);
@@ -297,7 +298,7 @@ mod tests {
         assert_eq!(zones.word().held, 2, "the newer set stays in force");
 
         // Restarted: same key, same set, and it tracks.
-        let mut again = Zones::open(dir.path(), "w", 0).unwrap();
+        let mut again = Zones::open(dir.path(), "w").unwrap();
         assert_eq!((again.word().zone_key, again.version()), (key, 2));
         assert!(again.observe(&fix(1, 400.0)).unwrap().is_empty());
         let arrived = again.observe(&fix(2, 0.0)).unwrap();
@@ -305,7 +306,7 @@ mod tests {
         assert_eq!(arrived[0].kind, ZoneEventKind::Arrived);
         // Restarted while home: the watch remembers it, so its first fix
         // outside is a departure (without the memory it would be no news).
-        let mut home_again = Zones::open(dir.path(), "w", 0).unwrap();
+        let mut home_again = Zones::open(dir.path(), "w").unwrap();
         let left = home_again.observe(&fix(3, 400.0)).unwrap();
         assert_eq!(left.len(), 1, "{left:?}");
         assert_eq!(left[0].kind, ZoneEventKind::Left);
@@ -317,6 +318,51 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    /// "Not there by 08:30" is 08:30 in the family's time zone, summer and
+    /// winter: the watch reads the schedule in the zone the set carries.
+    #[test]
+    fn schedules_are_read_in_the_familys_time_zone_with_daylight_saving() {
+        use waymark_protocol::safe_zones::Days;
+        // 06:25 UTC on Wednesday 1 July 2026 (08:25 in Berlin, summer time)
+        // and on Wednesday 14 January 2026 (07:25 in Berlin).
+        const SUMMER: i64 = 1_782_887_100_000;
+        const WINTER: i64 = 1_768_371_900_000;
+        const TEN_MIN: i64 = 600_000;
+        for (day, berlin_due) in [(SUMMER, true), (WINTER, false)] {
+            let dir = tempfile::tempdir().unwrap();
+            let (desk, trusted) = family();
+            let mut zones = Zones::open(dir.path(), "w").unwrap();
+            let key = zones.word().zone_key;
+            let mut school = home("w");
+            school.schedule = Schedule::Weekly {
+                days: Days(0x7f),
+                from_min: 7 * 60,
+                until_min: 16 * 60,
+                arrive_by_min: Some(8 * 60 + 30),
+            };
+            let set = ZoneSet {
+                version: 1,
+                time_zone: FamilyTimeZone::parse("Europe/Berlin").unwrap(),
+                zones: vec![school],
+            };
+            let sealed = SealedZoneSet::seal(&set, "w", &key, &desk);
+            zones.take(&sealed, &trusted).unwrap();
+            // Away from the zone, ten minutes later: 08:35 in summer (late),
+            // 07:35 in winter (not yet), though it is 06:35 UTC both times.
+            assert!(zones.observe(&fix(day, 400.0)).unwrap().is_empty());
+            let late = zones.tick(day + TEN_MIN).unwrap();
+            assert_eq!(!late.is_empty(), berlin_due, "{late:?}");
+            if berlin_due {
+                assert_eq!(late[0].kind, ZoneEventKind::NotArrivedBy);
+            } else {
+                // An hour later it is 08:35 in Berlin in winter too.
+                let late = zones.tick(day + 7 * TEN_MIN).unwrap();
+                assert_eq!(late.len(), 1, "{late:?}");
+                assert_eq!(late[0].kind, ZoneEventKind::NotArrivedBy);
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use reqwest::Method;
 use serde::Serialize;
+use waymark_protocol::family_time::FamilyTimeZone;
 use waymark_protocol::family_zones::{FamilyZones, ZonesUpload};
 use waymark_protocol::safe_zones::{Zone, ZoneId};
 use waymark_protocol::sealed_report::LocationPublicKey;
@@ -36,6 +37,9 @@ pub struct ZonesView {
     #[ts(type = "number")]
     pub version: u64,
     pub zones: Vec<Zone>,
+    /// The IANA time zone the schedules are read in (with daylight saving):
+    /// the family's, sealed in the set, or this computer's before a first save.
+    pub time_zone: String,
     /// Why the family's zones are not shown (this computer waits for
     /// approval, or the cloud's copy did not check), in words.
     pub problem: Option<String>,
@@ -71,31 +75,10 @@ struct CheckedWord {
 
 /// The words of a refusal code a watch reported.
 fn refusal_message(code: &str) -> String {
-    use waymark_protocol::safe_zones::ZoneError;
-    let set_errors = [
-        ZoneSetError::UnknownSigner,
-        ZoneSetError::BadSignature,
-        ZoneSetError::Replayed,
-        ZoneSetError::NotForThisWatch,
-    ];
-    let zone_errors = [
-        ZoneError::Name,
-        ZoneError::Coordinates,
-        ZoneError::Radius,
-        ZoneError::TooFewPoints,
-        ZoneError::TooManyPoints,
-        ZoneError::SelfIntersecting,
-        ZoneError::NoWatches,
-        ZoneError::Schedule,
-    ];
-    set_errors
-        .into_iter()
-        .chain(zone_errors.into_iter().map(ZoneSetError::InvalidZone))
-        .find(|e| e.code() == code)
-        .map_or_else(
-            || format!("The watch refused the zones ({code})."),
-            |e| format!("The watch refused the zones: {}", e.message()),
-        )
+    ZoneSetError::from_code(code).map_or_else(
+        || format!("The watch refused the zones ({code})."),
+        |e| format!("The watch refused the zones: {}", e.message()),
+    )
 }
 
 /// The watch's word, if its device signature checks against the
@@ -122,6 +105,21 @@ struct Loaded {
     /// The newest version the family has (shown or not).
     newest: u64,
     stored: HashMap<String, Option<u64>>,
+    time_zone: FamilyTimeZone,
+}
+
+/// This computer's time zone, for a family's first zones (UTC when the
+/// system names none the database knows).
+fn computer_time_zone() -> FamilyTimeZone {
+    iana_time_zone::get_timezone()
+        .ok()
+        .and_then(|name| FamilyTimeZone::parse(&name))
+        .unwrap_or_else(FamilyTimeZone::utc)
+}
+
+/// The time zones a parent can choose from.
+pub fn time_zone_names() -> Vec<String> {
+    FamilyTimeZone::names()
 }
 
 impl Core {
@@ -147,9 +145,11 @@ impl Core {
         let records: Vec<WatchRecord> = self.get("/api/v1/watches").await?;
         let seen_file = self.zones_seen_file().await?;
         let seen = read_seen(&seen_file);
+        let mut time_zone = computer_time_zone();
         let mut view = ZonesView {
             version: 0,
             zones: Vec::new(),
+            time_zone: String::new(),
             problem: None,
             can_edit: reader.keys().is_some(),
             watches: Vec::new(),
@@ -168,6 +168,7 @@ impl Core {
                     }
                     view.version = set.version;
                     view.zones = set.zones;
+                    time_zone = set.time_zone;
                 }
                 Err(e) => {
                     tracing::warn!(code = e.code(), "the family's zones were refused");
@@ -195,20 +196,36 @@ impl Core {
                 ready: keys.contains_key(&record.id),
             });
         }
+        view.time_zone = time_zone.name().to_owned();
         Ok(Loaded {
             view,
             keys,
             newest,
             stored,
+            time_zone,
         })
     }
 
     /// Saves `zones` as the family's next version: checked here first (each
     /// zone's rules, at most 20, only the family's watches), sealed to the
-    /// family and to each watch that told its zone key, and signed.
-    pub async fn save_zones(&self, zones: Vec<Zone>) -> Result<ZonesView, AppError> {
+    /// family and to each watch that told its zone key, and signed. The
+    /// schedules are read in `time_zone` (an IANA name), or in the zone
+    /// set's own when it is `None`.
+    pub async fn save_zones(
+        &self,
+        zones: Vec<Zone>,
+        time_zone: Option<String>,
+    ) -> Result<ZonesView, AppError> {
         let loaded = self.load_zones().await?;
-        self.upload_zones(&loaded, zones).await?;
+        let time_zone = match time_zone {
+            None => loaded.time_zone.clone(),
+            Some(name) => FamilyTimeZone::parse(&name).ok_or_else(|| {
+                AppError::Zone(format!(
+                    "“{name}” is not a time zone this app knows. Choose one from the list."
+                ))
+            })?,
+        };
+        self.upload_zones(&loaded, zones, time_zone).await?;
         self.zones().await
     }
 
@@ -228,7 +245,8 @@ impl Core {
             return Ok(false);
         }
         let zones = loaded.view.zones.clone();
-        match self.upload_zones(&loaded, zones).await {
+        let time_zone = loaded.time_zone.clone();
+        match self.upload_zones(&loaded, zones, time_zone).await {
             Ok(()) => Ok(true),
             // Another computer saved first: its save reached the watch.
             Err(AppError::Cloud { status: 409, .. }) => Ok(false),
@@ -236,7 +254,12 @@ impl Core {
         }
     }
 
-    async fn upload_zones(&self, loaded: &Loaded, zones: Vec<Zone>) -> Result<(), AppError> {
+    async fn upload_zones(
+        &self,
+        loaded: &Loaded,
+        zones: Vec<Zone>,
+        time_zone: FamilyTimeZone,
+    ) -> Result<(), AppError> {
         let reader = self.reader().await?;
         let keys = reader.keys().ok_or(AppError::NotTrusted)?;
         if zones.len() > MAX_ZONES {
@@ -262,7 +285,11 @@ impl Core {
         let version = loaded.newest + 1;
         let epoch = keys.current_epoch().ok_or(AppError::NotTrusted)?;
         let epoch_public = keys.epoch_public(epoch).ok_or(AppError::NotTrusted)?;
-        let set = ZoneSet { version, zones };
+        let set = ZoneSet {
+            version,
+            time_zone,
+            zones,
+        };
         let family = SealedZoneSet::seal_for_family(&set, &epoch_public, keys.computer());
         let watches = loaded
             .keys
@@ -270,6 +297,7 @@ impl Core {
             .map(|(id, key)| {
                 let own = ZoneSet {
                     version,
+                    time_zone: set.time_zone.clone(),
                     zones: set
                         .zones
                         .iter()

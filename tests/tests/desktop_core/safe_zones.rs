@@ -82,7 +82,7 @@ async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_clou
     );
     let saved = a
         .core
-        .save_zones(vec![home.clone(), school.clone()])
+        .save_zones(vec![home.clone(), school.clone()], None)
         .await
         .unwrap();
     assert_eq!(saved.version, 1);
@@ -241,28 +241,25 @@ async fn a_watch_walking_across_two_zones_reports_each_event_once_through_a_clou
     cloud.stop().await.unwrap();
 }
 
-/// Minutes ahead of UTC that make the local time now `minute` after
-/// midnight (within the ±14 h a time zone may be).
-fn offset_for_local(minute: i64) -> i32 {
-    let utc = (now_ms() / 60_000).rem_euclid(24 * 60);
-    let mut offset = minute - utc;
-    if offset > 14 * 60 {
-        offset -= 24 * 60;
+/// A time zone in which it is now between 06:00 and 06:59 (the `Etc/GMT`
+/// zones are whole hours; POSIX turns their signs around).
+fn time_zone_at_six() -> String {
+    let utc_hour = (now_ms() / 3_600_000).rem_euclid(24);
+    let mut ahead = 6 - utc_hour;
+    if ahead < -12 {
+        ahead += 24;
     }
-    if offset < -14 * 60 {
-        offset += 24 * 60;
+    match ahead {
+        0 => "Etc/UTC".into(),
+        a if a > 0 => format!("Etc/GMT-{a}"),
+        a => format!("Etc/GMT+{}", -a),
     }
-    offset as i32
 }
 
 #[tokio::test]
 async fn a_scheduled_zone_reports_not_arrived_by_once_when_the_clock_moves_past_its_time() {
     let cloud = TestCloud::start().await.unwrap();
-    let (a, mut watch) = family_with_a_watch(&cloud).await;
-    // The family's time zone puts the watch at 06:00 now.
-    watch
-        .restart_in_time_zone(offset_for_local(6 * 60))
-        .unwrap();
+    let (a, watch) = family_with_a_watch(&cloud).await;
     let school = circle(
         SCHOOL_NAME,
         north_of(HOME, 1_000.0),
@@ -275,14 +272,20 @@ async fn a_scheduled_zone_reports_not_arrived_by_once_when_the_clock_moves_past_
             arrive_by_min: Some(8 * 60 + 30),
         },
     );
-    a.core.save_zones(vec![school.clone()]).await.unwrap();
+    // The family's time zone, sealed with the zones, puts the watch at 06:xx now.
+    let saved = a
+        .core
+        .save_zones(vec![school.clone()], Some(time_zone_at_six()))
+        .await
+        .unwrap();
+    assert_eq!(saved.time_zone, time_zone_at_six());
     watch_takes_zones(&watch).await;
-    // At home, at 06:00: nothing is due.
+    // At home, at 06:xx: nothing is due.
     watch.reporter.record(fix_at(now_ms(), 0)).unwrap();
     assert_eq!(watch.reporter.tick_zones().unwrap(), 0);
 
     // Two hours and forty minutes pass (the cloud's clock; the watch sets
-    // its own by the cloud's answers): 08:40, and the child is not there.
+    // its own by the cloud's answers): 08:40 to 09:39, and the child is not there.
     cloud.advance(Duration::from_secs((2 * 60 + 40) * 60));
     watch.reporter.keep_in_step().await.unwrap();
     assert_eq!(watch.reporter.tick_zones().unwrap(), 1);
@@ -336,7 +339,7 @@ async fn zones_the_cloud_altered_or_replayed_are_refused_by_the_watch_and_the_ap
     let cloud = TestCloud::start().await.unwrap();
     let (a, watch) = family_with_a_watch(&cloud).await;
     let home = circle(HOME_NAME, HOME, 100.0, watch.id(), Schedule::Always);
-    a.core.save_zones(vec![home.clone()]).await.unwrap();
+    a.core.save_zones(vec![home.clone()], None).await.unwrap();
     let v1_watch = stored(&cloud, "watch_zone_sets", "device_id", watch.id()).await;
     let account = a.core.me().await.unwrap().family_id;
     let v1_family = stored(&cloud, "family_zone_sets", "family_id", &account).await;
@@ -348,7 +351,7 @@ async fn zones_the_cloud_altered_or_replayed_are_refused_by_the_watch_and_the_ap
         Schedule::Always,
     );
     a.core
-        .save_zones(vec![home.clone(), school.clone()])
+        .save_zones(vec![home.clone(), school.clone()], None)
         .await
         .unwrap();
     watch_takes_zones(&watch).await;
@@ -427,7 +430,7 @@ async fn zones_the_cloud_altered_or_replayed_are_refused_by_the_watch_and_the_ap
         .await
         .unwrap();
     pool.close().await;
-    let saved = a.core.save_zones(vec![school.clone()]).await.unwrap();
+    let saved = a.core.save_zones(vec![school.clone()], None).await.unwrap();
     assert_eq!(saved.version, 3);
     assert_eq!(saved.zones, vec![school]);
     cloud_hands_watch(
@@ -455,11 +458,11 @@ async fn another_familys_watch_cannot_be_handed_zones_and_reads_answer_only_the_
     assert_eq!(b_view.watches.len(), 1, "B sees only its own watch");
     assert_eq!(b_view.watches[0].watch_id, other.id());
     let zone = circle(HOME_NAME, HOME, 100.0, watch.id(), Schedule::Always);
-    let err = b.core.save_zones(vec![zone]).await.unwrap_err();
+    let err = b.core.save_zones(vec![zone], None).await.unwrap_err();
     assert_eq!(err.code(), "zone_invalid", "{err}");
     // Honest: B's own zone for its own watch.
     let own = circle(HOME_NAME, HOME, 100.0, other.id(), Schedule::Always);
-    b.core.save_zones(vec![own]).await.unwrap();
+    b.core.save_zones(vec![own], None).await.unwrap();
     watch_takes_zones(&other).await;
     assert_eq!(other.reporter.zones_version(), 1);
     // Past the app: B sends the cloud a copy naming A's watch (its own
@@ -523,7 +526,7 @@ async fn what_happened_while_no_app_ran_is_listed_at_the_next_start() {
     let cloud = TestCloud::start().await.unwrap();
     let (a, watch) = family_with_a_watch(&cloud).await;
     let home = circle(HOME_NAME, HOME, 100.0, watch.id(), Schedule::Always);
-    a.core.save_zones(vec![home]).await.unwrap();
+    a.core.save_zones(vec![home], None).await.unwrap();
     watch_takes_zones(&watch).await;
     // The app last checked the family 10 minutes ago, then was closed.
     let marker = a.settings.data_dir.join("last-family-check");

@@ -55,7 +55,9 @@ export const api = {
   watches: () => call<WatchInfo[]>("watches"),
   history: (watchId: string, from: number, to: number) => call<Trail>("history", { watchId, from, to }),
   zones: () => call<ZonesView>("zones"),
-  saveZones: (zones: Zone[]) => call<ZonesView>("save_zones", { zones }),
+  /** `timeZone`: an IANA name to read the schedules in; `null` keeps the family's. */
+  saveZones: (zones: Zone[], timeZone: string | null = null) => call<ZonesView>("save_zones", { zones, timeZone }),
+  timeZones: () => call<string[]>("time_zones"),
   zoneEventsAway: () => call<ZoneEntry[]>("zone_events_away"),
   dismissZoneEventsAway: () => call<null>("dismiss_zone_events_away"),
   pair: (code: string) => call<WatchInfo>("pair", { code }),

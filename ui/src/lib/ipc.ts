@@ -160,6 +160,11 @@ export type ZonesView = {
  */
 version: number, zones: Array<Zone>, 
 /**
+ * The IANA time zone the schedules are read in (with daylight saving):
+ * the family's, sealed in the set, or this computer's before a first save.
+ */
+time_zone: string, 
+/**
  * Why the family's zones are not shown (this computer waits for
  * approval, or the cloud's copy did not check), in words.
  */
