@@ -31,6 +31,15 @@ pub struct ZoneSet {
     pub zones: Vec<Zone>,
 }
 
+impl ZoneSet {
+    /// SHA-256 of the set as sealed: what a family computer remembers of
+    /// the newest set it checked, to know it again byte for byte.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(serde_json::to_vec(self).expect("zones serialise")).into()
+    }
+}
+
 /// A set as it comes out of the envelope, before its time zone is looked
 /// up: an unknown name is its own refusal, not "altered".
 #[derive(Deserialize)]
@@ -153,6 +162,28 @@ impl SealedZoneSet {
         self.open(FAMILY_COPY, epoch_key, trusted, known_version)
     }
 
+    /// The family's copy signed by a computer no longer in the roster (it
+    /// was removed after it saved): opened only if its own signature holds
+    /// and it is, to the byte, the set this computer already checked while
+    /// that computer was trusted (`known_version`, `known_digest`). So it
+    /// can be signed again by a computer the family still trusts, and a
+    /// removed computer can bring in nothing new.
+    pub fn open_known_in_app(
+        &self,
+        epoch_key: &LocationSecretKey,
+        known_version: u64,
+        known_digest: &[u8; 32],
+    ) -> Result<ZoneSet, ZoneSetError> {
+        if self.version != known_version {
+            return Err(ZoneSetError::UnknownSigner);
+        }
+        let set = self.open_signed(FAMILY_COPY, epoch_key, known_version)?;
+        if set.digest() != *known_digest {
+            return Err(ZoneSetError::UnknownSigner);
+        }
+        Ok(set)
+    }
+
     fn open(
         &self,
         audience: &str,
@@ -163,6 +194,17 @@ impl SealedZoneSet {
         if !trusted.roster().contains(&self.signer) {
             return Err(ZoneSetError::UnknownSigner);
         }
+        self.open_signed(audience, key, min_version)
+    }
+
+    /// Every check but who signed: the signature, the version, the
+    /// audience, the envelope and the rules.
+    fn open_signed(
+        &self,
+        audience: &str,
+        key: &LocationSecretKey,
+        min_version: u64,
+    ) -> Result<ZoneSet, ZoneSetError> {
         if !crate::roster::verify(&self.signer, &self.signing_bytes(), &self.signature) {
             return Err(ZoneSetError::BadSignature);
         }
@@ -346,6 +388,49 @@ mod tests {
         assert_eq!(
             elsewhere.open_on_watch("watch-1", &zone_key, &trusted, 1),
             Err(ZoneSetError::NotForThisWatch)
+        );
+    }
+
+    #[test]
+    fn a_removed_computers_set_opens_only_as_the_set_already_checked() {
+        let (removed, _) = family();
+        let (epoch_key, epoch_public) = LocationSecretKey::generate();
+        let known = ZoneSet {
+            version: 3,
+            time_zone: FamilyTimeZone::utc(),
+            zones: vec![zone(150.0)],
+        };
+        let sealed = SealedZoneSet::seal_for_family(&known, &epoch_public, &removed);
+        assert_eq!(
+            sealed.open_known_in_app(&epoch_key, 3, &known.digest()),
+            Ok(known.clone())
+        );
+        // The removed computer signs other zones under the version this
+        // computer knows, or a newer version: refused.
+        let other = ZoneSet {
+            zones: vec![zone(900.0)],
+            ..known.clone()
+        };
+        let forged = SealedZoneSet::seal_for_family(&other, &epoch_public, &removed);
+        assert_eq!(
+            forged.open_known_in_app(&epoch_key, 3, &known.digest()),
+            Err(ZoneSetError::UnknownSigner)
+        );
+        let newer = ZoneSet {
+            version: 4,
+            ..known.clone()
+        };
+        let newer = SealedZoneSet::seal_for_family(&newer, &epoch_public, &removed);
+        assert_eq!(
+            newer.open_known_in_app(&epoch_key, 3, &known.digest()),
+            Err(ZoneSetError::UnknownSigner)
+        );
+        // Its signature must still hold.
+        let mut altered = sealed.clone();
+        altered.ciphertext = b64(b"changed");
+        assert_eq!(
+            altered.open_known_in_app(&epoch_key, 3, &known.digest()),
+            Err(ZoneSetError::BadSignature)
         );
     }
 

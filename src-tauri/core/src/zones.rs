@@ -106,6 +106,9 @@ struct Loaded {
     newest: u64,
     stored: HashMap<String, Option<u64>>,
     time_zone: FamilyTimeZone,
+    /// The family's copy is one this computer checked, signed by a
+    /// computer removed since: to be signed again by this one.
+    resign: bool,
 }
 
 /// This computer's time zone, for a family's first zones (UTC when the
@@ -144,7 +147,8 @@ impl Core {
         let family: FamilyZones = self.get("/api/v1/zones").await?;
         let records: Vec<WatchRecord> = self.get("/api/v1/watches").await?;
         let seen_file = self.zones_seen_file().await?;
-        let seen = read_seen(&seen_file);
+        let (seen, seen_digest) = read_seen(&seen_file);
+        let mut resign = false;
         let mut time_zone = computer_time_zone();
         let mut view = ZonesView {
             version: 0,
@@ -161,10 +165,15 @@ impl Core {
                 view.problem = Some(ZoneSetError::Replayed.message().into());
             }
             (Some(_), None) => {}
-            (Some(keys), Some(sealed)) => match open_family_copy(keys, sealed, seen) {
-                Ok(set) => {
-                    if set.version > seen {
-                        write_seen(&seen_file, set.version);
+            (Some(keys), Some(sealed)) => match open_family_copy(keys, sealed, seen, seen_digest) {
+                Ok((set, signer_removed)) => {
+                    write_seen(&seen_file, &set);
+                    if signer_removed {
+                        tracing::info!(
+                            version = set.version,
+                            "the family's zones were signed by a computer removed since; this one signs them again"
+                        );
+                        resign = true;
                     }
                     view.version = set.version;
                     view.zones = set.zones;
@@ -203,6 +212,7 @@ impl Core {
             newest,
             stored,
             time_zone,
+            resign,
         })
     }
 
@@ -231,7 +241,10 @@ impl Core {
 
     /// Seals the family's zones again for watches that have told their zone
     /// key but do not have the newest set (a watch paired since the last
-    /// save): called by the family check. Returns whether it saved.
+    /// save), and signs again a set whose signer was removed from the
+    /// family since (else every app would refuse it and the parent would
+    /// have to draw the zones anew): called by the family check. Returns
+    /// whether it saved.
     pub async fn hand_zones_to_new_watches(&self) -> Result<bool, AppError> {
         let loaded = self.load_zones().await?;
         if !loaded.view.can_edit || loaded.view.problem.is_some() || loaded.view.version == 0 {
@@ -241,7 +254,7 @@ impl Core {
             .keys
             .keys()
             .any(|id| loaded.stored.get(id).copied().flatten() < Some(loaded.view.version));
-        if !behind {
+        if !behind && !loaded.resign {
             return Ok(false);
         }
         let zones = loaded.view.zones.clone();
@@ -318,7 +331,7 @@ impl Core {
         }
         self.send_empty(Method::PUT, "/api/v1/zones", Some(&upload))
             .await?;
-        write_seen(&self.zones_seen_file().await?, version);
+        write_seen(&self.zones_seen_file().await?, &set);
         tracing::info!(version, "safe zones saved");
         Ok(())
     }
@@ -331,30 +344,54 @@ impl Core {
     }
 }
 
+/// Opens the family's copy: signed by a computer of the roster, or else
+/// (the `bool`) by a computer removed since, when it is exactly the set this
+/// computer last checked (`seen`, `seen_digest`).
 fn open_family_copy(
     keys: &FamilyKeys,
     sealed: &SealedZoneSet,
     seen: u64,
-) -> Result<ZoneSet, ZoneSetError> {
+    seen_digest: Option<[u8; 32]>,
+) -> Result<(ZoneSet, bool), ZoneSetError> {
     let trusted = keys.trusted_roster().ok_or(ZoneSetError::UnknownSigner)?;
     let secret = keys
         .epoch_secret_for(&sealed.recipient)
         .ok_or(ZoneSetError::NotForThisWatch)?;
-    sealed.open_in_app(secret, &trusted, seen)
+    match sealed.open_in_app(secret, &trusted, seen) {
+        Err(ZoneSetError::UnknownSigner) => {
+            let digest = seen_digest.ok_or(ZoneSetError::UnknownSigner)?;
+            Ok((sealed.open_known_in_app(secret, seen, &digest)?, true))
+        }
+        opened => Ok((opened?, false)),
+    }
 }
 
-fn read_seen(path: &std::path::Path) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+/// The newest zone version this computer has checked, and the digest of
+/// that set (`VERSION DIGEST` in the file; a file with only the version,
+/// as written before, has no digest).
+fn read_seen(path: &std::path::Path) -> (u64, Option<[u8; 32]>) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut words = text.split_whitespace();
+    let version = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let digest = words
+        .next()
+        .and_then(waymark_protocol::signing::unb64)
+        .and_then(|d| <[u8; 32]>::try_from(d).ok());
+    (version, digest)
 }
 
-fn write_seen(path: &std::path::Path, version: u64) {
-    if read_seen(path) >= version {
+/// Remembers `set` as the newest checked, unless a newer one was.
+fn write_seen(path: &std::path::Path, set: &ZoneSet) {
+    let (version, digest) = read_seen(path);
+    if version > set.version || (version == set.version && digest.is_some()) {
         return;
     }
-    if let Err(e) = std::fs::write(path, format!("{version}\n")) {
+    let line = format!(
+        "{} {}\n",
+        set.version,
+        waymark_protocol::signing::b64(&set.digest())
+    );
+    if let Err(e) = std::fs::write(path, line) {
         tracing::warn!(error = %e, "could not remember the newest zone version seen");
     }
 }

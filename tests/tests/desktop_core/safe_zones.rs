@@ -599,3 +599,95 @@ async fn what_happened_while_no_app_ran_is_listed_at_the_next_start() {
     assert!(first.away().is_empty());
     cloud.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn zones_signed_by_a_removed_computer_are_signed_again_and_nothing_new_it_signs_is_taken() {
+    let cloud = TestCloud::start().await.unwrap();
+    let (a, watch) = family_with_a_watch(&cloud).await;
+    let account = a.core.me().await.unwrap().account_id;
+    let office = super::approved_computer(&cloud, &a, "Office PC").await;
+    watch.reporter.keep_in_step().await.unwrap();
+    // The office computer draws the zones; the kitchen laptop (a) checks them.
+    let home = circle(HOME_NAME, HOME, 150.0, watch.id(), Schedule::Always);
+    let saved = office
+        .core
+        .save_zones(vec![home.clone()], Some("Europe/Zurich".into()))
+        .await
+        .unwrap();
+    assert_eq!(saved.version, 1);
+    watch_takes_zones(&watch).await;
+    assert_eq!(watch.reporter.zones_version(), 1);
+    assert_eq!(a.core.zones().await.unwrap().zones, vec![home.clone()]);
+    let office_keys = keys_of(&office, account.as_str()).await;
+
+    // The office computer is removed: the family's key rotates, and the
+    // zones it signed are signed by no computer of the roster now.
+    let office_session = office.core.me().await.unwrap().session_id;
+    a.core.end_session(&office_session).await.unwrap();
+    a.core.family_keys().await.unwrap();
+    watch.reporter.keep_in_step().await.unwrap();
+
+    // Attack: the removed computer signs other zones under the version the
+    // family knows, sealed to the family's old key, and the cloud serves them.
+    let kitchen = keys_of(&a, account.as_str()).await;
+    let elsewhere = circle(
+        "Somewhere else",
+        north_of(HOME, 5_000.0),
+        150.0,
+        watch.id(),
+        Schedule::Always,
+    );
+    let forged = waymark_protocol::zone_sealing::SealedZoneSet::seal_for_family(
+        &waymark_protocol::zone_sealing::ZoneSet {
+            version: 1,
+            time_zone: waymark_protocol::family_time::FamilyTimeZone::utc(),
+            zones: vec![elsewhere],
+        },
+        &kitchen.epoch_public(0).unwrap(),
+        office_keys.computer(),
+    );
+    let family = a.core.me().await.unwrap().family_id;
+    let honest = stored(&cloud, "family_zone_sets", "family_id", &family).await;
+    set_family_copy(&cloud, &serde_json::to_string(&forged).unwrap()).await;
+    let view = a.core.zones().await.unwrap();
+    assert!(view.zones.is_empty(), "{view:?}");
+    assert_eq!(
+        view.problem.as_deref(),
+        Some(waymark_protocol::zone_sealing::ZoneSetError::UnknownSigner.message())
+    );
+    assert!(
+        !a.core.hand_zones_to_new_watches().await.unwrap(),
+        "nothing signed again"
+    );
+    assert_eq!(watch.reporter.zones_version(), 1);
+
+    // Honest: the set the kitchen laptop checked while the office computer
+    // was trusted is shown, and the family check signs it again, with its
+    // time zone; the watch takes it from the computer it still trusts.
+    set_family_copy(&cloud, &honest).await;
+    let view = a.core.zones().await.unwrap();
+    assert_eq!(
+        (view.zones.clone(), view.problem.clone()),
+        (vec![home.clone()], None)
+    );
+    assert_eq!(view.time_zone, "Europe/Zurich");
+    assert!(a.core.hand_zones_to_new_watches().await.unwrap());
+    let view = a.core.zones().await.unwrap();
+    assert_eq!((view.version, view.zones.clone()), (2, vec![home]));
+    assert_eq!(view.time_zone, "Europe/Zurich");
+    assert!(!a.core.hand_zones_to_new_watches().await.unwrap(), "once");
+    watch_takes_zones(&watch).await;
+    assert_eq!(watch.reporter.zones_version(), 2);
+    cloud.stop().await.unwrap();
+}
+
+/// Replaces the family's copy of the zones the cloud serves (a malicious cloud).
+async fn set_family_copy(cloud: &TestCloud, sealed: &str) {
+    let pool = cloud.database().await.unwrap();
+    sqlx::query("UPDATE family_zone_sets SET sealed = $1")
+        .bind(sealed)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+}
