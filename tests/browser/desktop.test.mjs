@@ -328,6 +328,43 @@ test("a parent signs in, sees two watches, pairs a third live, revokes it and en
   await app.click("#history-watch ~ button.primary");
   await app.waitFor("#history-zone-events", { timeout: 30_000, what: "the zone events in the history" });
   assert.match(await app.text("#history-zone-events"), /arrived at Test school/);
+
+  // 6b'. An area, its corners clicked on the map with the mouse: one whose
+  // edges cross is refused with the reason; a clean one is saved, drawn
+  // with its name, and deleted again.
+  await app.click("#tab-zones");
+  await app.click("#zone-new");
+  await app.type("#zone-name", "Test park");
+  await app.click("#zone-form input[name='shape'][value='polygon']");
+  const corners = async (points) => {
+    for (const [dx, dy] of points) {
+      await app.clickAt("#zones-map", dx, dy);
+      // Apart in time as in space: two quick clicks would be a double click (a zoom).
+      await new Promise((r) => setTimeout(r, 700));
+    }
+  };
+  await corners([[-90, -90], [90, 90], [90, -90], [-90, 90]]);
+  assert.match(await app.text("#zone-form"), /4 so far/);
+  await app.click("#zone-save");
+  await app.waitFor("#zones-error", { what: "the crossed area refused" });
+  assert.match(await app.text("#zones-error"), /edges cross each other/);
+  await app.click("#zone-clear");
+  await corners([[-90, 90], [90, 90], [0, -90]]);
+  assert.match(await app.text("#zone-form"), /3 so far/);
+  await app.click("#zone-save");
+  await app.waitFor("#zones-saved", { what: "the area saved" });
+  assert.match(await app.text("#zone-list"), /Test park\s*area, 3 corners/);
+  await app.until(async () => (await app.count(".leaflet-tooltip.zone-label")) === 2, { what: "the area drawn with its name" });
+  await shot("06c-zone-area");
+  await app.exec("[...document.querySelectorAll('#zone-list li')].find(li => /Test park/.test(li.textContent)).querySelectorAll('button')[1].click(); return null;");
+  await app.until(async () => /Deleted “Test park”/.test((await app.text("#zones-saved")) || ""), { what: "the area deleted" });
+  assert.doesNotMatch(await app.text("#zone-list"), /Test park/);
+  // The schedules' time zone, chosen from the IANA list and sealed with the zones.
+  await app.click("#zones-time-zone button");
+  await app.waitFor("#time-zone", { what: "the time zone list" });
+  await app.exec("const s = document.querySelector('#time-zone'); s.value = 'Europe/Berlin'; s.dispatchEvent(new Event('change')); return null;");
+  await app.click("#time-zone-form button.primary");
+  await app.until(async () => /Schedules are read in Europe\/Berlin/.test((await app.text("#zones-time-zone")) || ""), { what: "the new time zone saved" });
   await app.click("#tab-watches");
 
   // 6c. Family: the parent is its founder and only member; an invitation

@@ -66,6 +66,30 @@ export class WebDriver {
     await this.cmd("POST", `/element/${id}/click`, {});
   }
 
+  /** A real mouse click `dx`, `dy` pixels from the centre of `css` (W3C
+   *  actions, from the viewport: WebKitWebDriver takes no element origin). */
+  async clickAt(css, dx, dy) {
+    await this.waitFor(css);
+    const [cx, cy] = await this.exec(
+      "const r = document.querySelector(arguments[0]).getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];",
+      css,
+    );
+    const at = { origin: "viewport", x: Math.round(cx + dx), y: Math.round(cy + dy) };
+    await this.cmd("POST", "/actions", {
+      actions: [{
+        type: "pointer",
+        id: "mouse",
+        parameters: { pointerType: "mouse" },
+        actions: [
+          { type: "pointerMove", ...at, duration: 0 },
+          { type: "pointerDown", button: 0 },
+          { type: "pointerUp", button: 0 },
+        ],
+      }],
+    });
+    await this.cmd("DELETE", "/actions");
+  }
+
   async type(css, text) {
     const id = await this.waitFor(css);
     await this.cmd("POST", `/element/${id}/clear`, {});
