@@ -26,7 +26,9 @@ type Kem = X25519HkdfSha256;
 pub struct ZoneSet {
     /// One more each time the family changes its zones.
     pub version: u64,
-    /// The time zone its schedules are read in.
+    /// The time zone its schedules are read in. (A watch's stored set from
+    /// before time zones were sealed has none: it was read in UTC.)
+    #[serde(default = "FamilyTimeZone::utc")]
     pub time_zone: FamilyTimeZone,
     pub zones: Vec<Zone>,
 }

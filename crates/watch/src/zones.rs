@@ -321,6 +321,20 @@ mod tests {
         }
     }
 
+    /// A set stored by the watch before time zones were sealed still opens
+    /// (read in UTC, as it was then), so an updated watch keeps its zones.
+    #[test]
+    fn a_set_stored_before_time_zones_keeps_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = serde_json::json!({ "version": 4, "zones": [home("w")] });
+        fs::write(dir.path().join(ZONES_FILE), old.to_string()).unwrap();
+        let mut zones = Zones::open(dir.path(), "w").unwrap();
+        assert_eq!(zones.version(), 4);
+        assert_eq!(zones.set.time_zone, FamilyTimeZone::utc());
+        assert!(zones.observe(&fix(1, 400.0)).unwrap().is_empty());
+        assert_eq!(zones.observe(&fix(2, 0.0)).unwrap().len(), 1);
+    }
+
     /// "Not there by 08:30" is 08:30 in the family's time zone, summer and
     /// winter: the watch reads the schedule in the zone the set carries.
     #[test]
