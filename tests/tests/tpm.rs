@@ -524,3 +524,41 @@ async fn a_tpm_watch_pairs_and_reports_like_any_watch_and_a_strict_cloud_takes_o
     );
     cloud.stop().await.unwrap();
 }
+
+/// A watch process killed in the middle of a signature leaves its keys
+/// loaded in a TPM that has no resource manager; after a few, the TPM's
+/// object memory is full. The next connection flushes what was left, so the
+/// restarted watch signs. (`tpm2_createprimary` leaves its key loaded the
+/// same way when it exits.)
+#[test]
+fn keys_a_killed_process_left_in_the_tpm_do_not_stop_the_next_signature() {
+    let maker = TpmMaker::new().unwrap();
+    let tpm = SoftTpm::manufacture(&maker).unwrap();
+    let (key, _blob) = TpmKey::create(&tpm.tcti()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Fill the TPM's object memory with keys no process will flush.
+    let mut left = 0;
+    for i in 0..8 {
+        let (ok, _, err) = run(Command::new("tpm2_createprimary")
+            .env("TPM2TOOLS_TCTI", tpm.tcti())
+            .args(["-C", "o", "-G", "ecc256", "-c"])
+            .arg(dir.path().join(format!("left-{i}.ctx"))));
+        if !ok {
+            assert!(err.contains("0x902") || err.contains("memory"), "{err}");
+            break;
+        }
+        left += 1;
+    }
+    assert!(left >= 2, "the TPM kept {left} keys loaded");
+    let (ok, _, err) = run(Command::new("tpm2_createprimary")
+        .env("TPM2TOOLS_TCTI", tpm.tcti())
+        .args(["-C", "o", "-G", "ecc256", "-c"])
+        .arg(dir.path().join("one-more.ctx")));
+    assert!(!ok, "the TPM's object memory is full: {err}");
+
+    let message = b"a batch after a restart";
+    let signature = key.sign(message).expect("the left keys are flushed first");
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, key.point())
+        .verify(message, &signature)
+        .unwrap();
+}

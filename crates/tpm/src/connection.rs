@@ -39,7 +39,39 @@ impl Tpm {
         let conf = TctiNameConf::from_str(tcti).map_err(unreachable)?;
         let mut ctx = Context::new(conf).map_err(unreachable)?;
         ctx.get_random(1).map_err(unreachable)?;
-        Ok(Self { ctx })
+        let mut tpm = Self { ctx };
+        tpm.flush_left_behind();
+        Ok(tpm)
+    }
+
+    /// Flushes transient objects a connection left loaded when its process
+    /// died mid-command (killed, crashed): without a resource manager the
+    /// TPM keeps them, and after a few its object memory is full and every
+    /// signature fails. This crate never keeps an object past one
+    /// connection, and a TPM serves one connection at a time (behind a
+    /// resource manager, such as `/dev/tpmrm0`, it lists only this
+    /// connection's, none).
+    fn flush_left_behind(&mut self) {
+        use tss_esapi::constants::CapabilityType;
+        use tss_esapi::constants::tss::TPM2_TRANSIENT_FIRST;
+        use tss_esapi::handles::TpmHandle;
+        use tss_esapi::structures::CapabilityData;
+        let Ok((CapabilityData::Handles(handles), _)) =
+            self.ctx
+                .get_capability(CapabilityType::Handles, TPM2_TRANSIENT_FIRST, 64)
+        else {
+            return;
+        };
+        for handle in handles.iter().copied() {
+            if let TpmHandle::Transient(_) = handle
+                && let Ok(object) = self.ctx.tr_from_tpm_public(handle)
+            {
+                match self.ctx.flush_context(object) {
+                    Ok(()) => tracing::info!("flushed a key a stopped process left in the TPM"),
+                    Err(e) => tracing::warn!(error = %e, "could not flush a key left in the TPM"),
+                }
+            }
+        }
     }
 }
 
