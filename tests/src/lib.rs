@@ -63,6 +63,21 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// Whether `number` (a decimal such as `8.51235`) is written in `haystack`
+/// as a number of its own: not inside a longer one (`18.512351`) and not a
+/// duration (`8.51235ms`), which logs are full of and which would make a
+/// scan for a rounded coordinate fail by chance.
+pub fn contains_number(haystack: &[u8], number: &[u8]) -> bool {
+    let digit = |b: u8| b.is_ascii_digit() || b == b'.';
+    // A digit, a point or a unit (`ms`, `µs`, `s`) after it: not this number.
+    let after = |b: u8| digit(b) || b.is_ascii_alphabetic() || b >= 0x80;
+    haystack.windows(number.len()).enumerate().any(|(i, w)| {
+        w == number
+            && (i == 0 || !digit(haystack[i - 1]))
+            && haystack.get(i + number.len()).is_none_or(|&b| !after(b))
+    })
+}
+
 impl std::io::Write for Logs {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -1458,4 +1473,20 @@ pub fn activity_entry<'a>(log: &'a Value, kind: &str) -> &'a Value {
     log.as_array()
         .and_then(|entries| entries.iter().find(|e| e["kind"] == kind))
         .unwrap_or_else(|| panic!("no {kind} in {log}"))
+}
+
+#[cfg(test)]
+mod number_scan_tests {
+    use super::contains_number;
+
+    #[test]
+    fn a_rounded_coordinate_is_found_only_as_a_number_of_its_own() {
+        assert!(contains_number(b"lon=8.51235 lat=47.39123", b"8.51235"));
+        assert!(contains_number(b"[8.51235,47.1]", b"8.51235"));
+        assert!(contains_number(b"8.51235", b"8.51235"));
+        assert!(!contains_number(b"elapsed=8.512351ms", b"8.51235"));
+        assert!(!contains_number(b"elapsed=8.51235ms", b"8.51235"));
+        assert!(!contains_number(b"took 18.51235s", b"8.51235"));
+        assert!(!contains_number("8.51235µs".as_bytes(), b"8.51235"));
+    }
 }
