@@ -490,16 +490,23 @@ async fn another_familys_watch_cannot_be_handed_zones_and_reads_answer_only_the_
     watch_copy["version"] = Value::from(2);
     watch_copy["watch_id"] = Value::from(watch.id());
     let token = b.core.tokens().access(b.core.cloud()).await.unwrap();
-    let body = json!({"family": family_copy, "watches": [watch_copy]});
-    let (status, answer) = api(
-        &cloud,
-        reqwest::Method::PUT,
-        "/api/v1/zones",
-        &token,
-        Some(&body),
-    )
-    .await
-    .unwrap();
+    // B's own sealed copies, sent with B's token: the attack names A's watch,
+    // the honest request B's own.
+    let put = |body: Value| {
+        let (cloud, token) = (&cloud, &token);
+        async move {
+            api(
+                cloud,
+                reqwest::Method::PUT,
+                "/api/v1/zones",
+                token,
+                Some(&body),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let (status, answer) = put(json!({"family": family_copy, "watches": [watch_copy]})).await;
     assert_eq!(
         (status, answer["error"].as_str()),
         (404, Some("not_found")),
@@ -515,16 +522,7 @@ async fn another_familys_watch_cannot_be_handed_zones_and_reads_answer_only_the_
     pool.close().await;
     assert_eq!(rows, 0, "nothing stored for A's watch");
     watch_copy["watch_id"] = Value::from(other.id());
-    let body = json!({"family": family_copy, "watches": [watch_copy]});
-    let (status, answer) = api(
-        &cloud,
-        reqwest::Method::PUT,
-        "/api/v1/zones",
-        &token,
-        Some(&body),
-    )
-    .await
-    .unwrap();
+    let (status, answer) = put(json!({"family": family_copy, "watches": [watch_copy]})).await;
     assert_eq!(status, 204, "{answer}");
     assert_eq!(watch.reporter.zones_version(), 0);
     assert!(a.core.zones().await.unwrap().zones.is_empty());
